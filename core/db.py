@@ -122,7 +122,8 @@ def get_engine() -> Engine:
 
 def session_factory() -> sessionmaker[Session]:
     get_engine()
-    assert _sessionmaker is not None
+    if _sessionmaker is None:  # pragma: no cover - get_engine() always sets it
+        raise RuntimeError("database not initialised")
     return _sessionmaker
 
 

@@ -84,7 +84,9 @@ def claim(job_id: str, lease_seconds: int) -> str | None:
 def _finish(session: Session, job_id: str, token: str) -> None:
     result = session.execute(
         update(OutboxJob)
-        .where(OutboxJob.id == job_id, OutboxJob.lease_token == token, OutboxJob.finished_at.is_(None))
+        .where(
+            OutboxJob.id == job_id, OutboxJob.lease_token == token, OutboxJob.finished_at.is_(None)
+        )
         .values(finished_at=utcnow(), lease_until=None, last_error=None)
         .execution_options(synchronize_session=False)
     )
@@ -165,7 +167,7 @@ def job(
             time_limit=(soft_time_limit or max(lease_seconds - 30, 30)) + 30,
             ignore_result=True,
         )
-        def task(self: Task[Any, Any], job_id: str, **args: Any) -> str:
+        def task(self: Task[Any, Any], /, job_id: str, **args: Any) -> str:
             outcome, delay = run_job(name, job_id, args)
             if outcome == "retry":
                 # A little after the lease ends, so the claim succeeds; if this message is

@@ -18,7 +18,7 @@ from sqlalchemy import JSON, Index, String, Text, event, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.db import Base, get_engine, new_id, utcnow
-from core.queue import celery_app
+from core.queue import celery_app, configured_app
 from core.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def enqueue(
 
 def publish(job_id: str, task: str, args: dict[str, Any], queue: str) -> None:
     """Send one job to the broker and stamp it published. Errors are left to the sweep."""
-    celery_app.send_task(task, kwargs={"job_id": job_id, **args}, queue=queue)
+    configured_app().send_task(task, kwargs={"job_id": job_id, **args}, queue=queue)
     with get_engine().begin() as conn:
         conn.execute(
             update(OutboxJob)

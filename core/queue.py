@@ -34,6 +34,7 @@ def configure_celery(settings: Settings | None = None) -> Celery:
         broker_url=url,
         broker_transport_options=transport_options,
         broker_connection_retry_on_startup=True,
+        task_default_queue="default",
         task_ignore_result=True,
         result_backend=None,
         task_serializer="json",
@@ -56,10 +57,23 @@ def configure_celery(settings: Settings | None = None) -> Celery:
             },
         },
     )
+    global _configured_for
+    _configured_for = url
     return celery_app
 
 
-def check_broker(settings: Settings | None = None, timeout: float = 3.0) -> None:
+_configured_for: str | None = None
+
+
+def configured_app() -> Celery:
+    """The Celery app configured for the current settings (re-configured if they changed,
+    as they do between test configurations)."""
+    if _configured_for != get_settings().broker_url:
+        configure_celery()
+    return celery_app
+
+
+def check_broker(settings: Settings | None = None, timeout: int = 3) -> None:
     """Raise if the broker cannot be reached within ``timeout`` seconds."""
     settings = settings or get_settings()
     with Connection(settings.broker_url, connect_timeout=timeout) as conn:

@@ -176,8 +176,7 @@ class Settings(BaseSettings):
 
     @property
     def media_dir(self) -> Path:
-        assert self.storage_dir is not None  # filled by the validator
-        return self.storage_dir
+        return self.storage_dir or self.data_dir / "media"
 
 
 @lru_cache(maxsize=1)

@@ -284,7 +284,9 @@ class S3Store:
             "s3",
             endpoint_url=settings.s3_endpoint_url,
             region_name=settings.s3_region,
-            config=Config(signature_version="s3v4", retries={"max_attempts": 5, "mode": "standard"}),
+            config=Config(
+                signature_version="s3v4", retries={"max_attempts": 5, "mode": "standard"}
+            ),
         )
         return cls(settings.s3_bucket, client)
 
@@ -420,7 +422,9 @@ class S3Store:
                 ContentLength=size,
                 ChecksumSHA256=actual,
             )
-        return UploadedPart(number=number, size=size, etag=res["ETag"].strip('"'), checksum_sha256=actual)
+        return UploadedPart(
+            number=number, size=size, etag=res["ETag"].strip('"'), checksum_sha256=actual
+        )
 
     def presign_part(
         self, key: str, upload_id: str, number: int, expires: int, checksum_sha256: str | None
@@ -440,7 +444,9 @@ class S3Store:
         parts: list[UploadedPart] = []
         paginator = self.client.get_paginator("list_parts")
         try:
-            for page in paginator.paginate(Bucket=self.bucket, Key=check_key(key), UploadId=upload_id):
+            for page in paginator.paginate(
+                Bucket=self.bucket, Key=check_key(key), UploadId=upload_id
+            ):
                 parts.extend(
                     UploadedPart(
                         number=p["PartNumber"],
@@ -457,7 +463,10 @@ class S3Store:
     def _upload_missing(self, exc: Exception) -> Exception:
         from botocore.exceptions import ClientError
 
-        if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") == "NoSuchUpload":
+        if (
+            isinstance(exc, ClientError)
+            and exc.response.get("Error", {}).get("Code") == "NoSuchUpload"
+        ):
             return NotFound("unknown upload", code="upload_not_found")
         return exc
 
@@ -480,7 +489,9 @@ class S3Store:
 
     def abort_multipart(self, key: str, upload_id: str) -> None:
         try:
-            self.client.abort_multipart_upload(Bucket=self.bucket, Key=check_key(key), UploadId=upload_id)
+            self.client.abort_multipart_upload(
+                Bucket=self.bucket, Key=check_key(key), UploadId=upload_id
+            )
         except Exception as exc:
             raise self._upload_missing(exc) from None
 

@@ -1,0 +1,26 @@
+"""The FastAPI application. Routers are grouped by audience: viewer, studio, finance, admin,
+webhooks, operations."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from api import problems
+from api.middleware import RequestContextMiddleware
+from api.routes import health, titles
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="Pocket Cinema",
+        version="0.1.0",
+        summary="Pay-per-view streaming: geo-licensed tickets, encrypted HLS, box office.",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    problems.install(app)
+    app.include_router(health.router)
+    app.include_router(titles.router)
+    app.add_middleware(RequestContextMiddleware)
+    return app

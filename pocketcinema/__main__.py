@@ -1,0 +1,3 @@
+from pocketcinema.cli import main
+
+main()

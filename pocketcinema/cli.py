@@ -1,0 +1,290 @@
+"""``pocketcinema``: the command line. It sits above every package and wires them together."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+app = typer.Typer(
+    name="pocketcinema",
+    help="Pocket Cinema: pay-per-view streaming backend.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+QUEUES = "default,transcode,package"
+
+
+def fail(message: str, hint: str | None = None) -> typer.Exit:
+    typer.secho(f"pocketcinema: error: {message}", fg="red", err=True)
+    if hint:
+        typer.echo(f"  hint: {hint}", err=True)
+    return typer.Exit(2)
+
+
+@contextmanager
+def clear_errors() -> Iterator[None]:
+    """Turn configuration and connection problems into one line and exit 2, not a traceback."""
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        yield
+    except ValidationError as exc:
+        parts = []
+        for err in exc.errors():
+            name = (
+                "POCKETCINEMA_" + "_".join(str(p) for p in err["loc"]).upper()
+                if err["loc"]
+                else "settings"
+            )
+            parts.append(f"{name}: {err['msg']}")
+        raise fail("; ".join(parts), "see docs/configuration.md") from None
+    except OperationalError as exc:
+        raise fail(
+            f"cannot reach the database ({str(exc.orig).strip().splitlines()[0]})",
+            "check POCKETCINEMA_DATABASE_URL",
+        ) from None
+
+
+def load_settings() -> object:
+    from core.settings import get_settings, reset_settings_cache
+
+    reset_settings_cache()
+    with clear_errors():
+        settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return settings
+
+
+def _prepare(seed: bool) -> None:
+    from core.logs import configure_logging
+    from core.settings import Mode, get_settings
+    from pocketcinema import migrate as migrations
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    with clear_errors():
+        migrations.upgrade()
+        if seed and settings.mode is Mode.development:
+            from pocketcinema.seed import seed_demo
+
+            seed_demo()
+
+
+def _check_broker() -> None:
+    from core.queue import check_broker
+    from core.settings import get_settings
+
+    try:
+        check_broker(timeout=5)
+    except Exception as exc:
+        raise fail(
+            f"cannot reach the job broker ({type(exc).__name__}: {exc})",
+            f"check POCKETCINEMA_BROKER_URL (now {get_settings().broker_url.split('@')[-1]})",
+        ) from None
+
+
+def _worker_argv(concurrency: int, beat: bool, queues: str) -> list[str]:
+    from core.settings import get_settings
+
+    settings = get_settings()
+    argv = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "pocketcinema.worker",
+        "worker",
+        "--concurrency",
+        str(concurrency),
+        "--loglevel",
+        settings.log_level,
+        "-Q",
+        queues,
+        "--hostname",
+        f"worker-{os.getpid()}@%h",
+    ]
+    if beat:
+        argv += ["--beat", "--schedule", str(settings.data_dir / "celerybeat-schedule")]
+    return argv
+
+
+def _stop(process: subprocess.Popen[bytes], grace: float = 20.0) -> None:
+    if process.poll() is not None:
+        return
+    # Celery's main process answers SIGTERM with a warm shutdown of its pool children.
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def _die_with_parent() -> None:
+    """In the worker child: get SIGTERM if ``serve`` itself is killed (Linux), so a crashed
+    or SIGKILLed serve never leaves an orphan pool consuming jobs."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _run_api(host: str, port: int, children: list[subprocess.Popen[bytes]] | None = None) -> None:
+    import uvicorn
+
+    from api.app import create_app
+
+    class Server(uvicorn.Server):
+        # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown, which would kill us
+        # before the worker pool is stopped; we stop the pool, then exit normally.
+        @contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            previous = {
+                sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)
+            }
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    config = uvicorn.Config(
+        create_app(), host=host, port=port, log_config=None, access_log=False, proxy_headers=False
+    )
+    try:
+        Server(config).run()
+    finally:
+        for process in children or []:
+            _stop(process)
+        typer.echo("pocketcinema: stopped")
+
+
+Port = Annotated[int, typer.Option(help="TCP port for the API", min=1, max=65535)]
+Host = Annotated[str, typer.Option(help="Interface to listen on")]
+
+
+@app.command()
+def serve(
+    port: Port = 8000,
+    host: Host = "127.0.0.1",
+    workers: Annotated[int, typer.Option(help="Worker processes in the pool", min=1, max=64)] = 2,
+) -> None:
+    """Run the API and the worker pool together (the embedded default: no server needed)."""
+    load_settings()
+    _prepare(seed=True)
+    _check_broker()
+    worker = subprocess.Popen(
+        _worker_argv(workers, beat=True, queues=QUEUES),
+        start_new_session=True,  # Ctrl-C reaches us; we stop the pool in order
+        preexec_fn=_die_with_parent,
+    )
+    typer.echo(f"pocketcinema: API on http://{host}:{port}  worker pool: {workers} processes")
+    _run_api(host, port, children=[worker])
+
+
+@app.command()
+def api(port: Port = 8000, host: Host = "127.0.0.1") -> None:
+    """Run the API only (workers run elsewhere)."""
+    load_settings()
+    _prepare(seed=False)
+    _run_api(host, port)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Processes in this pool", min=1, max=64)] = 2,
+    queues: Annotated[str, typer.Option(help="Comma-separated queues to consume")] = QUEUES,
+    beat: Annotated[
+        bool, typer.Option(help="Also run the periodic scheduler (one per cluster)")
+    ] = False,
+) -> None:
+    """Run a worker pool only."""
+    load_settings()
+    _check_broker()
+    os.execv(sys.executable, _worker_argv(concurrency, beat=beat, queues=queues))  # noqa: S606
+
+
+@app.command()
+def beat() -> None:
+    """Run the periodic scheduler (outbox sweep, roll-ups); exactly one per cluster."""
+    settings = load_settings()
+    _check_broker()
+    schedule = str(Path(getattr(settings, "data_dir")) / "celerybeat-schedule")  # noqa: B009
+    argv = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "pocketcinema.worker",
+        "beat",
+        "--schedule",
+        schedule,
+    ]
+    os.execv(sys.executable, argv)  # noqa: S606
+
+
+@app.command()
+def migrate(
+    check: Annotated[bool, typer.Option(help="Fail if models and migrations disagree")] = False,
+) -> None:
+    """Bring the database schema up to date."""
+    from pocketcinema import migrate as migrations
+
+    load_settings()
+    with clear_errors():
+        migrations.upgrade()
+        if check:
+            drift = migrations.check()
+            if drift:
+                raise fail(
+                    f"models and migrations disagree: {drift}",
+                    "run: pocketcinema makemigration 'what changed'",
+                )
+    typer.echo("pocketcinema: database is up to date")
+
+
+@app.command()
+def makemigration(message: str) -> None:
+    """Write a new Alembic revision from the difference between models and database."""
+    from pocketcinema import migrate as migrations
+
+    load_settings()
+    with clear_errors():
+        migrations.upgrade()
+        migrations.revision(message)
+
+
+def wait_until_ready(url: str, timeout: float = 30.0) -> bool:
+    """Poll ``url``/readyz until it answers 200 (used by tests and the demo)."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,200 @@
+"""Test configuration: real databases, a real broker and a real S3-compatible server.
+
+Two profiles, chosen with ``POCKETCINEMA_TEST_PROFILE``:
+
+* ``embedded`` (default): SQLite file, kombu's SQLite broker, local media directory;
+* ``services``: PostgreSQL (a fresh database per run), Redis, and an S3-compatible server
+  (moto in server mode, over HTTP on loopback).
+
+On a laptop without PostgreSQL or Redis the services profile skips what needs them; in CI
+(``CI=true``) an unreachable service fails the run instead.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+PROFILE = os.environ.get("POCKETCINEMA_TEST_PROFILE", "embedded")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+PG_ADMIN_URL = os.environ.get("POCKETCINEMA_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("POCKETCINEMA_TEST_REDIS", "redis://127.0.0.1:6379")
+
+# Fake AWS credentials for the loopback S3/KMS server; never real ones in tests.
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+for _proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+    os.environ.pop(_proxy, None)
+
+
+def service_unavailable(what: str) -> None:
+    message = f"{what} is unreachable"
+    if IN_CI:
+        pytest.fail(f"{message}: CI requires it (see .ci/run)", pytrace=False)
+    pytest.skip(message)
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Services:
+    data_dir: Path
+    database_url: str
+    broker_url: str
+    storage: str
+    s3_endpoint: str | None
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """moto's S3-compatible server over real HTTP on loopback."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+def _create_pg_database() -> str:
+    import psycopg
+
+    if not port_open("127.0.0.1", 5432):
+        service_unavailable("PostgreSQL at 127.0.0.1:5432")
+    name = f"pc_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _drop_pg_database(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory: pytest.TempPathFactory, s3_server: str) -> Iterator[Services]:
+    from core.db import dispose_engine
+    from core.settings import reset_settings_cache
+    from core.storage import S3Store, reset_store
+    from pocketcinema import migrate
+
+    data_dir = tmp_path_factory.mktemp("var")
+    pg_url: str | None = None
+    if PROFILE == "services":
+        pg_url = _create_pg_database()
+        if not port_open("127.0.0.1", 6379):
+            service_unavailable("Redis at 127.0.0.1:6379")
+        redis_db = 1 + (os.getpid() % 14)
+        env = {
+            "POCKETCINEMA_DATABASE_URL": pg_url,
+            "POCKETCINEMA_BROKER_URL": f"{REDIS_URL}/{redis_db}",
+            "POCKETCINEMA_STORAGE_BACKEND": "s3",
+            "POCKETCINEMA_S3_ENDPOINT_URL": s3_server,
+            "POCKETCINEMA_S3_BUCKET": f"pc-test-{uuid.uuid4().hex[:8]}",
+        }
+    elif PROFILE == "embedded":
+        env = {}
+    else:
+        raise pytest.UsageError(f"unknown POCKETCINEMA_TEST_PROFILE {PROFILE!r}")
+    env |= {
+        "POCKETCINEMA_MODE": "test",
+        "POCKETCINEMA_DATA_DIR": str(data_dir),
+        "POCKETCINEMA_LOG_JSON": "false",
+        "POCKETCINEMA_LOG_LEVEL": "WARNING",
+        "POCKETCINEMA_OUTBOX_REPUBLISH_AFTER_SECONDS": "2",
+    }
+    os.environ.update(env)
+    reset_settings_cache()
+    dispose_engine()
+    reset_store()
+    from core.settings import get_settings
+    from core.storage import get_store
+
+    settings = get_settings()
+    if PROFILE == "services":
+        import redis
+
+        redis.Redis.from_url(settings.broker_url).flushdb()
+        store = get_store()
+        assert isinstance(store, S3Store)
+        store.ensure_bucket()
+    migrate.upgrade()
+    try:
+        yield Services(
+            data_dir=data_dir,
+            database_url=settings.database_url,
+            broker_url=settings.broker_url,
+            storage=settings.storage_backend.value,
+            s3_endpoint=s3_server if PROFILE == "services" else None,
+        )
+    finally:
+        dispose_engine()
+        if pg_url:
+            _drop_pg_database(pg_url)
+
+
+@pytest.fixture
+def db(services: Services) -> Iterator[None]:
+    """A migrated database that is empty again after the test (tables truncated)."""
+    yield
+    from core.db import get_engine
+    from pocketcinema.models import Base
+
+    engine = get_engine()
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(Base.metadata.sorted_tables):
+                conn.execute(table.delete())
+
+
+@pytest.fixture
+def client(db: None) -> Iterator[object]:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Tests that prove PostgreSQL-specific behaviour (row locks under real concurrency) run in
+    # the services profile; the embedded profile leaves them out instead of skipping them.
+    if PROFILE == "services":
+        return
+    kept, dropped = [], []
+    for item in items:
+        (dropped if item.get_closest_marker("postgres") else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
