@@ -463,11 +463,15 @@ class S3Store:
     def _upload_missing(self, exc: Exception) -> Exception:
         from botocore.exceptions import ClientError
 
-        if (
-            isinstance(exc, ClientError)
-            and exc.response.get("Error", {}).get("Code") == "NoSuchUpload"
-        ):
+        if not isinstance(exc, ClientError):
+            return exc
+        code = exc.response.get("Error", {}).get("Code")
+        if code == "NoSuchUpload":
             return NotFound("unknown upload", code="upload_not_found")
+        if code in {"InvalidPart", "InvalidPartOrder", "EntityTooSmall"}:
+            return InvalidInput(
+                f"the parts listed do not match the upload ({code})", code="invalid_part"
+            )
         return exc
 
     def complete_multipart(self, key: str, upload_id: str, parts: list[UploadedPart]) -> None:

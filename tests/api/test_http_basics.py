@@ -1,0 +1,103 @@
+"""What every client sees regardless of route: problem+json, request ids, health, metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.helpers import create_studio, create_title
+
+Client = Any  # TestClient, typed loosely because the fixture yields `object`
+
+
+def test_titles_thin_slice_lists_a_created_title(client: TestClient) -> None:
+    studio = create_studio()
+    title = create_title(studio.id, slug="spring-river", title="Spring River")
+    response = client.get("/v1/titles")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["total"] == 1
+    assert [t["id"] for t in body["items"]] == [title.id]
+    assert client.get(f"/v1/titles/{title.id}").json()["original_title"] == "Spring River"
+
+
+def test_unknown_title_is_problem_json_with_code(client: TestClient) -> None:
+    response = client.get("/v1/titles/nope", headers={"X-Request-Id": "req-123"})
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["x-request-id"] == "req-123"
+    body = response.json()
+    assert body["code"] == "title_not_found"
+    assert body["status"] == 404
+    assert body["request_id"] == "req-123"
+    assert body["instance"] == "/v1/titles/nope"
+
+
+def test_malformed_query_lists_the_fields(client: TestClient) -> None:
+    response = client.get("/v1/titles", params={"limit": "0", "offset": "minus-one"})
+    assert response.status_code == 422
+    body = response.json()
+    assert body["code"] == "invalid_input"
+    assert {e["field"] for e in body["errors"]} == {"query.limit", "query.offset"}
+
+
+def test_unknown_route_and_method_are_problem_json(client: TestClient) -> None:
+    missing = client.get("/v1/nothing-here")
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "not_found"
+    wrong_method = client.delete("/v1/titles")
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["code"] == "method_not_allowed"
+
+
+def test_request_id_is_generated_when_absent_or_unsafe(client: TestClient) -> None:
+    generated = client.get("/healthz").headers["x-request-id"]
+    assert len(generated) == 32
+    unsafe = client.get("/healthz", headers={"X-Request-Id": "a b\tc<script>"}).headers[
+        "x-request-id"
+    ]
+    assert unsafe != "a b\tc<script>"
+
+
+def test_health_and_readiness(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"] == {"database": "ok", "broker": "ok", "storage": "ok"}
+
+
+def test_readiness_names_the_failing_dependency(client: TestClient, monkeypatch: Any) -> None:
+    from core.settings import reset_settings_cache
+
+    # A broker nobody listens on: port 9 (discard) on loopback is closed here.
+    monkeypatch.setenv("POCKETCINEMA_BROKER_URL", "redis://127.0.0.1:9/0")
+    reset_settings_cache()
+    try:
+        response = client.get("/readyz")
+    finally:
+        monkeypatch.undo()
+        reset_settings_cache()
+    assert response.status_code == 503
+    body = response.json()
+    assert body["code"] == "not_ready"
+    assert body["failing"] == ["broker"]
+    assert body["checks"]["database"] == "ok"
+
+
+def test_metrics_count_requests_by_route_template(client: TestClient) -> None:
+    client.get("/v1/titles/abc")
+    client.get("/v1/titles/def")
+    text = client.get("/metrics").text
+    assert "pocketcinema_http_requests_total" in text
+    assert 'route="/v1/titles/{title_id}"' in text
+    assert "/v1/titles/abc" not in text, "raw paths would explode the series count"
+
+
+def test_openapi_documents_every_route(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert spec["info"]["title"] == "Pocket Cinema"
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            assert operation.get("summary"), f"{method.upper()} {path} has no summary"
+    assert {"/healthz", "/readyz", "/metrics", "/v1/titles"} <= set(spec["paths"])

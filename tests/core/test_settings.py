@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from core.settings import DEV_SECRET, Mode, Settings
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests describe the defaults, so the suite's own POCKETCINEMA_* must not leak in."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("POCKETCINEMA_"):
+            monkeypatch.delenv(name)
+
+
+def test_embedded_defaults_need_no_configuration(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    assert settings.mode is Mode.development
+    assert settings.database_url == f"sqlite:///{tmp_path / 'pocketcinema.db'}"
+    assert settings.broker_url == f"sqla+sqlite:///{tmp_path / 'broker.db'}"
+    assert settings.media_dir == tmp_path / "media"
+    assert Path(settings.ffmpeg_path).is_file(), "FFmpeg comes with the Python install"
+
+
+def test_production_refuses_development_secrets_and_names_them(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(data_dir=tmp_path, mode="production")
+    message = str(refused.value)
+    for name in ("SECRET_KEY", "PLAYBACK_SECRET_KEY", "URL_SIGNING_KEY", "WEBHOOK_SIGNING_KEY"):
+        assert f"POCKETCINEMA_{name}" in message
+    assert "POCKETCINEMA_PAYMENT_PROVIDER" in message
+
+
+def test_production_starts_with_real_secrets(tmp_path: Path) -> None:
+    secret = "x" * 40
+    settings = Settings(
+        data_dir=tmp_path,
+        mode="production",
+        secret_key=secret,
+        playback_secret_key=secret + "p",
+        url_signing_key=secret + "u",
+        webhook_signing_key=secret + "w",
+        payment_provider="stripe",
+        stripe_secret_key="sk_live_abc",
+        stripe_webhook_secret="whsec_abc",
+    )
+    assert settings.mode is Mode.production
+    assert not settings.secret_key.get_secret_value().startswith(DEV_SECRET)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("log_level", "LOUD"),
+        ("trusted_proxies", "10.0.0.0/8,not-an-ip"),
+        ("storage_backend", "ftp"),
+    ],
+)
+def test_bad_values_are_refused(tmp_path: Path, field: str, value: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(data_dir=tmp_path, **{field: value})
+    assert field in str(refused.value)
+
+
+def test_trusted_proxies_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("POCKETCINEMA_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.1")
+    assert Settings(data_dir=tmp_path).trusted_proxies == ["10.0.0.0/8", "192.168.1.1"]
