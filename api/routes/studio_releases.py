@@ -1,0 +1,282 @@
+"""Studio routes: releases, resumable uploads of masters and sidecars, transcoding status."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Path, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
+
+from accounts.models import Role
+from api.deps import DbSession, PageParams, StudioUser
+from api.problems import PROBLEM_RESPONSES
+from catalog import releases
+from catalog import service as catalog
+from catalog.releases import AssetKind, Release
+from core.db import unit_of_work
+from core.errors import InvalidInput, NotFound
+from core.settings import get_settings
+from transcoding import ingest
+from transcoding import service as transcoding
+
+router = APIRouter(prefix="/v1/studio", tags=["studio: releases"], responses=PROBLEM_RESPONSES)
+
+Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9a-f]+$")]
+LANGUAGE = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
+
+
+def _studio_scope(principal: Any) -> str | None:
+    # Admins act for every studio; a studio user only ever for its own.
+    return None if principal.role is Role.admin else principal.studio_id
+
+
+class ReleaseCreate(BaseModel):
+    label: str = Field(default="Main feature", min_length=1, max_length=200)
+
+
+class AssetRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    kind: AssetKind
+    language: str | None
+    name: str | None
+    filename: str
+    size_bytes: int
+    status: str
+    rejection_code: str | None
+    rejection_reason: str | None
+
+
+class ReleaseRead(BaseModel):
+    id: str
+    title_id: str
+    label: str
+    status: str
+    attempt: int
+    progress_percent: float = Field(description="Of the current phase (encoding, packaging)")
+    eta_seconds: int | None
+    failure_code: str | None
+    failure_reason: str | None = Field(description="What went wrong, in words a studio can act on")
+    duration_seconds: float | None
+    created_at: datetime
+    status_changed_at: datetime
+    ready_at: datetime | None
+    assets: list[AssetRead]
+    outputs: dict[str, Any]
+
+
+def _release_read(session: Any, release: Release) -> ReleaseRead:
+    return ReleaseRead(
+        id=release.id,
+        title_id=release.title_id,
+        label=release.label,
+        status=release.status.value,
+        attempt=release.attempt,
+        progress_percent=round(release.progress * 100, 1),
+        eta_seconds=release.eta_seconds,
+        failure_code=release.failure_code,
+        failure_reason=release.failure_reason,
+        duration_seconds=release.duration_seconds,
+        created_at=release.created_at,
+        status_changed_at=release.status_changed_at,
+        ready_at=release.ready_at,
+        assets=[AssetRead.model_validate(a) for a in releases.assets(session, release.id)],
+        outputs=release.outputs or {},
+    )
+
+
+@router.post(
+    "/titles/{title_id}/releases",
+    summary="Create a release of one of your titles",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ReleaseRead,
+)
+def create_release(session: DbSession, principal: StudioUser, title_id: Id, body: ReleaseCreate) -> ReleaseRead:
+    title = catalog.get_title(session, title_id)
+    scope = _studio_scope(principal)
+    if scope is not None and title.studio_id != scope:
+        raise NotFound("no such title", code="title_not_found")
+    release = releases.create_release(session, title_id=title.id, studio_id=title.studio_id, label=body.label)
+    return _release_read(session, release)
+
+
+@router.get("/releases", summary="List your releases", response_model=list[ReleaseRead])
+def list_releases(
+    session: DbSession,
+    principal: StudioUser,
+    page: PageParams,
+    title_id: Annotated[str | None, Query(max_length=64)] = None,
+) -> list[ReleaseRead]:
+    rows = releases.list_releases(
+        session, studio_id=_studio_scope(principal), title_id=title_id, offset=page.offset, limit=page.limit
+    )
+    return [_release_read(session, r) for r in rows]
+
+
+@router.get("/releases/{release_id}", summary="A release: status, progress, ETA, reason", response_model=ReleaseRead)
+def get_release(session: DbSession, principal: StudioUser, release_id: Id) -> ReleaseRead:
+    return _release_read(session, releases.get_studio_release(session, release_id, _studio_scope(principal)))
+
+
+@router.post(
+    "/releases/{release_id}/transcode",
+    summary="Start (or retry) transcoding once the master is uploaded",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ReleaseRead,
+)
+def start_transcode(session: DbSession, principal: StudioUser, release_id: Id) -> ReleaseRead:
+    release = releases.get_studio_release(session, release_id, _studio_scope(principal))
+    transcoding.start_transcode(session, release)
+    return _release_read(session, release)
+
+
+# --- uploads ----------------------------------------------------------------------------------
+
+
+class UploadCreate(BaseModel):
+    kind: AssetKind = Field(description="master, audio (a dub), commentary or subtitle")
+    filename: str = Field(min_length=1, max_length=200)
+    size_bytes: int = Field(gt=0, le=ingest.MAX_UPLOAD_BYTES)
+    language: str | None = Field(default=None, pattern=LANGUAGE, description="BCP 47, e.g. es-419")
+    name: str | None = Field(default=None, max_length=100, description="Label shown in players")
+    content_type: str | None = Field(default=None, max_length=100)
+
+
+class PartRead(BaseModel):
+    number: int
+    size: int
+    etag: str
+    checksum_sha256: str | None
+
+
+class UploadRead(BaseModel):
+    id: str
+    release_id: str
+    asset_id: str
+    status: str
+    size_bytes: int
+    part_size: int
+    part_count: int
+    transport: Literal["s3", "api"] = Field(description="s3: PUT parts to presigned URLs; api: PUT them to this API")
+    uploaded_parts: list[PartRead]
+
+
+class PartRequest(BaseModel):
+    number: int = Field(ge=1, le=ingest.MAX_PARTS)
+    checksum_sha256: str | None = Field(default=None, description="base64 SHA-256 of the part")
+
+
+class PartUrlsRequest(BaseModel):
+    parts: list[PartRequest] = Field(min_length=1, max_length=1000)
+
+
+class PartTargetRead(BaseModel):
+    number: int
+    url: str
+    method: str
+    headers: dict[str, str]
+
+
+def _upload_read(upload: Any, parts: list[Any] | None = None) -> UploadRead:
+    return UploadRead(
+        id=upload.id,
+        release_id=upload.release_id,
+        asset_id=upload.asset_id,
+        status=upload.status.value,
+        size_bytes=upload.size_bytes,
+        part_size=upload.part_size,
+        part_count=ingest.part_count(upload),
+        transport="s3" if get_settings().storage_backend.value == "s3" else "api",
+        uploaded_parts=[
+            PartRead(number=p.number, size=p.size, etag=p.etag, checksum_sha256=p.checksum_sha256)
+            for p in (parts or [])
+        ],
+    )
+
+
+@router.post(
+    "/releases/{release_id}/uploads",
+    summary="Start a resumable upload of a master, dub, commentary or subtitle file",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UploadRead,
+)
+def create_upload(session: DbSession, principal: StudioUser, release_id: Id, body: UploadCreate) -> UploadRead:
+    release = releases.get_studio_release(session, release_id, _studio_scope(principal))
+    upload = ingest.start_upload(
+        session,
+        release,
+        kind=body.kind,
+        filename=body.filename,
+        size_bytes=body.size_bytes,
+        language=body.language,
+        name=body.name,
+        content_type=body.content_type,
+    )
+    return _upload_read(upload)
+
+
+@router.get("/uploads/{upload_id}", summary="An upload and the parts received so far (to resume)", response_model=UploadRead)
+def get_upload(session: DbSession, principal: StudioUser, upload_id: Id) -> UploadRead:
+    upload = ingest.get_upload(session, upload_id, _studio_scope(principal))
+    return _upload_read(upload, ingest.uploaded_parts(upload))
+
+
+@router.post("/uploads/{upload_id}/part-urls", summary="Where to PUT each part", response_model=list[PartTargetRead])
+def part_urls(session: DbSession, principal: StudioUser, upload_id: Id, body: PartUrlsRequest) -> list[PartTargetRead]:
+    upload = ingest.get_upload(session, upload_id, _studio_scope(principal))
+    checksums = {p.number: p.checksum_sha256 for p in body.parts if p.checksum_sha256}
+    targets = ingest.part_targets(upload, [p.number for p in body.parts], checksums, get_settings().base_url)
+    return [PartTargetRead(number=t.number, url=t.url, method=t.method, headers=t.headers) for t in targets]
+
+
+@router.put(
+    "/uploads/{upload_id}/parts/{number}",
+    summary="Send one part through the API (local storage, or no direct S3 access)",
+    response_model=PartRead,
+)
+async def put_part(
+    request: Request,
+    principal: StudioUser,
+    upload_id: Id,
+    number: Annotated[int, Path(ge=1, le=ingest.MAX_PARTS)],
+    checksum: Annotated[str | None, Header(alias="x-amz-checksum-sha256")] = None,
+) -> PartRead:
+    # No request-wide transaction here: a part may take minutes to arrive, and holding a
+    # database transaction (SQLite's write lock) that long would stall every other writer.
+    def load() -> Any:
+        with unit_of_work() as session:
+            upload = ingest.get_upload(session, upload_id, _studio_scope(principal))
+            session.expunge(upload)
+            return upload
+
+    upload = await run_in_threadpool(load)
+    limit = upload.part_size
+    with tempfile.TemporaryFile(dir=get_settings().data_dir) as spool:
+        received = 0
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > limit:
+                raise InvalidInput(f"a part may be at most {limit} bytes", code="part_too_large")
+            spool.write(chunk)
+        spool.seek(0)
+        part = await run_in_threadpool(ingest.receive_part, upload, number, spool, checksum)
+    return PartRead(number=part.number, size=part.size, etag=part.etag, checksum_sha256=part.checksum_sha256)
+
+
+@router.post("/uploads/{upload_id}/complete", summary="Assemble the uploaded parts", response_model=AssetRead)
+def complete_upload(session: DbSession, principal: StudioUser, upload_id: Id) -> AssetRead:
+    upload = ingest.get_upload(session, upload_id, _studio_scope(principal))
+    return AssetRead.model_validate(ingest.complete(session, upload))
+
+
+@router.delete(
+    "/uploads/{upload_id}",
+    summary="Abort an upload and discard its parts",
+    status_code=status.HTTP_204_NO_CONTENT,
+)
+def abort_upload(session: DbSession, principal: StudioUser, upload_id: Id) -> None:
+    ingest.abort(session, ingest.get_upload(session, upload_id, _studio_scope(principal)))
