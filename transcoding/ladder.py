@@ -63,8 +63,9 @@ class LadderProfile(BaseModel):
     preset: str = "veryfast"
     max_frame_rate: float = Field(default=60.0, gt=0)
     # When the source falls between two rungs (e.g. 1000x560), add a rung at its own size
-    # if it has at least this many times the pixels of the largest rung that fits.
-    native_rung_min_gain: float = Field(default=1.25, ge=1.0)
+    # if it has at least this many times the pixels of the largest rung that fits
+    # (1.1 keeps a DCI scope master 2048x858 over 1920x804, drops 1000x562 over 960x540).
+    native_rung_min_gain: float = Field(default=1.1, ge=1.0)
     audio_bitrate_kbps: int = Field(default=128, gt=0)
     audio_sample_rate: int = 48000
     # Integrated loudness target (EBU R128 / ATSC A/85 style) or None to keep the studio's
