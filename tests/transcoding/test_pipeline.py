@@ -1,0 +1,353 @@
+"""The media pipeline end to end with real FFmpeg and Shaka Packager, checked the way a
+player would check it: playlists, segment durations, aligned keyframes, decryption."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from core.settings import get_settings
+from tests.transcoding.conftest import KeyServer, Masters, ffprobe_json
+from transcoding.chunking import plan_chunks
+from transcoding.encode import (
+    RenditionFile,
+    concat_renditions,
+    encode_audio,
+    encode_ladder,
+    extract_text_subtitles,
+)
+from transcoding.images import make_poster, make_thumbnail_sprite
+from transcoding.ladder import LadderProfile, plan_ladder
+from transcoding.package import (
+    AudioRole,
+    AudioTrack,
+    ContentKey,
+    PackageResult,
+    SubtitleTrack,
+    measure_playlist,
+    package_hls,
+    parse_attributes,
+)
+from transcoding.policy import check_audio_sidecar, check_master, check_subtitle_sidecar
+from transcoding.subtitles import load_subtitle_file
+
+pytestmark = pytest.mark.slow
+
+# The default profile with a fast x264 preset: the tests check structure, not quality
+# (ultrafast would drop CABAC and B-frames, so x264 would signal Baseline, not High).
+FAST = LadderProfile(name="test", preset="superfast")
+KEY = bytes.fromhex("0123456789abcdef0123456789abcdef")
+KEY_ID = bytes.fromhex("00112233445566778899aabbccddeeff")
+CLIENT_PROTOCOLS = "file,http,tcp,crypto,data"  # the test *player*, not the service
+
+
+@dataclass(frozen=True)
+class Release:
+    package: PackageResult
+    renditions: tuple[RenditionFile, ...]
+    progress: tuple[float, ...]
+    poster: Path
+    sprite_vtt: Path
+
+
+def keyframe_times(path: Path) -> list[float]:
+    data = json.loads(
+        ffprobe_json(
+            "-select_streams",
+            "v:0",
+            "-skip_frame",
+            "nokey",
+            "-show_entries",
+            "frame=pts_time",
+            str(path),
+        )
+    )
+    return [round(float(f["pts_time"]), 3) for f in data["frames"]]
+
+
+def framemd5(source: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            get_settings().ffmpeg_path,
+            "-nostdin",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            *extra,
+            "-i",
+            source,
+            "-map",
+            "0:v:0",
+            "-f",
+            "framemd5",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def hashes(output: str) -> list[str]:
+    return [line.rsplit(",", 1)[1].strip() for line in output.splitlines() if line[:1].isdigit()]
+
+
+@pytest.fixture(scope="module")
+def release(
+    masters: Masters, key_server: KeyServer, tmp_path_factory: pytest.TempPathFactory
+) -> Release:
+    """A 12 s 1080p release through the chunked path: two 6 s chunks encoded separately,
+    concatenated, three audio tracks, two subtitle languages, encrypted."""
+    work = tmp_path_factory.mktemp("release")
+    probe = check_master(masters.hd)
+    plan = plan_ladder(probe, FAST)
+    chunks = plan_chunks(
+        probe.duration or 0, workers=2, segment_seconds=6, min_chunk_seconds=6, chunks_per_worker=1
+    )
+    assert len(chunks) == 2
+    progress: list[float] = []
+    parts: dict[str, list[Path]] = {}
+    for chunk in chunks:
+        result = encode_ladder(
+            probe, plan, work / f"chunk_{chunk.index}", chunk=chunk, on_progress=progress.append
+        )
+        for rendition in result.renditions:
+            parts.setdefault(rendition.rung.name, []).append(rendition.path)
+    renditions = tuple(
+        RenditionFile(
+            rung=rung, path=concat_renditions(parts[rung.name], work / f"{rung.name}.mp4")
+        )
+        for rung in plan.rungs
+    )
+    dub = check_audio_sidecar(masters.dub_wav)
+    commentary = check_audio_sidecar(masters.commentary_wav)
+    audio = [
+        AudioTrack(encode_audio(probe, work / "a_en.mp4", profile=FAST), "en", "English"),
+        AudioTrack(
+            encode_audio(dub, work / "a_de.mp4", profile=FAST), "de", "Deutsch", AudioRole.dub
+        ),
+        AudioTrack(
+            encode_audio(commentary, work / "a_com.mp4", profile=FAST),
+            "en",
+            "Commentary: the film's background",
+            AudioRole.commentary,
+        ),
+    ]
+    subtitles = [
+        SubtitleTrack(check_subtitle_sidecar(masters.srt_en), "en", "English"),
+        SubtitleTrack(check_subtitle_sidecar(masters.vtt_fr), "fr", "Français"),
+    ]
+    (key_server.root / "keys").mkdir(exist_ok=True)
+    (key_server.root / "keys" / KEY_ID.hex()).write_bytes(KEY)
+    package = package_hls(
+        renditions,
+        work / "hls",
+        duration=probe.duration or 0,
+        audio=audio,
+        subtitles=subtitles,
+        segment_seconds=FAST.segment_seconds,
+        key=ContentKey(KEY, KEY_ID, key_server.base_url + "/keys/{key_id}"),
+    )
+    poster = make_poster(probe, work / "hls" / "poster.jpg")
+    sprite = make_thumbnail_sprite(probe, work / "hls" / "thumbs", interval=2.0, columns=3, rows=2)
+    return Release(package, renditions, tuple(progress), poster, sprite.vtt)
+
+
+def master_lines(release: Release) -> list[str]:
+    return release.package.master_playlist.read_text().splitlines()
+
+
+def test_master_lists_every_rung_with_measured_attributes(release: Release) -> None:
+    lines = master_lines(release)
+    assert lines[0] == "#EXTM3U"
+    infs = [parse_attributes(x) for x in lines if x.startswith("#EXT-X-STREAM-INF:")]
+    assert sorted(i["RESOLUTION"] for i in infs) == sorted(
+        ["1920x1080", "1280x720", "960x540", "640x360", "416x234"]
+    )
+    for inf, variant in zip(infs, release.package.variants, strict=True):
+        assert inf["CODECS"].startswith("avc1.64")  # High profile, level from the stream
+        assert inf["CODECS"].endswith(",mp4a.40.2")
+        assert float(inf["FRAME-RATE"]) == pytest.approx(24)
+        assert inf["AUDIO"] == "audio"
+        assert inf["SUBTITLES"] == "subs"
+        peak, average = measure_playlist(release.package.out_dir / variant.playlist)
+        assert int(inf["BANDWIDTH"]) > peak  # video peak plus the audio group's peak
+        assert int(inf["BANDWIDTH"]) >= int(inf["AVERAGE-BANDWIDTH"]) > average
+    iframes = [x for x in lines if x.startswith("#EXT-X-I-FRAME-STREAM-INF:")]
+    assert len(iframes) == 5
+    for path in release.package.iframe_playlists:
+        assert "#EXT-X-I-FRAMES-ONLY" in path.read_text()
+
+
+def test_audio_and_subtitle_renditions(release: Release) -> None:
+    media = [parse_attributes(x) for x in master_lines(release) if x.startswith("#EXT-X-MEDIA:")]
+    audio = [m for m in media if m["TYPE"] == "AUDIO"]
+    assert [(m["LANGUAGE"], m["DEFAULT"], m["AUTOSELECT"]) for m in audio] == [
+        ("en", "YES", "YES"),
+        ("de", "NO", "YES"),
+        ("en", "NO", "NO"),
+    ]
+    assert audio[2]["CHARACTERISTICS"] == "public.auxiliary-content"
+    assert audio[2]["NAME"] == "Commentary: the film's background"
+    subs = [m for m in media if m["TYPE"] == "SUBTITLES"]
+    assert [(m["LANGUAGE"], m["NAME"]) for m in subs] == [("en", "English"), ("fr", "Français")]
+    fr = (release.package.out_dir / subs[1]["URI"]).parent
+    first = (fr / "sub_00001.vtt").read_text()
+    assert first.startswith("WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:0,LOCAL:00:00:00.000")
+    assert "Bonjour, cinéma." in first
+    assert "Deuxième réplique." in (fr / "sub_00002.vtt").read_text()
+
+
+def test_segments_respect_the_target_duration(release: Release) -> None:
+    for playlist in [
+        *(release.package.out_dir / v.playlist for v in release.package.variants),
+        *release.package.audio_playlists,
+        *release.package.subtitle_playlists,
+    ]:
+        text = playlist.read_text()
+        target = int(text.split("#EXT-X-TARGETDURATION:")[1].split()[0])
+        durations = [
+            float(x[8:].split(",")[0]) for x in text.splitlines() if x.startswith("#EXTINF:")
+        ]
+        assert target <= 7
+        assert all(d <= target + 0.5 for d in durations)
+        assert sum(durations) == pytest.approx(12.0, abs=0.1)
+        assert "#EXT-X-ENDLIST" in text
+
+
+def test_keyframes_align_across_rungs_every_two_seconds(release: Release) -> None:
+    times = {r.rung.name: keyframe_times(r.path) for r in release.renditions}
+    expected = [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+    assert all(t == expected for t in times.values()), times
+
+
+def test_progress_reports_seconds_encoded(release: Release) -> None:
+    assert release.progress
+    assert max(release.progress) <= 6.1
+
+
+def test_encrypted_stream_decodes_with_the_key_and_only_with_it(
+    release: Release, key_server: KeyServer
+) -> None:
+    out = release.package.out_dir
+    clear = hashes(framemd5(str(release.renditions[-1].path)).stdout)
+    playlist = out / release.package.variants[-1].playlist
+    assert "METHOD=SAMPLE-AES" in playlist.read_text()
+    assert 'KEYFORMAT="identity"' in playlist.read_text()
+
+    with_key = framemd5(str(playlist), "-protocol_whitelist", CLIENT_PROTOCOLS)
+    assert with_key.returncode == 0, with_key.stderr
+    assert hashes(with_key.stdout) == clear
+
+    # Without the key (the key route refuses): the player cannot open the stream.
+    key_file = key_server.root / "keys" / KEY_ID.hex()
+    key_file.rename(key_file.with_suffix(".off"))
+    try:
+        no_key = framemd5(str(playlist), "-protocol_whitelist", CLIENT_PROTOCOLS)
+    finally:
+        key_file.with_suffix(".off").rename(key_file)
+    assert no_key.returncode != 0 or hashes(no_key.stdout) != clear
+
+    # Reading the segments directly, bypassing the key: the picture is garbage.
+    folder = out / playlist.stem
+    raw = out / "raw.mp4"
+    raw.write_bytes((folder / "init.mp4").read_bytes() + (folder / "seg_00001.m4s").read_bytes())
+    direct = framemd5(str(raw))
+    raw.unlink()
+    decoded = hashes(direct.stdout)
+    assert decoded[:10] != clear[:10]
+    assert not set(decoded) & set(clear)
+
+
+def test_audio_tracks_decode_with_the_key(release: Release) -> None:
+    for playlist in release.package.audio_playlists:
+        result = subprocess.run(
+            [
+                get_settings().ffmpeg_path,
+                "-nostdin",
+                "-v",
+                "error",
+                "-protocol_whitelist",
+                CLIENT_PROTOCOLS,
+                "-i",
+                str(playlist),
+                "-f",
+                "null",
+                "-",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert not result.stderr.strip()
+
+
+def test_no_key_material_in_the_output(release: Release) -> None:
+    for path in release.package.out_dir.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert KEY not in data
+            assert KEY.hex().encode() not in data
+
+
+def test_poster_and_thumbnail_sprite(release: Release) -> None:
+    assert release.poster.read_bytes()[:2] == b"\xff\xd8"
+    vtt = release.sprite_vtt.read_text()
+    assert vtt.startswith("WEBVTT")
+    assert "sprite_1.jpg#xywh=0,0,160,90" in vtt
+    assert "sprite_1.jpg#xywh=160,0,160,90" in vtt
+    assert (release.sprite_vtt.parent / "sprite_1.jpg").exists()
+
+
+# --------------------------------------------------------------- masters that vary
+def stream_info(path: Path) -> dict[str, object]:
+    data = json.loads(ffprobe_json("-show_streams", "-select_streams", "v:0", str(path)))
+    stream: dict[str, object] = data["streams"][0]
+    return stream
+
+
+def test_phone_clip_is_rotated_into_a_portrait_ladder(masters: Masters, tmp_path: Path) -> None:
+    probe = check_master(masters.phone)
+    plan = plan_ladder(probe, FAST)
+    result = encode_ladder(probe, plan, tmp_path)
+    dims = []
+    for rendition in result.renditions:
+        info = stream_info(rendition.path)
+        dims.append((info["width"], info["height"]))
+        assert not info.get("side_data_list")  # rotation baked in, not left as metadata
+    assert dims == [(360, 640), (234, 416)]
+    out = encode_audio(probe, tmp_path / "mono.mp4", profile=FAST)
+    audio = json.loads(ffprobe_json("-show_streams", str(out)))["streams"][0]
+    assert (audio["codec_name"], audio["profile"], audio["channels"]) == ("aac", "LC", 2)
+
+
+def test_interlaced_source_is_deinterlaced(masters: Masters, tmp_path: Path) -> None:
+    probe = check_master(masters.interlaced)
+    plan = plan_ladder(probe, FAST)
+    assert plan.deinterlace
+    result = encode_ladder(probe, plan, tmp_path)
+    top = stream_info(result.renditions[0].path)
+    assert (top["width"], top["height"]) == (768, 576)  # square pixels: SAR 16:15 applied
+    assert top["field_order"] == "progressive"
+    assert top["avg_frame_rate"] == "25/1"
+
+
+def test_ten_bit_five_one_source(masters: Masters, tmp_path: Path) -> None:
+    probe = check_master(masters.ten_bit)
+    plan = plan_ladder(probe, FAST)
+    result = encode_ladder(probe, plan, tmp_path)
+    info = stream_info(result.renditions[0].path)
+    assert (info["pix_fmt"], info["profile"]) == ("yuv420p", "High")
+    out = encode_audio(probe, tmp_path / "surround.mp4", profile=FAST)
+    audio = json.loads(ffprobe_json("-show_streams", str(out)))["streams"][0]
+    assert audio["channels"] == 2
+    vtt = extract_text_subtitles(probe, probe.subtitles[0], tmp_path / "embedded.vtt")
+    cues = load_subtitle_file(vtt)
+    assert cues[0].text == "Hello, cinema."

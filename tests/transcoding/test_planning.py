@@ -1,0 +1,188 @@
+"""Ladder, chunk and subtitle planning: pure functions, no FFmpeg."""
+
+from __future__ import annotations
+
+import itertools
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from core.errors import InvalidInput
+from transcoding.chunking import plan_chunks
+from transcoding.ladder import DEFAULT_PROFILE, LadderProfile, load_profile, plan_ladder
+from transcoding.package import format_attributes, parse_attributes
+from transcoding.probe import ProbeResult, VideoStream
+from transcoding.subtitles import parse_subtitles, to_webvtt
+
+
+def source(
+    width: int,
+    height: int,
+    *,
+    rate: Fraction = Fraction(24),
+    avg: Fraction | None = None,
+    rotation: int = 0,
+    sar: Fraction = Fraction(1),
+    field_order: str = "progressive",
+) -> ProbeResult:
+    video = VideoStream(
+        index=0,
+        codec="h264",
+        profile="High",
+        width=width,
+        height=height,
+        pix_fmt="yuv420p",
+        bit_depth=8,
+        sample_aspect_ratio=sar,
+        field_order=field_order,
+        rotation=rotation,
+        r_frame_rate=rate,
+        avg_frame_rate=avg or rate,
+        duration=60.0,
+        language=None,
+    )
+    return ProbeResult(
+        path=Path("m.mp4"), format_name="mov", duration=60.0, size=1, bit_rate=None, video=(video,)
+    )
+
+
+def sizes(probe: ProbeResult, profile: LadderProfile = DEFAULT_PROFILE) -> list[tuple[int, int]]:
+    return [(r.width, r.height) for r in plan_ladder(probe, profile).rungs]
+
+
+def test_16_9_2k_master_gets_the_full_ladder() -> None:
+    assert sizes(source(2560, 1440)) == [
+        (2560, 1440),
+        (1920, 1080),
+        (1280, 720),
+        (960, 540),
+        (640, 360),
+        (416, 234),
+    ]
+
+
+def test_scope_2k_master_tops_out_at_2048_wide() -> None:
+    assert sizes(source(2048, 858)) == [
+        (2048, 858),
+        (1920, 804),
+        (1280, 536),
+        (960, 402),
+        (640, 268),
+        (416, 174),
+    ]
+
+
+def test_never_upscales_and_keeps_1080p_rate() -> None:
+    plan = plan_ladder(source(1920, 1080))
+    assert plan.rungs[0].name == "1080p"
+    assert (plan.rungs[0].width, plan.rungs[0].bitrate) == (1920, 6_000_000)
+    assert all(r.width <= 1920 for r in plan.rungs)
+
+
+def test_capped_vbr_follows_the_profile() -> None:
+    rung = plan_ladder(source(1920, 1080)).rungs[0]
+    assert rung.maxrate == 6_600_000
+    assert rung.bufsize == 12_000_000
+
+
+def test_rotation_is_applied_before_sizing() -> None:
+    assert sizes(source(1920, 1080, rotation=90))[:2] == [(1080, 1920), (720, 1280)]
+
+
+def test_anamorphic_pal_uses_display_aspect() -> None:
+    plan = plan_ladder(source(720, 576, sar=Fraction(16, 15), field_order="tt"))
+    assert plan.deinterlace
+    assert (plan.source_width, plan.source_height) == (768, 576)
+    assert all(r.width % 2 == 0 and r.height % 2 == 0 for r in plan.rungs)
+
+
+def test_source_just_above_a_rung_adds_no_native_rung() -> None:
+    assert sizes(source(1000, 562))[0] == (960, 540)
+    # ...but one well above the next rung down is offered at its own size.
+    assert sizes(source(1600, 900))[0] == (1600, 900)
+
+
+def test_gop_from_frame_rate_and_vfr_snapping() -> None:
+    assert plan_ladder(source(1280, 720, rate=Fraction(24))).gop_frames == 48
+    ntsc = plan_ladder(source(1280, 720, rate=Fraction(30000, 1001)))
+    assert ntsc.gop_frames == 60
+    vfr = plan_ladder(source(1280, 720, rate=Fraction(60), avg=Fraction(29_940, 1000)))
+    assert vfr.variable_frame_rate
+    assert vfr.frame_rate == Fraction(30000, 1001)
+    assert plan_ladder(source(1280, 720, rate=Fraction(120))).frame_rate == Fraction(60)
+
+
+def test_profiles_are_configuration() -> None:
+    profile = load_profile(
+        '{"name": "mobile", "codec": "hevc", "preset": "medium",'
+        ' "rungs": [{"name": "720p", "height": 720, "bitrate_kbps": 2000}]}'
+    )
+    assert profile.codec == "hevc"
+    assert sizes(source(1920, 1080), profile) == [(1280, 720)]
+    assert load_profile(DEFAULT_PROFILE.model_dump()) == DEFAULT_PROFILE
+    with pytest.raises(ValidationError):
+        load_profile({"gop_seconds": 4, "segment_seconds": 6})
+    with pytest.raises(ValidationError):
+        load_profile({"rungs": [], "surprise": 1})
+
+
+# ---------------------------------------------------------------------------------- chunks
+def test_short_films_are_one_chunk() -> None:
+    assert len(plan_chunks(20, workers=8)) == 1
+
+
+def test_long_film_gets_two_chunks_per_worker() -> None:
+    chunks = plan_chunks(7200, workers=8)
+    assert len(chunks) == 24  # 7200 / 16 = 450 s, capped at 300 s
+    assert chunks[1].start == 300
+
+
+@given(
+    duration=st.floats(min_value=0.5, max_value=6 * 3600),
+    workers=st.integers(min_value=1, max_value=64),
+)
+def test_chunks_cover_the_film_on_segment_boundaries(duration: float, workers: int) -> None:
+    chunks = plan_chunks(duration, workers)
+    assert chunks[0].start == 0
+    assert chunks[-1].duration is None
+    for before, after in itertools.pairwise(chunks):
+        assert before.duration is not None
+        assert before.start + before.duration == pytest.approx(after.start)
+        assert before.duration >= 12
+        assert before.duration % 6 == 0
+    assert chunks[-1].start < duration
+
+
+# ------------------------------------------------------------------------------ subtitles
+def test_srt_to_webvtt() -> None:
+    cues = parse_subtitles(
+        "\ufeff1\r\n00:00:01,500 --> 00:00:02,000\r\n<font color=red>Hi</font> --> there\r\n\r\n"
+    )
+    assert [(c.start, c.end, c.text) for c in cues] == [(1.5, 2.0, "Hi -> there")]
+    assert to_webvtt(cues) == "WEBVTT\n\n00:00:01.500 --> 00:00:02.000\nHi -> there\n"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1\n00:00:01,000 -> 00:00:02,000\nno arrow\n",
+        "1\n00:00:03,000 --> 00:00:02,000\nbackwards\n",
+        "1\n00:61:00,000 --> 00:62:00,000\nminutes\n",
+    ],
+)
+def test_broken_subtitles_say_which_block(text: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        parse_subtitles(text)
+    assert info.value.code == "invalid_subtitles"
+    assert "block 1" in info.value.detail
+
+
+def test_hls_attribute_round_trip() -> None:
+    line = '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="Director, commentary",DEFAULT=NO'
+    attrs = parse_attributes(line)
+    assert attrs["NAME"] == "Director, commentary"
+    assert format_attributes("#EXT-X-MEDIA", attrs) == line

@@ -1,0 +1,378 @@
+"""HLS packaging: CMAF segments, alternate audio, WebVTT subtitles, I-frame playlists,
+encryption, and a master playlist whose numbers come from the produced segments.
+
+Shaka Packager 3.8 does the segmenting and encryption. FFmpeg's HLS muxer refuses AES-128
+with fMP4 segments ("Encrypted fmp4 not yet supported"); Shaka writes CMAF with ``cbcs``
+(HLS METHOD=SAMPLE-AES, KEYFORMAT="identity"), which hls.js, AVPlayer and ExoPlayer play
+with a key fetched from the key URI, and which FFmpeg's own HLS client decodes frame-exact
+(tests/transcoding prove both the decode with the key and the failure without it).
+
+Subtitles are written by our own code (transcoding.subtitles) because Shaka's WebVTT
+segments carry no ``X-TIMESTAMP-MAP``, which Apple requires for segmented WebVTT.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from transcoding.encode import RenditionFile
+from transcoding.policy import DEFAULT_LIMITS, PolicyLimits
+from transcoding.subtitles import Cue, write_segmented_webvtt
+from transcoding.tools import packager_path, run_tool
+
+AUDIO_GROUP = "audio"
+SUBTITLE_GROUP = "subs"
+# Apple's media characteristic for commentary and other auxiliary content
+# (AVMediaCharacteristic.isAuxiliaryContent). We do not use
+# "public.accessibility.describes-video": our commentary explains cultural background, it
+# is not audio description for blind viewers, and mislabelling it would make accessibility
+# settings auto-select it.
+COMMENTARY_CHARACTERISTICS = "public.auxiliary-content"
+
+
+class AudioRole(StrEnum):
+    original = "original"
+    dub = "dub"
+    commentary = "commentary"
+
+
+@dataclass(frozen=True)
+class AudioTrack:
+    path: Path  # AAC-LC stereo MP4 from transcoding.encode.encode_audio
+    language: str  # BCP 47
+    name: str  # what the player's menu shows, e.g. "Deutsch", "Director's commentary"
+    role: AudioRole = AudioRole.original
+    default: bool = False
+
+
+@dataclass(frozen=True)
+class SubtitleTrack:
+    cues: Sequence[Cue]
+    language: str  # BCP 47
+    name: str
+    default: bool = False
+    forced: bool = False
+
+
+@dataclass(frozen=True)
+class ContentKey:
+    """A release's content key as the packager needs it (plaintext, in memory only)."""
+
+    key: bytes  # 16 bytes
+    key_id: bytes  # 16 bytes
+    key_uri_template: str  # e.g. "https://api.example/v1/keys/{key_id}"
+
+    def __post_init__(self) -> None:
+        if len(self.key) != 16 or len(self.key_id) != 16:
+            raise ValueError("content key and key id must be 16 bytes each")
+
+    @property
+    def key_uri(self) -> str:
+        return self.key_uri_template.format(key_id=self.key_id.hex())
+
+
+@dataclass(frozen=True)
+class Variant:
+    playlist: str  # relative to the master playlist
+    bandwidth: int
+    average_bandwidth: int
+    codecs: str
+    resolution: str
+    frame_rate: str
+
+
+@dataclass(frozen=True)
+class PackageResult:
+    out_dir: Path
+    master_playlist: Path
+    variants: tuple[Variant, ...]
+    audio_playlists: tuple[Path, ...]
+    subtitle_playlists: tuple[Path, ...]
+    iframe_playlists: tuple[Path, ...]
+    encrypted: bool
+
+
+# ---------------------------------------------------------------------------- attributes
+_ATTR = re.compile(r'([A-Z0-9-]+)=("[^"]*"|[^,]*)')
+_QUOTED = {
+    "URI",
+    "GROUP-ID",
+    "LANGUAGE",
+    "NAME",
+    "CODECS",
+    "AUDIO",
+    "SUBTITLES",
+    "CHARACTERISTICS",
+    "CHANNELS",
+    "ASSOC-LANGUAGE",
+    "INSTREAM-ID",
+}
+
+
+def parse_attributes(line: str) -> dict[str, str]:
+    """Attributes of an HLS tag line, quotes removed: '#EXT-X-MEDIA:TYPE=AUDIO,...'."""
+    _, _, body = line.partition(":")
+    return {key: value.strip('"') for key, value in _ATTR.findall(body)}
+
+
+def format_attributes(tag: str, attrs: Mapping[str, str]) -> str:
+    parts = [f'{k}="{v}"' if k in _QUOTED else f"{k}={v}" for k, v in attrs.items()]
+    return f"{tag}:{','.join(parts)}"
+
+
+def _quoted_safe(value: str) -> str:
+    # Quoted-string values may not contain a double quote or a line break (RFC 8216 4.2).
+    return re.sub(r'["\r\n]', "'", value)
+
+
+# --------------------------------------------------------------------------- measurement
+def measure_playlist(playlist: Path) -> tuple[int, int]:
+    """(peak, average) bits per second over the media segments a playlist lists.
+
+    Peak is the largest single-segment rate (what HLS means by BANDWIDTH); average is all
+    segment bytes over the total duration (AVERAGE-BANDWIDTH). Init segments are left out,
+    as RFC 8216 section 4.4.6.2 says.
+    """
+    peak = 0.0
+    total_bits = 0
+    total_seconds = 0.0
+    duration: float | None = None
+    for raw in playlist.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if line.startswith("#EXTINF:"):
+            duration = float(line[len("#EXTINF:") :].split(",")[0])
+        elif line and not line.startswith("#") and duration:
+            bits = (playlist.parent / line).stat().st_size * 8
+            peak = max(peak, bits / duration)
+            total_bits += bits
+            total_seconds += duration
+            duration = None
+    average = total_bits / total_seconds if total_seconds else 0.0
+    return round(peak), round(average)
+
+
+# ----------------------------------------------------------------------------- packaging
+def _descriptor(fields: Mapping[str, str]) -> str:
+    for value in fields.values():
+        if "," in value or "=" in value:
+            raise ValueError(f"packager field value may not contain ',' or '=': {value!r}")
+    return ",".join(f"{k}={v}" for k, v in fields.items())
+
+
+def _safe_name(value: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", value)
+
+
+def package_hls(
+    renditions: Sequence[RenditionFile],
+    out_dir: Path,
+    *,
+    duration: float,
+    audio: Sequence[AudioTrack] = (),
+    subtitles: Sequence[SubtitleTrack] = (),
+    segment_seconds: float = 6.0,
+    key: ContentKey | None = None,
+    limits: PolicyLimits = DEFAULT_LIMITS,
+) -> PackageResult:
+    """Package encoded rungs and audio tracks into an HLS presentation under ``out_dir``.
+
+    ``out_dir`` is replaced: packaging is idempotent so a retried task starts clean.
+    """
+    if not renditions:
+        raise ValueError("nothing to package")
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    descriptors: list[str] = []
+    video_playlists: list[str] = []
+    iframe_playlists: list[Path] = []
+    for rendition in renditions:
+        name = _safe_name(rendition.rung.name)
+        playlist = f"video_{name}.m3u8"
+        iframes = f"video_{name}_iframes.m3u8"
+        video_playlists.append(playlist)
+        iframe_playlists.append(out_dir / iframes)
+        descriptors.append(
+            _descriptor(
+                {
+                    "in": str(rendition.path.resolve()),
+                    "stream": "video",
+                    "init_segment": f"video_{name}/init.mp4",
+                    "segment_template": f"video_{name}/seg_$Number%05d$.m4s",
+                    "playlist_name": playlist,
+                    "iframe_playlist_name": iframes,
+                }
+            )
+        )
+    audio_by_uri: dict[str, AudioTrack] = {}
+    for n, track in enumerate(audio):
+        folder = f"audio_{n}_{_safe_name(track.language)}"
+        playlist = f"{folder}.m3u8"
+        audio_by_uri[playlist] = track
+        descriptors.append(
+            _descriptor(
+                {
+                    "in": str(track.path.resolve()),
+                    "stream": "audio",
+                    "init_segment": f"{folder}/init.mp4",
+                    "segment_template": f"{folder}/seg_$Number%05d$.m4s",
+                    "playlist_name": playlist,
+                    "hls_group_id": AUDIO_GROUP,
+                    # Names and languages are rewritten below with exact values; Shaka's
+                    # descriptor syntax cannot carry commas or spaces safely.
+                    "hls_name": folder,
+                }
+            )
+        )
+    argv = [
+        packager_path(),
+        *descriptors,
+        "--segment_duration",
+        f"{segment_seconds:g}",
+        "--hls_playlist_type",
+        "VOD",
+        "--hls_master_playlist_output",
+        str(out_dir / "master.m3u8"),
+        "--quiet",
+    ]
+    if key is not None:
+        argv += [
+            "--protection_scheme",
+            "cbcs",
+            "--enable_raw_key_encryption",
+            "--keys",
+            f"label=:key_id={key.key_id.hex()}:key={key.key.hex()}",
+            # Encrypt from the first segment: a clear lead would give the film's opening
+            # away to anyone holding the URLs.
+            "--clear_lead",
+            "0",
+            "--hls_key_uri",
+            key.key_uri,
+        ]
+    run_tool(argv, timeout=limits.wall_time_for(duration / 4), cwd=out_dir)
+
+    subtitle_entries: list[tuple[str, SubtitleTrack]] = []
+    for n, sub in enumerate(subtitles):
+        folder = f"subs_{n}_{_safe_name(sub.language)}"
+        write_segmented_webvtt(
+            sub.cues,
+            out_dir / folder,
+            duration=duration,
+            segment_seconds=segment_seconds,
+            playlist_name="subtitles.m3u8",
+        )
+        subtitle_entries.append((f"{folder}/subtitles.m3u8", sub))
+
+    master = out_dir / "master.m3u8"
+    _rewrite_master(master, audio_by_uri, subtitle_entries)
+    variants = tuple(
+        Variant(
+            playlist=uri,
+            bandwidth=int(attrs["BANDWIDTH"]),
+            average_bandwidth=int(attrs["AVERAGE-BANDWIDTH"]),
+            codecs=attrs["CODECS"],
+            resolution=attrs["RESOLUTION"],
+            frame_rate=attrs["FRAME-RATE"],
+        )
+        for attrs, uri in _stream_infs(master)
+    )
+    return PackageResult(
+        out_dir=out_dir,
+        master_playlist=master,
+        variants=variants,
+        audio_playlists=tuple(out_dir / uri for uri in audio_by_uri),
+        subtitle_playlists=tuple(out_dir / uri for uri, _ in subtitle_entries),
+        iframe_playlists=tuple(iframe_playlists),
+        encrypted=key is not None,
+    )
+
+
+def _stream_infs(master: Path) -> list[tuple[dict[str, str], str]]:
+    lines = master.read_text(encoding="utf-8").splitlines()
+    found = []
+    for n, line in enumerate(lines):
+        if line.startswith("#EXT-X-STREAM-INF:"):
+            uri = next(x for x in lines[n + 1 :] if x.strip() and not x.startswith("#"))
+            found.append((parse_attributes(line), uri.strip()))
+    return found
+
+
+def _rewrite_master(
+    master: Path,
+    audio_by_uri: Mapping[str, AudioTrack],
+    subtitles: Sequence[tuple[str, SubtitleTrack]],
+) -> None:
+    """Put our exact names, languages and flags on the renditions and the measured rates
+    on the variants (Shaka's descriptor syntax cannot express all of them)."""
+    out_dir = master.parent
+    audio_rates = {uri: measure_playlist(out_dir / uri) for uri in audio_by_uri}
+    audio_peak = max((r[0] for r in audio_rates.values()), default=0)
+    audio_avg = max((r[1] for r in audio_rates.values()), default=0)
+    has_default_audio = any(t.default for t in audio_by_uri.values())
+    first_main = next(
+        (uri for uri, t in audio_by_uri.items() if t.role is not AudioRole.commentary), None
+    )
+    lines = master.read_text(encoding="utf-8").splitlines()
+    result: list[str] = []
+    pending_stream_inf: dict[str, str] | None = None
+    for line in lines:
+        if line.startswith("#EXT-X-MEDIA:") and parse_attributes(line).get("TYPE") == "AUDIO":
+            attrs = parse_attributes(line)
+            track = audio_by_uri[attrs["URI"]]
+            is_default = track.default if has_default_audio else attrs["URI"] == first_main
+            commentary = track.role is AudioRole.commentary
+            new = {
+                "TYPE": "AUDIO",
+                "URI": attrs["URI"],
+                "GROUP-ID": AUDIO_GROUP,
+                "LANGUAGE": _quoted_safe(track.language),
+                "NAME": _quoted_safe(track.name),
+                "DEFAULT": "YES" if is_default and not commentary else "NO",
+                # A commentary must never be picked for the viewer by language alone.
+                "AUTOSELECT": "NO" if commentary else "YES",
+                "CHANNELS": attrs.get("CHANNELS", "2"),
+            }
+            if commentary:
+                new["CHARACTERISTICS"] = COMMENTARY_CHARACTERISTICS
+            result.append(format_attributes("#EXT-X-MEDIA", new))
+        elif line.startswith("#EXT-X-STREAM-INF:"):
+            pending_stream_inf = parse_attributes(line)
+        elif pending_stream_inf is not None and line.strip() and not line.startswith("#"):
+            attrs = pending_stream_inf
+            peak, average = measure_playlist(out_dir / line.strip())
+            attrs["BANDWIDTH"] = str(peak + audio_peak)
+            attrs["AVERAGE-BANDWIDTH"] = str(average + audio_avg)
+            if subtitles:
+                attrs["SUBTITLES"] = SUBTITLE_GROUP
+            result += [format_attributes("#EXT-X-STREAM-INF", attrs), line]
+            pending_stream_inf = None
+        else:
+            result.append(line)
+    media_lines = []
+    for uri, sub in subtitles:
+        media_lines.append(
+            format_attributes(
+                "#EXT-X-MEDIA",
+                {
+                    "TYPE": "SUBTITLES",
+                    "URI": uri,
+                    "GROUP-ID": SUBTITLE_GROUP,
+                    "LANGUAGE": _quoted_safe(sub.language),
+                    "NAME": _quoted_safe(sub.name),
+                    "DEFAULT": "YES" if sub.default else "NO",
+                    "AUTOSELECT": "YES",
+                    "FORCED": "YES" if sub.forced else "NO",
+                },
+            )
+        )
+    if media_lines:
+        at = next(
+            (i for i, x in enumerate(result) if x.startswith("#EXT-X-STREAM-INF:")), len(result)
+        )
+        result[at:at] = [*media_lines, ""]
+    master.write_text("\n".join(result) + "\n", encoding="utf-8")
