@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from accounts.models import Role
 from accounts.service import Principal, principal_from_token
-from core.db import session_factory
+from core.db import read_only, session_factory
 from core.errors import NotAuthenticated
 
 
@@ -31,11 +31,20 @@ def get_db() -> Iterator[Session]:
 
 DbSession = Annotated[Session, Depends(get_db, scope="function")]
 
+
+def get_read_db() -> Iterator[Session]:
+    """For routes that only read: no write lock on SQLite, nothing to commit."""
+    with read_only() as session:
+        yield session
+
+
+ReadDb = Annotated[Session, Depends(get_read_db, scope="function")]
+
 _bearer = HTTPBearer(auto_error=False, description="Access token from /v1/auth/login")
 
 
 def get_principal(
-    session: DbSession,
+    session: ReadDb,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":

@@ -122,7 +122,9 @@ def get_studio_release(session: Session, release_id: str, studio_id: str | None)
 def list_releases(
     session: Session, *, studio_id: str | None, title_id: str | None, offset: int, limit: int
 ) -> Sequence[Release]:
-    stmt = select(Release).order_by(Release.created_at.desc(), Release.id).offset(offset).limit(limit)
+    stmt = (
+        select(Release).order_by(Release.created_at.desc(), Release.id).offset(offset).limit(limit)
+    )
     if studio_id is not None:
         stmt = stmt.where(Release.studio_id == studio_id)
     if title_id is not None:
@@ -148,10 +150,17 @@ def add_asset(
     filename: str,
     size_bytes: int,
 ) -> ReleaseAsset:
-    if release.status not in (ReleaseStatus.awaiting_upload, ReleaseStatus.failed, ReleaseStatus.ready):
-        raise Conflict("the release is being transcoded; wait for it to finish", code="release_busy")
+    if release.status not in (
+        ReleaseStatus.awaiting_upload,
+        ReleaseStatus.failed,
+        ReleaseStatus.ready,
+    ):
+        raise Conflict(
+            "the release is being transcoded; wait for it to finish", code="release_busy"
+        )
     if kind is AssetKind.master and any(
-        a.kind is AssetKind.master and a.status is not AssetStatus.rejected for a in assets(session, release.id)
+        a.kind is AssetKind.master and a.status is not AssetStatus.rejected
+        for a in assets(session, release.id)
     ):
         raise Conflict("this release already has a master", code="master_exists")
     asset = ReleaseAsset(

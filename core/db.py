@@ -79,10 +79,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin_immediate(conn: Any) -> None:
-    # Take the write lock at BEGIN so two writers queue up instead of one failing on upgrade
-    # from a read lock (SQLite's classic deadlock under concurrency).
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+def _sqlite_begin(conn: Any) -> None:
+    # Writers take the write lock at BEGIN, so two of them queue up instead of one failing
+    # when it upgrades a stale read snapshot (SQLite's classic error under concurrency).
+    # Read-only sessions (see read_only()) begin deferred and never block anyone in WAL mode.
+    if conn.get_execution_options().get(READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -96,7 +100,7 @@ def make_engine(settings: Settings) -> Engine:
             url, connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None}
         )
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
@@ -105,18 +109,25 @@ def make_engine(settings: Settings) -> Engine:
     )
 
 
+READ_ONLY = "pocketcinema_read_only"
+
 _engine: Engine | None = None
 _sessionmaker: sessionmaker[Session] | None = None
+_read_sessionmaker: sessionmaker[Session] | None = None
 _lock = Lock()
 
 
 def get_engine() -> Engine:
-    global _engine, _sessionmaker
+    global _engine, _sessionmaker, _read_sessionmaker
     if _engine is None:
         with _lock:
             if _engine is None:
-                _engine = make_engine(get_settings())
-                _sessionmaker = sessionmaker(_engine, expire_on_commit=False)
+                engine = make_engine(get_settings())
+                _sessionmaker = sessionmaker(engine, expire_on_commit=False)
+                _read_sessionmaker = sessionmaker(
+                    engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+                )
+                _engine = engine
     return _engine
 
 
@@ -127,14 +138,30 @@ def session_factory() -> sessionmaker[Session]:
     return _sessionmaker
 
 
+def read_session_factory() -> sessionmaker[Session]:
+    get_engine()
+    if _read_sessionmaker is None:  # pragma: no cover - get_engine() always sets it
+        raise RuntimeError("database not initialised")
+    return _read_sessionmaker
+
+
+def _refuse_writes(session: Session, *_: Any) -> None:
+    if session.info.get(READ_ONLY) and (session.new or session.dirty or session.deleted):
+        raise RuntimeError("a read-only session tried to write; use unit_of_work()")
+
+
+event.listen(Session, "before_flush", _refuse_writes)
+
+
 def dispose_engine() -> None:
     """Drop the pooled connections (after fork, or when tests change the database)."""
-    global _engine, _sessionmaker
+    global _engine, _sessionmaker, _read_sessionmaker
     with _lock:
         if _engine is not None:
             _engine.dispose()
         _engine = None
         _sessionmaker = None
+        _read_sessionmaker = None
 
 
 @contextmanager
@@ -148,4 +175,18 @@ def unit_of_work() -> Iterator[Session]:
         session.rollback()
         raise
     finally:
+        session.close()
+
+
+@contextmanager
+def read_only() -> Iterator[Session]:
+    """A session for reads only: on SQLite it begins deferred, so it never waits for or
+    blocks the write lock (hot paths: playlists, keys, catalog pages). Flushing changes
+    through it is refused."""
+    session = read_session_factory()()
+    session.info[READ_ONLY] = True
+    try:
+        yield session
+    finally:
+        session.rollback()
         session.close()

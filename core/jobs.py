@@ -10,7 +10,8 @@ function, and stamps the row finished in the *same* transaction as the function'
 a duplicate delivery finds the row finished or leased and does nothing. A failure is
 recorded on the row and retried with back-off up to ``max_attempts``; then the row is
 marked failed and ``on_failure`` (if given) runs in its own transaction so the domain can
-record a reason a person can act on.
+record a reason a person can act on. An :class:`~core.errors.AppError` (a refused input, a
+broken rule) is permanent: it fails the job at once, with its ``code``, without retries.
 
 SQLite note: the job's transaction begins at its first SQL statement and holds the write
 lock until commit. A long job (an encode) reads its inputs in its own short
@@ -31,13 +32,14 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from core.db import new_id, unit_of_work, utcnow
-from core.outbox import OutboxJob
+from core.errors import AppError
+from core.outbox import OutboxJob, enqueue
 from core.queue import celery_app
 
 log = logging.getLogger(__name__)
 
 JobFunction = Callable[..., Any]
-FailureHook = Callable[[Session, str, dict[str, Any]], None]
+FailureHook = Callable[[Session, str, str, dict[str, Any]], None]  # (session, reason, code, args)
 
 
 class LeaseLost(Exception):
@@ -95,7 +97,14 @@ def _finish(session: Session, job_id: str, token: str) -> None:
 
 
 def _record_failure(
-    spec: JobSpec, job_id: str, token: str, error: str, args: dict[str, Any]
+    spec: JobSpec,
+    job_id: str,
+    token: str,
+    error: str,
+    args: dict[str, Any],
+    *,
+    code: str = "job_failed",
+    permanent: bool = False,
 ) -> float | None:
     """Store the error; returns the back-off in seconds when the job should be retried."""
     with unit_of_work() as session:
@@ -103,7 +112,7 @@ def _record_failure(
         if job is None or job.lease_token != token or job.finished_at is not None:
             return None
         job.last_error = error[-4000:]
-        if job.attempts >= spec.max_attempts:
+        if permanent or job.attempts >= spec.max_attempts:
             job.failed_at = utcnow()
             job.lease_until = None
             retry = None
@@ -116,7 +125,7 @@ def _record_failure(
             retry = delay
     if retry is None and spec.on_failure is not None:
         with unit_of_work() as session:
-            spec.on_failure(session, error, args)
+            spec.on_failure(session, error, code, args)
     return retry
 
 
@@ -136,9 +145,13 @@ def run_job(name: str, job_id: str, args: dict[str, Any]) -> tuple[str, float]:
         log.warning("job lease lost; effects rolled back", extra={"job": name, "job_id": job_id})
         return "lease_lost", 0.0
     except (Exception, SoftTimeLimitExceeded) as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        log.exception("job failed", extra={"job": name, "job_id": job_id})
-        delay = _record_failure(spec, job_id, token, error, args)
+        # A domain error (bad input, a refused master) will fail the same way every time:
+        # record it once and stop, rather than burning retries on it.
+        permanent = isinstance(exc, AppError)
+        error = exc.detail if isinstance(exc, AppError) else f"{type(exc).__name__}: {exc}"
+        log.exception("job failed", extra={"job": name, "job_id": job_id, "permanent": permanent})
+        code = exc.code if isinstance(exc, AppError) else "job_failed"
+        delay = _record_failure(spec, job_id, token, error, args, code=code, permanent=permanent)
         return ("failed", 0.0) if delay is None else ("retry", delay)
     return "done", 0.0
 
@@ -178,3 +191,12 @@ def job(
         return function
 
     return register
+
+
+@celery_app.task(name="core.periodic", ignore_result=True)
+def periodic(job: str) -> None:
+    """Celery beat's entry point for periodic jobs: one outbox row per tick."""
+    if job not in REGISTRY:
+        raise KeyError(f"unknown job {job}")
+    with unit_of_work() as session:
+        enqueue(session, job)

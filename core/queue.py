@@ -55,6 +55,13 @@ def configure_celery(settings: Settings | None = None) -> Celery:
                 "task": "core.outbox.sweep",
                 "schedule": settings.outbox_sweep_seconds,
             },
+            # Beat only asks `core.periodic` to enqueue the job through the outbox, so
+            # periodic work gets the same claim, retry and failure records as any job.
+            "abort-abandoned-uploads": {
+                "task": "core.periodic",
+                "schedule": 3600.0,
+                "kwargs": {"job": "transcoding.uploads.abort_abandoned"},
+            },
         },
     )
     global _configured_for

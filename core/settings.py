@@ -120,6 +120,12 @@ class Settings(BaseSettings):
     ffprobe_path: str = Field(default_factory=lambda: _default_binary("ffprobe"))
     packager_path: str = Field(default_factory=lambda: _default_binary("packager"))
 
+    # --- transcoding --------------------------------------------------------------------
+    transcode_pool_size: int = Field(default=2, ge=1, le=1000)  # workers chunking plans for
+    transcode_lease_seconds: int = Field(default=1800, ge=20)  # a chunk's time before retry
+    ladder_profile_file: Path | None = None  # JSON LadderProfile; None: the default ladder
+    studio_webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _parse_proxies(cls, value: Any) -> Any:

@@ -69,7 +69,9 @@ class LocalKek:
     def wrap(self, key_id: str, plaintext: bytes) -> tuple[bytes, str]:
         ref = self.current_ref()
         nonce = os.urandom(12)
-        sealed = AESGCM(self._key(ref.removeprefix("local:"))).encrypt(nonce, plaintext, key_id.encode())
+        sealed = AESGCM(self._key(ref.removeprefix("local:"))).encrypt(
+            nonce, plaintext, key_id.encode()
+        )
         return nonce + sealed, ref
 
     def unwrap(self, key_id: str, wrapped: bytes, kek_ref: str) -> bytes:
@@ -124,7 +126,9 @@ def make_wrapper(settings: Settings) -> KeyWrapper:
     if settings.key_encryption is KeyEncryption.kms:
         import boto3
 
-        client = boto3.client("kms", endpoint_url=settings.kms_endpoint_url, region_name=settings.s3_region)
+        client = boto3.client(
+            "kms", endpoint_url=settings.kms_endpoint_url, region_name=settings.s3_region
+        )
         return KmsKek(client, settings.kms_key_id)
     if settings.kek_file is None:  # pragma: no cover - the settings validator fills it
         raise RuntimeError("kek_file is not set")

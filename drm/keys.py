@@ -99,4 +99,11 @@ def rotate_kek(session: Session) -> tuple[str, int]:
     return ref, rewrap_all(session)
 
 
-__all__ = ["ContentKey", "PlainKey", "content_key", "create_content_key", "release_key", "rotate_kek"]
+__all__ = [
+    "ContentKey",
+    "PlainKey",
+    "content_key",
+    "create_content_key",
+    "release_key",
+    "rotate_kek",
+]

@@ -14,9 +14,13 @@ def get_by_key_id(session: Session, key_id: str) -> ContentKey | None:
 
 def get_for_release(session: Session, release_id: str) -> ContentKey | None:
     return session.scalar(
-        select(ContentKey).where(ContentKey.release_id == release_id).order_by(ContentKey.created_at.desc())
+        select(ContentKey)
+        .where(ContentKey.release_id == release_id)
+        .order_by(ContentKey.created_at.desc())
     )
 
 
 def not_wrapped_by(session: Session, kek_ref: str, limit: int) -> Sequence[ContentKey]:
-    return session.scalars(select(ContentKey).where(ContentKey.kek_ref != kek_ref).limit(limit)).all()
+    return session.scalars(
+        select(ContentKey).where(ContentKey.kek_ref != kek_ref).limit(limit)
+    ).all()

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from accounts import models as accounts_models
 from catalog import models as catalog_models
+from catalog import releases as catalog_releases
 from core import outbox
 from core.db import Base
 from drm import models as drm_models
+from transcoding import models as transcoding_models
 
-__all__ = ["Base", "accounts_models", "catalog_models", "drm_models", "outbox"]
+__all__ = [
+    "Base",
+    "accounts_models",
+    "catalog_models",
+    "catalog_releases",
+    "drm_models",
+    "outbox",
+    "transcoding_models",
+]

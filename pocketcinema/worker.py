@@ -13,12 +13,13 @@ from core.logs import configure_logging
 from core.queue import celery_app, configure_celery
 from core.settings import get_settings
 from pocketcinema import models
+from transcoding import tasks as transcoding_tasks
 
 settings = get_settings()
 configure_logging(settings.log_level, settings.log_json)
 app = configure_celery(settings)
 
-TASK_MODULES = (catalog_tasks, outbox)
+TASK_MODULES = (catalog_tasks, outbox, transcoding_tasks)
 MODELS = models  # every table known before any task runs
 
 

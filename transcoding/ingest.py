@@ -11,6 +11,7 @@ periodic job.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from dataclasses import dataclass
@@ -63,13 +64,23 @@ def start_upload(
     content_type: str | None,
 ) -> Upload:
     if not _FILENAME.match(filename):
-        raise InvalidInput("filename: letters, digits, spaces and ._-() only", code="invalid_filename")
+        raise InvalidInput(
+            "filename: letters, digits, spaces and ._-() only", code="invalid_filename"
+        )
     if not 0 < size_bytes <= MAX_UPLOAD_BYTES:
         raise InvalidInput("size_bytes must be between 1 byte and 5 TiB", code="invalid_size")
     if kind is not AssetKind.master and not language:
-        raise InvalidInput("dubs, commentary and subtitles need a language", code="language_required")
+        raise InvalidInput(
+            "dubs, commentary and subtitles need a language", code="language_required"
+        )
     asset = releases.add_asset(
-        session, release, kind=kind, language=language, name=name, filename=filename, size_bytes=size_bytes
+        session,
+        release,
+        kind=kind,
+        language=language,
+        name=name,
+        filename=filename,
+        size_bytes=size_bytes,
     )
     store = get_store()
     upload = Upload(
@@ -105,7 +116,9 @@ def _require_open(upload: Upload) -> None:
 
 def _check_part_number(upload: Upload, number: int) -> None:
     if not 1 <= number <= part_count(upload):
-        raise InvalidInput(f"part numbers run from 1 to {part_count(upload)}", code="invalid_part_number")
+        raise InvalidInput(
+            f"part numbers run from 1 to {part_count(upload)}", code="invalid_part_number"
+        )
 
 
 def _check_checksum(checksum: str | None) -> None:
@@ -126,20 +139,24 @@ def part_targets(
         checksum = checksums.get(number)
         _check_checksum(checksum)
         headers = {"x-amz-checksum-sha256": checksum} if checksum else {}
-        url = store.presign_part(upload.storage_key, upload.multipart_id, number, PART_URL_SECONDS, checksum)
+        url = store.presign_part(
+            upload.storage_key, upload.multipart_id, number, PART_URL_SECONDS, checksum
+        )
         if url is None:
             url = f"{api_base_url}/v1/studio/uploads/{upload.id}/parts/{number}"
         targets.append(PartTarget(number=number, url=url, method="PUT", headers=headers))
     return targets
 
 
-def receive_part(upload: Upload, number: int, body: IO[bytes], checksum: str | None) -> UploadedPart:
+def receive_part(
+    upload: Upload, number: int, body: IO[bytes], checksum: str | None
+) -> UploadedPart:
     """Store one part sent through the API (the local store, or clients that cannot reach S3)."""
     _require_open(upload)
     _check_part_number(upload, number)
     _check_checksum(checksum)
     part = get_store().upload_part(upload.storage_key, upload.multipart_id, number, body, checksum)
-    expected = min(upload.part_size, upload.size_bytes - (number - 1) * upload.part_size)
+    expected = expected_part_size(upload, number)
     if part.size != expected:
         # Keep nothing of a short or long part: the client must resend it whole.
         raise InvalidInput(
@@ -148,25 +165,33 @@ def receive_part(upload: Upload, number: int, body: IO[bytes], checksum: str | N
     return part
 
 
+def expected_part_size(upload: Upload, number: int) -> int:
+    return min(upload.part_size, upload.size_bytes - (number - 1) * upload.part_size)
+
+
 def uploaded_parts(upload: Upload) -> list[UploadedPart]:
+    """Parts the store holds whole. A part of the wrong size (a PUT cut short on a store
+    that does not verify checksums) is left out, so a resuming client sends it again."""
     if upload.status is not UploadStatus.open:
         return []
-    return get_store().list_parts(upload.storage_key, upload.multipart_id)
+    return [
+        p
+        for p in get_store().list_parts(upload.storage_key, upload.multipart_id)
+        if 1 <= p.number <= part_count(upload) and p.size == expected_part_size(upload, p.number)
+    ]
 
 
 def complete(session: Session, upload: Upload) -> ReleaseAsset:
-    """Assemble the parts. Refuses while any part is missing or the wrong size."""
+    """Assemble the parts. Refuses while any part is missing or the wrong size (so the
+    assembled object always has exactly the declared size)."""
     _require_open(upload)
     parts = uploaded_parts(upload)
     have = {p.number for p in parts}
     missing = [n for n in range(1, part_count(upload) + 1) if n not in have]
     if missing:
         shown = ", ".join(map(str, missing[:20])) + (" ..." if len(missing) > 20 else "")
-        raise Conflict(f"parts still missing: {shown}", code="parts_missing", missing=missing[:1000])
-    total = sum(p.size for p in parts)
-    if total != upload.size_bytes:
         raise Conflict(
-            f"received {total} bytes, the upload declared {upload.size_bytes}", code="size_mismatch"
+            f"parts still missing: {shown}", code="parts_missing", missing=missing[:1000]
         )
     get_store().complete_multipart(upload.storage_key, upload.multipart_id, parts)
     upload.status = UploadStatus.completed
@@ -178,10 +203,9 @@ def complete(session: Session, upload: Upload) -> ReleaseAsset:
 
 def abort(session: Session, upload: Upload) -> None:
     _require_open(upload)
-    try:
+    # Already gone on the store's side (e.g. a bucket lifecycle rule) is fine.
+    with contextlib.suppress(NotFound):
         get_store().abort_multipart(upload.storage_key, upload.multipart_id)
-    except NotFound:
-        pass  # already gone on the store's side (e.g. a bucket lifecycle rule)
     upload.status = UploadStatus.aborted
     asset = session.get_one(ReleaseAsset, upload.asset_id)
     asset.status = AssetStatus.rejected
@@ -193,7 +217,9 @@ def abort_abandoned(session: Session) -> int:
     """Abort uploads left open longer than the configured age; returns how many."""
     cutoff = utcnow() - timedelta(hours=get_settings().upload_abandon_hours)
     stale = session.scalars(
-        select(Upload).where(Upload.status == UploadStatus.open, Upload.created_at < cutoff).limit(500)
+        select(Upload)
+        .where(Upload.status == UploadStatus.open, Upload.created_at < cutoff)
+        .limit(500)
     ).all()
     for upload in stale:
         abort(session, upload)

@@ -72,7 +72,7 @@ def run_tool(
     tool = Path(argv[0]).name
     started = time.monotonic()
     try:
-        proc = subprocess.run(  # noqa: S603 - argv list built by us, no shell
+        proc = subprocess.run(
             list(argv),
             input=stdin_bytes,
             stdin=None if stdin_bytes is not None else subprocess.DEVNULL,
@@ -108,7 +108,7 @@ def run_ffmpeg_with_progress(
     tool = Path(argv[0]).name
     started = time.monotonic()
     with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(  # noqa: S603 - argv list built by us, no shell
+        proc = subprocess.Popen(
             list(argv),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

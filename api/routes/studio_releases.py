@@ -95,12 +95,16 @@ def _release_read(session: Any, release: Release) -> ReleaseRead:
     status_code=status.HTTP_201_CREATED,
     response_model=ReleaseRead,
 )
-def create_release(session: DbSession, principal: StudioUser, title_id: Id, body: ReleaseCreate) -> ReleaseRead:
+def create_release(
+    session: DbSession, principal: StudioUser, title_id: Id, body: ReleaseCreate
+) -> ReleaseRead:
     title = catalog.get_title(session, title_id)
     scope = _studio_scope(principal)
     if scope is not None and title.studio_id != scope:
         raise NotFound("no such title", code="title_not_found")
-    release = releases.create_release(session, title_id=title.id, studio_id=title.studio_id, label=body.label)
+    release = releases.create_release(
+        session, title_id=title.id, studio_id=title.studio_id, label=body.label
+    )
     return _release_read(session, release)
 
 
@@ -112,14 +116,24 @@ def list_releases(
     title_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[ReleaseRead]:
     rows = releases.list_releases(
-        session, studio_id=_studio_scope(principal), title_id=title_id, offset=page.offset, limit=page.limit
+        session,
+        studio_id=_studio_scope(principal),
+        title_id=title_id,
+        offset=page.offset,
+        limit=page.limit,
     )
     return [_release_read(session, r) for r in rows]
 
 
-@router.get("/releases/{release_id}", summary="A release: status, progress, ETA, reason", response_model=ReleaseRead)
+@router.get(
+    "/releases/{release_id}",
+    summary="A release: status, progress, ETA, reason",
+    response_model=ReleaseRead,
+)
 def get_release(session: DbSession, principal: StudioUser, release_id: Id) -> ReleaseRead:
-    return _release_read(session, releases.get_studio_release(session, release_id, _studio_scope(principal)))
+    return _release_read(
+        session, releases.get_studio_release(session, release_id, _studio_scope(principal))
+    )
 
 
 @router.post(
@@ -161,7 +175,9 @@ class UploadRead(BaseModel):
     size_bytes: int
     part_size: int
     part_count: int
-    transport: Literal["s3", "api"] = Field(description="s3: PUT parts to presigned URLs; api: PUT them to this API")
+    transport: Literal["s3", "api"] = Field(
+        description="s3: PUT parts to presigned URLs; api: PUT them to this API"
+    )
     uploaded_parts: list[PartRead]
 
 
@@ -204,7 +220,9 @@ def _upload_read(upload: Any, parts: list[Any] | None = None) -> UploadRead:
     status_code=status.HTTP_201_CREATED,
     response_model=UploadRead,
 )
-def create_upload(session: DbSession, principal: StudioUser, release_id: Id, body: UploadCreate) -> UploadRead:
+def create_upload(
+    session: DbSession, principal: StudioUser, release_id: Id, body: UploadCreate
+) -> UploadRead:
     release = releases.get_studio_release(session, release_id, _studio_scope(principal))
     upload = ingest.start_upload(
         session,
@@ -219,18 +237,33 @@ def create_upload(session: DbSession, principal: StudioUser, release_id: Id, bod
     return _upload_read(upload)
 
 
-@router.get("/uploads/{upload_id}", summary="An upload and the parts received so far (to resume)", response_model=UploadRead)
+@router.get(
+    "/uploads/{upload_id}",
+    summary="An upload and the parts received so far (to resume)",
+    response_model=UploadRead,
+)
 def get_upload(session: DbSession, principal: StudioUser, upload_id: Id) -> UploadRead:
     upload = ingest.get_upload(session, upload_id, _studio_scope(principal))
     return _upload_read(upload, ingest.uploaded_parts(upload))
 
 
-@router.post("/uploads/{upload_id}/part-urls", summary="Where to PUT each part", response_model=list[PartTargetRead])
-def part_urls(session: DbSession, principal: StudioUser, upload_id: Id, body: PartUrlsRequest) -> list[PartTargetRead]:
+@router.post(
+    "/uploads/{upload_id}/part-urls",
+    summary="Where to PUT each part",
+    response_model=list[PartTargetRead],
+)
+def part_urls(
+    session: DbSession, principal: StudioUser, upload_id: Id, body: PartUrlsRequest
+) -> list[PartTargetRead]:
     upload = ingest.get_upload(session, upload_id, _studio_scope(principal))
     checksums = {p.number: p.checksum_sha256 for p in body.parts if p.checksum_sha256}
-    targets = ingest.part_targets(upload, [p.number for p in body.parts], checksums, get_settings().base_url)
-    return [PartTargetRead(number=t.number, url=t.url, method=t.method, headers=t.headers) for t in targets]
+    targets = ingest.part_targets(
+        upload, [p.number for p in body.parts], checksums, get_settings().base_url
+    )
+    return [
+        PartTargetRead(number=t.number, url=t.url, method=t.method, headers=t.headers)
+        for t in targets
+    ]
 
 
 @router.put(
@@ -264,10 +297,14 @@ async def put_part(
             spool.write(chunk)
         spool.seek(0)
         part = await run_in_threadpool(ingest.receive_part, upload, number, spool, checksum)
-    return PartRead(number=part.number, size=part.size, etag=part.etag, checksum_sha256=part.checksum_sha256)
+    return PartRead(
+        number=part.number, size=part.size, etag=part.etag, checksum_sha256=part.checksum_sha256
+    )
 
 
-@router.post("/uploads/{upload_id}/complete", summary="Assemble the uploaded parts", response_model=AssetRead)
+@router.post(
+    "/uploads/{upload_id}/complete", summary="Assemble the uploaded parts", response_model=AssetRead
+)
 def complete_upload(session: DbSession, principal: StudioUser, upload_id: Id) -> AssetRead:
     upload = ingest.get_upload(session, upload_id, _studio_scope(principal))
     return AssetRead.model_validate(ingest.complete(session, upload))

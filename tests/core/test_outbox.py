@@ -37,8 +37,8 @@ def append_mark(session: Session, title_id: str, fail_times: int = 0) -> None:
 FAILED: list[dict[str, Any]] = []
 
 
-def _record_failed(session: Session, error: str, args: dict[str, Any]) -> None:
-    FAILED.append({"error": error, **args})
+def _record_failed(session: Session, error: str, code: str, args: dict[str, Any]) -> None:
+    FAILED.append({"error": error, "code": code, **args})
 
 
 @jobs.job("tests.always_fails", max_attempts=2, backoff_seconds=0.0, on_failure=_record_failed)
@@ -151,7 +151,9 @@ def test_bounded_retries_end_in_failed_with_reason() -> None:
     job = _job(job_id)
     assert job.failed_at is not None
     assert job.last_error == "ValueError: the master is unreadable"
-    assert [{"error": "ValueError: the master is unreadable", "title_id": title.id}] == FAILED
+    assert FAILED == [
+        {"error": "ValueError: the master is unreadable", "code": "job_failed", "title_id": title.id}
+    ]
     assert jobs.run_job("tests.always_fails", job_id, {"title_id": title.id})[0] == "skipped"
 
 

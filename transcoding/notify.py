@@ -1,0 +1,72 @@
+"""Studio webhooks: ``release.ready`` and ``release.failed``, HMAC-signed, retried.
+
+Each studio has its own signing secret, derived from ``POCKETCINEMA_WEBHOOK_SIGNING_KEY``
+and the studio id (so no secret is stored, and rotating the key rotates them all). The
+signature header reads like Stripe's: ``X-PocketCinema-Signature: t=<unix>,v1=<hex>``,
+where ``v1 = HMAC-SHA256(secret, f"{t}.{raw body}")``. A delivery that does not get a 2xx
+raises, and the job runner retries it with exponential back-off.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+from sqlalchemy.orm import Session
+
+from accounts.models import Studio
+from catalog.releases import Release
+from core.security import hmac_sign
+from core.settings import get_settings
+
+SIGNATURE_HEADER = "X-PocketCinema-Signature"
+
+
+def studio_secret(studio_id: str) -> str:
+    return hmac_sign(
+        get_settings().webhook_signing_key.get_secret_value(), f"studio-webhook:{studio_id}"
+    )
+
+
+def sign(secret: str, body: bytes, timestamp: int) -> str:
+    return f"t={timestamp},v1={hmac_sign(secret, f'{timestamp}.' + body.decode())}"
+
+
+def payload(release: Release, event: str) -> dict[str, Any]:
+    return {
+        "type": event,
+        "release": {
+            "id": release.id,
+            "title_id": release.title_id,
+            "status": release.status.value,
+            "attempt": release.attempt,
+            "failure_code": release.failure_code,
+            "failure_reason": release.failure_reason,
+            "ready_at": release.ready_at.isoformat() if release.ready_at else None,
+        },
+    }
+
+
+def deliver(session: Session, release_id: str, event: str) -> bool:
+    """POST the event to the studio's webhook URL; returns False when none is configured."""
+    release = session.get_one(Release, release_id)
+    studio = session.get_one(Studio, release.studio_id)
+    if not studio.webhook_url:
+        return False
+    body = json.dumps(payload(release, event), separators=(",", ":")).encode()
+    headers = {
+        "Content-Type": "application/json",
+        SIGNATURE_HEADER: sign(studio_secret(studio.id), body, int(time.time())),
+        "User-Agent": "PocketCinema-Webhooks/1",
+    }
+    response = httpx.post(
+        studio.webhook_url,
+        content=body,
+        headers=headers,
+        timeout=get_settings().studio_webhook_timeout_seconds,
+        follow_redirects=False,
+    )
+    response.raise_for_status()
+    return True
