@@ -30,6 +30,14 @@ def studio_secret(studio_id: str) -> str:
     )
 
 
+def webhook_url(session: Session, studio_id: str) -> str | None:
+    return session.get_one(Studio, studio_id).webhook_url
+
+
+def set_webhook_url(session: Session, studio_id: str, url: str | None) -> None:
+    session.get_one(Studio, studio_id).webhook_url = url
+
+
 def sign(secret: str, body: bytes, timestamp: int) -> str:
     return f"t={timestamp},v1={hmac_sign(secret, f'{timestamp}.' + body.decode())}"
 

@@ -19,7 +19,7 @@ from catalog.releases import AssetKind, Release
 from core.db import unit_of_work
 from core.errors import InvalidInput, NotFound
 from core.settings import get_settings
-from transcoding import ingest
+from transcoding import ingest, notify
 from transcoding import service as transcoding
 
 router = APIRouter(prefix="/v1/studio", tags=["studio: releases"], responses=PROBLEM_RESPONSES)
@@ -317,3 +317,48 @@ def complete_upload(session: DbSession, principal: StudioUser, upload_id: Id) ->
 )
 def abort_upload(session: DbSession, principal: StudioUser, upload_id: Id) -> None:
     ingest.abort(session, ingest.get_upload(session, upload_id, _studio_scope(principal)))
+
+
+# --- webhooks ---------------------------------------------------------------------------------
+
+
+class WebhookSettings(BaseModel):
+    url: str | None = Field(
+        default=None,
+        max_length=2000,
+        pattern=r"^https?://[^\s]+$",
+        description="Where release.ready and release.failed are POSTed; null turns them off",
+    )
+
+
+class WebhookRead(BaseModel):
+    url: str | None
+    secret: str = Field(description="HMAC-SHA256 key for the X-PocketCinema-Signature header")
+    signature_header: str
+
+
+def _studio_id(principal: Any) -> str:
+    if principal.studio_id is None:
+        raise InvalidInput("this account does not belong to a studio", code="studio_required")
+    return str(principal.studio_id)
+
+
+@router.get("/webhook", summary="Your webhook URL and signing secret", response_model=WebhookRead)
+def get_webhook(session: DbSession, principal: StudioUser) -> WebhookRead:
+    studio_id = _studio_id(principal)
+    return WebhookRead(
+        url=notify.webhook_url(session, studio_id),
+        secret=notify.studio_secret(studio_id),
+        signature_header=notify.SIGNATURE_HEADER,
+    )
+
+
+@router.put("/webhook", summary="Set where release notifications go", response_model=WebhookRead)
+def set_webhook(session: DbSession, principal: StudioUser, body: WebhookSettings) -> WebhookRead:
+    studio_id = _studio_id(principal)
+    notify.set_webhook_url(session, studio_id, body.url)
+    return WebhookRead(
+        url=body.url,
+        secret=notify.studio_secret(studio_id),
+        signature_header=notify.SIGNATURE_HEADER,
+    )

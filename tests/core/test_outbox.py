@@ -151,9 +151,13 @@ def test_bounded_retries_end_in_failed_with_reason() -> None:
     job = _job(job_id)
     assert job.failed_at is not None
     assert job.last_error == "ValueError: the master is unreadable"
-    assert FAILED == [
-        {"error": "ValueError: the master is unreadable", "code": "job_failed", "title_id": title.id}
-    ]
+    assert [
+        {
+            "error": "ValueError: the master is unreadable",
+            "code": "job_failed",
+            "title_id": title.id,
+        }
+    ] == FAILED
     assert jobs.run_job("tests.always_fails", job_id, {"title_id": title.id})[0] == "skipped"
 
 
