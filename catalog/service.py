@@ -21,6 +21,7 @@ from catalog.availability import (
     OutsideLicenceWindow,
     Territories,
     TitleNotFound,
+    collection_gate,
     offer_for,
     offers_for,
 )
@@ -546,6 +547,18 @@ def remove_from_collection(session: Session, collection: Collection, title: Titl
 
 def list_collections(session: Session, studio_id: str | None = None) -> Sequence[Collection]:
     return repository.list_collections(session, studio_id=studio_id)
+
+
+def open_collections(session: Session, country: str | None, at: datetime) -> list[Collection]:
+    """Collections a viewer in ``country`` can browse at ``at`` (unrestricted ones always)."""
+    if not country:
+        return []
+    out = []
+    for collection in repository.list_collections(session):
+        gate = collection_gate(collection)
+        if not collection.restricts or (gate.covers(country.upper()) and gate.contains(at)):
+            out.append(collection)
+    return out
 
 
 def find_collection(session: Session, id_or_slug: str) -> Collection:

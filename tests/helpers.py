@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from fastapi.testclient import TestClient
+
 from accounts import service as accounts
 from accounts.models import Role, Studio, User
 from catalog import service as catalog
@@ -71,6 +73,20 @@ def create_licensed_title(
             prices=prices,
         )
         return title
+
+
+# Addresses that the shipped offline data (iptocc) places in these countries.
+IP_IN = {"US": "8.8.8.8", "CA": "24.48.0.1", "FR": "5.39.0.1", "JP": "1.0.16.1", "CN": "1.0.1.1"}
+
+
+@contextmanager
+def client_from(peer: str) -> Iterator[TestClient]:
+    """An API client whose TCP peer address is ``peer`` (Starlette's default is
+    "testclient", which is no address at all)."""
+    from api.app import create_app
+
+    with TestClient(create_app(), raise_server_exceptions=False, client=(peer, 50000)) as c:
+        yield c
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, interval: float = 0.2) -> bool:
