@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 from api import problems
 from api.middleware import RequestContextMiddleware
-from api.routes import health, titles
+from api.routes import health, studio_catalog, titles
 
 
 def create_app() -> FastAPI:
@@ -22,5 +22,6 @@ def create_app() -> FastAPI:
     problems.install(app)
     app.include_router(health.router)
     app.include_router(titles.router)
+    app.include_router(studio_catalog.router)
     app.add_middleware(RequestContextMiddleware)
     return app
