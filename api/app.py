@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 from api import problems
 from api.middleware import RequestContextMiddleware
-from api.routes import health, studio_catalog, titles
+from api.routes import admin, auth, health, studio_catalog, titles
 
 
 def create_app() -> FastAPI:
@@ -23,5 +23,7 @@ def create_app() -> FastAPI:
     app.include_router(health.router)
     app.include_router(titles.router)
     app.include_router(studio_catalog.router)
+    app.include_router(auth.router)
+    app.include_router(admin.router)
     app.add_middleware(RequestContextMiddleware)
     return app

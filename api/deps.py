@@ -118,3 +118,18 @@ def get_locales(
 
 
 Locales = Annotated[list[str], Depends(get_locales)]
+
+
+def get_client_ip(request: Request) -> str:
+    """The client's address as core.geo sees it (behind trusted proxies: the forwarded
+    client, not the proxy), for per-client limits. "unknown" when there is none."""
+    from core.geo import client_address, trusted_networks
+
+    peer = request.client.host if request.client else None
+    forwarded = ", ".join(request.headers.getlist("x-forwarded-for")) or None
+    trusted = trusted_networks(tuple(get_settings().trusted_proxies))
+    address = client_address(peer, forwarded, trusted)
+    return str(address) if address is not None else (peer or "unknown")[:45]
+
+
+ClientIp = Annotated[str, Depends(get_client_ip)]
