@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -186,3 +187,22 @@ def test_only_admins_create_studios(client: TestClient) -> None:
     studio_user = auth_header(create_user("s@example.com", Role.studio, create_studio().id))
     response = client.post("/v1/admin/studios", headers=studio_user, json={"name": "Mine"})
     assert code(response, 403) == "role_forbidden"
+
+
+@pytest.mark.postgres
+def test_racing_refreshes_with_one_token_let_exactly_one_through(client: TestClient) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    tokens = sign_up(client)
+    barrier = threading.Barrier(10)
+
+    def attempt(_: int) -> int:
+        barrier.wait()
+        return client.post(
+            "/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+        ).status_code
+
+    with ThreadPoolExecutor(10) as pool:
+        statuses = sorted(pool.map(attempt, range(10)))
+    assert statuses.count(200) == 1
+    assert set(statuses) == {200, 401}
