@@ -77,7 +77,7 @@ class Page:
 PageParams = Annotated[Page, Depends()]
 
 
-def get_country(request: Request) -> str | None:
+def get_request_country(request: Request) -> str | None:
     """The caller's ISO country, or None when it cannot be told (see core/geo.py for whose
     word we take: only trusted proxies may speak for the client)."""
     from core.geo import request_country
@@ -95,7 +95,7 @@ def get_country(request: Request) -> str | None:
     return request_country(peer, headers, get_settings())
 
 
-ViewerCountry = Annotated[str | None, Depends(get_country)]
+RequestCountry = Annotated[str | None, Depends(get_request_country)]
 
 
 def get_locales(

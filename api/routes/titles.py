@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
-from api.deps import DbSession, Locales, PageParams, ViewerCountry
+from api.deps import DbSession, Locales, PageParams, RequestCountry
 from api.problems import PROBLEM_RESPONSES
 from catalog import service as catalog
 from catalog.models import Collection, Title, TrackKind
@@ -104,7 +104,7 @@ def _language_headers(response: Response, used: Sequence[str]) -> None:
 def list_titles(
     session: DbSession,
     page: PageParams,
-    country: ViewerCountry,
+    country: RequestCountry,
     locales: Locales,
     response: Response,
     q: Annotated[str | None, Query(max_length=200, description="Search text")] = None,
@@ -146,7 +146,7 @@ def list_titles(
 def get_title(
     session: DbSession,
     title_id: str,
-    country: ViewerCountry,
+    country: RequestCountry,
     locales: Locales,
     response: Response,
 ) -> TitleRead:
@@ -182,5 +182,5 @@ def collection_read(collection: Collection) -> CollectionRead:
     description="Festival sections and shelves; list their titles with `/v1/titles?collection=`.",
     response_model=list[CollectionRead],
 )
-def list_collections(session: DbSession, country: ViewerCountry) -> list[CollectionRead]:
+def list_collections(session: DbSession, country: RequestCountry) -> list[CollectionRead]:
     return [collection_read(c) for c in catalog.open_collections(session, country, utcnow())]

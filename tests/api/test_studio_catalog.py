@@ -261,3 +261,41 @@ def test_a_festival_section_limits_where_and_when(
         json={"slug": "x", "name": "X", "countries": ["US"]},
     )
     assert problem(bad, 422) == "territory_mode_required"
+
+
+def test_editing_and_removing_what_was_published(
+    client: TestClient, studio_headers: dict[str, str]
+) -> None:
+    title_id = make_title(client, studio_headers)
+    base = f"/v1/studio/titles/{title_id}"
+    patched = client.patch(
+        base,
+        headers=studio_headers,
+        json={
+            "original_title": "守燈人 (2026)",
+            "genres": ["mystery", "drama"],
+            "clear_trailer": True,
+        },
+    )
+    assert patched.status_code == 200, patched.text
+    assert (patched.json()["genres"], patched.json()["trailer_url"]) == (["drama", "mystery"], None)
+    assert (
+        problem(client.patch(base, headers=studio_headers, json={"slug": "x"}), 422)
+        == "invalid_input"
+    )
+
+    client.put(f"{base}/localizations/fr", headers=studio_headers, json={"name": "Le Gardien"})
+    assert client.delete(f"{base}/localizations/fr", headers=studio_headers).status_code == 204
+    gone = client.delete(f"{base}/localizations/fr", headers=studio_headers)
+    assert problem(gone, 404) == "localization_not_found"
+
+    window_id = client.post(f"{base}/windows", headers=studio_headers, json=window()).json()["id"]
+    with client_from(IP_IN["CA"]) as ca:
+        assert ca.get("/v1/titles").json()["total"] == 1
+        left = client.delete(f"{base}/windows/{window_id}/prices/CA", headers=studio_headers)
+        assert [p["country"] for p in left.json()["prices"]] == ["US"]
+        assert ca.get("/v1/titles").json()["total"] == 0  # licensed there, but not offered
+    assert client.delete(f"{base}/windows/{window_id}", headers=studio_headers).status_code == 204
+    assert client.get(base, headers=studio_headers).json()["windows"] == []
+    missing = client.delete(f"{base}/windows/{window_id}", headers=studio_headers)
+    assert problem(missing, 404) == "window_not_found"
