@@ -1,16 +1,28 @@
-"""Accounts: creating users and studios, and turning access tokens back into users."""
+"""Accounts: users and studios, sign-up and sign-in, access and refresh tokens.
+
+Access tokens are short-lived JWTs (HS256, audience ``pocketcinema-api``) carrying the
+role, studio, device (``dev``) and sign-in session (``sid``). Refresh tokens are opaque
+random strings stored as SHA-256 hashes, one *family* per sign-in; every refresh spends the
+presented token and issues its successor, and presenting a spent token revokes the family
+(the session is over on every copy, including access tokens, which check ``sid``).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import re
+import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
 from accounts import repository
-from accounts.models import Role, Studio, User
-from core.errors import Conflict, Forbidden, NotAuthenticated
-from core.security import KeyRing, decode_token, hash_password, issue_token
+from accounts.identity import ExternalClaims, Provider, verify_id_token
+from accounts.models import ExternalIdentity, RefreshToken, Role, Studio, User
+from core.db import new_id, utcnow
+from core.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, TooManyRequests
+from core.security import KeyRing, decode_token, hash_password, issue_token, verify_password
 from core.settings import get_settings
 
 ACCESS_AUDIENCE = "pocketcinema-api"
@@ -39,7 +51,17 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MIN_PASSWORD = 10
+MAX_PASSWORD = 256  # argon2 would happily hash megabytes; we do not offer that DoS lever
+# Verified against when the email is unknown, so a miss costs as much as a wrong password
+# and response time does not reveal which emails have accounts.
+_DUMMY_HASH = hash_password("dummy password for timing " + secrets.token_hex(8))
+
+
 def create_studio(session: Session, name: str, webhook_url: str | None = None) -> Studio:
+    if not name.strip():
+        raise InvalidInput("a studio needs a name", code="name_empty")
     if repository.get_studio_by_name(session, name) is not None:
         raise Conflict(f"a studio named {name!r} exists", code="studio_exists")
     studio = Studio(name=name, webhook_url=webhook_url)
@@ -57,10 +79,16 @@ def create_user(
     display_name: str | None = None,
 ) -> User:
     email = normalize_email(email)
+    if not _EMAIL.match(email) or len(email) > 320:
+        raise InvalidInput("that is not an email address", code="invalid_email")
+    if password is not None:
+        check_password(password)
     if repository.get_user_by_email(session, email) is not None:
         raise Conflict("an account with this email exists", code="email_taken")
     if role is Role.studio and studio_id is None:
-        raise Conflict("a studio user needs a studio", code="studio_required")
+        raise InvalidInput("a studio user needs a studio", code="studio_required")
+    if studio_id is not None and repository.get_studio(session, studio_id) is None:
+        raise InvalidInput("no such studio", code="studio_not_found")
     user = User(
         email=email,
         password_hash=hash_password(password) if password else None,
@@ -73,8 +101,26 @@ def create_user(
     return user
 
 
-def issue_access_token(user: User, device_id: str | None = None) -> str:
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise InvalidInput(f"use at least {MIN_PASSWORD} characters", code="password_too_short")
+    if len(password) > MAX_PASSWORD:
+        raise InvalidInput(f"use at most {MAX_PASSWORD} characters", code="password_too_long")
+
+
+def get_user(session: Session, user_id: str) -> User:
+    user = repository.get_user(session, user_id)
+    if user is None:
+        raise NotAuthenticated("account not found", code="account_disabled")
+    return user
+
+
+def issue_access_token(
+    user: User, device_id: str | None = None, session_id: str | None = None
+) -> str:
     claims = {"role": user.role.value, "studio": user.studio_id, "dev": device_id}
+    if session_id is not None:
+        claims["sid"] = session_id
     return issue_token(
         login_keyring(), subject=user.id, audience=ACCESS_AUDIENCE, ttl=ACCESS_TTL, claims=claims
     )
@@ -85,4 +131,183 @@ def principal_from_token(session: Session, token: str) -> Principal:
     user = repository.get_user(session, str(claims["sub"]))
     if user is None or user.disabled_at is not None:
         raise NotAuthenticated("account not found or disabled", code="account_disabled")
+    sid = claims.get("sid")
+    if sid is not None and repository.family_revoked(session, str(sid)):
+        raise NotAuthenticated("this sign-in session has ended", code="session_revoked")
     return Principal(user.id, user.role, user.studio_id, claims.get("dev"))
+
+
+# --- sign-in sessions ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int  # seconds the access token lives
+    user: User
+    device_id: str | None
+    created: bool = False  # a new account was made (sign-up, first Apple/Google sign-in)
+
+
+class AuthFailure(NotAuthenticated):
+    """A refusal whose bookkeeping (a failed attempt, a revoked family) must be committed
+    even though the request fails: the API commits, then answers with the problem."""
+
+
+class InvalidCredentials(AuthFailure):
+    code = "invalid_credentials"
+
+
+class RefreshTokenReused(AuthFailure):
+    code = "refresh_token_reused"
+
+
+class LoginRateLimited(TooManyRequests):
+    code = "login_rate_limited"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail, retry_after=retry_after)
+        self.retry_after = retry_after
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _start_or_continue(
+    session: Session, user: User, device_id: str | None, family_id: str | None = None
+) -> TokenPair:
+    token = secrets.token_urlsafe(32)
+    family = family_id or new_id()
+    session.add(
+        RefreshToken(
+            user_id=user.id,
+            family_id=family,
+            token_hash=_hash(token),
+            device_id=device_id,
+            expires_at=utcnow() + timedelta(days=get_settings().refresh_token_days),
+        )
+    )
+    session.flush()
+    return TokenPair(
+        access_token=issue_access_token(user, device_id, family),
+        refresh_token=token,
+        expires_in=int(ACCESS_TTL.total_seconds()),
+        user=user,
+        device_id=device_id,
+    )
+
+
+def sign_up(
+    session: Session,
+    email: str,
+    password: str,
+    device_id: str | None = None,
+    display_name: str | None = None,
+) -> TokenPair:
+    user = create_user(session, email, password, Role.viewer, display_name=display_name)
+    pair = _start_or_continue(session, user, device_id)
+    return TokenPair(**{**pair.__dict__, "created": True})
+
+
+def login(
+    session: Session, email: str, password: str, ip: str, device_id: str | None = None
+) -> TokenPair:
+    """Email + password. Failures are counted per (email, client IP): past
+    ``login_max_failures`` within ``login_failure_window_seconds`` further attempts are
+    refused until the oldest failure leaves the window (even with the right password)."""
+    settings = get_settings()
+    email = normalize_email(email)
+    now = utcnow()
+    window = timedelta(seconds=settings.login_failure_window_seconds)
+    failures = repository.recent_failures(session, email, ip, now - window)
+    if len(failures) >= settings.login_max_failures:
+        oldest = failures[-settings.login_max_failures]
+        retry = max(1, int((oldest + window - now).total_seconds()) + 1)
+        raise LoginRateLimited("too many failed attempts; try again later", retry)
+    user = repository.get_user_by_email(session, email)
+    ok = verify_password(
+        user.password_hash if user and user.password_hash else _DUMMY_HASH, password
+    )
+    if not ok or user is None or user.password_hash is None or user.disabled_at is not None:
+        repository.record_failure(session, email, ip, now, keep_after=now - window)
+        raise InvalidCredentials("wrong email or password")
+    repository.clear_failures(session, email, ip)
+    return _start_or_continue(session, user, device_id)
+
+
+def refresh(session: Session, refresh_token: str, device_id: str | None = None) -> TokenPair:
+    row = repository.refresh_token_by_hash(session, _hash(refresh_token))
+    if row is None:
+        raise NotAuthenticated("unknown refresh token", code="invalid_refresh_token")
+    now = utcnow()
+    if row.revoked_at is not None:
+        raise NotAuthenticated("this sign-in session has ended", code="session_revoked")
+    if row.used_at is not None:
+        # A spent token came back: someone holds a copy. End the session everywhere.
+        repository.revoke_family(session, row.family_id, now)
+        raise RefreshTokenReused("refresh token already used; please sign in again")
+    if row.expires_at <= now:
+        raise NotAuthenticated("refresh token expired", code="refresh_token_expired")
+    if device_id is not None and row.device_id is not None and device_id != row.device_id:
+        raise NotAuthenticated("refresh token belongs to another device", code="device_mismatch")
+    user = repository.get_user(session, row.user_id)
+    if user is None or user.disabled_at is not None:
+        raise NotAuthenticated("account not found or disabled", code="account_disabled")
+    row.used_at = now
+    return _start_or_continue(session, user, row.device_id, row.family_id)
+
+
+def logout(session: Session, refresh_token: str) -> None:
+    """End the sign-in session the token belongs to (unknown tokens: nothing to do)."""
+    row = repository.refresh_token_by_hash(session, _hash(refresh_token))
+    if row is not None:
+        repository.revoke_family(session, row.family_id, utcnow())
+
+
+def sign_in_with(
+    session: Session,
+    provider: Provider,
+    id_token: str,
+    device_id: str | None = None,
+    nonce: str | None = None,
+) -> TokenPair:
+    """Sign in with Apple or Google. The provider's account is linked to ours by its stable
+    ``sub``; on first sign-in it is linked to an existing account with the same email only
+    when the provider vouches for the email (``email_verified``), else a new viewer is made."""
+    claims = verify_id_token(provider, id_token, get_settings(), nonce)
+    link = repository.external_identity(session, provider.value, claims.subject)
+    created = False
+    if link is not None:
+        user = repository.get_user(session, link.user_id)
+        if user is None:  # pragma: no cover - the foreign key cascades
+            raise NotAuthenticated("account not found", code="account_disabled")
+    else:
+        user, created = _user_for(session, claims)
+        session.add(
+            ExternalIdentity(
+                provider=provider.value, subject=claims.subject, user_id=user.id, email=claims.email
+            )
+        )
+    if user.disabled_at is not None:
+        raise NotAuthenticated("account disabled", code="account_disabled")
+    pair = _start_or_continue(session, user, device_id)
+    return TokenPair(**{**pair.__dict__, "created": created})
+
+
+def _user_for(session: Session, claims: ExternalClaims) -> tuple[User, bool]:
+    if claims.email and claims.email_verified:
+        existing = repository.get_user_by_email(session, claims.email)
+        if existing is not None:
+            return existing, False
+    # Unverified or missing email: never attach to an existing account (that would let
+    # whoever controls the provider account take over ours); the address is kept for
+    # contact only when it is free.
+    email = claims.email
+    if email is None or repository.get_user_by_email(session, email) is not None:
+        email = f"{claims.provider.value}.{claims.subject}@users.invalid"
+    user = User(email=email, password_hash=None, role=Role.viewer, display_name=claims.name)
+    session.add(user)
+    session.flush()
+    return user, True

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 from api import problems
 from api.middleware import RequestContextMiddleware
-from api.routes import health, studio_releases, titles
+from api.routes import admin, auth, health, studio_catalog, studio_releases, titles
 
 
 def create_app() -> FastAPI:
@@ -22,6 +22,9 @@ def create_app() -> FastAPI:
     problems.install(app)
     app.include_router(health.router)
     app.include_router(titles.router)
+    app.include_router(auth.router)
+    app.include_router(studio_catalog.router)
     app.include_router(studio_releases.router)
+    app.include_router(admin.router)
     app.add_middleware(RequestContextMiddleware)
     return app

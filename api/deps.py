@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Query
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -13,6 +13,7 @@ from accounts.models import Role
 from accounts.service import Principal, principal_from_token
 from core.db import read_only, session_factory
 from core.errors import NotAuthenticated
+from core.settings import get_settings
 
 
 def get_db() -> Iterator[Session]:
@@ -83,3 +84,61 @@ class Page:
 
 
 PageParams = Annotated[Page, Depends()]
+
+
+def get_request_country(request: Request) -> str | None:
+    """The caller's ISO country, or None when it cannot be told (see core/geo.py for whose
+    word we take: only trusted proxies may speak for the client)."""
+    from core.geo import request_country
+
+    peer = request.client.host if request.client else None
+    headers = {
+        name: value
+        for name, value in request.headers.items()
+        if name in {"cloudfront-viewer-country", "cf-ipcountry"}
+    }
+    # Several X-Forwarded-For lines are one list in order (RFC 9110 field combination).
+    forwarded = request.headers.getlist("x-forwarded-for")
+    if forwarded:
+        headers["x-forwarded-for"] = ", ".join(forwarded)
+    return request_country(peer, headers, get_settings())
+
+
+RequestCountry = Annotated[str | None, Depends(get_request_country)]
+
+
+def get_locales(
+    request: Request,
+    lang: Annotated[
+        str | None,
+        Query(
+            max_length=35,
+            description="BCP 47 tag that overrides Accept-Language, e.g. zh-Hant",
+            examples=["zh-Hant"],
+        ),
+    ] = None,
+) -> list[str]:
+    """The caller's locale preferences, best first: ``lang`` if given, else Accept-Language."""
+    from catalog.locales import canonical_locale, parse_accept_language
+
+    if lang:
+        return [canonical_locale(lang)]
+    return parse_accept_language(request.headers.get("accept-language"))
+
+
+Locales = Annotated[list[str], Depends(get_locales)]
+
+
+def get_client_ip(request: Request) -> str:
+    """The client's address as core.geo sees it (behind trusted proxies: the forwarded
+    client, not the proxy), for per-client limits. "unknown" when there is none."""
+    from core.geo import client_address, trusted_networks
+
+    peer = request.client.host if request.client else None
+    forwarded = ", ".join(request.headers.getlist("x-forwarded-for")) or None
+    trusted = trusted_networks(tuple(get_settings().trusted_proxies))
+    address = client_address(peer, forwarded, trusted)
+    return str(address) if address is not None else (peer or "unknown")[:45]
+
+
+ClientIp = Annotated[str, Depends(get_client_ip)]

@@ -114,6 +114,27 @@ class Settings(BaseSettings):
     # --- requests ---------------------------------------------------------------------------
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     maxmind_db: Path | None = None
+    # Country assumed for requests from loopback/private addresses (no real country). Unset:
+    # such requests have no country. Development mode defaults it to US (docs/catalog.md).
+    geo_fallback_country: str | None = Field(default=None, pattern=r"^[A-Za-z]{2}$")
+
+    # --- sign-in (accounts) ------------------------------------------------------------------
+    refresh_token_days: int = Field(default=30, ge=1, le=365)
+    login_max_failures: int = Field(default=5, ge=1)  # per (email, client IP) ...
+    login_failure_window_seconds: int = Field(default=900, ge=1)  # ... within this window
+    # Sign in with Apple / Google: an empty client id list turns the provider off. The JWKS
+    # comes from the URL, or from a file when one is named (offline/air-gapped deployments).
+    apple_client_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    apple_issuer: str = "https://appleid.apple.com"
+    apple_jwks_url: str = "https://appleid.apple.com/auth/keys"
+    apple_jwks_file: Path | None = None
+    google_client_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    google_issuers: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["https://accounts.google.com", "accounts.google.com"]
+    )
+    google_jwks_url: str = "https://www.googleapis.com/oauth2/v3/certs"
+    google_jwks_file: Path | None = None
+    jwks_cache_seconds: float = Field(default=3600.0, ge=0)
 
     # --- media toolchain ------------------------------------------------------------------
     ffmpeg_path: str = Field(default_factory=lambda: _default_binary("ffmpeg"))
@@ -133,6 +154,11 @@ class Settings(BaseSettings):
         for item in value or []:
             ipaddress.ip_network(item, strict=False)  # raises a clear ValueError
         return value
+
+    @field_validator("apple_client_ids", "google_client_ids", "google_issuers", mode="before")
+    @classmethod
+    def _parse_lists(cls, value: Any) -> Any:
+        return _split_csv(value)
 
     @field_validator("log_level")
     @classmethod
@@ -154,6 +180,10 @@ class Settings(BaseSettings):
             self.storage_dir = data_dir / "media"
         if self.kek_file is None:
             self.kek_file = data_dir / "keys" / "kek.json"
+        if self.geo_fallback_country is None and self.mode is Mode.development:
+            self.geo_fallback_country = "US"
+        if self.geo_fallback_country is not None:
+            self.geo_fallback_country = self.geo_fallback_country.strip().upper() or None
         if self.mode is Mode.production:
             self._refuse_development_values()
         return self

@@ -267,6 +267,74 @@ def makemigration(message: str) -> None:
         migrations.revision(message)
 
 
+@app.command("create-studio")
+def create_studio(
+    name: Annotated[str, typer.Argument(help="The studio's name")],
+    webhook_url: Annotated[
+        str | None, typer.Option(help="Where release notifications are POSTed")
+    ] = None,
+) -> None:
+    """Create a studio and print its id."""
+    from accounts import service as accounts
+    from core.db import unit_of_work
+    from core.errors import AppError
+
+    load_settings()
+    with clear_errors():
+        try:
+            with unit_of_work() as session:
+                studio = accounts.create_studio(session, name, webhook_url)
+        except AppError as exc:
+            raise fail(f"{exc.detail} ({exc.code})") from None
+    typer.echo(studio.id)
+
+
+@app.command("create-user")
+def create_user(
+    email: Annotated[str, typer.Argument(help="Sign-in email")],
+    role: Annotated[str, typer.Option(help="viewer, studio, finance or admin")] = "viewer",
+    studio: Annotated[
+        str | None, typer.Option(help="Studio id or name (required for role studio)")
+    ] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(
+            help="Password (prompted when omitted; read POCKETCINEMA_NEW_PASSWORD if set)",
+            envvar="POCKETCINEMA_NEW_PASSWORD",
+        ),
+    ] = None,
+) -> None:
+    """Create a user (e.g. the first admin) and print its id."""
+    from accounts import repository
+    from accounts import service as accounts
+    from accounts.models import Role
+    from core.db import unit_of_work
+    from core.errors import AppError
+
+    load_settings()
+    try:
+        chosen = Role(role)
+    except ValueError:
+        raise fail(f"unknown role {role!r}", "one of viewer, studio, finance, admin") from None
+    if password is None:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with clear_errors():
+        try:
+            with unit_of_work() as session:
+                studio_id = None
+                if studio:
+                    found = repository.get_studio(session, studio) or (
+                        repository.get_studio_by_name(session, studio)
+                    )
+                    if found is None:
+                        raise fail(f"no studio {studio!r}")
+                    studio_id = found.id
+                user = accounts.create_user(session, email, password, chosen, studio_id)
+        except AppError as exc:
+            raise fail(f"{exc.detail} ({exc.code})") from None
+    typer.echo(user.id)
+
+
 def wait_until_ready(url: str, timeout: float = 30.0) -> bool:
     """Poll ``url``/readyz until it answers 200 (used by tests and the demo)."""
     import httpx

@@ -9,13 +9,16 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
+
+from fastapi.testclient import TestClient
 
 from accounts import service as accounts
 from accounts.models import Role, Studio, User
 from catalog import service as catalog
-from catalog.models import Title
-from core.db import unit_of_work
+from catalog.models import TerritoryMode, Title
+from core.db import unit_of_work, utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,6 +42,51 @@ def create_title(studio_id: str, slug: str = "the-film", title: str = "The Film"
         return catalog.create_title(
             session, studio_id=studio_id, slug=slug, original_title=title, original_language="en"
         )
+
+
+def create_licensed_title(
+    studio_id: str,
+    slug: str = "the-film",
+    prices: dict[str, tuple[int, str]] | None = None,
+    starts: datetime | None = None,
+    ends: datetime | None = None,
+) -> Title:
+    """A title on sale now: one window over exactly the priced countries (default US $12.99
+    and CA $15.99), from a day ago to 120 days ahead."""
+    prices = prices if prices is not None else {"US": (1299, "USD"), "CA": (1599, "CAD")}
+    now = utcnow()
+    with unit_of_work() as session:
+        title = catalog.create_title(
+            session,
+            studio_id=studio_id,
+            slug=slug,
+            original_title=slug.replace("-", " ").title(),
+            original_language="en",
+        )
+        catalog.add_window(
+            session,
+            title,
+            territory_mode=TerritoryMode.listed,
+            countries=list(prices),
+            starts_at=starts or now - timedelta(days=1),
+            ends_at=ends or now + timedelta(days=120),
+            prices=prices,
+        )
+        return title
+
+
+# Addresses that the shipped offline data (iptocc) places in these countries.
+IP_IN = {"US": "8.8.8.8", "CA": "24.48.0.1", "FR": "5.39.0.1", "JP": "1.0.16.1", "CN": "1.0.1.1"}
+
+
+@contextmanager
+def client_from(peer: str) -> Iterator[TestClient]:
+    """An API client whose TCP peer address is ``peer`` (Starlette's default is
+    "testclient", which is no address at all)."""
+    from api.app import create_app
+
+    with TestClient(create_app(), raise_server_exceptions=False, client=(peer, 50000)) as c:
+        yield c
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, interval: float = 0.2) -> bool:

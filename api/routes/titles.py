@@ -1,29 +1,49 @@
-"""Viewer catalog routes."""
+"""Viewer catalog: what is on sale in the caller's country right now, in the caller's
+language, with the local price."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, Field
 
-from api.deps import DbSession, PageParams
+from api.deps import DbSession, Locales, PageParams, RequestCountry
 from api.problems import PROBLEM_RESPONSES
 from catalog import service as catalog
+from catalog.models import Collection, Title, TrackKind
+from core.db import utcnow
 
-router = APIRouter(prefix="/v1/titles", tags=["catalog"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/v1", tags=["catalog"], responses=PROBLEM_RESPONSES)
+
+
+class PriceRead(BaseModel):
+    amount_minor: int = Field(description="Price in minor units of the currency (cents)")
+    currency: str = Field(description="ISO 4217")
+    country: str = Field(description="ISO 3166-1 alpha-2 country the price applies in")
+    available_until: datetime = Field(description="When this offer ends (UTC)")
 
 
 class TitleRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
     id: str
     slug: str
+    locale: str = Field(description="BCP 47 locale of name/synopsis/tagline/artwork")
+    name: str
+    synopsis: str | None
+    tagline: str | None
+    artwork_url: str | None
+    artwork_key: str | None
     original_title: str
     original_language: str
     runtime_seconds: int | None
-    created_at: datetime
+    genres: list[str]
+    audio_languages: list[str]
+    subtitle_languages: list[str]
+    trailer_url: str | None = Field(description="The free trailer, when a public URL is set")
+    trailer_key: str | None = Field(description="The free trailer's storage key, if stored")
+    price: PriceRead
 
 
 class TitlePage(BaseModel):
@@ -31,23 +51,136 @@ class TitlePage(BaseModel):
     total: int
     offset: int
     limit: int
+    country: str | None = Field(description="The country we placed you in (None: unknown)")
 
 
-@router.get("", summary="List titles", response_model=TitlePage)
-def list_titles(
-    session: DbSession,
-    page: PageParams,
-    q: Annotated[str | None, Query(max_length=200, description="Search text")] = None,
-) -> TitlePage:
-    rows, total = catalog.list_titles(session, offset=page.offset, limit=page.limit, query=q)
-    return TitlePage(
-        items=[TitleRead.model_validate(t) for t in rows],
-        total=total,
-        offset=page.offset,
-        limit=page.limit,
+def title_read(title: Title, offer: catalog.Offer, locales: Sequence[str]) -> TitleRead:
+    text = catalog.localize(title, locales)
+    return TitleRead(
+        id=title.id,
+        slug=title.slug,
+        locale=text.locale,
+        name=text.name,
+        synopsis=text.synopsis,
+        tagline=text.tagline,
+        artwork_url=text.artwork_url,
+        artwork_key=text.artwork_key,
+        original_title=title.original_title,
+        original_language=title.original_language,
+        runtime_seconds=title.runtime_seconds,
+        genres=[g.genre for g in title.genres],
+        audio_languages=[t.language for t in title.tracks if t.kind is TrackKind.audio],
+        subtitle_languages=[t.language for t in title.tracks if t.kind is TrackKind.subtitle],
+        trailer_url=title.trailer_url,
+        trailer_key=title.trailer_key,
+        price=PriceRead(
+            amount_minor=offer.price_minor,
+            currency=offer.currency,
+            country=offer.country,
+            available_until=offer.window_ends_at,
+        ),
     )
 
 
-@router.get("/{title_id}", summary="One title", response_model=TitleRead)
-def get_title(session: DbSession, title_id: str) -> TitleRead:
-    return TitleRead.model_validate(catalog.get_title(session, title_id))
+def _language_headers(response: Response, used: Sequence[str]) -> None:
+    # Content-Language may list several tags: a page can mix locales when some titles lack
+    # the preferred one. Vary tells caches that the body depends on Accept-Language.
+    tags = list(dict.fromkeys(used))
+    if tags:
+        response.headers["Content-Language"] = ", ".join(tags)
+    response.headers["Vary"] = "Accept-Language"
+
+
+@router.get(
+    "/titles",
+    summary="Titles on sale in your country now",
+    description=(
+        "Only titles that can be bought in the caller's country at this moment, each with the "
+        "local price. Metadata in the negotiated locale (Accept-Language or `lang`); the "
+        "Content-Language header names the locale(s) used. Unknown country: empty list."
+    ),
+    response_model=TitlePage,
+)
+def list_titles(
+    session: DbSession,
+    page: PageParams,
+    country: RequestCountry,
+    locales: Locales,
+    response: Response,
+    q: Annotated[str | None, Query(max_length=200, description="Search text")] = None,
+    genre: Annotated[str | None, Query(max_length=40, description="Genre slug")] = None,
+    language: Annotated[
+        str | None,
+        Query(max_length=35, description="Original, audio or subtitle language (BCP 47)"),
+    ] = None,
+    collection: Annotated[
+        str | None, Query(max_length=120, description="Collection id or slug")
+    ] = None,
+) -> TitlePage:
+    items, total = catalog.list_on_sale(
+        session,
+        country=country,
+        at=utcnow(),
+        offset=page.offset,
+        limit=page.limit,
+        filters=catalog.CatalogQuery(
+            query=q, genre=genre, language=language, collection=collection
+        ),
+    )
+    reads = [title_read(t, offer, locales) for t, offer in items]
+    _language_headers(response, [r.locale for r in reads])
+    return TitlePage(
+        items=reads, total=total, offset=page.offset, limit=page.limit, country=country
+    )
+
+
+@router.get(
+    "/titles/{title_id}",
+    summary="One title, if on sale in your country now",
+    description=(
+        "403 with `country_unknown`, `not_licensed_in_country` or `outside_licence_window` "
+        "when it cannot be bought here now; 404 `title_not_found` when it does not exist."
+    ),
+    response_model=TitleRead,
+)
+def get_title(
+    session: DbSession,
+    title_id: str,
+    country: RequestCountry,
+    locales: Locales,
+    response: Response,
+) -> TitleRead:
+    offer = catalog.offer_for(session, title_id, country, utcnow())
+    read = title_read(catalog.get_title(session, title_id), offer, locales)
+    _language_headers(response, [read.locale])
+    return read
+
+
+class CollectionRead(BaseModel):
+    id: str
+    slug: str
+    name: str
+    description: str | None
+    starts_at: datetime | None
+    ends_at: datetime | None
+
+
+def collection_read(collection: Collection) -> CollectionRead:
+    return CollectionRead(
+        id=collection.id,
+        slug=collection.slug,
+        name=collection.name,
+        description=collection.description,
+        starts_at=collection.starts_at,
+        ends_at=collection.ends_at,
+    )
+
+
+@router.get(
+    "/collections",
+    summary="Collections open in your country now",
+    description="Festival sections and shelves; list their titles with `/v1/titles?collection=`.",
+    response_model=list[CollectionRead],
+)
+def list_collections(session: DbSession, country: RequestCountry) -> list[CollectionRead]:
+    return [collection_read(c) for c in catalog.open_collections(session, country, utcnow())]

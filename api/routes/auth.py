@@ -1,0 +1,216 @@
+"""Sign-up and sign-in: email + password, Apple, Google; refresh and sign-out."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from accounts import service as accounts
+from accounts.identity import Provider
+from api.deps import ClientIp, CurrentUser, DbSession
+from api.problems import PROBLEM_RESPONSES, problem_response
+
+router = APIRouter(prefix="/v1", tags=["auth"], responses=PROBLEM_RESPONSES)
+
+DeviceId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
+DeviceHeader = Annotated[
+    str | None,
+    Header(
+        alias="X-Device-Id",
+        max_length=128,
+        pattern=r"^[A-Za-z0-9._:-]+$",
+        description="The app's device id; travels with the session (claim `dev`)",
+    ),
+]
+
+
+class SignUp(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(max_length=320, examples=["viewer@example.com"])
+    password: str = Field(max_length=1024, description="10 to 256 characters")
+    display_name: str | None = Field(default=None, max_length=200)
+    device_id: DeviceId | None = None
+
+
+class Login(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
+    device_id: DeviceId | None = None
+
+
+class Refresh(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_token: str = Field(min_length=1, max_length=200)
+    device_id: DeviceId | None = None
+
+
+class Logout(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_token: str = Field(min_length=1, max_length=200)
+
+
+class ProviderSignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id_token: str = Field(min_length=1, max_length=20_000, description="The provider's ID token")
+    nonce: str | None = Field(
+        default=None, max_length=200, description="If sent, must equal the token's nonce claim"
+    )
+    device_id: DeviceId | None = None
+
+
+class Tokens(BaseModel):
+    access_token: str
+    refresh_token: str = Field(description="Single use: each refresh returns a new one")
+    token_type: str = "Bearer"  # noqa: S105 - the scheme name, not a secret
+    expires_in: int = Field(description="Seconds until the access token expires")
+    user_id: str
+    role: str
+    device_id: str | None
+    created: bool = Field(description="True when this request created the account")
+
+
+class Me(BaseModel):
+    user_id: str
+    email: str
+    role: str
+    studio_id: str | None
+    display_name: str | None
+    device_id: str | None
+
+
+def tokens(pair: accounts.TokenPair) -> Tokens:
+    return Tokens(
+        access_token=pair.access_token,
+        refresh_token=pair.refresh_token,
+        expires_in=pair.expires_in,
+        user_id=pair.user.id,
+        role=pair.user.role.value,
+        device_id=pair.device_id,
+        created=pair.created,
+    )
+
+
+def committed_problem(request: Request, exc: accounts.AuthFailure) -> JSONResponse:
+    # Returned, not raised: the request's transaction then commits the bookkeeping (the
+    # failed attempt, the revoked family) that must outlive this refusal.
+    return problem_response(exc.status, exc.code, exc.title, exc.detail, request, **exc.extra)
+
+
+def _no_store(response: Response) -> None:
+    response.headers["Cache-Control"] = "no-store"
+
+
+@router.post(
+    "/auth/signup",
+    summary="Create a viewer account with email and password",
+    status_code=201,
+    response_model=Tokens,
+)
+def sign_up(
+    session: DbSession, body: SignUp, response: Response, device: DeviceHeader = None
+) -> Tokens:
+    _no_store(response)
+    pair = accounts.sign_up(
+        session, body.email, body.password, device or body.device_id, body.display_name
+    )
+    return tokens(pair)
+
+
+@router.post(
+    "/auth/login",
+    summary="Sign in with email and password",
+    response_model=Tokens,
+    responses={429: PROBLEM_RESPONSES[422] | {"description": "Too many failed attempts"}},
+)
+def login(
+    session: DbSession,
+    request: Request,
+    body: Login,
+    ip: ClientIp,
+    response: Response,
+    device: DeviceHeader = None,
+) -> Tokens | JSONResponse:
+    _no_store(response)
+    try:
+        pair = accounts.login(session, body.email, body.password, ip, device or body.device_id)
+    except accounts.AuthFailure as exc:
+        return committed_problem(request, exc)
+    except accounts.LoginRateLimited as exc:
+        limited = problem_response(exc.status, exc.code, exc.title, exc.detail, request)
+        limited.headers["Retry-After"] = str(exc.retry_after)
+        return limited
+    return tokens(pair)
+
+
+@router.post(
+    "/auth/refresh",
+    summary="Trade a refresh token for new tokens (rotation)",
+    description=(
+        "Each refresh token works once. Presenting one again ends the whole sign-in session "
+        "(`refresh_token_reused`): every token of it stops working."
+    ),
+    response_model=Tokens,
+)
+def refresh(
+    session: DbSession,
+    request: Request,
+    body: Refresh,
+    response: Response,
+    device: DeviceHeader = None,
+) -> Tokens | JSONResponse:
+    _no_store(response)
+    try:
+        pair = accounts.refresh(session, body.refresh_token, device or body.device_id)
+    except accounts.AuthFailure as exc:
+        return committed_problem(request, exc)
+    return tokens(pair)
+
+
+@router.post("/auth/logout", summary="End this sign-in session", status_code=204)
+def logout(session: DbSession, body: Logout) -> Response:
+    accounts.logout(session, body.refresh_token)
+    return Response(status_code=204)
+
+
+@router.post("/auth/apple", summary="Sign in with Apple (ID token)", response_model=Tokens)
+def sign_in_with_apple(
+    session: DbSession, body: ProviderSignIn, response: Response, device: DeviceHeader = None
+) -> Tokens:
+    _no_store(response)
+    pair = accounts.sign_in_with(
+        session, Provider.apple, body.id_token, device or body.device_id, body.nonce
+    )
+    return tokens(pair)
+
+
+@router.post("/auth/google", summary="Sign in with Google (ID token)", response_model=Tokens)
+def sign_in_with_google(
+    session: DbSession, body: ProviderSignIn, response: Response, device: DeviceHeader = None
+) -> Tokens:
+    _no_store(response)
+    pair = accounts.sign_in_with(
+        session, Provider.google, body.id_token, device or body.device_id, body.nonce
+    )
+    return tokens(pair)
+
+
+@router.get("/me", summary="Who am I", response_model=Me)
+def me(session: DbSession, principal: CurrentUser) -> Me:
+    user = accounts.get_user(session, principal.user_id)
+    return Me(
+        user_id=user.id,
+        email=user.email,
+        role=user.role.value,
+        studio_id=user.studio_id,
+        display_name=user.display_name,
+        device_id=principal.device_id,
+    )

@@ -1,0 +1,537 @@
+"""Studio catalog: a studio manages its own titles, localizations, licence windows, prices
+and collections. Another studio's title or collection answers 404, exactly like one that
+does not exist."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from accounts.service import Principal
+from api.deps import DbSession, PageParams, StudioUser
+from api.problems import PROBLEM_RESPONSES
+from catalog import service as catalog
+from catalog.models import Collection, LicenceWindow, TerritoryMode, Title, TrackKind
+from core.errors import InvalidInput
+
+router = APIRouter(prefix="/v1/studio", tags=["studio catalog"], responses=PROBLEM_RESPONSES)
+
+Text300 = Annotated[str, Field(min_length=1, max_length=300)]
+Url = Annotated[str, Field(max_length=2000, pattern=r"^https?://\S+$")]
+Key = Annotated[str, Field(max_length=500, pattern=r"^[A-Za-z0-9._/-]+$")]
+CountryCode = Annotated[str, Field(min_length=2, max_length=2, examples=["US"])]
+CurrencyCode = Annotated[str, Field(min_length=3, max_length=3, examples=["USD"])]
+
+
+# --- schemas --------------------------------------------------------------------------------
+
+
+class TitleCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    slug: str = Field(max_length=120, examples=["the-lantern-keeper"])
+    original_title: Text300
+    original_language: str = Field(max_length=35, examples=["zh-Hant"])
+    runtime_seconds: int | None = None
+    genres: list[str] = Field(default_factory=list, max_length=20)
+    trailer_url: Url | None = None
+    trailer_key: Key | None = None
+    studio_id: str | None = Field(default=None, description="Admins only: the owning studio")
+
+
+class TitleUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    original_title: Text300 | None = None
+    original_language: str | None = Field(default=None, max_length=35)
+    runtime_seconds: int | None = None
+    genres: list[str] | None = Field(default=None, max_length=20)
+    trailer_url: Url | None = None
+    trailer_key: Key | None = None
+    clear_trailer: bool = False
+
+
+class LocalizationPut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Text300
+    synopsis: str | None = Field(default=None, max_length=10_000)
+    tagline: str | None = Field(default=None, max_length=500)
+    artwork_url: Url | None = None
+    artwork_key: Key | None = None
+
+
+class LocalizationRead(LocalizationPut):
+    model_config = ConfigDict(from_attributes=True)
+
+    locale: str
+
+
+class PriceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    country: CountryCode
+    amount_minor: int = Field(description="Minor units (cents); must be above zero")
+    currency: CurrencyCode
+
+
+class PricePut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount_minor: int = Field(description="Minor units (cents); must be above zero")
+    currency: CurrencyCode
+
+
+class WindowCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    territory_mode: TerritoryMode = Field(
+        description="listed: exactly `countries`; worldwide_except: all but `countries`"
+    )
+    countries: list[CountryCode] = Field(default_factory=list, max_length=300)
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime = Field(description="Exclusive: the window is [starts_at, ends_at)")
+    prices: list[PriceIn] = Field(default_factory=list, max_length=300)
+
+
+class WindowUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    territory_mode: TerritoryMode | None = None
+    countries: list[CountryCode] | None = Field(default=None, max_length=300)
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
+
+
+class PriceRead(BaseModel):
+    country: str
+    amount_minor: int
+    currency: str
+
+
+class WindowRead(BaseModel):
+    id: str
+    territory_mode: TerritoryMode
+    countries: list[str]
+    starts_at: datetime
+    ends_at: datetime
+    prices: list[PriceRead]
+
+
+class StudioTitleRead(BaseModel):
+    id: str
+    studio_id: str
+    slug: str
+    original_title: str
+    original_language: str
+    runtime_seconds: int | None
+    genres: list[str]
+    audio_languages: list[str]
+    subtitle_languages: list[str]
+    trailer_url: str | None
+    trailer_key: str | None
+    created_at: datetime
+    localizations: list[LocalizationRead]
+    windows: list[WindowRead]
+
+
+class StudioTitlePage(BaseModel):
+    items: list[StudioTitleRead]
+    total: int
+    offset: int
+    limit: int
+
+
+class CollectionWrite(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Text300
+    description: str | None = Field(default=None, max_length=10_000)
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
+    territory_mode: TerritoryMode | None = Field(
+        default=None, description="None: no territory restriction"
+    )
+    countries: list[CountryCode] = Field(default_factory=list, max_length=300)
+
+
+class CollectionCreate(CollectionWrite):
+    slug: str = Field(max_length=120, examples=["online-panorama"])
+
+
+class CollectionRead(BaseModel):
+    id: str
+    slug: str
+    name: str
+    description: str | None
+    starts_at: datetime | None
+    ends_at: datetime | None
+    territory_mode: TerritoryMode | None
+    countries: list[str]
+    restricts: bool
+    title_ids: list[str]
+
+
+class MemberPut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    position: int = Field(default=0, ge=0, le=100_000)
+
+
+# --- mapping --------------------------------------------------------------------------------
+
+
+def window_read(window: LicenceWindow) -> WindowRead:
+    return WindowRead(
+        id=window.id,
+        territory_mode=window.territory_mode,
+        countries=sorted(window.countries),
+        starts_at=window.starts_at,
+        ends_at=window.ends_at,
+        prices=[
+            PriceRead(country=p.country, amount_minor=p.price_minor, currency=p.currency)
+            for p in window.prices
+        ],
+    )
+
+
+def title_read(title: Title) -> StudioTitleRead:
+    return StudioTitleRead(
+        id=title.id,
+        studio_id=title.studio_id,
+        slug=title.slug,
+        original_title=title.original_title,
+        original_language=title.original_language,
+        runtime_seconds=title.runtime_seconds,
+        genres=[g.genre for g in title.genres],
+        audio_languages=[t.language for t in title.tracks if t.kind is TrackKind.audio],
+        subtitle_languages=[t.language for t in title.tracks if t.kind is TrackKind.subtitle],
+        trailer_url=title.trailer_url,
+        trailer_key=title.trailer_key,
+        created_at=title.created_at,
+        localizations=[LocalizationRead.model_validate(loc) for loc in title.localizations],
+        windows=[window_read(w) for w in title.windows],
+    )
+
+
+def collection_read(collection: Collection) -> CollectionRead:
+    return CollectionRead(
+        id=collection.id,
+        slug=collection.slug,
+        name=collection.name,
+        description=collection.description,
+        starts_at=collection.starts_at,
+        ends_at=collection.ends_at,
+        territory_mode=collection.territory_mode,
+        countries=sorted(collection.countries),
+        restricts=collection.restricts,
+        title_ids=[m.title_id for m in collection.members],
+    )
+
+
+def _studio_scope(principal: Principal) -> str | None:
+    """The studio whose data the caller may touch; None for admins (every studio)."""
+    return principal.studio_id if principal.studio_id is not None else None
+
+
+def _own_title(session: DbSession, principal: Principal, title_id: str) -> Title:
+    return catalog.studio_title(session, _studio_scope(principal), title_id)
+
+
+def _reload(session: DbSession, title_id: str) -> StudioTitleRead:
+    session.expire_all()
+    return title_read(catalog.get_title(session, title_id))
+
+
+# --- titles ---------------------------------------------------------------------------------
+
+
+@router.post("/titles", summary="Create a title", status_code=201, response_model=StudioTitleRead)
+def create_title(session: DbSession, user: StudioUser, body: TitleCreate) -> StudioTitleRead:
+    studio_id = user.studio_id or body.studio_id
+    if studio_id is None:
+        raise InvalidInput("say which studio owns the title", code="studio_required")
+    if user.studio_id is not None and body.studio_id not in (None, user.studio_id):
+        raise InvalidInput("you can only create titles for your studio", code="studio_mismatch")
+    title = catalog.create_title(
+        session,
+        studio_id=studio_id,
+        slug=body.slug,
+        original_title=body.original_title,
+        original_language=body.original_language,
+        runtime_seconds=body.runtime_seconds,
+        genres=body.genres,
+        trailer_url=body.trailer_url,
+        trailer_key=body.trailer_key,
+    )
+    return _reload(session, title.id)
+
+
+@router.get("/titles", summary="Your studio's titles", response_model=StudioTitlePage)
+def list_titles(session: DbSession, user: StudioUser, page: PageParams) -> StudioTitlePage:
+    rows, total = catalog.list_studio_titles(
+        session, _studio_scope(user), offset=page.offset, limit=page.limit
+    )
+    return StudioTitlePage(
+        items=[title_read(catalog.get_title(session, t.id)) for t in rows],
+        total=total,
+        offset=page.offset,
+        limit=page.limit,
+    )
+
+
+@router.get("/titles/{title_id}", summary="One of your titles", response_model=StudioTitleRead)
+def get_title(session: DbSession, user: StudioUser, title_id: str) -> StudioTitleRead:
+    return title_read(_own_title(session, user, title_id))
+
+
+@router.patch(
+    "/titles/{title_id}", summary="Change a title's details", response_model=StudioTitleRead
+)
+def update_title(
+    session: DbSession, user: StudioUser, title_id: str, body: TitleUpdate
+) -> StudioTitleRead:
+    title = _own_title(session, user, title_id)
+    catalog.update_title(
+        session,
+        title,
+        catalog.TitleChanges(
+            original_title=body.original_title,
+            original_language=body.original_language,
+            runtime_seconds=body.runtime_seconds,
+            genres=body.genres,
+            trailer_url=body.trailer_url,
+            trailer_key=body.trailer_key,
+            clear_trailer=body.clear_trailer,
+        ),
+    )
+    return _reload(session, title_id)
+
+
+@router.put(
+    "/titles/{title_id}/localizations/{locale}",
+    summary="Set a title's metadata in one locale",
+    response_model=LocalizationRead,
+)
+def put_localization(
+    session: DbSession, user: StudioUser, title_id: str, locale: str, body: LocalizationPut
+) -> LocalizationRead:
+    title = _own_title(session, user, title_id)
+    row = catalog.put_localization(
+        session,
+        title,
+        locale,
+        name=body.name,
+        synopsis=body.synopsis,
+        tagline=body.tagline,
+        artwork_url=body.artwork_url,
+        artwork_key=body.artwork_key,
+    )
+    return LocalizationRead.model_validate(row)
+
+
+@router.delete(
+    "/titles/{title_id}/localizations/{locale}",
+    summary="Remove a title's metadata in one locale",
+    status_code=204,
+)
+def delete_localization(
+    session: DbSession, user: StudioUser, title_id: str, locale: str
+) -> Response:
+    catalog.delete_localization(session, _own_title(session, user, title_id), locale)
+    return Response(status_code=204)
+
+
+# --- windows and prices ---------------------------------------------------------------------
+
+
+def _prices(prices: list[PriceIn]) -> dict[str, tuple[int, str]]:
+    out: dict[str, tuple[int, str]] = {}
+    for price in prices:
+        country = price.country.upper()
+        if country in out:
+            raise InvalidInput(f"two prices for {country}", code="duplicate_price")
+        out[country] = (price.amount_minor, price.currency)
+    return out
+
+
+@router.post(
+    "/titles/{title_id}/windows",
+    summary="Add a licence window (territories, dates, prices)",
+    status_code=201,
+    response_model=WindowRead,
+)
+def create_window(
+    session: DbSession, user: StudioUser, title_id: str, body: WindowCreate
+) -> WindowRead:
+    title = _own_title(session, user, title_id)
+    window = catalog.add_window(
+        session,
+        title,
+        territory_mode=body.territory_mode,
+        countries=body.countries,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+        prices=_prices(body.prices),
+    )
+    return window_read(window)
+
+
+@router.patch(
+    "/titles/{title_id}/windows/{window_id}",
+    summary="Change a licence window's territories or dates",
+    response_model=WindowRead,
+)
+def update_window(
+    session: DbSession, user: StudioUser, title_id: str, window_id: str, body: WindowUpdate
+) -> WindowRead:
+    title = _own_title(session, user, title_id)
+    window = catalog.update_window(
+        session,
+        catalog.get_window(session, title, window_id),
+        territory_mode=body.territory_mode,
+        countries=body.countries,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+    )
+    return window_read(window)
+
+
+@router.delete(
+    "/titles/{title_id}/windows/{window_id}",
+    summary="Delete a licence window and its prices",
+    status_code=204,
+)
+def delete_window(session: DbSession, user: StudioUser, title_id: str, window_id: str) -> Response:
+    title = _own_title(session, user, title_id)
+    catalog.delete_window(session, catalog.get_window(session, title, window_id))
+    return Response(status_code=204)
+
+
+@router.put(
+    "/titles/{title_id}/windows/{window_id}/prices/{country}",
+    summary="Set the price in one country of a window",
+    response_model=WindowRead,
+)
+def put_price(
+    session: DbSession,
+    user: StudioUser,
+    title_id: str,
+    window_id: str,
+    country: str,
+    body: PricePut,
+) -> WindowRead:
+    title = _own_title(session, user, title_id)
+    window = catalog.get_window(session, title, window_id)
+    catalog.set_price(session, window, country, body.amount_minor, body.currency)
+    return window_read(window)
+
+
+@router.delete(
+    "/titles/{title_id}/windows/{window_id}/prices/{country}",
+    summary="Stop selling in one country of a window",
+    response_model=WindowRead,
+)
+def delete_price(
+    session: DbSession, user: StudioUser, title_id: str, window_id: str, country: str
+) -> WindowRead:
+    title = _own_title(session, user, title_id)
+    window = catalog.get_window(session, title, window_id)
+    catalog.delete_price(session, window, country)
+    return window_read(window)
+
+
+# --- collections ----------------------------------------------------------------------------
+
+
+@router.post(
+    "/collections",
+    summary="Create a collection (festival section)",
+    status_code=201,
+    response_model=CollectionRead,
+)
+def create_collection(
+    session: DbSession, user: StudioUser, body: CollectionCreate
+) -> CollectionRead:
+    if user.studio_id is None:
+        raise InvalidInput("collections belong to a studio account", code="studio_required")
+    collection = catalog.create_collection(
+        session,
+        studio_id=user.studio_id,
+        slug=body.slug,
+        name=body.name,
+        description=body.description,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+        territory_mode=body.territory_mode,
+        countries=body.countries,
+    )
+    return collection_read(collection)
+
+
+@router.get(
+    "/collections", summary="Your studio's collections", response_model=list[CollectionRead]
+)
+def list_collections(session: DbSession, user: StudioUser) -> list[CollectionRead]:
+    return [
+        collection_read(catalog.studio_collection(session, _studio_scope(user), c.id))
+        for c in catalog.list_collections(session, _studio_scope(user))
+    ]
+
+
+@router.put(
+    "/collections/{collection_id}",
+    summary="Replace a collection's name, window and territories",
+    response_model=CollectionRead,
+)
+def replace_collection(
+    session: DbSession, user: StudioUser, collection_id: str, body: CollectionWrite
+) -> CollectionRead:
+    collection = catalog.studio_collection(session, _studio_scope(user), collection_id)
+    catalog.update_collection(
+        session,
+        collection,
+        name=body.name,
+        description=body.description,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+        territory_mode=body.territory_mode,
+        countries=body.countries,
+        replace_terms=True,
+    )
+    return collection_read(collection)
+
+
+@router.put(
+    "/collections/{collection_id}/titles/{title_id}",
+    summary="Put one of your titles in a collection",
+    response_model=CollectionRead,
+)
+def add_member(
+    session: DbSession,
+    user: StudioUser,
+    collection_id: str,
+    title_id: str,
+    body: MemberPut | None = None,
+) -> CollectionRead:
+    collection = catalog.studio_collection(session, _studio_scope(user), collection_id)
+    title = _own_title(session, user, title_id)
+    catalog.add_to_collection(session, collection, title, body.position if body else 0)
+    return collection_read(collection)
+
+
+@router.delete(
+    "/collections/{collection_id}/titles/{title_id}",
+    summary="Take a title out of a collection",
+    response_model=CollectionRead,
+)
+def remove_member(
+    session: DbSession, user: StudioUser, collection_id: str, title_id: str
+) -> CollectionRead:
+    collection = catalog.studio_collection(session, _studio_scope(user), collection_id)
+    title = _own_title(session, user, title_id)
+    catalog.remove_from_collection(session, collection, title)
+    return collection_read(collection)
