@@ -6,5 +6,14 @@ from accounts import models as accounts_models
 from catalog import models as catalog_models
 from core import outbox
 from core.db import Base
+from payments import models as payments_models
+from tickets import models as tickets_models
 
-__all__ = ["Base", "accounts_models", "catalog_models", "outbox"]
+__all__ = [
+    "Base",
+    "accounts_models",
+    "catalog_models",
+    "outbox",
+    "payments_models",
+    "tickets_models",
+]
