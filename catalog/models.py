@@ -1,14 +1,44 @@
-"""The catalog: titles a studio offers. Localized metadata, releases, tracks, licence
-windows and prices hang off :class:`Title`."""
+"""The catalog: titles a studio offers. Localized metadata, tracks, collections, licence
+windows and prices hang off :class:`Title`.
+
+Licensing is data: a :class:`LicenceWindow` is a set of territories and a half-open time
+interval ``[starts_at, ends_at)``; a :class:`TerritoryPrice` says what a ticket costs in one
+country during one window. docs/catalog.md defines availability in full.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import Base, IdMixin, TimestampMixin
+
+
+class TerritoryMode(StrEnum):
+    """How a territory list is read."""
+
+    listed = "listed"  # exactly the listed countries
+    worldwide_except = "worldwide_except"  # every country but the listed ones
+
+
+class TrackKind(StrEnum):
+    audio = "audio"
+    subtitle = "subtitle"
+
+
+_MODE = Enum(TerritoryMode, native_enum=False, length=20)
 
 
 class Title(IdMixin, TimestampMixin, Base):
@@ -19,7 +49,181 @@ class Title(IdMixin, TimestampMixin, Base):
     original_title: Mapped[str] = mapped_column(String(300))
     original_language: Mapped[str] = mapped_column(String(35))  # BCP 47
     runtime_seconds: Mapped[int | None]
+    # The free trailer: a public URL, or a key in our object storage (one of them or none).
+    trailer_url: Mapped[str | None] = mapped_column(String(2000))
+    trailer_key: Mapped[str | None] = mapped_column(String(500))
     # Lower-cased, accent-folded text of every localized name and synopsis, kept by the
     # catalog.title.index job so that search is one indexed LIKE on every database.
     search_text: Mapped[str] = mapped_column(Text, default="")
     indexed_at: Mapped[datetime | None]
+
+    localizations: Mapped[list[TitleLocalization]] = relationship(
+        back_populates="title", cascade="all, delete-orphan", order_by="TitleLocalization.locale"
+    )
+    genres: Mapped[list[TitleGenre]] = relationship(
+        cascade="all, delete-orphan", order_by="TitleGenre.genre"
+    )
+    tracks: Mapped[list[TitleTrackLanguage]] = relationship(
+        cascade="all, delete-orphan",
+        order_by="(TitleTrackLanguage.kind, TitleTrackLanguage.language)",
+    )
+    windows: Mapped[list[LicenceWindow]] = relationship(
+        back_populates="title", cascade="all, delete-orphan", order_by="LicenceWindow.starts_at"
+    )
+
+
+class TitleLocalization(IdMixin, Base):
+    """Metadata of a title in one locale (BCP 47, stored in canonical case: zh-Hant-TW)."""
+
+    __tablename__ = "title_localization"
+    __table_args__ = (UniqueConstraint("title_id", "locale"),)
+
+    title_id: Mapped[str] = mapped_column(ForeignKey("title.id", ondelete="CASCADE"))
+    locale: Mapped[str] = mapped_column(String(35))
+    name: Mapped[str] = mapped_column(String(300))
+    synopsis: Mapped[str | None] = mapped_column(Text)
+    tagline: Mapped[str | None] = mapped_column(String(500))
+    artwork_url: Mapped[str | None] = mapped_column(String(2000))
+    artwork_key: Mapped[str | None] = mapped_column(String(500))
+
+    title: Mapped[Title] = relationship(back_populates="localizations")
+
+
+class TitleGenre(Base):
+    __tablename__ = "title_genre"
+
+    title_id: Mapped[str] = mapped_column(
+        ForeignKey("title.id", ondelete="CASCADE"), primary_key=True
+    )
+    genre: Mapped[str] = mapped_column(String(40), primary_key=True, index=True)
+
+
+class TitleTrackLanguage(Base):
+    """A language a title can be heard or read in. Filled by transcoding once a release's
+    tracks are packaged (``catalog.service.set_track_languages``)."""
+
+    __tablename__ = "title_track_language"
+
+    title_id: Mapped[str] = mapped_column(
+        ForeignKey("title.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[TrackKind] = mapped_column(
+        Enum(TrackKind, native_enum=False, length=10), primary_key=True
+    )
+    language: Mapped[str] = mapped_column(String(35), primary_key=True)
+
+
+class LicenceWindow(IdMixin, TimestampMixin, Base):
+    """Where and when a title may be sold and played: ``[starts_at, ends_at)`` in UTC over a
+    territory set. Windows of one title never overlap in both time and territory (the
+    service refuses it), so at most one window answers for a country at an instant."""
+
+    __tablename__ = "licence_window"
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        Index("ix_licence_window_title_time", "title_id", "starts_at", "ends_at"),
+    )
+
+    title_id: Mapped[str] = mapped_column(ForeignKey("title.id", ondelete="CASCADE"))
+    territory_mode: Mapped[TerritoryMode] = mapped_column(_MODE)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+
+    title: Mapped[Title] = relationship(back_populates="windows")
+    territories: Mapped[list[LicenceTerritory]] = relationship(
+        cascade="all, delete-orphan", order_by="LicenceTerritory.country"
+    )
+    prices: Mapped[list[TerritoryPrice]] = relationship(
+        cascade="all, delete-orphan", order_by="TerritoryPrice.country"
+    )
+
+    @property
+    def countries(self) -> frozenset[str]:
+        return frozenset(t.country for t in self.territories)
+
+
+class LicenceTerritory(Base):
+    """One country of a window's list (included or excluded, per the window's mode)."""
+
+    __tablename__ = "licence_territory"
+
+    window_id: Mapped[str] = mapped_column(
+        ForeignKey("licence_window.id", ondelete="CASCADE"), primary_key=True
+    )
+    country: Mapped[str] = mapped_column(String(2), primary_key=True)
+
+
+class TerritoryPrice(IdMixin, Base):
+    """The price of a ticket in one country during one window, in minor units of a currency."""
+
+    __tablename__ = "territory_price"
+    __table_args__ = (
+        UniqueConstraint("window_id", "country"),
+        CheckConstraint("price_minor > 0", name="price_positive"),
+    )
+
+    window_id: Mapped[str] = mapped_column(ForeignKey("licence_window.id", ondelete="CASCADE"))
+    country: Mapped[str] = mapped_column(String(2))
+    price_minor: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+
+
+class Collection(IdMixin, TimestampMixin, Base):
+    """A festival section or shelf. A collection *restricts* when it has a time window or a
+    territory set; then its titles are on sale only inside it (see docs/catalog.md)."""
+
+    __tablename__ = "collection"
+    __table_args__ = (
+        CheckConstraint(
+            "starts_at IS NULL OR ends_at IS NULL OR ends_at > starts_at",
+            name="ends_after_start",
+        ),
+    )
+
+    studio_id: Mapped[str] = mapped_column(ForeignKey("studio.id"), index=True)
+    slug: Mapped[str] = mapped_column(String(120), unique=True)
+    name: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str | None] = mapped_column(Text)
+    starts_at: Mapped[datetime | None]
+    ends_at: Mapped[datetime | None]
+    territory_mode: Mapped[TerritoryMode | None] = mapped_column(_MODE)  # None: everywhere
+
+    territories: Mapped[list[CollectionTerritory]] = relationship(
+        cascade="all, delete-orphan", order_by="CollectionTerritory.country"
+    )
+    members: Mapped[list[CollectionTitle]] = relationship(
+        cascade="all, delete-orphan", order_by="CollectionTitle.position"
+    )
+
+    @property
+    def restricts(self) -> bool:
+        return (
+            self.starts_at is not None
+            or self.ends_at is not None
+            or self.territory_mode is not None
+        )
+
+    @property
+    def countries(self) -> frozenset[str]:
+        return frozenset(t.country for t in self.territories)
+
+
+class CollectionTerritory(Base):
+    __tablename__ = "collection_territory"
+
+    collection_id: Mapped[str] = mapped_column(
+        ForeignKey("collection.id", ondelete="CASCADE"), primary_key=True
+    )
+    country: Mapped[str] = mapped_column(String(2), primary_key=True)
+
+
+class CollectionTitle(Base):
+    __tablename__ = "collection_title"
+
+    collection_id: Mapped[str] = mapped_column(
+        ForeignKey("collection.id", ondelete="CASCADE"), primary_key=True
+    )
+    title_id: Mapped[str] = mapped_column(
+        ForeignKey("title.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    position: Mapped[int] = mapped_column(Integer, default=0)

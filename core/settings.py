@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     # --- requests ---------------------------------------------------------------------------
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     maxmind_db: Path | None = None
+    # Country assumed for requests from loopback/private addresses (no real country). Unset:
+    # such requests have no country. Development mode defaults it to US (docs/catalog.md).
+    geo_fallback_country: str | None = Field(default=None, pattern=r"^[A-Za-z]{2}$")
 
     # --- media toolchain ------------------------------------------------------------------
     ffmpeg_path: str = Field(default_factory=lambda: _default_binary("ffmpeg"))
@@ -177,6 +180,10 @@ class Settings(BaseSettings):
             self.storage_dir = data_dir / "media"
         if self.kek_file is None:
             self.kek_file = data_dir / "keys" / "kek.json"
+        if self.geo_fallback_country is None and self.mode is Mode.development:
+            self.geo_fallback_country = "US"
+        if self.geo_fallback_country is not None:
+            self.geo_fallback_country = self.geo_fallback_country.strip().upper() or None
         if self.mode is Mode.production:
             self._refuse_development_values()
         return self

@@ -9,13 +9,14 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from accounts import service as accounts
 from accounts.models import Role, Studio, User
 from catalog import service as catalog
-from catalog.models import Title
-from core.db import unit_of_work
+from catalog.models import TerritoryMode, Title
+from core.db import unit_of_work, utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,6 +40,37 @@ def create_title(studio_id: str, slug: str = "the-film", title: str = "The Film"
         return catalog.create_title(
             session, studio_id=studio_id, slug=slug, original_title=title, original_language="en"
         )
+
+
+def create_licensed_title(
+    studio_id: str,
+    slug: str = "the-film",
+    prices: dict[str, tuple[int, str]] | None = None,
+    starts: datetime | None = None,
+    ends: datetime | None = None,
+) -> Title:
+    """A title on sale now: one window over exactly the priced countries (default US $12.99
+    and CA $15.99), from a day ago to 120 days ahead."""
+    prices = prices if prices is not None else {"US": (1299, "USD"), "CA": (1599, "CAD")}
+    now = utcnow()
+    with unit_of_work() as session:
+        title = catalog.create_title(
+            session,
+            studio_id=studio_id,
+            slug=slug,
+            original_title=slug.replace("-", " ").title(),
+            original_language="en",
+        )
+        catalog.add_window(
+            session,
+            title,
+            territory_mode=TerritoryMode.listed,
+            countries=list(prices),
+            starts_at=starts or now - timedelta(days=1),
+            ends_at=ends or now + timedelta(days=120),
+            prices=prices,
+        )
+        return title
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, interval: float = 0.2) -> bool:

@@ -39,7 +39,9 @@ def list_titles(
     page: PageParams,
     q: Annotated[str | None, Query(max_length=200, description="Search text")] = None,
 ) -> TitlePage:
-    rows, total = catalog.list_titles(session, offset=page.offset, limit=page.limit, query=q)
+    rows, total = catalog.list_studio_titles(
+        session, None, offset=page.offset, limit=page.limit, filters=catalog.CatalogQuery(query=q)
+    )
     return TitlePage(
         items=[TitleRead.model_validate(t) for t in rows],
         total=total,

@@ -1,0 +1,110 @@
+"""BCP 47 language tags: canonical spelling, fallback chains and Accept-Language negotiation.
+
+We support the subset apps send: ``language[-Script][-REGION][-variant...]``, e.g. ``en``,
+``pt-BR``, ``zh-Hant``, ``zh-Hant-TW``, ``es-419``. Tags are stored in canonical case
+(language lower, Script title, REGION upper) so that lookups are plain string equality.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Sequence
+from functools import lru_cache
+
+import pycountry
+
+from core.errors import InvalidInput
+
+DEFAULT_LOCALE = "en"
+_SUBTAG = re.compile(r"^[A-Za-z0-9]{1,8}$")
+
+
+@lru_cache(maxsize=1)
+def _languages() -> frozenset[str]:
+    codes: set[str] = set()
+    for lang in pycountry.languages:
+        codes.add(lang.alpha_3)
+        alpha_2 = getattr(lang, "alpha_2", None)
+        if alpha_2:
+            codes.add(alpha_2)
+    return frozenset(codes)
+
+
+def canonical_locale(tag: str) -> str:
+    """``"zh_hant_tw"`` -> ``"zh-Hant-TW"``; raises ``invalid_locale`` for anything else."""
+    parts = [p for p in re.split(r"[-_]", tag.strip())]
+    if not parts or not all(_SUBTAG.match(p) for p in parts) or len(tag) > 35:
+        raise InvalidInput(f"{tag!r} is not a BCP 47 language tag", code="invalid_locale")
+    language = parts[0].lower()
+    if not (2 <= len(language) <= 3 and language.isalpha()) or language not in _languages():
+        raise InvalidInput(f"{tag!r}: unknown language {parts[0]!r}", code="invalid_locale")
+    out = [language]
+    rest = parts[1:]
+    if rest and len(rest[0]) == 4 and rest[0].isalpha():
+        out.append(rest.pop(0).title())
+    if rest and (
+        (len(rest[0]) == 2 and rest[0].isalpha()) or (len(rest[0]) == 3 and rest[0].isdigit())
+    ):
+        out.append(rest.pop(0).upper())
+    for variant in rest:
+        if not (5 <= len(variant) <= 8 or (len(variant) == 4 and variant[0].isdigit())):
+            raise InvalidInput(f"{tag!r}: unexpected subtag {variant!r}", code="invalid_locale")
+        out.append(variant.lower())
+    return "-".join(out)
+
+
+def try_canonical(tag: str) -> str | None:
+    try:
+        return canonical_locale(tag)
+    except InvalidInput:
+        return None
+
+
+def truncations(tag: str) -> list[str]:
+    """RFC 4647 lookup order for one tag: zh-Hant-TW -> zh-Hant -> zh."""
+    parts = tag.split("-")
+    return ["-".join(parts[:n]) for n in range(len(parts), 0, -1)]
+
+
+def parse_accept_language(header: str | None) -> list[str]:
+    """Tags from an Accept-Language header, best first (stable for equal q); ``*`` and
+    malformed entries are skipped, q=0 means "not this one"."""
+    if not header:
+        return []
+    weighted: list[tuple[float, int, str]] = []
+    for index, item in enumerate(header.split(",")):
+        fields = [f.strip() for f in item.split(";")]
+        tag = fields[0]
+        q = 1.0
+        for param in fields[1:]:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if not tag or tag == "*" or not 0 < q <= 1:
+            continue
+        canonical = try_canonical(tag)
+        if canonical:
+            weighted.append((-q, index, canonical))
+    weighted.sort()
+    return list(dict.fromkeys(tag for _, _, tag in weighted))
+
+
+def fallback_chain(preferences: Sequence[str]) -> list[str]:
+    """Every tag to try, in order: each preference and its truncations, then English."""
+    chain: list[str] = []
+    for tag in preferences:
+        chain.extend(truncations(tag))
+    chain.append(DEFAULT_LOCALE)
+    return list(dict.fromkeys(chain))
+
+
+def negotiate(preferences: Sequence[str], available: Collection[str]) -> str | None:
+    """The first locale of the fallback chain that ``available`` has; None means "use the
+    original-language metadata"."""
+    for tag in fallback_chain(preferences):
+        if tag in available:
+            return tag
+    return None

@@ -1,0 +1,158 @@
+"""Countries: which codes exist, and which country a request comes from.
+
+Trust model: the TCP peer is the only address nobody can forge. Headers that name another
+address or a country (``X-Forwarded-For``, ``CloudFront-Viewer-Country``, ``CF-IPCountry``)
+are believed only when the peer is one of our ``trusted_proxies`` networks; anyone else can
+write them. Behind trusted proxies, the client is the rightmost ``X-Forwarded-For`` hop that
+is not itself a trusted proxy (hops to its left were written by the client and prove nothing).
+The chosen address is looked up in a MaxMind database when ``maxmind_db`` is set, otherwise
+in the offline data shipped by the ``iptocc`` package.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import pycountry
+
+from core.settings import Settings
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# CDN headers that carry the viewer's country, in the order we believe them.
+COUNTRY_HEADERS = ("cloudfront-viewer-country", "cf-ipcountry")
+
+
+@lru_cache(maxsize=1)
+def known_countries() -> frozenset[str]:
+    """Every ISO 3166-1 alpha-2 code (from pycountry's ISO tables)."""
+    return frozenset(c.alpha_2 for c in pycountry.countries)
+
+
+def is_country(code: str) -> bool:
+    return code in known_countries()
+
+
+@lru_cache(maxsize=1)
+def known_currencies() -> frozenset[str]:
+    """Every ISO 4217 alphabetic code (from pycountry)."""
+    return frozenset(c.alpha_3 for c in pycountry.currencies)
+
+
+def is_currency(code: str) -> bool:
+    return code in known_currencies()
+
+
+def parse_networks(cidrs: Sequence[str]) -> tuple[IPNetwork, ...]:
+    return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
+
+
+def _address(text: str | None) -> IPAddress | None:
+    if not text:
+        return None
+    text = text.strip()
+    # "[2001:db8::1]:443" and "203.0.113.7:1234" both appear in the wild in XFF.
+    if text.startswith("["):
+        text = text[1 : text.find("]")] if "]" in text else text[1:]
+    elif text.count(":") == 1:
+        text = text.split(":", 1)[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _trusted(address: IPAddress, networks: Sequence[IPNetwork]) -> bool:
+    return any(address.version == net.version and address in net for net in networks)
+
+
+def client_address(
+    peer: str | None, forwarded_for: str | None, trusted: Sequence[IPNetwork]
+) -> IPAddress | None:
+    """The client's address: the peer, or behind trusted proxies the rightmost untrusted hop."""
+    address = _address(peer)
+    if address is None or not _trusted(address, trusted) or not forwarded_for:
+        return address
+    hops = [h for h in (part.strip() for part in forwarded_for.split(",")) if h]
+    for hop in reversed(hops):
+        hop_address = _address(hop)
+        if hop_address is None:
+            # Garbage in the chain: stop at the last address we could trust to be real.
+            return address
+        if not _trusted(hop_address, trusted):
+            return hop_address
+        address = hop_address
+    return address
+
+
+Lookup = Callable[[str], str | None]
+
+
+def _iptocc_lookup(ip: str) -> str | None:
+    import iptocc
+
+    code = iptocc.country_code(ip)
+    return str(code) if code else None
+
+
+@lru_cache(maxsize=4)
+def _maxmind_lookup(path: Path) -> Lookup:
+    try:
+        import geoip2.database  # type: ignore[import-not-found, unused-ignore]
+        import geoip2.errors  # type: ignore[import-not-found, unused-ignore]
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise RuntimeError(
+            "POCKETCINEMA_MAXMIND_DB is set but geoip2 is not installed (pip install geoip2)"
+        ) from exc
+    reader = geoip2.database.Reader(str(path))
+
+    def lookup(ip: str) -> str | None:
+        try:
+            code = reader.country(ip).country.iso_code
+        except (geoip2.errors.AddressNotFoundError, ValueError):
+            return None
+        return str(code) if code else None
+
+    return lookup
+
+
+def lookup_country(ip: IPAddress, settings: Settings) -> str | None:
+    if not ip.is_global:
+        return None  # loopback, private, link-local: no country to find
+    lookup = _maxmind_lookup(settings.maxmind_db) if settings.maxmind_db else _iptocc_lookup
+    code = lookup(str(ip))
+    return code.upper() if code and is_country(code.upper()) else None
+
+
+def request_country(peer: str | None, headers: Mapping[str, str], settings: Settings) -> str | None:
+    """The country of a request, or None when it cannot be told. ``headers`` keys are
+    lower-case (as in ASGI)."""
+    trusted = trusted_networks(tuple(settings.trusted_proxies))
+    peer_address = _address(peer)
+    behind_proxy = peer_address is not None and _trusted(peer_address, trusted)
+    if behind_proxy:
+        for name in COUNTRY_HEADERS:
+            value = headers.get(name, "").strip().upper()
+            # CDNs send XX (unknown) and T1 (Tor) too; only real codes count.
+            if value and is_country(value):
+                return value
+    address = client_address(peer, headers.get("x-forwarded-for"), trusted)
+    country = lookup_country(address, settings) if address is not None else None
+    # Only addresses that can have no country (loopback, private networks: a developer's
+    # machine) fall back; a public address we cannot place stays unknown.
+    local = address is None or not address.is_global
+    if country is None and local and settings.geo_fallback_country:
+        return settings.geo_fallback_country
+    return country
+
+
+@lru_cache(maxsize=8)
+def trusted_networks(cidrs: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    return parse_networks(cidrs)
