@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 from api import problems
 from api.middleware import RequestContextMiddleware
-from api.routes import health, titles
+from api.routes import health, purchases, tickets, titles, webhooks
 
 
 def create_app() -> FastAPI:
@@ -22,5 +22,8 @@ def create_app() -> FastAPI:
     problems.install(app)
     app.include_router(health.router)
     app.include_router(titles.router)
+    app.include_router(purchases.router)
+    app.include_router(tickets.router)
+    app.include_router(webhooks.router)
     app.add_middleware(RequestContextMiddleware)
     return app

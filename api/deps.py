@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Query
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -13,6 +13,8 @@ from accounts.models import Role
 from accounts.service import Principal, principal_from_token
 from core.db import session_factory
 from core.errors import NotAuthenticated
+from core.geo import request_country
+from core.settings import get_settings
 
 
 def get_db() -> Iterator[Session]:
@@ -74,3 +76,13 @@ class Page:
 
 
 PageParams = Annotated[Page, Depends()]
+
+
+def get_request_country(request: Request) -> str | None:
+    """The caller's country (ISO 3166-1 alpha-2), or None when it cannot be told."""
+    peer = request.client.host if request.client else None
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    return request_country(peer, headers, get_settings())
+
+
+RequestCountry = Annotated[str | None, Depends(get_request_country)]

@@ -11,9 +11,18 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from threading import Lock
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import DateTime, Engine, MetaData, String, TypeDecorator, create_engine, event
+from sqlalchemy import (
+    DateTime,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    TypeDecorator,
+    create_engine,
+    event,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -165,11 +174,11 @@ def insert_or_ignore(
     the committed row. That is what turns a race into "exactly one wins" without a
     check-then-insert window.
     """
-    table = model.__table__
+    table = cast(Table, model.__table__)
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     # No conflict target means "any unique constraint", which PostgreSQL and SQLite both allow.
     target = list(conflict) if conflict else None
     stmt = insert(table).values(**values).on_conflict_do_nothing(index_elements=target)
-    result = session.execute(stmt.returning(table.c.id))  # type: ignore[attr-defined]
+    result = session.execute(stmt.returning(table.c.id))
     return result.first() is not None

@@ -92,7 +92,9 @@ class PaymentProviderAdapter(Protocol):
 
     def create_ephemeral_key(self, customer_id: str) -> str: ...
 
-    def refund(self, intent_id: str, *, amount_minor: int | None, idempotency_key: str) -> Refund: ...
+    def refund(
+        self, intent_id: str, *, amount_minor: int | None, idempotency_key: str
+    ) -> Refund: ...
 
     def list_refunds(self, charge_id: str) -> list[Refund]: ...
 
@@ -344,7 +346,9 @@ class SandboxProvider:
         return f"{intent_id}_secret_{_digest('secret', intent_id, secret=self._secret)}"
 
     def create_ephemeral_key(self, customer_id: str) -> str:
-        return "ek_sb_" + _digest("ephemeral", customer_id, str(time.time_ns()), secret=self._secret)
+        return "ek_sb_" + _digest(
+            "ephemeral", customer_id, str(time.time_ns()), secret=self._secret
+        )
 
     def refund(self, intent_id: str, *, amount_minor: int | None, idempotency_key: str) -> Refund:
         raise PaymentProviderError(

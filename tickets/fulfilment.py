@@ -50,9 +50,7 @@ class Receipt:
     note: str | None = None
 
 
-def receive(
-    session: Session, provider_name: str, payload: bytes, signature: str | None
-) -> Receipt:
+def receive(session: Session, provider_name: str, payload: bytes, signature: str | None) -> Receipt:
     """Verify, store once, handle once. Raises WebhookRejected (400) on a bad signature."""
     provider = get_provider(provider_name)
     event = provider.verify_event(payload, signature)
@@ -60,14 +58,13 @@ def receive(
     if inbox is None:
         return Receipt(event.id, event.type, "duplicate")
     handler = HANDLERS.get(event.type)
+    note: str | None
     if handler is None:
         status, note = EventStatus.ignored, "event type not used by Pocket Cinema"
     else:
         status, note = handler(session, provider, event)
     payments.finish_event(session, inbox, status, note)
-    log.info(
-        "payment event", extra={"event_id": event.id, "type": event.type, "status": status}
-    )
+    log.info("payment event", extra={"event_id": event.id, "type": event.type, "status": status})
     return Receipt(event.id, event.type, status.value, note)
 
 
@@ -181,7 +178,7 @@ def _charge_refunded(
     if listed is None:
         # Since API version 2022-11-15 a charge no longer embeds its refunds; ask for them.
         refunds = [
-            {"id": r.id, "amount": r.amount, "currency": r.currency, "status": r.status}
+            {"id": r.id, "amount": r.amount_minor, "currency": r.currency, "status": r.status}
             for r in provider.list_refunds(str(charge["id"]))
         ]
     else:
@@ -291,7 +288,11 @@ def confirm_sandbox_payment(
         payment_method=payment_method,
         amount_minor=ticket.price_minor,
         currency=ticket.currency,
-        metadata={"ticket_id": ticket.id, "title_id": ticket.title_id, "territory": ticket.territory},
+        metadata={
+            "ticket_id": ticket.id,
+            "title_id": ticket.title_id,
+            "territory": ticket.territory,
+        },
     )
     receipts = [receive(session, sandbox.name, e.payload, e.signature) for e in events]
     session.refresh(ticket)

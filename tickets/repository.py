@@ -32,9 +32,7 @@ def get_ticket_for_viewer(session: Session, viewer_id: str, ticket_id: str) -> T
 def get_ticket_by_intent(
     session: Session, provider: str, intent_id: str, *, for_update: bool = False
 ) -> Ticket | None:
-    stmt = select(Ticket).where(
-        Ticket.provider == provider, Ticket.payment_intent_id == intent_id
-    )
+    stmt = select(Ticket).where(Ticket.provider == provider, Ticket.payment_intent_id == intent_id)
     if for_update:
         stmt = stmt.with_for_update()
     return session.scalar(stmt)

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Header, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from accounts.models import Role
+from accounts.service import Principal
 from api.deps import DbSession, RequestCountry, require_role
 from api.problems import PROBLEM_RESPONSES
 from api.routes.tickets import TicketRead, ticket_read
-from accounts.service import Principal
 from core.db import utcnow
 from tickets import fulfilment
 from tickets import service as tickets
@@ -141,6 +141,8 @@ def confirm_sandbox_payment(
         payment_method=body.payment_method,
     )
     return SandboxConfirmRead(
-        events=[SandboxEventRead(event_id=r.event_id, type=r.type, status=r.status) for r in receipts],
+        events=[
+            SandboxEventRead(event_id=r.event_id, type=r.type, status=r.status) for r in receipts
+        ],
         ticket=ticket_read(ticket, utcnow()),
     )

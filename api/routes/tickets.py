@@ -69,7 +69,9 @@ def list_my_tickets(
     session: DbSession,
     principal: CurrentUser,
     page: PageParams,
-    state: Annotated[TicketState | None, Query(description="Only tickets stored in this state")] = None,
+    state: Annotated[
+        TicketState | None, Query(description="Only tickets stored in this state")
+    ] = None,
 ) -> TicketPage:
     rows, total = tickets.list_tickets(
         session, principal.user_id, offset=page.offset, limit=page.limit, state=state
@@ -82,4 +84,6 @@ def list_my_tickets(
 
 @router.get("/{ticket_id}", summary="One of my tickets", response_model=TicketRead)
 def get_my_ticket(session: DbSession, principal: CurrentUser, ticket_id: str) -> TicketRead:
-    return ticket_read(tickets.get_ticket_for_viewer(session, principal.user_id, ticket_id), utcnow())
+    return ticket_read(
+        tickets.get_ticket_for_viewer(session, principal.user_id, ticket_id), utcnow()
+    )

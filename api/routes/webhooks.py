@@ -70,6 +70,8 @@ def sandbox_webhook(
     return _receive(session, "sandbox", body, stripe_signature)
 
 
-def _receive(session: DbSession, provider: str, body: bytes, signature: str | None) -> WebhookReceipt:
+def _receive(
+    session: DbSession, provider: str, body: bytes, signature: str | None
+) -> WebhookReceipt:
     receipt = fulfilment.receive(session, provider, body, signature)
     return WebhookReceipt(event_id=receipt.event_id, type=receipt.type, status=receipt.status)
