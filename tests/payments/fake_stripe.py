@@ -15,6 +15,7 @@ import json
 import re
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -69,9 +70,10 @@ class FakeStripe:
         self.idempotent: dict[tuple[str, str], tuple[dict[str, Any], int, dict[str, Any]]] = {}
         self.requests: list[tuple[str, str]] = []
         self.fail_next: int = 0  # answer the next N requests with a 500
+        self.slow: dict[str, float] = {}  # path -> seconds: hold callers' transactions open
 
     def _id(self, prefix: str) -> str:
-        return f"{prefix}_{next(self.counter):06d}{hashlib.sha1(prefix.encode()).hexdigest()[:8]}"
+        return f"{prefix}_{next(self.counter):06d}{uuid.uuid4().hex[:8]}"
 
     # -- dispatch -------------------------------------------------------------------------
 
@@ -80,6 +82,8 @@ class FakeStripe:
     ) -> tuple[int, dict[str, Any]]:
         if headers.get("Authorization") != f"Bearer {API_KEY}":
             return 401, _error("invalid_request_error", "Invalid API Key provided")
+        if path in self.slow:
+            time.sleep(self.slow[path])
         # Stripe serialises requests that share an idempotency key and replays the first
         # answer for the same parameters; different parameters are an error.
         with self.lock:
@@ -198,7 +202,10 @@ class FakeStripe:
     def _confirm(self, intent_id: str, params: dict[str, Any]) -> dict[str, Any]:
         intent = self._intent(intent_id)
         if params.get("payment_method") == "pm_card_chargeDeclined":
-            intent["last_payment_error"] = {"code": "card_declined", "decline_code": "generic_decline"}
+            intent["last_payment_error"] = {
+                "code": "card_declined",
+                "decline_code": "generic_decline",
+            }
             return intent
         charge_id = self._id("ch")
         fee = (intent["amount"] * 29 + 500) // 1000 + 30
@@ -290,7 +297,9 @@ def _handler(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length).decode() if length else ""
             query = parse_form(url.query)
-            status, answer = fake.handle(self.command, url.path, query, parse_form(body), self.headers)
+            status, answer = fake.handle(
+                self.command, url.path, query, parse_form(body), self.headers
+            )
             data = json.dumps(answer).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

@@ -95,8 +95,11 @@ def test_same_key_with_another_body_is_refused(
 
 @pytest.mark.parametrize(
     ("headers", "code"),
-    [({}, "invalid_input"), ({"Idempotency-Key": "short"}, "invalid_input"),
-     ({"Idempotency-Key": "has spaces in it"}, "invalid_input")],
+    [
+        ({}, "invalid_input"),
+        ({"Idempotency-Key": "short"}, "invalid_input"),
+        ({"Idempotency-Key": "has spaces in it"}, "invalid_input"),
+    ],
 )
 def test_idempotency_key_is_required_and_validated(
     client: TestClient, film: Any, headers: dict[str, str], code: str

@@ -81,7 +81,8 @@ def test_success_activates_once_and_records_the_sale_with_its_fee(
     assert (again.status_code, again.json()["status"]) == (200, "duplicate")
     sold = ticket(bought["ticket"]["id"])
     assert sold.state == "active"
-    assert sold.start_by is not None and sold.paid_at is not None
+    assert sold.start_by is not None
+    assert sold.paid_at is not None
     assert (sold.start_by - sold.paid_at).days == 30
     # The fee comes from the charge's balance transaction, in the settlement currency.
     assert ledger(sold.id) == [("sale", 1299, "USD", 68)]
@@ -92,9 +93,9 @@ def test_refund_before_success_ends_refunded(
     client: TestClient, stripe_fake: FakeStripe, bought: dict[str, Any]
 ) -> None:
     intent = _pay(stripe_fake, bought["payment_intent_id"])
-    refund = stripe_fake.handle(
-        "POST", "/v1/refunds", {}, {"payment_intent": intent["id"]}, AUTH
-    )[1]
+    refund = stripe_fake.handle("POST", "/v1/refunds", {}, {"payment_intent": intent["id"]}, AUTH)[
+        1
+    ]
     succeeded = stripe_fake.event("payment_intent.succeeded", intent)
     refunded = stripe_fake.event("refund.created", refund)
 
@@ -123,7 +124,9 @@ def test_charge_refunded_without_embedded_refunds_asks_stripe_for_them(
     assert deliver(client, charged).json()["status"] == "handled"
     # Stripe also sends refund.created for the same refund: it must not count twice.
     refund = next(iter(stripe_fake.refunds.values()))
-    assert deliver(client, stripe_fake.event("refund.created", refund)).json()["status"] == "handled"
+    assert (
+        deliver(client, stripe_fake.event("refund.created", refund)).json()["status"] == "handled"
+    )
 
     assert ticket(bought["ticket"]["id"]).state == "refunded"
     assert [e[:2] for e in ledger(bought["ticket"]["id"])] == [("sale", 1299), ("refund", -1299)]
