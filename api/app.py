@@ -7,7 +7,17 @@ from fastapi import FastAPI
 
 from api import problems
 from api.middleware import RequestContextMiddleware
-from api.routes import admin, auth, health, studio_catalog, studio_releases, titles
+from api.routes import (
+    admin,
+    auth,
+    health,
+    purchases,
+    studio_catalog,
+    studio_releases,
+    tickets,
+    titles,
+    webhooks,
+)
 
 
 def create_app() -> FastAPI:
@@ -26,5 +36,8 @@ def create_app() -> FastAPI:
     app.include_router(studio_catalog.router)
     app.include_router(studio_releases.router)
     app.include_router(admin.router)
+    app.include_router(purchases.router)
+    app.include_router(tickets.router)
+    app.include_router(webhooks.router)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -13,6 +13,7 @@ from accounts.models import Role
 from accounts.service import Principal, principal_from_token
 from core.db import read_only, session_factory
 from core.errors import NotAuthenticated
+from core.geo import request_country
 from core.settings import get_settings
 
 
@@ -89,7 +90,6 @@ PageParams = Annotated[Page, Depends()]
 def get_request_country(request: Request) -> str | None:
     """The caller's ISO country, or None when it cannot be told (see core/geo.py for whose
     word we take: only trusted proxies may speak for the client)."""
-    from core.geo import request_country
 
     peer = request.client.host if request.client else None
     headers = {

@@ -7,13 +7,23 @@ block succeeds and rolls back otherwise. Services only ``flush()``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from threading import Lock
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import DateTime, Engine, MetaData, String, TypeDecorator, create_engine, event
+from sqlalchemy import (
+    DateTime,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    TypeDecorator,
+    create_engine,
+    event,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -190,3 +200,26 @@ def read_only() -> Iterator[Session]:
     finally:
         session.rollback()
         session.close()
+
+
+def insert_or_ignore(
+    session: Session,
+    model: type[Base],
+    values: dict[str, Any],
+    conflict: Sequence[str] | None = None,
+) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING; True when this call wrote the row.
+
+    On PostgreSQL a conflicting row that another transaction has written but not yet
+    committed makes this statement *wait* for that transaction; afterwards the loser sees
+    the committed row. That is what turns a race into "exactly one wins" without a
+    check-then-insert window.
+    """
+    table = cast(Table, model.__table__)
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # No conflict target means "any unique constraint", which PostgreSQL and SQLite both allow.
+    target = list(conflict) if conflict else None
+    stmt = insert(table).values(**values).on_conflict_do_nothing(index_elements=target)
+    result = session.execute(stmt.returning(table.c.id))
+    return result.first() is not None

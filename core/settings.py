@@ -37,6 +37,11 @@ class PaymentProvider(StrEnum):
     stripe = "stripe"
 
 
+# Stripe payment_method_types we sell with. Apple Pay and Google Pay are card wallets in
+# Stripe: they ride on "card" and need no type of their own.
+PAYMENT_METHOD_TYPES = frozenset({"card", "alipay", "wechat_pay", "link"})
+
+
 class KeyEncryption(StrEnum):
     local = "local"
     kms = "kms"
@@ -100,6 +105,13 @@ class Settings(BaseSettings):
     stripe_publishable_key: str = ""
     stripe_webhook_secret: SecretStr = SecretStr("")
     stripe_api_base: str | None = None  # only for tests or a Stripe-compatible proxy
+    stripe_webhook_tolerance_seconds: int = Field(default=300, ge=1, le=3600)
+    # The API version the mobile SDK pins; ephemeral keys must be minted for that version.
+    stripe_mobile_api_version: str = "2024-06-20"
+    # Payment methods per territory, JSON: {"CN": ["card", "alipay", "wechat_pay"], ...}.
+    # A country not listed uses Stripe's automatic payment methods (cards, with Apple Pay
+    # and Google Pay through card wallets, plus whatever the Dashboard enables).
+    payment_methods: dict[str, list[str]] = Field(default_factory=dict)
 
     # --- keys and delivery ----------------------------------------------------------------
     key_encryption: KeyEncryption = KeyEncryption.local
@@ -159,6 +171,23 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_lists(cls, value: Any) -> Any:
         return _split_csv(value)
+
+    @field_validator("payment_methods")
+    @classmethod
+    def _check_payment_methods(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        checked: dict[str, list[str]] = {}
+        for country, methods in value.items():
+            code = country.strip().upper()
+            if len(code) != 2 or not code.isalpha():
+                raise ValueError(f"{country!r} is not an ISO 3166-1 alpha-2 country code")
+            unknown = set(methods) - PAYMENT_METHOD_TYPES
+            if unknown or not methods:
+                raise ValueError(
+                    f"{code}: use a non-empty list of {sorted(PAYMENT_METHOD_TYPES)}"
+                    + (f"; unknown {sorted(unknown)}" if unknown else "")
+                )
+            checked[code] = list(dict.fromkeys(methods))
+        return checked
 
     @field_validator("log_level")
     @classmethod

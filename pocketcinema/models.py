@@ -8,6 +8,8 @@ from catalog import releases as catalog_releases
 from core import outbox
 from core.db import Base
 from drm import models as drm_models
+from payments import models as payments_models
+from tickets import models as tickets_models
 from transcoding import models as transcoding_models
 
 __all__ = [
@@ -17,5 +19,7 @@ __all__ = [
     "catalog_releases",
     "drm_models",
     "outbox",
+    "payments_models",
+    "tickets_models",
     "transcoding_models",
 ]

@@ -4,22 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
-from tests.helpers import create_studio, create_title
+from tests.helpers import client_from, create_licensed_title, create_studio
 
 Client = Any  # TestClient, typed loosely because the fixture yields `object`
 
 
-def test_titles_thin_slice_lists_a_created_title(client: TestClient) -> None:
+@pytest.mark.usefixtures("db")
+def test_titles_thin_slice_lists_a_title_on_sale() -> None:
     studio = create_studio()
-    title = create_title(studio.id, slug="spring-river", title="Spring River")
-    response = client.get("/v1/titles")
-    assert response.status_code == 200
-    body = response.json()
-    assert body["total"] == 1
-    assert [t["id"] for t in body["items"]] == [title.id]
-    assert client.get(f"/v1/titles/{title.id}").json()["original_title"] == "Spring River"
+    title = create_licensed_title(studio.id, slug="spring-river")
+    with client_from("8.8.8.8") as us_viewer:  # a US address in the offline IP data
+        response = us_viewer.get("/v1/titles")
+        assert response.status_code == 200
+        body = response.json()
+        assert body["total"] == 1
+        assert [t["id"] for t in body["items"]] == [title.id]
+        assert us_viewer.get(f"/v1/titles/{title.id}").json()["id"] == title.id
 
 
 def test_unknown_title_is_problem_json_with_code(client: TestClient) -> None:

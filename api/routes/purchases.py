@@ -1,0 +1,148 @@
+"""Viewer routes: buying a ticket, and the sandbox's stand-in for the PaymentSheet."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from accounts.models import Role
+from accounts.service import Principal
+from api.deps import DbSession, RequestCountry, require_role
+from api.problems import PROBLEM_RESPONSES
+from api.routes.tickets import TicketRead, ticket_read
+from core.db import utcnow
+from tickets import fulfilment
+from tickets import service as tickets
+
+router = APIRouter(tags=["purchases"], responses=PROBLEM_RESPONSES)
+
+Viewer = Annotated[Principal, require_role(Role.viewer)]
+
+
+class PurchaseCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title_id: str = Field(min_length=1, max_length=32, description="The title to buy")
+    expected_amount_minor: int | None = Field(
+        default=None,
+        ge=1,
+        description="The price the app showed, in minor units; refused with price_changed "
+        "if it no longer holds",
+    )
+    expected_currency: str | None = Field(
+        default=None, pattern=r"^[A-Z]{3}$", description="ISO 4217 currency of that price"
+    )
+    platform: Literal["ios", "android"] | None = Field(
+        default=None, description="The app's platform (WeChat Pay needs it)"
+    )
+
+
+class PaymentSheetRead(BaseModel):
+    """What Stripe's mobile PaymentSheet needs, and the ticket it pays for."""
+
+    provider: str = Field(description="stripe or sandbox")
+    payment_intent_id: str
+    client_secret: str = Field(description="PaymentIntent client secret for the PaymentSheet")
+    customer_id: str
+    ephemeral_key_secret: str = Field(description="Customer ephemeral key for the PaymentSheet")
+    publishable_key: str
+    amount_minor: int = Field(description="Price in minor units of currency")
+    currency: str = Field(description="ISO 4217")
+    ticket: TicketRead
+
+
+@router.post(
+    "/v1/purchases",
+    summary="Buy a ticket: start a payment for a title in the caller's country",
+    response_model=PaymentSheetRead,
+    status_code=201,
+    responses={200: {"description": "A repeat of an earlier request: the same payment"}},
+)
+def create_purchase(
+    session: DbSession,
+    viewer: Viewer,
+    country: RequestCountry,
+    body: PurchaseCreate,
+    response: Response,
+    idempotency_key: Annotated[
+        str,
+        Header(
+            alias="Idempotency-Key",
+            min_length=8,
+            max_length=200,
+            pattern=r"^[A-Za-z0-9._:-]+$",
+            description="A fresh UUID per purchase attempt; repeats return the same payment",
+        ),
+    ],
+) -> PaymentSheetRead:
+    sheet = tickets.purchase(
+        session,
+        viewer_id=viewer.user_id,
+        country=country,
+        idempotency_key=idempotency_key,
+        request=tickets.PurchaseRequest(
+            title_id=body.title_id,
+            expected_amount_minor=body.expected_amount_minor,
+            expected_currency=body.expected_currency,
+            platform=body.platform,
+        ),
+    )
+    if sheet.replayed:
+        response.status_code = 200
+    return PaymentSheetRead(
+        provider=sheet.provider,
+        payment_intent_id=sheet.payment_intent_id,
+        client_secret=sheet.client_secret,
+        customer_id=sheet.customer_id,
+        ephemeral_key_secret=sheet.ephemeral_key_secret,
+        publishable_key=sheet.publishable_key,
+        amount_minor=sheet.amount_minor,
+        currency=sheet.currency,
+        ticket=ticket_read(sheet.ticket, utcnow()),
+    )
+
+
+class SandboxConfirm(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    payment_method: str = Field(
+        min_length=3,
+        max_length=64,
+        description="A sandbox test card: pm_card_visa, 4242424242424242, "
+        "4000000000000002 (declined), pm_card_refund … (docs/payments.md)",
+    )
+
+
+class SandboxEventRead(BaseModel):
+    event_id: str
+    type: str
+    status: str
+
+
+class SandboxConfirmRead(BaseModel):
+    events: list[SandboxEventRead]
+    ticket: TicketRead
+
+
+@router.post(
+    "/v1/sandbox/payments/{payment_intent_id}/confirm",
+    summary="Sandbox only: pay with a test card, as the PaymentSheet would",
+    response_model=SandboxConfirmRead,
+)
+def confirm_sandbox_payment(
+    session: DbSession, viewer: Viewer, payment_intent_id: str, body: SandboxConfirm
+) -> SandboxConfirmRead:
+    receipts, ticket = fulfilment.confirm_sandbox_payment(
+        session,
+        viewer_id=viewer.user_id,
+        payment_intent_id=payment_intent_id,
+        payment_method=body.payment_method,
+    )
+    return SandboxConfirmRead(
+        events=[
+            SandboxEventRead(event_id=r.event_id, type=r.type, status=r.status) for r in receipts
+        ],
+        ticket=ticket_read(ticket, utcnow()),
+    )

@@ -1,0 +1,89 @@
+"""Viewer routes: "my library" — the tickets bound to the account, on every device."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from api.deps import CurrentUser, DbSession, PageParams
+from api.problems import PROBLEM_RESPONSES
+from core.db import utcnow
+from tickets import service as tickets
+from tickets.models import Ticket, TicketState
+
+router = APIRouter(prefix="/v1/me/tickets", tags=["tickets"], responses=PROBLEM_RESPONSES)
+
+
+class TicketRead(BaseModel):
+    id: str
+    title_id: str
+    state: TicketState = Field(description="pending, active, expired, refunded, disputed, failed")
+    territory: str
+    price_minor: int
+    currency: str
+    purchased_at: datetime
+    paid_at: datetime | None
+    start_by: datetime | None = Field(description="Start watching before this time")
+    first_played_at: datetime | None
+    watch_until: datetime | None = Field(description="Set at first play: the end of the rental")
+    watch_hours: int
+    remaining_seconds: int | None = Field(
+        description="Time left to start (before first play) or to finish (after); "
+        "null unless watchable"
+    )
+    failure_code: str | None
+
+
+def ticket_read(ticket: Ticket, at: datetime) -> TicketRead:
+    left = tickets.remaining(ticket, at)
+    return TicketRead(
+        id=ticket.id,
+        title_id=ticket.title_id,
+        state=tickets.state_at(ticket, at),
+        territory=ticket.territory,
+        price_minor=ticket.price_minor,
+        currency=ticket.currency,
+        purchased_at=ticket.created_at,
+        paid_at=ticket.paid_at,
+        start_by=ticket.start_by,
+        first_played_at=ticket.first_played_at,
+        watch_until=ticket.watch_until,
+        watch_hours=ticket.watch_hours,
+        remaining_seconds=int(left.total_seconds()) if left is not None else None,
+        failure_code=ticket.failure_code,
+    )
+
+
+class TicketPage(BaseModel):
+    items: list[TicketRead]
+    total: int
+    offset: int
+    limit: int
+
+
+@router.get("", summary="My library: my tickets, newest first", response_model=TicketPage)
+def list_my_tickets(
+    session: DbSession,
+    principal: CurrentUser,
+    page: PageParams,
+    state: Annotated[
+        TicketState | None, Query(description="Only tickets stored in this state")
+    ] = None,
+) -> TicketPage:
+    rows, total = tickets.list_tickets(
+        session, principal.user_id, offset=page.offset, limit=page.limit, state=state
+    )
+    now = utcnow()
+    return TicketPage(
+        items=[ticket_read(t, now) for t in rows], total=total, offset=page.offset, limit=page.limit
+    )
+
+
+@router.get("/{ticket_id}", summary="One of my tickets", response_model=TicketRead)
+def get_my_ticket(session: DbSession, principal: CurrentUser, ticket_id: str) -> TicketRead:
+    return ticket_read(
+        tickets.get_ticket_for_viewer(session, principal.user_id, ticket_id), utcnow()
+    )

@@ -1,0 +1,77 @@
+"""Payment provider webhooks. The body is read raw: the signature covers the exact bytes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Request
+from pydantic import BaseModel
+
+from api.deps import DbSession
+from api.problems import PROBLEM_RESPONSES
+from core.errors import AppError
+from payments.providers import get_sandbox
+from tickets import fulfilment
+
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses=PROBLEM_RESPONSES)
+
+MAX_BODY = 512 * 1024  # Stripe events are a few KB; refuse anything absurd before parsing
+
+
+class WebhookReceipt(BaseModel):
+    event_id: str
+    type: str
+    status: str  # handled | ignored | duplicate
+
+
+class PayloadTooLarge(AppError):
+    status = 413
+    code = "webhook_payload_too_large"
+    title = "Payload too large"
+
+
+async def _raw_body(request: Request) -> bytes:
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise PayloadTooLarge("event too large")
+    return body
+
+
+# The body as bytes, read in an async dependency so that the route itself stays sync: the
+# route does blocking database work (it may wait on another delivery's row lock), which
+# must run in the thread pool, never on the event loop.
+RawBody = Annotated[bytes, Depends(_raw_body)]
+
+
+@router.post(
+    "/stripe",
+    summary="Stripe webhook endpoint (signed events; configure in the Stripe Dashboard)",
+    response_model=WebhookReceipt,
+)
+def stripe_webhook(
+    session: DbSession,
+    body: RawBody,
+    stripe_signature: Annotated[str | None, Header(alias="Stripe-Signature")] = None,
+) -> WebhookReceipt:
+    return _receive(session, "stripe", body, stripe_signature)
+
+
+@router.post(
+    "/sandbox",
+    summary="Sandbox webhook endpoint (events signed with the sandbox's secret)",
+    response_model=WebhookReceipt,
+)
+def sandbox_webhook(
+    session: DbSession,
+    body: RawBody,
+    stripe_signature: Annotated[str | None, Header(alias="Stripe-Signature")] = None,
+) -> WebhookReceipt:
+    get_sandbox()  # 404 unless the sandbox is the configured provider
+    return _receive(session, "sandbox", body, stripe_signature)
+
+
+def _receive(
+    session: DbSession, provider: str, body: bytes, signature: str | None
+) -> WebhookReceipt:
+    receipt = fulfilment.receive(session, provider, body, signature)
+    return WebhookReceipt(event_id=receipt.event_id, type=receipt.type, status=receipt.status)

@@ -1,0 +1,56 @@
+"""Small helpers for payments tests: buy, deliver an event, read back state."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from accounts.models import User
+from core.db import unit_of_work
+from payments.models import LedgerEntry, PaymentEvent
+from tests.helpers import auth_header
+from tests.payments.fake_stripe import WEBHOOK_SECRET, sign
+from tickets.models import Ticket
+
+
+def buy(
+    client: TestClient,
+    user: User,
+    title_id: str,
+    key: str | None = None,
+    **body: Any,
+) -> Any:
+    headers = auth_header(user) | {"Idempotency-Key": key or str(uuid.uuid4())}
+    return client.post("/v1/purchases", json={"title_id": title_id, **body}, headers=headers)
+
+
+def deliver(client: TestClient, payload: bytes, secret: str = WEBHOOK_SECRET, **kw: Any) -> Any:
+    headers = {"Stripe-Signature": sign(payload, secret, **kw), "Content-Type": "application/json"}
+    return client.post("/v1/webhooks/stripe", content=payload, headers=headers)
+
+
+def ticket(ticket_id: str) -> Ticket:
+    with unit_of_work() as session:
+        found = session.get_one(Ticket, ticket_id)
+        session.expunge(found)
+        return found
+
+
+def ledger(ticket_id: str | None = None) -> list[tuple[str, int, str, int | None]]:
+    """(kind, amount, currency, fee) per entry, oldest first."""
+    with unit_of_work() as session:
+        stmt = select(LedgerEntry).order_by(LedgerEntry.occurred_at, LedgerEntry.created_at)
+        if ticket_id:
+            stmt = stmt.where(LedgerEntry.ticket_id == ticket_id)
+        return [
+            (e.kind.value, e.amount_minor, e.currency, e.provider_fee_minor)
+            for e in session.scalars(stmt)
+        ]
+
+
+def count(model: type[Ticket] | type[PaymentEvent] | type[LedgerEntry]) -> int:
+    with unit_of_work() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)

@@ -1,0 +1,78 @@
+"""Tickets: one viewer's right to watch one title, bought once.
+
+A ticket is created *pending* when the viewer asks to buy, becomes *active* only when a
+verified payment event says the money arrived, and is revoked (*refunded*, *disputed*) when
+the money goes back. The rental rules in force at purchase time are copied onto the ticket,
+so changing a title's rules later never changes a ticket already sold.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, Enum, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base, TimestampMixin, utcnow
+
+DEFAULT_START_WITHIN_HOURS = 30 * 24
+DEFAULT_WATCH_HOURS = 48
+
+
+class TicketState(StrEnum):
+    pending = "pending"  # waiting for the payment
+    active = "active"  # paid; watchable within the rental rules
+    expired = "expired"  # paid, but the rental time ran out (derived from the clock)
+    refunded = "refunded"  # money returned; no longer watchable
+    disputed = "disputed"  # the viewer's bank disputed the charge; no longer watchable
+    failed = "failed"  # the payment was declined; a new purchase is needed
+
+
+class RentalRule(TimestampMixin, Base):
+    """A title's rental rules; a title without a row uses the defaults above."""
+
+    __tablename__ = "rental_rule"
+
+    title_id: Mapped[str] = mapped_column(ForeignKey("title.id"), primary_key=True)
+    start_within_hours: Mapped[int]
+    watch_hours: Mapped[int]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Ticket(TimestampMixin, Base):
+    __tablename__ = "ticket"
+    __table_args__ = (
+        # A double tap (or a retried request) with the same key can never make two tickets.
+        UniqueConstraint("viewer_id", "idempotency_key"),
+        UniqueConstraint("provider", "payment_intent_id"),
+        Index("ix_ticket_viewer_created", "viewer_id", "created_at"),
+    )
+
+    # Derived from (viewer, idempotency key), so concurrent identical requests agree on the
+    # id before any of them has written a row, and therefore send identical parameters
+    # (metadata.ticket_id) to the provider under one idempotency key.
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    viewer_id: Mapped[str] = mapped_column(ForeignKey("user_account.id"))
+    title_id: Mapped[str] = mapped_column(ForeignKey("title.id"), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    request_fingerprint: Mapped[str] = mapped_column(String(64))
+    territory: Mapped[str] = mapped_column(String(2))
+    price_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    licence_window_id: Mapped[str] = mapped_column(String(32))
+    state: Mapped[TicketState] = mapped_column(
+        Enum(TicketState, native_enum=False, length=20), default=TicketState.pending
+    )
+    provider: Mapped[str] = mapped_column(String(20))
+    payment_intent_id: Mapped[str | None] = mapped_column(String(255))
+    # Rental rules copied at purchase time.
+    start_within_hours: Mapped[int]
+    watch_hours: Mapped[int]
+    paid_at: Mapped[datetime | None]
+    start_by: Mapped[datetime | None]  # paid_at + start_within_hours
+    first_played_at: Mapped[datetime | None]
+    watch_until: Mapped[datetime | None]  # first_played_at + watch_hours
+    revoked_at: Mapped[datetime | None]
+    failure_code: Mapped[str | None] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -1,0 +1,70 @@
+"""All SQL of the tickets package."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from core.db import insert_or_ignore
+from tickets.models import RentalRule, Ticket, TicketState
+
+
+def insert_ticket(session: Session, values: dict[str, Any]) -> bool:
+    return insert_or_ignore(session, Ticket, values)
+
+
+def get_ticket(session: Session, ticket_id: str, *, fresh: bool = False) -> Ticket | None:
+    # populate_existing: after losing an insert race, read what the winner committed.
+    options = {"populate_existing": True} if fresh else {}
+    return session.get(Ticket, ticket_id, execution_options=options)
+
+
+def get_ticket_for_viewer(session: Session, viewer_id: str, ticket_id: str) -> Ticket | None:
+    return session.scalar(
+        select(Ticket).where(Ticket.id == ticket_id, Ticket.viewer_id == viewer_id)
+    )
+
+
+def get_ticket_by_intent(
+    session: Session, provider: str, intent_id: str, *, for_update: bool = False
+) -> Ticket | None:
+    stmt = select(Ticket).where(Ticket.provider == provider, Ticket.payment_intent_id == intent_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return session.scalar(stmt)
+
+
+def list_for_viewer(
+    session: Session, viewer_id: str, *, offset: int, limit: int, state: TicketState | None
+) -> tuple[Sequence[Ticket], int]:
+    where = [Ticket.viewer_id == viewer_id]
+    if state is not None:
+        where.append(Ticket.state == state)
+    rows = session.scalars(
+        select(Ticket)
+        .where(*where)
+        .order_by(Ticket.created_at.desc(), Ticket.id)
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    total = session.scalar(select(func.count()).select_from(Ticket).where(*where))
+    return rows, int(total or 0)
+
+
+def get_rental_rule(session: Session, title_id: str) -> RentalRule | None:
+    return session.get(RentalRule, title_id)
+
+
+def set_first_play(session: Session, ticket_id: str, at: datetime, watch_until: datetime) -> bool:
+    """Stamp the first play once, even if two devices press play at the same moment."""
+    result = session.execute(
+        update(Ticket)
+        .where(Ticket.id == ticket_id, Ticket.first_played_at.is_(None))
+        .values(first_played_at=at, watch_until=watch_until, updated_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
