@@ -11,6 +11,8 @@ from api.routes import (
     admin,
     auth,
     health,
+    playback,
+    player,
     purchases,
     studio_catalog,
     studio_releases,
@@ -38,6 +40,8 @@ def create_app() -> FastAPI:
     app.include_router(admin.router)
     app.include_router(purchases.router)
     app.include_router(tickets.router)
+    app.include_router(playback.router)
+    app.include_router(player.router)
     app.include_router(webhooks.router)
     app.add_middleware(RequestContextMiddleware)
     return app

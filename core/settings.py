@@ -123,6 +123,19 @@ class Settings(BaseSettings):
     cloudfront_key_pair_id: str = ""
     cloudfront_private_key_file: Path | None = None
 
+    # --- playback ------------------------------------------------------------------------
+    playback_token_minutes: int = Field(default=10, ge=1, le=120)  # refreshed by the app
+    playback_streams_per_ticket: int = Field(default=1, ge=1, le=20)  # concurrent sessions
+    playback_heartbeat_seconds: int = Field(default=30, ge=5, le=600)  # what apps are told
+    # A session with no heartbeat for this long has ended and frees its stream slot.
+    playback_session_timeout_seconds: int = Field(default=120, ge=10, le=3600)
+    # Segment URLs outlive the token: a VOD player reads the variant playlist once and then
+    # fetches segments for the whole film. The key route, not the segment, is the gate.
+    playback_url_ttl_seconds: int = Field(default=6 * 3600, ge=60, le=48 * 3600)
+    playback_key_requests_per_minute: int = Field(default=60, ge=1, le=10_000)
+    # Where scripts/setup_player.sh put hls.js (npm); the API serves it to /play from here.
+    player_vendor_dir: Path = Path(".cache/player")
+
     # --- requests ---------------------------------------------------------------------------
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     maxmind_db: Path | None = None

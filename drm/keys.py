@@ -27,7 +27,7 @@ class PlainKey:
     key: bytes
 
 
-_cache: dict[str, tuple[float, bytes]] = {}
+_cache: dict[str, tuple[float, bytes, str]] = {}  # key id -> (until, key, release id)
 _lock = threading.Lock()
 _wrapper: KeyWrapper | None = None
 
@@ -56,19 +56,32 @@ def create_content_key(session: Session, release_id: str) -> PlainKey:
     return PlainKey(key_id, key)
 
 
-def content_key(session: Session, key_id: str) -> PlainKey:
+def _cached(session: Session, key_id: str) -> tuple[bytes, str]:
     now = time.monotonic()
     with _lock:
         hit = _cache.get(key_id)
     if hit and hit[0] > now:
-        return PlainKey(key_id, hit[1])
+        return hit[1], hit[2]
     row = repository.get_by_key_id(session, key_id)
     if row is None:
         raise NotFound("no such key", code="key_not_found")
     plain = wrapper().unwrap(row.key_id, row.wrapped_key, row.kek_ref)
     with _lock:
-        _cache[key_id] = (now + _CACHE_SECONDS, plain)
-    return PlainKey(key_id, plain)
+        _cache[key_id] = (now + _CACHE_SECONDS, plain, row.release_id)
+    return plain, row.release_id
+
+
+def content_key(session: Session, key_id: str) -> PlainKey:
+    return PlainKey(key_id, _cached(session, key_id)[0])
+
+
+def key_for_release(session: Session, key_id: str, release_id: str) -> bytes:
+    """The 16 key bytes, only if ``key_id`` is one of ``release_id``'s keys: a session for
+    one film can never be used to fetch another film's key."""
+    plain, owner = _cached(session, key_id.lower())
+    if owner != release_id:
+        raise NotFound("no such key", code="key_not_found")
+    return plain
 
 
 def release_key(session: Session, release_id: str) -> PlainKey:
@@ -104,6 +117,7 @@ __all__ = [
     "PlainKey",
     "content_key",
     "create_content_key",
+    "key_for_release",
     "release_key",
     "rotate_kek",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Enum, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, Enum, Float, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, TimestampMixin, utcnow
@@ -76,3 +76,32 @@ class Ticket(TimestampMixin, Base):
     revoked_at: Mapped[datetime | None]
     failure_code: Mapped[str | None] = mapped_column(String(100))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class PlaybackSession(TimestampMixin, Base):
+    """One device playing one ticket, from "start" until stopped or silent too long.
+
+    A session is *live* while ``ended_at`` is empty and its last sign of life (start or
+    heartbeat) is younger than ``playback_session_timeout_seconds``; live sessions count
+    against the ticket's stream limit. Sessions that fell silent are closed lazily, by the
+    next start on the same ticket (``end_reason = "timed_out"``), so no sweeper is needed
+    for correctness.
+    """
+
+    __tablename__ = "playback_session"
+    __table_args__ = (Index("ix_playback_session_ticket_live", "ticket_id", "ended_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    ticket_id: Mapped[str] = mapped_column(ForeignKey("ticket.id"))
+    viewer_id: Mapped[str] = mapped_column(ForeignKey("user_account.id"), index=True)
+    title_id: Mapped[str] = mapped_column(String(32))
+    release_id: Mapped[str] = mapped_column(ForeignKey("release.id"))
+    device_id: Mapped[str] = mapped_column(String(200))
+    country: Mapped[str] = mapped_column(String(2))  # where playback started
+    started_at: Mapped[datetime]
+    last_heartbeat_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    end_reason: Mapped[str | None] = mapped_column(String(30))  # stopped, timed_out, replaced
+    first_key_at: Mapped[datetime | None]  # the first key delivery: "view started"
+    last_seq: Mapped[int | None]
+    position_seconds: Mapped[float] = mapped_column(Float, default=0.0)

@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core.db import insert_or_ignore
-from tickets.models import RentalRule, Ticket, TicketState
+from tickets.models import PlaybackSession, RentalRule, Ticket, TicketState
 
 
 def insert_ticket(session: Session, values: dict[str, Any]) -> bool:
@@ -68,3 +68,71 @@ def set_first_play(session: Session, ticket_id: str, at: datetime, watch_until: 
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+# --- playback sessions -----------------------------------------------------------------------
+
+
+def lock_ticket(session: Session, ticket_id: str) -> Ticket:
+    ticket = session.scalar(
+        select(Ticket)
+        .where(Ticket.id == ticket_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if ticket is None:  # pragma: no cover - the caller just read it
+        raise LookupError(ticket_id)
+    return ticket
+
+
+def open_sessions(session: Session, ticket_id: str) -> Sequence[PlaybackSession]:
+    return session.scalars(
+        select(PlaybackSession)
+        .where(PlaybackSession.ticket_id == ticket_id, PlaybackSession.ended_at.is_(None))
+        .order_by(PlaybackSession.started_at)
+    ).all()
+
+
+def end_session(session: Session, session_id: str, at: datetime, reason: str) -> None:
+    session.execute(
+        update(PlaybackSession)
+        .where(PlaybackSession.id == session_id, PlaybackSession.ended_at.is_(None))
+        .values(ended_at=at, end_reason=reason)
+        .execution_options(synchronize_session="fetch")
+    )
+
+
+def get_session(session: Session, session_id: str) -> PlaybackSession | None:
+    return session.get(PlaybackSession, session_id)
+
+
+def lock_session(session: Session, session_id: str) -> PlaybackSession:
+    found = session.scalar(
+        select(PlaybackSession)
+        .where(PlaybackSession.id == session_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if found is None:  # pragma: no cover - the caller just read it
+        raise LookupError(session_id)
+    return found
+
+
+def stamp_first_key(session: Session, session_id: str, at: datetime) -> bool:
+    result = session.execute(
+        update(PlaybackSession)
+        .where(PlaybackSession.id == session_id, PlaybackSession.first_key_at.is_(None))
+        .values(first_key_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def release_prefix(session: Session, session_id: str) -> str | None:
+    from catalog.releases import Release
+
+    return session.scalar(
+        select(Release.hls_prefix)
+        .join(PlaybackSession, PlaybackSession.release_id == Release.id)
+        .where(PlaybackSession.id == session_id)
+    )

@@ -1,0 +1,50 @@
+"""The player page: a minimal web client that signs in, lists my tickets and plays one.
+
+hls.js comes from the npm package that ``./run player-setup`` (scripts/setup_player.sh)
+installed into ``player_vendor_dir``; the API serves that file itself, so the page never
+loads code from a CDN at run time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse
+
+from core.errors import NotFound
+from core.settings import get_settings
+
+router = APIRouter(tags=["player"])
+
+_HERE = Path(__file__).resolve().parent.parent / "player"
+HLSJS = Path("node_modules") / "hls.js" / "dist" / "hls.min.js"
+_NO_CACHE = {"Cache-Control": "no-cache"}
+
+
+def hlsjs_path() -> Path:
+    return (get_settings().player_vendor_dir / HLSJS).resolve()
+
+
+@router.get(
+    "/play", summary="The web player (sign in, my tickets, play)", response_class=FileResponse
+)
+def player_page() -> FileResponse:
+    return FileResponse(_HERE / "index.html", media_type="text/html", headers=_NO_CACHE)
+
+
+@router.get("/play/player.js", summary="The web player's script", response_class=FileResponse)
+def player_script() -> FileResponse:
+    return FileResponse(_HERE / "player.js", media_type="text/javascript", headers=_NO_CACHE)
+
+
+@router.get(
+    "/play/hls.min.js", summary="hls.js, as installed from npm", response_class=FileResponse
+)
+def hls_script() -> FileResponse:
+    path = hlsjs_path()
+    if not path.is_file():
+        raise NotFound(
+            "hls.js is not installed: run ./run player-setup", code="player_assets_missing"
+        )
+    return FileResponse(path, media_type="text/javascript", headers=_NO_CACHE)
