@@ -52,12 +52,19 @@ class Started:
 
 @dataclass(frozen=True)
 class Authorized:
-    """What a playlist or key request may use, after every check passed."""
+    """What a playlist or key request may use, after every check passed. Plain values, so
+    they outlive the (read-only) database session that produced them."""
 
-    session: PlaybackSession
-    ticket: Ticket
-    release: Release
-    offer: Offer
+    session_id: str
+    ticket_id: str
+    viewer_id: str
+    title_id: str
+    device_id: str
+    release_id: str
+    hls_prefix: str
+    master_playlist_key: str
+    territory: str  # the country licensed right now
+    first_key_at: datetime | None
 
 
 def timeout() -> timedelta:
@@ -183,11 +190,22 @@ def authorize(
     if ticket is None:  # pragma: no cover - foreign key
         raise NotFound("no such ticket", code="ticket_not_found")
     require_watchable(ticket, at)
-    offer = offer_for(session, ticket.title_id, country, at)
+    offer: Offer = offer_for(session, ticket.title_id, country, at)
     release = session.get(Release, playback.release_id)
     if release is None or release.master_playlist_key is None or release.hls_prefix is None:
         raise NotFound("this release is no longer available", code="release_not_ready")
-    return Authorized(playback, ticket, release, offer)
+    return Authorized(
+        session_id=playback.id,
+        ticket_id=ticket.id,
+        viewer_id=playback.viewer_id,
+        title_id=playback.title_id,
+        device_id=playback.device_id,
+        release_id=release.id,
+        hls_prefix=release.hls_prefix,
+        master_playlist_key=release.master_playlist_key,
+        territory=offer.country,
+        first_key_at=playback.first_key_at,
+    )
 
 
 def refresh_token(
@@ -201,10 +219,10 @@ def refresh_token(
     """A fresh token for a session that may still play (same checks as a key fetch)."""
     auth = authorize(session, claims, session_id, country=country, at=at)
     return issue_playback_token(
-        viewer_id=auth.session.viewer_id,
-        ticket_id=auth.session.ticket_id,
-        session_id=auth.session.id,
-        device_id=auth.session.device_id,
+        viewer_id=auth.viewer_id,
+        ticket_id=auth.ticket_id,
+        session_id=auth.session_id,
+        device_id=auth.device_id,
     )
 
 

@@ -264,8 +264,7 @@ def _authorize(
             at=utcnow(),
             device_id=device,
         )
-    prefix = auth.release.hls_prefix or ""
-    urls = SessionUrls(session_id, media_signer(session_id, prefix), token_suffix)
+    urls = SessionUrls(session_id, media_signer(session_id, auth.hls_prefix), token_suffix)
     return auth, urls
 
 
@@ -287,9 +286,8 @@ async def master_playlist(
     device: DeviceHeader = None,
 ) -> Response:
     auth, urls = _authorize(request, session_id, token, device)
-    master_key = auth.release.master_playlist_key or ""
-    prefix = auth.release.hls_prefix or ""
-    return _playlist(master_key, master_key.removeprefix(prefix + "/"), urls)
+    master_key = auth.master_playlist_key
+    return _playlist(master_key, master_key.removeprefix(auth.hls_prefix + "/"), urls)
 
 
 @router.get(
@@ -308,9 +306,8 @@ async def media_playlist(
     if not path.endswith(".m3u8"):
         raise NotFound("no such playlist in this release", code="playlist_not_found")
     auth, urls = _authorize(request, session_id, token, device)
-    prefix = auth.release.hls_prefix or ""
     try:
-        storage_key = check_key(f"{prefix}/{path}")
+        storage_key = check_key(f"{auth.hls_prefix}/{path}")
     except AppError:
         raise NotFound("no such playlist in this release", code="playlist_not_found") from None
     return _playlist(storage_key, path, urls)
@@ -346,18 +343,18 @@ async def content_key(
             at=at,
             device_id=device,
         )
-        key = content_keys.key_for_release(session, key_id, auth.release.id)
-    if auth.session.first_key_at is None:
+        key = content_keys.key_for_release(session, key_id, auth.release_id)
+    if auth.first_key_at is None:
         # Once per session: the first successful key delivery is the "view started" event.
         with unit_of_work() as session:
             if playback.first_key_delivery(session, session_id, at):
                 boxoffice.record_view_started(
                     session,
                     playback_session_id=session_id,
-                    ticket_id=auth.ticket.id,
-                    viewer_id=auth.session.viewer_id,
-                    title_id=auth.session.title_id,
-                    territory=auth.offer.country,
+                    ticket_id=auth.ticket_id,
+                    viewer_id=auth.viewer_id,
+                    title_id=auth.title_id,
+                    territory=auth.territory,
                     at=at,
                 )
     return Response(
