@@ -134,7 +134,7 @@ def _empty_tables() -> None:
 @pytest.fixture(scope="session")
 def packaged_release(
     services: Services, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[PackagedRelease]:
+) -> PackagedRelease:
     import os
 
     from api.app import create_app
@@ -222,7 +222,7 @@ def packaged_release(
             else:
                 os.environ[name] = value
         reset_settings_cache()
-    yield snapshot
+    return snapshot
 
 
 @dataclass

@@ -42,7 +42,9 @@ def test_a_paying_viewer_plays_the_encrypted_title(viewing: Viewing) -> None:
     c, token = viewing.client, body["token"]
     master, variants = variant_lines(viewing, body)
     assert master.startswith("#EXTM3U")
-    assert "TYPE=AUDIO" in master and 'NAME="Deutsch"' in master and "TYPE=SUBTITLES" in master
+    assert "TYPE=AUDIO" in master
+    assert 'NAME="Deutsch"' in master
+    assert "TYPE=SUBTITLES" in master
     assert len(variants) == 2
     assert all(f"/v1/playback/sessions/{body['session_id']}/playlists/" in v for v in variants)
 
@@ -50,11 +52,13 @@ def test_a_paying_viewer_plays_the_encrypted_title(viewing: Viewing) -> None:
     assert variant.status_code == 200
     assert variant.headers["cache-control"] == "no-store"
     key_lines = [line for line in variant.text.splitlines() if line.startswith("#EXT-X-KEY")]
-    assert key_lines and all("METHOD=AES-128" in k or "METHOD=SAMPLE-AES" in k for k in key_lines)
+    assert key_lines
+    assert all("METHOD=AES-128" in k or "METHOD=SAMPLE-AES" in k for k in key_lines)
     key_uri = key_lines[0].split('URI="', 1)[1].split('"', 1)[0]
     assert key_uri == f"/v1/playback/sessions/{body['session_id']}/keys/{viewing.key_id}"
     segments = [line for line in variant.text.splitlines() if line and not line.startswith("#")]
-    assert segments and all("exp=" in s and "sig=" in s for s in segments)
+    assert segments
+    assert all("exp=" in s and "sig=" in s for s in segments)
 
     key = c.get(key_uri, headers=bearer(token))
     assert key.status_code == 200, key.text
