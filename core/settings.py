@@ -172,6 +172,27 @@ class Settings(BaseSettings):
     ladder_profile_file: Path | None = None  # JSON LadderProfile; None: the default ladder
     studio_webhook_timeout_seconds: float = Field(default=10.0, gt=0)
 
+    # --- views and box office (docs/boxoffice.md) ------------------------------------------
+    # A qualified view: a ticket whose watched time reaches the lesser of these two.
+    view_qualify_seconds: float = Field(default=600.0, gt=0)
+    view_qualify_runtime_fraction: float = Field(default=0.25, gt=0, le=1)
+    # Watched time credited per session never exceeds the wall time since the session began
+    # plus this slack, nor this much per heartbeat (a forged value cannot qualify a view).
+    view_heartbeat_slack_seconds: float = Field(default=15.0, ge=0)
+    view_heartbeat_max_credit_seconds: float = Field(default=300.0, gt=0)
+    # Territory -> IANA time zone for the territory's calendar day, on top of the built-in
+    # table in boxoffice/definitions.py; territories in neither use the default zone.
+    boxoffice_territory_timezones: dict[str, str] = Field(default_factory=dict)
+    boxoffice_default_timezone: str = "UTC"
+    boxoffice_reporting_currencies: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["USD", "CNY"]
+    )
+    boxoffice_default_studio_share_percent: float = Field(default=70.0, ge=0, le=100)
+    boxoffice_rollup_seconds: float = Field(default=300.0, gt=0)
+    # Roll-ups rescan rows written this long before the previous run, so a transaction that
+    # committed late (its created_at stamped before the previous run) is still picked up.
+    boxoffice_rollup_overlap_seconds: float = Field(default=900.0, ge=0)
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _parse_proxies(cls, value: Any) -> Any:
@@ -184,6 +205,35 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_lists(cls, value: Any) -> Any:
         return _split_csv(value)
+
+    @field_validator("boxoffice_reporting_currencies", mode="before")
+    @classmethod
+    def _parse_currencies(cls, value: Any) -> Any:
+        value = _split_csv(value)
+        if isinstance(value, list):
+            value = [str(v).strip().upper() for v in value]
+            bad = [v for v in value if len(v) != 3 or not v.isalpha()]
+            if bad or not value:
+                raise ValueError(f"use ISO 4217 codes such as USD,CNY; not {bad or value}")
+        return value
+
+    @field_validator("boxoffice_territory_timezones", "boxoffice_default_timezone")
+    @classmethod
+    def _check_zones(cls, value: Any) -> Any:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        zones = value.values() if isinstance(value, dict) else [value]
+        for zone in zones:
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"{zone!r} is not an IANA time zone") from None
+        if isinstance(value, dict):
+            checked = {k.strip().upper(): v for k, v in value.items()}
+            if any(len(k) != 2 or not k.isalpha() for k in checked):
+                raise ValueError("keys must be ISO 3166-1 alpha-2 country codes")
+            return checked
+        return value
 
     @field_validator("payment_methods")
     @classmethod

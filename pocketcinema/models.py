@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from accounts import models as accounts_models
+from boxoffice import models as boxoffice_models
 from catalog import models as catalog_models
 from catalog import releases as catalog_releases
 from core import outbox
@@ -15,6 +16,7 @@ from transcoding import models as transcoding_models
 __all__ = [
     "Base",
     "accounts_models",
+    "boxoffice_models",
     "catalog_models",
     "catalog_releases",
     "drm_models",

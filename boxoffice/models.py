@@ -1,0 +1,149 @@
+"""Box-office tables: view events, watched time, qualified views, daily roll-ups, FX rates,
+revenue shares.
+
+View events are append-only facts keyed so that a retry can never add a second copy:
+UNIQUE(playback_session_id) for a view start, UNIQUE(playback_session_id, seq) for a
+heartbeat, UNIQUE(ticket_id) for a qualified view. Daily rows are derived data: a roll-up
+replaces one day's rows in one transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, Date, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base, IdMixin, TimestampMixin, utcnow
+from payments.models import LedgerEntry
+
+# The roll-up finds late ledger rows by when they were written; payments owns the table,
+# the index serves only box office, so it is declared here.
+Index("ix_ledger_entry_created_at", LedgerEntry.created_at)
+
+
+class ViewStart(IdMixin, TimestampMixin, Base):
+    """A view started: the first key delivery of a playback session."""
+
+    __tablename__ = "view_start"
+    __table_args__ = (
+        UniqueConstraint("playback_session_id"),
+        Index("ix_view_start_started_at", "started_at"),
+        Index("ix_view_start_created_at", "created_at"),
+    )
+
+    playback_session_id: Mapped[str] = mapped_column(String(64))
+    ticket_id: Mapped[str] = mapped_column(ForeignKey("ticket.id"), index=True)
+    viewer_id: Mapped[str] = mapped_column(String(32))
+    title_id: Mapped[str] = mapped_column(String(32))
+    territory: Mapped[str] = mapped_column(String(2))
+    started_at: Mapped[datetime]
+
+
+class ViewHeartbeat(IdMixin, TimestampMixin, Base):
+    """One heartbeat, stored once; ``credited_seconds`` is what it added to the ticket."""
+
+    __tablename__ = "view_heartbeat"
+    __table_args__ = (UniqueConstraint("playback_session_id", "seq"),)
+
+    playback_session_id: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    ticket_id: Mapped[str] = mapped_column(String(32), index=True)
+    reported_seconds: Mapped[float] = mapped_column(Float)
+    credited_seconds: Mapped[float] = mapped_column(Float)
+    position_seconds: Mapped[float] = mapped_column(Float)
+    at: Mapped[datetime]
+
+
+class TicketWatch(Base):
+    """Watched time per ticket across all its sessions and devices (an accumulator that
+    concurrent heartbeats increment with one atomic UPSERT)."""
+
+    __tablename__ = "ticket_watch"
+
+    ticket_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    title_id: Mapped[str] = mapped_column(String(32))
+    territory: Mapped[str] = mapped_column(String(2))
+    watched_seconds: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class QualifiedView(IdMixin, TimestampMixin, Base):
+    """At most one per ticket: the moment its watched time reached the threshold."""
+
+    __tablename__ = "qualified_view"
+    __table_args__ = (
+        UniqueConstraint("ticket_id"),
+        Index("ix_qualified_view_qualified_at", "qualified_at"),
+        Index("ix_qualified_view_created_at", "created_at"),
+    )
+
+    ticket_id: Mapped[str] = mapped_column(ForeignKey("ticket.id"))
+    viewer_id: Mapped[str] = mapped_column(String(32))
+    title_id: Mapped[str] = mapped_column(String(32))
+    territory: Mapped[str] = mapped_column(String(2))
+    playback_session_id: Mapped[str] = mapped_column(String(64))
+    qualified_at: Mapped[datetime]
+    watched_seconds: Mapped[float] = mapped_column(Float)
+    threshold_seconds: Mapped[float] = mapped_column(Float)
+
+
+class DailyFigure(Base):
+    """One measure of one (title, territory, local day); money in minor units of
+    ``currency`` ('' for counts). See boxoffice.definitions.Measure."""
+
+    __tablename__ = "boxoffice_daily"
+    __table_args__ = (Index("ix_boxoffice_daily_title_day", "title_id", "day"),)
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    title_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    territory: Mapped[str] = mapped_column(String(2), primary_key=True)
+    measure: Mapped[str] = mapped_column(String(30), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True, default="")
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
+class RolledDay(Base):
+    """When a day was last rolled up. Its row is also the lock that serialises two
+    roll-ups of the same day (the UPSERT waits for the other transaction)."""
+
+    __tablename__ = "boxoffice_rolled_day"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    computed_at: Mapped[datetime]
+    runs: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class RollupWatermark(Base):
+    """Rows written before ``value`` (minus the overlap) have been rolled up."""
+
+    __tablename__ = "boxoffice_watermark"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    value: Mapped[datetime]
+
+
+class FxRate(Base):
+    """Units of ``currency`` per 1 EUR on ``day`` (ECB reference convention). Stored as
+    decimal text so no backend turns it into a binary float."""
+
+    __tablename__ = "fx_rate"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    per_eur: Mapped[str] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(String(200))
+    loaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RevenueShare(Base):
+    """The studio's share of net for a title; territory '' applies to every territory
+    without its own row. Basis points (7000 = 70 %) keep it an exact integer."""
+
+    __tablename__ = "revenue_share"
+
+    title_id: Mapped[str] = mapped_column(ForeignKey("title.id"), primary_key=True)
+    territory: Mapped[str] = mapped_column(String(2), primary_key=True, default="")
+    studio_share_bps: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(32))
