@@ -1,7 +1,7 @@
 """box office: views, roll-ups, fx, revenue share
 
 Revision ID: 0006
-Revises: 0004 (to become 0005 when playback merges)
+Revises: 0005
 Create Date: 2026-11-23 11:26:39.069014
 """
 
@@ -15,9 +15,7 @@ from alembic import op
 import core.db
 
 revision: str = "0006"
-down_revision: str | Sequence[str] | None = (
-    "0004"  # the integrator re-chains onto "0005" (playback)
-)
+down_revision: str | Sequence[str] | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
