@@ -229,3 +229,22 @@ def test_start_refusals_have_codes(viewing: Viewing) -> None:
 
 def test_key_id_pattern_in_packaged_playlists_is_the_routes() -> None:
     assert KEY_ID.search("http://x/v1/playback/keys/" + "a" * 32)
+
+
+def test_the_first_key_delivery_records_view_started_once(viewing: Viewing) -> None:
+    from sqlalchemy import func, select
+
+    from boxoffice.models import ViewStart
+    from core.db import unit_of_work
+
+    body = started(viewing)
+    key_uri = f"/v1/playback/sessions/{body['session_id']}/keys/{viewing.key_id}"
+    for _ in range(3):
+        assert viewing.client.get(key_uri, headers=bearer(body["token"])).status_code == 200
+    with unit_of_work() as session:
+        starts = session.scalar(
+            select(func.count())
+            .select_from(ViewStart)
+            .where(ViewStart.playback_session_id == body["session_id"])
+        )
+    assert starts == 1

@@ -1,0 +1,258 @@
+"""Real clients against the API on a loopback port: FFmpeg decodes the whole stream through
+the signed playlists and the key route; headless Chromium plays it in /play with hls.js.
+
+Chromium and hls.js come from scripts/setup_player.sh (Debian's chromium, npm's hls.js). In
+CI (CI=true) a missing one fails the run; on a laptop the browser test skips.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from api.routes.player import hlsjs_path
+from core.settings import get_settings
+from tests.conftest import IN_CI, free_port
+from tests.helpers import ROOT
+from tests.playback.conftest import LiveServer, Viewing
+
+pytestmark = pytest.mark.slow
+
+
+def _start(server: LiveServer, viewing: Viewing) -> dict[str, Any]:
+    response = httpx.post(
+        f"{server.base_url}/v1/playback/sessions",
+        json={"ticket_id": viewing.ticket_id},
+        headers=viewing.headers,
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def _require_aes128(viewing: Viewing) -> None:
+    """Until main carries the transcoding branch's whole-segment AES-128 packaging, releases
+    are cbcs (SAMPLE-AES) fMP4, which hls.js cannot decrypt and FFmpeg reads with subsample
+    warnings. Those runs are expected failures, marked as such; with AES-128 they must pass."""
+    from core.storage import get_store
+    from drm.playlists import compile_playlist
+
+    with __import__("core.db", fromlist=["unit_of_work"]).unit_of_work() as session:
+        from catalog.releases import Release
+
+        release = session.get_one(Release, viewing.release_id)
+        prefix, variant = release.hls_prefix, release.outputs["variants"][0]["playlist"]
+    text = get_store().get_bytes(f"{prefix}/{variant}").decode()
+    compile_playlist(text, variant)
+    if "METHOD=SAMPLE-AES" in text:
+        pytest.xfail("release packaged with cbcs (SAMPLE-AES); needs the AES-128 packaging")
+
+
+def test_ffmpeg_decodes_the_whole_stream_through_signed_urls(
+    live_server: LiveServer, viewing: Viewing
+) -> None:
+    _require_aes128(viewing)
+    body = _start(live_server, viewing)
+    master = f"{body['master_playlist_url']}?token={body['token']}"
+    for selection in (["-map", "0:v:0", "-map", "0:a:0"], ["-map", "0:v:1", "-map", "0:a:1"]):
+        done = subprocess.run(
+            [
+                get_settings().ffmpeg_path,
+                "-nostdin",
+                "-v",
+                "error",
+                "-protocol_whitelist",
+                "http,tcp,crypto,hls,file",
+                "-i",
+                master,
+                *selection,
+                "-f",
+                "framemd5",
+                "-",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stderr.strip() == "", done.stderr[-2000:]
+        video_frames = [
+            line
+            for line in done.stdout.splitlines()
+            if line.startswith("0,") and not line.startswith("#")
+        ]
+        assert len(video_frames) == 12 * 24, len(video_frames)
+    # The same playlist with the key route refusing (ticket refunded): FFmpeg cannot decode.
+    from tests.playback.conftest import refund
+
+    refund(viewing.client, viewing)
+    refused = subprocess.run(
+        [get_settings().ffmpeg_path, "-nostdin", "-v", "error", "-i", master, "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode != 0
+
+
+# --- Chromium -----------------------------------------------------------------------------
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None or not hlsjs_path().is_file():
+        subprocess.run([str(ROOT / "scripts" / "setup_player.sh")], check=False, timeout=600)
+        found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None or not hlsjs_path().is_file():
+        message = "chromium or hls.js missing (run ./run player-setup)"
+        if IN_CI:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return found
+
+
+class DevTools:
+    """Just enough of the Chrome DevTools protocol: evaluate JavaScript in one page."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.next_id = 0
+
+    async def call(self, method: str, **params: Any) -> dict[str, Any]:
+        self.next_id += 1
+        mine = self.next_id
+        await self.ws.send(json.dumps({"id": mine, "method": method, "params": params}))
+        while True:
+            message = json.loads(await self.ws.recv())
+            if message.get("id") == mine:
+                if "error" in message:
+                    raise AssertionError(message["error"])
+                return dict(message.get("result", {}))
+
+    async def js(self, expression: str) -> Any:
+        result = await self.call(
+            "Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True
+        )
+        if "exceptionDetails" in result:
+            raise AssertionError(result["exceptionDetails"])
+        return result["result"].get("value")
+
+    async def wait_for(self, expression: str, timeout: float, what: str) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = await self.js(expression)
+            if value:
+                return value
+            await asyncio.sleep(0.2)
+        state = await self.js(
+            "JSON.stringify({t: document.getElementById('video').currentTime,"
+            " errors: window.pocketCinema.errors, shown: document.getElementById('error').textContent,"
+            " signed_in: !!window.pocketCinema.access,"
+            " tickets: document.getElementById('tickets').innerHTML.slice(0, 200)})"
+        )
+        raise AssertionError(f"timed out waiting for {what}: {state}")
+
+
+async def _play_in_browser(port: int, base_url: str, email: str) -> dict[str, Any]:
+    import websockets
+
+    targets = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=10).json()
+    page = next(t for t in targets if t["type"] == "page")
+    async with websockets.connect(page["webSocketDebuggerUrl"], max_size=None) as ws:
+        tools = DevTools(ws)
+        await tools.call("Page.enable")
+        await tools.call("Page.navigate", url=f"{base_url}/play")
+        await tools.wait_for("typeof Hls === 'function' && !!window.pocketCinema", 20, "the page")
+        assert await tools.js("Hls.isSupported()"), "this Chromium has no Media Source Extensions"
+        await tools.js(
+            f"document.getElementById('email').value = {json.dumps(email)};"
+            "document.getElementById('password').value = 'correct horse battery';"
+            "document.getElementById('login').requestSubmit(); true"
+        )
+        await tools.wait_for("!!document.querySelector('#tickets button')", 20, "my tickets")
+        await tools.js("document.querySelector('#tickets button').click(); true")
+        await tools.wait_for("document.getElementById('video').currentTime > 3", 60, "3 s played")
+        hls = "window.pocketCinema.hls"
+        levels = await tools.js(f"{hls}.levels.map(l => l.height)")
+        assert sorted(levels) == [270, 540]
+        # Force the other quality and wait until hls.js has switched and keeps playing.
+        target = await tools.js(f"{hls}.currentLevel === 0 ? 1 : 0")
+        await tools.js(f"{hls}.currentLevel = {target}; true")
+        await tools.wait_for(f"{hls}.currentLevel === {target}", 30, "the quality switch")
+        audio = await tools.js(f"{hls}.audioTracks.map(t => t.name)")
+        dub = audio.index("Deutsch")
+        before = await tools.js("document.getElementById('video').currentTime")
+        await tools.js(f"{hls}.audioTrack = {dub}; true")
+        await tools.wait_for(f"{hls}.audioTrack === {dub}", 30, "the dub to be selected")
+        await tools.wait_for(
+            f"document.getElementById('video').currentTime > {before + 1.0}", 30, "playing on"
+        )
+        return {
+            "levels": levels,
+            "audio": audio,
+            "subtitles": await tools.js(f"{hls}.subtitleTracks.map(t => t.lang)"),
+            "errors": await tools.js("window.pocketCinema.errors"),
+            "key_errors": await tools.js(
+                "window.pocketCinema.errors.filter(e => /key|decrypt/i.test(e))"
+            ),
+        }
+
+
+def test_chromium_plays_the_encrypted_title_with_hlsjs(
+    live_server: LiveServer, viewing: Viewing
+) -> None:
+    chromium = _chromium()
+    _require_aes128(viewing)
+    port = free_port()
+    profile = tempfile.mkdtemp(prefix="chromium-")
+    argv = [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--autoplay-policy=no-user-gesture-required",
+        "--mute-audio",
+        f"--user-data-dir={profile}",
+        f"--remote-debugging-port={port}",
+        "about:blank",
+    ]
+    browser = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/json/version", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        seen = asyncio.run(
+            asyncio.wait_for(
+                _play_in_browser(port, live_server.base_url, viewing.viewer.email), timeout=180
+            )
+        )
+    finally:
+        browser.terminate()
+        try:
+            browser.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            browser.kill()
+        shutil.rmtree(profile, ignore_errors=True)
+    assert seen["key_errors"] == [], seen
+    assert {"Deutsch", "Commentary"} <= set(seen["audio"]), seen
+    assert seen["subtitles"] == ["en"], seen
+    assert os.environ.get("CI") is None or seen["levels"]
