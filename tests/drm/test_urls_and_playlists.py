@@ -134,7 +134,10 @@ def test_cloudfront_urls_carry_a_policy_cloudfront_can_verify(tmp_path: Path) ->
     assert statement["Condition"]["DateLessThan"]["AWS:EpochTime"] > time.time() + 3600
     # What CloudFront does with the public key: verify RSA-SHA1 over the policy.
     private.public_key().verify(
-        unb64(query["Signature"][0]), policy, padding.PKCS1v15(), hashes.SHA1()  # noqa: S303
+        unb64(query["Signature"][0]),
+        policy,
+        padding.PKCS1v15(),
+        hashes.SHA1(),  # noqa: S303
     )
     other = urlsplit(sign("audio_0_en/seg_00001.m4s"))
     assert parse_qs(other.query)["Signature"] == query["Signature"]
