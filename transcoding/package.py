@@ -1,11 +1,19 @@
 """HLS packaging: CMAF segments, alternate audio, WebVTT subtitles, I-frame playlists,
 encryption, and a master playlist whose numbers come from the produced segments.
 
-Shaka Packager 3.8 does the segmenting and encryption. FFmpeg's HLS muxer refuses AES-128
-with fMP4 segments ("Encrypted fmp4 not yet supported"); Shaka writes CMAF with ``cbcs``
-(HLS METHOD=SAMPLE-AES, KEYFORMAT="identity"), which hls.js, AVPlayer and ExoPlayer play
-with a key fetched from the key URI, and which FFmpeg's own HLS client decodes frame-exact
-(tests/transcoding prove both the decode with the key and the failure without it).
+Shaka Packager 3.8 cuts the fMP4 (CMAF) segments. Encryption has two schemes (see
+docs/transcoding.md for the evidence behind the default):
+
+* ``aes-128`` (default): HLS METHOD=AES-128, whole-segment AES-128-CBC with PKCS#7, applied
+  by us to the finished segment files. Every HLS player implements it with a plain key
+  fetched from the key URI (hls.js in software, ExoPlayer's Aes128DataSource, AVPlayer).
+  FFmpeg's HLS muxer cannot do this for fMP4 and Shaka does not offer it at all.
+* ``sample-aes``: Shaka's ``cbcs`` (METHOD=SAMPLE-AES, KEYFORMAT="identity"). Only the
+  sample payloads are encrypted; the same segments could later carry FairPlay/Widevine.
+  hls.js and ExoPlayer do not fetch an identity key for SAMPLE-AES fMP4, so it is opt-in.
+
+FFmpeg's own HLS client decodes both frame-exact with the key and cannot without it
+(tests/transcoding/test_pipeline.py).
 
 Subtitles are written by our own code (transcoding.subtitles) because Shaka's WebVTT
 segments carry no ``X-TIMESTAMP-MAP``, which Apple requires for segmented WebVTT.
@@ -20,6 +28,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
 from transcoding.encode import RenditionFile
 from transcoding.policy import DEFAULT_LIMITS, PolicyLimits
 from transcoding.subtitles import Cue, write_segmented_webvtt
@@ -33,6 +44,11 @@ SUBTITLE_GROUP = "subs"
 # is not audio description for blind viewers, and mislabelling it would make accessibility
 # settings auto-select it.
 COMMENTARY_CHARACTERISTICS = "public.auxiliary-content"
+
+
+class EncryptionScheme(StrEnum):
+    aes_128 = "aes-128"
+    sample_aes = "sample-aes"
 
 
 class AudioRole(StrEnum):
@@ -94,7 +110,7 @@ class PackageResult:
     audio_playlists: tuple[Path, ...]
     subtitle_playlists: tuple[Path, ...]
     iframe_playlists: tuple[Path, ...]
-    encrypted: bool
+    encryption: EncryptionScheme | None
 
 
 # ---------------------------------------------------------------------------- attributes
@@ -111,6 +127,8 @@ _QUOTED = {
     "CHANNELS",
     "ASSOC-LANGUAGE",
     "INSTREAM-ID",
+    "KEYFORMAT",
+    "KEYFORMATVERSIONS",
 }
 
 
@@ -177,6 +195,7 @@ def package_hls(
     subtitles: Sequence[SubtitleTrack] = (),
     segment_seconds: float = 6.0,
     key: ContentKey | None = None,
+    scheme: EncryptionScheme = EncryptionScheme.aes_128,
     limits: PolicyLimits = DEFAULT_LIMITS,
 ) -> PackageResult:
     """Package encoded rungs and audio tracks into an HLS presentation under ``out_dir``.
@@ -240,7 +259,7 @@ def package_hls(
         str(out_dir / "master.m3u8"),
         "--quiet",
     ]
-    if key is not None:
+    if key is not None and scheme is EncryptionScheme.sample_aes:
         argv += [
             "--protection_scheme",
             "cbcs",
@@ -255,6 +274,17 @@ def package_hls(
             key.key_uri,
         ]
     run_tool(argv, timeout=limits.wall_time_for(duration / 4), cwd=out_dir)
+    if key is not None and scheme is EncryptionScheme.aes_128:
+        # I-frame entries first: they are byte ranges of the clear video segments, and a
+        # byte range in the middle of a CBC-encrypted file cannot be decrypted on its own.
+        for iframe_list in iframe_playlists:
+            _split_iframe_ranges(iframe_list)
+        for media_list in [
+            *(out_dir / p for p in video_playlists),
+            *(out_dir / p for p in audio_by_uri),
+            *iframe_playlists,
+        ]:
+            encrypt_playlist_aes128(media_list, key)
 
     subtitle_entries: list[tuple[str, SubtitleTrack]] = []
     for n, sub in enumerate(subtitles):
@@ -288,8 +318,73 @@ def package_hls(
         audio_playlists=tuple(out_dir / uri for uri in audio_by_uri),
         subtitle_playlists=tuple(out_dir / uri for uri, _ in subtitle_entries),
         iframe_playlists=tuple(iframe_playlists),
-        encrypted=key is not None,
+        encryption=scheme if key is not None else None,
     )
+
+
+def _aes128_cbc(data: bytes, key: bytes, iv: bytes) -> bytes:
+    padder = padding.PKCS7(128).padder()
+    padded = padder.update(data) + padder.finalize()
+    encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    return encryptor.update(padded) + encryptor.finalize()
+
+
+def _split_iframe_ranges(playlist: Path) -> None:
+    """Turn each byte-range I-frame entry into its own small file (the keyframe's fragment)
+    so it can be encrypted and decrypted independently of the segment it came from."""
+    lines = playlist.read_text(encoding="utf-8").splitlines()
+    out: list[str] = []
+    byterange: tuple[int, int] | None = None
+    count = 0
+    for line in lines:
+        if line.startswith("#EXT-X-BYTERANGE:"):
+            size_text, _, offset_text = line.split(":", 1)[1].partition("@")
+            byterange = (int(size_text), int(offset_text or "0"))
+            continue
+        if line and not line.startswith("#") and byterange is not None:
+            source = playlist.parent / line
+            length, offset = byterange
+            with source.open("rb") as fh:
+                fh.seek(offset)
+                data = fh.read(length)
+            count += 1
+            name = f"{Path(line).parent}/iframe_{count:05d}.m4s"
+            (playlist.parent / name).write_bytes(data)
+            out.append(name)
+            byterange = None
+            continue
+        out.append(line)
+    playlist.write_text("\n".join(out) + "\n", encoding="utf-8")
+
+
+def encrypt_playlist_aes128(playlist: Path, key: ContentKey) -> None:
+    """Encrypt every media segment a playlist lists (whole-file AES-128-CBC, PKCS#7) and add
+    the EXT-X-KEY tag.
+
+    The tag goes after EXT-X-MAP, so the init segment (codec configuration, no media) stays
+    clear and players need no IV rule for it. No IV attribute: each segment's IV is its
+    media sequence number (RFC 8216 5.2), so no two segments of a playlist share one.
+    """
+    lines = playlist.read_text(encoding="utf-8").splitlines()
+    sequence = next(
+        (int(x.split(":", 1)[1]) for x in lines if x.startswith("#EXT-X-MEDIA-SEQUENCE:")), 0
+    )
+    key_line = format_attributes(
+        "#EXT-X-KEY", {"METHOD": "AES-128", "URI": key.key_uri, "KEYFORMAT": "identity"}
+    )
+    out: list[str] = []
+    placed = False
+    for line in lines:
+        if not placed and line.startswith("#EXTINF:"):
+            out.append(key_line)
+            placed = True
+        if line and not line.startswith("#"):
+            segment = playlist.parent / line
+            iv = sequence.to_bytes(16, "big")
+            segment.write_bytes(_aes128_cbc(segment.read_bytes(), key.key, iv))
+            sequence += 1
+        out.append(line)
+    playlist.write_text("\n".join(out) + "\n", encoding="utf-8")
 
 
 def _stream_infs(master: Path) -> list[tuple[dict[str, str], str]]:
