@@ -384,6 +384,20 @@ def test_interlaced_source_is_deinterlaced(masters: Masters, tmp_path: Path) -> 
     assert (top["width"], top["height"]) == (768, 576)  # square pixels: SAR 16:15 applied
     assert top["field_order"] == "progressive"
     assert top["avg_frame_rate"] == "25/1"
+    # No audio at all: a video-only presentation, still with measured rates.
+    package = package_hls(result.renditions, tmp_path / "hls", duration=probe.duration or 0)
+    assert package.encryption is None
+    infs = [
+        parse_attributes(x)
+        for x in package.master_playlist.read_text().splitlines()
+        if x.startswith("#EXT-X-STREAM-INF:")
+    ]
+    assert len(infs) == len(plan.rungs)
+    for inf in infs:
+        assert "AUDIO" not in inf
+        assert "mp4a" not in inf["CODECS"]
+        assert float(inf["FRAME-RATE"]) == 25
+        assert int(inf["BANDWIDTH"]) >= int(inf["AVERAGE-BANDWIDTH"]) > 0
 
 
 def test_ten_bit_five_one_source(masters: Masters, tmp_path: Path) -> None:
