@@ -196,14 +196,24 @@ def package_hls(
     segment_seconds: float = 6.0,
     key: ContentKey | None = None,
     scheme: EncryptionScheme = EncryptionScheme.aes_128,
+    rotation_keys: Sequence[ContentKey] = (),
+    rotate_every_segments: int | None = None,
     limits: PolicyLimits = DEFAULT_LIMITS,
 ) -> PackageResult:
     """Package encoded rungs and audio tracks into an HLS presentation under ``out_dir``.
+
+    Key rotation (AES-128 only): with ``rotate_every_segments=N`` segment ``i`` of every
+    playlist is encrypted with ``[key, *rotation_keys][(i // N) % count]``, so the same
+    stretch of film uses the same key in every rendition.
 
     ``out_dir`` is replaced: packaging is idempotent so a retried task starts clean.
     """
     if not renditions:
         raise ValueError("nothing to package")
+    if (rotation_keys or rotate_every_segments) and (
+        key is None or scheme is not EncryptionScheme.aes_128
+    ):
+        raise ValueError("key rotation needs a first key and the aes-128 scheme")
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
@@ -284,7 +294,9 @@ def package_hls(
             *(out_dir / p for p in audio_by_uri),
             *iframe_playlists,
         ]:
-            encrypt_playlist_aes128(media_list, key)
+            encrypt_playlist_aes128(
+                media_list, [key, *rotation_keys], rotate_every=rotate_every_segments
+            )
 
     subtitle_entries: list[tuple[str, SubtitleTrack]] = []
     for n, sub in enumerate(subtitles):
@@ -357,33 +369,54 @@ def _split_iframe_ranges(playlist: Path) -> None:
     playlist.write_text("\n".join(out) + "\n", encoding="utf-8")
 
 
-def encrypt_playlist_aes128(playlist: Path, key: ContentKey) -> None:
+def encrypt_playlist_aes128(
+    playlist: Path, keys: Sequence[ContentKey], *, rotate_every: int | None = None
+) -> None:
     """Encrypt every media segment a playlist lists (whole-file AES-128-CBC, PKCS#7) and add
-    the EXT-X-KEY tag.
+    EXT-X-KEY tags (one per key period when rotating).
 
-    The tag goes after EXT-X-MAP, so the init segment (codec configuration, no media) stays
-    clear and players need no IV rule for it. No IV attribute: each segment's IV is its
-    media sequence number (RFC 8216 5.2), so no two segments of a playlist share one.
+    The first tag goes after EXT-X-MAP, so the init segment (codec configuration, no
+    media) stays clear and players need no IV rule for it. No IV attribute: each segment's
+    IV is its media sequence number (RFC 8216 5.2), so no two segments of a playlist share
+    one under the same key.
     """
+    if not keys:
+        raise ValueError("no key")
+    if rotate_every is not None and rotate_every < 1:
+        raise ValueError("rotate_every must be at least 1")
     lines = playlist.read_text(encoding="utf-8").splitlines()
     sequence = next(
         (int(x.split(":", 1)[1]) for x in lines if x.startswith("#EXT-X-MEDIA-SEQUENCE:")), 0
     )
-    key_line = format_attributes(
-        "#EXT-X-KEY", {"METHOD": "AES-128", "URI": key.key_uri, "KEYFORMAT": "identity"}
-    )
     out: list[str] = []
-    placed = False
+    index = 0  # position in this playlist, drives the key period
+    current: ContentKey | None = None
+    pending: list[str] = []  # tags between the previous URI and the next one (EXTINF...)
     for line in lines:
-        if not placed and line.startswith("#EXTINF:"):
-            out.append(key_line)
-            placed = True
         if line and not line.startswith("#"):
+            period = index // rotate_every if rotate_every else 0
+            key = keys[period % len(keys)]
+            if key is not current:
+                out.append(
+                    format_attributes(
+                        "#EXT-X-KEY",
+                        {"METHOD": "AES-128", "URI": key.key_uri, "KEYFORMAT": "identity"},
+                    )
+                )
+                current = key
             segment = playlist.parent / line
             iv = sequence.to_bytes(16, "big")
             segment.write_bytes(_aes128_cbc(segment.read_bytes(), key.key, iv))
+            out += [*pending, line]
+            pending = []
             sequence += 1
-        out.append(line)
+            index += 1
+        elif line.startswith(("#EXTINF:", "#EXT-X-BYTERANGE:")):
+            pending.append(line)
+        else:
+            out += [*pending, line]
+            pending = []
+    out += pending
     playlist.write_text("\n".join(out) + "\n", encoding="utf-8")
 
 

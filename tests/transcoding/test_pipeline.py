@@ -48,6 +48,10 @@ KEY_ID = bytes.fromhex("00112233445566778899aabbccddeeff")
 CLIENT_PROTOCOLS = "file,http,tcp,crypto,data"  # the test *player*, not the service
 
 
+def key_uri_template(server: KeyServer) -> str:
+    return server.base_url + "/keys/{key_id}"
+
+
 @dataclass(frozen=True)
 class Release:
     package: PackageResult  # AES-128, the default
@@ -308,6 +312,31 @@ def test_aes128_iframe_entries_are_the_keyframes(release: Release, tmp_path: Pat
         sample.write_bytes(init.read_bytes() + data)
         first = hashes(framemd5(str(sample), "-err_detect", "ignore_err").stdout)[:1]
         assert first == [clear[sequence * 6 * 24]]
+
+
+def test_key_rotation_every_segment(release: Release, key_server: KeyServer) -> None:
+    second = ContentKey(bytes(range(16)), bytes(range(16, 32)), key_uri_template(key_server))
+    (key_server.root / "keys" / second.key_id.hex()).write_bytes(second.key)
+    first = ContentKey(KEY, KEY_ID, key_uri_template(key_server))
+    rendition = release.renditions[-1]
+    package = package_hls(
+        [rendition],
+        release.package.out_dir.parent / "hls_rotated",
+        duration=12.0,
+        key=first,
+        rotation_keys=[second],
+        rotate_every_segments=1,
+    )
+    playlist = package.out_dir / package.variants[0].playlist
+    keys = [
+        parse_attributes(x)["URI"]
+        for x in playlist.read_text().splitlines()
+        if x.startswith("#EXT-X-KEY")
+    ]
+    assert keys == [first.key_uri, second.key_uri]
+    decoded = framemd5(str(playlist), "-protocol_whitelist", CLIENT_PROTOCOLS)
+    assert decoded.returncode == 0, decoded.stderr
+    assert hashes(decoded.stdout) == hashes(framemd5(str(rendition.path)).stdout)
 
 
 def test_audio_tracks_decode_with_the_key(release: Release) -> None:
