@@ -435,9 +435,10 @@ def test_ten_bit_five_one_source(masters: Masters, tmp_path: Path) -> None:
     result = encode_ladder(probe, plan, tmp_path)
     info = stream_info(result.renditions[0].path)
     assert (info["pix_fmt"], info["profile"]) == ("yuv420p", "High")
-    out = encode_audio(probe, tmp_path / "surround.mp4", profile=FAST)
+    loud = FAST.model_copy(update={"audio_loudness_lufs": -24.0})
+    out = encode_audio(probe, tmp_path / "surround.mp4", profile=loud)
     audio = json.loads(ffprobe_json("-show_streams", str(out)))["streams"][0]
-    assert audio["channels"] == 2
+    assert (audio["channels"], audio["sample_rate"]) == (2, "48000")
     vtt = extract_text_subtitles(probe, probe.subtitles[0], tmp_path / "embedded.vtt")
     cues = load_subtitle_file(vtt)
     assert cues[0].text == "Hello, cinema."
