@@ -3,6 +3,7 @@
     ./run bench transcode                 # 60 s master, the full measurement (~8 min on 2 cores)
     ./run bench transcode --quick         # 12 s smoke run
     ./run bench transcode --duration 30
+    ./run bench transcode --repeat 3      # medians of 3 rounds (use on a shared box)
 
 The master is testsrc2 with temporal noise (grain) at a high bitrate, so decoding costs
 what a real mezzanine costs; it is generated once into the cache directory. All three
@@ -18,6 +19,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -117,6 +119,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=60, help="master length in seconds")
     parser.add_argument("--quick", action="store_true", help="12 s smoke run")
     parser.add_argument("--workers", type=int, default=2, help="chunks encoded at a time")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds; medians are reported")
     parser.add_argument(
         "--cache-dir", type=Path, default=Path(os.environ.get("BENCH_CACHE", "var/bench-cache"))
     )
@@ -137,47 +140,61 @@ def main() -> None:
     )
     work = Path(tempfile.mkdtemp(prefix="bench-transcode-"))
     key = ContentKey(os.urandom(16), os.urandom(16), "https://keys.invalid/{key_id}")
+
+    def single_decode() -> None:
+        encode_ladder(probe, plan, work / "single")
+
+    def package_single() -> None:
+        package_hls(
+            [RenditionFile(rung=r, path=work / "single" / f"{r.name}.mp4") for r in plan.rungs],
+            work / "hls_single",
+            duration=seconds,
+            key=key,
+        )
+
+    def chunked() -> None:
+        with ThreadPoolExecutor(max_workers=args.workers) as pool:
+            list(
+                pool.map(
+                    lambda c: encode_ladder(probe, plan, work / f"chunk_{c.index}", chunk=c),
+                    chunks,
+                )
+            )
+        renditions = [
+            RenditionFile(
+                rung=r,
+                path=concat_renditions(
+                    [work / f"chunk_{c.index}" / f"{r.name}.mp4" for c in chunks],
+                    work / "joined" / f"{r.name}.mp4",
+                ),
+            )
+            for r in plan.rungs
+        ]
+        package_hls(renditions, work / "hls_chunked", duration=seconds, key=key)
+
+    pipelines: dict[str, Callable[[], Any]] = {
+        "naive": lambda: encode_ladder_naive(probe, plan, work / "naive"),
+        "single_decode": single_decode,
+        "package": package_single,
+        "chunked": chunked,
+    }
+    samples: dict[str, list[dict[str, float]]] = {name: [] for name in pipelines}
     try:
-        results: dict[str, dict[str, float]] = {}
-        results["naive"] = measure(
-            "naive", lambda: encode_ladder_naive(probe, plan, work / "naive")
-        )
-        results["single_decode"] = measure(
-            "single_decode", lambda: encode_ladder(probe, plan, work / "single")
-        )
-        package = measure(
-            "package",
-            lambda: package_hls(
-                [RenditionFile(rung=r, path=work / "single" / f"{r.name}.mp4") for r in plan.rungs],
-                work / "hls_single",
-                duration=seconds,
-                key=key,
-            ),
-        )
-
-        def chunked() -> None:
-            with ThreadPoolExecutor(max_workers=args.workers) as pool:
-                list(
-                    pool.map(
-                        lambda c: encode_ladder(probe, plan, work / f"chunk_{c.index}", chunk=c),
-                        chunks,
-                    )
-                )
-            renditions = [
-                RenditionFile(
-                    rung=r,
-                    path=concat_renditions(
-                        [work / f"chunk_{c.index}" / f"{r.name}.mp4" for c in chunks],
-                        work / "joined" / f"{r.name}.mp4",
-                    ),
-                )
-                for r in plan.rungs
-            ]
-            package_hls(renditions, work / "hls_chunked", duration=seconds, key=key)
-
-        results["chunked"] = measure("chunked", chunked)
+        for n in range(max(1, args.repeat)):
+            if args.repeat > 1:
+                print(f" round {n + 1}/{args.repeat}", flush=True)
+            for name, fn in pipelines.items():
+                samples[name].append(measure(name, fn))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+    # Medians: on a shared box a passing load spoils one round, not the result.
+    medians = {
+        name: {k: statistics.median(s[k] for s in runs) for k in ("wall", "cpu")}
+        for name, runs in samples.items()
+    }
+    package = medians.pop("package")
+    results = medians
 
     naive = results["naive"]["wall"]
     print()
@@ -208,6 +225,7 @@ def main() -> None:
         "preset": PROFILE.preset,
         "chunks": len(chunks),
         "cpus": os.cpu_count(),
+        "rounds": max(1, args.repeat),
     }
     sys.stdout.write(json.dumps(summary) + "\n")
 
