@@ -411,7 +411,8 @@ def package(session: Session, run_id: str) -> None:
                 {"language": a.language, "name": a.name, "role": a.role.value} for a in audio
             ],
             "subtitles": [{"language": s.language, "name": s.name} for s in subtitles],
-            "encrypted": packaged.encrypted,
+            "encrypted": packaged.encryption is not None,
+            "encryption": packaged.encryption.value if packaged.encryption else None,
         }
         releases.set_status(release, ReleaseStatus.ready, progress=1.0)
         # The catalog shows viewers which languages they can hear and read before buying.
