@@ -1,11 +1,19 @@
 """HLS packaging: CMAF segments, alternate audio, WebVTT subtitles, I-frame playlists,
 encryption, and a master playlist whose numbers come from the produced segments.
 
-Shaka Packager 3.8 does the segmenting and encryption. FFmpeg's HLS muxer refuses AES-128
-with fMP4 segments ("Encrypted fmp4 not yet supported"); Shaka writes CMAF with ``cbcs``
-(HLS METHOD=SAMPLE-AES, KEYFORMAT="identity"), which hls.js, AVPlayer and ExoPlayer play
-with a key fetched from the key URI, and which FFmpeg's own HLS client decodes frame-exact
-(tests/transcoding prove both the decode with the key and the failure without it).
+Shaka Packager 3.8 cuts the fMP4 (CMAF) segments. Encryption has two schemes (see
+docs/transcoding.md for the evidence behind the default):
+
+* ``aes-128`` (default): HLS METHOD=AES-128, whole-segment AES-128-CBC with PKCS#7, applied
+  by us to the finished segment files. Every HLS player implements it with a plain key
+  fetched from the key URI (hls.js in software, ExoPlayer's Aes128DataSource, AVPlayer).
+  FFmpeg's HLS muxer cannot do this for fMP4 and Shaka does not offer it at all.
+* ``sample-aes``: Shaka's ``cbcs`` (METHOD=SAMPLE-AES, KEYFORMAT="identity"). Only the
+  sample payloads are encrypted; the same segments could later carry FairPlay/Widevine.
+  hls.js and ExoPlayer do not fetch an identity key for SAMPLE-AES fMP4, so it is opt-in.
+
+FFmpeg's own HLS client decodes both frame-exact with the key and cannot without it
+(tests/transcoding/test_pipeline.py).
 
 Subtitles are written by our own code (transcoding.subtitles) because Shaka's WebVTT
 segments carry no ``X-TIMESTAMP-MAP``, which Apple requires for segmented WebVTT.
@@ -20,6 +28,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
 from transcoding.encode import RenditionFile
 from transcoding.policy import DEFAULT_LIMITS, PolicyLimits
 from transcoding.subtitles import Cue, write_segmented_webvtt
@@ -33,6 +44,11 @@ SUBTITLE_GROUP = "subs"
 # is not audio description for blind viewers, and mislabelling it would make accessibility
 # settings auto-select it.
 COMMENTARY_CHARACTERISTICS = "public.auxiliary-content"
+
+
+class EncryptionScheme(StrEnum):
+    aes_128 = "aes-128"
+    sample_aes = "sample-aes"
 
 
 class AudioRole(StrEnum):
@@ -94,7 +110,7 @@ class PackageResult:
     audio_playlists: tuple[Path, ...]
     subtitle_playlists: tuple[Path, ...]
     iframe_playlists: tuple[Path, ...]
-    encrypted: bool
+    encryption: EncryptionScheme | None
 
 
 # ---------------------------------------------------------------------------- attributes
@@ -111,6 +127,8 @@ _QUOTED = {
     "CHANNELS",
     "ASSOC-LANGUAGE",
     "INSTREAM-ID",
+    "KEYFORMAT",
+    "KEYFORMATVERSIONS",
 }
 
 
@@ -177,14 +195,25 @@ def package_hls(
     subtitles: Sequence[SubtitleTrack] = (),
     segment_seconds: float = 6.0,
     key: ContentKey | None = None,
+    scheme: EncryptionScheme = EncryptionScheme.aes_128,
+    rotation_keys: Sequence[ContentKey] = (),
+    rotate_every_segments: int | None = None,
     limits: PolicyLimits = DEFAULT_LIMITS,
 ) -> PackageResult:
     """Package encoded rungs and audio tracks into an HLS presentation under ``out_dir``.
+
+    Key rotation (AES-128 only): with ``rotate_every_segments=N`` segment ``i`` of every
+    playlist is encrypted with ``[key, *rotation_keys][(i // N) % count]``, so the same
+    stretch of film uses the same key in every rendition.
 
     ``out_dir`` is replaced: packaging is idempotent so a retried task starts clean.
     """
     if not renditions:
         raise ValueError("nothing to package")
+    if (rotation_keys or rotate_every_segments) and (
+        key is None or scheme is not EncryptionScheme.aes_128
+    ):
+        raise ValueError("key rotation needs a first key and the aes-128 scheme")
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
@@ -240,7 +269,7 @@ def package_hls(
         str(out_dir / "master.m3u8"),
         "--quiet",
     ]
-    if key is not None:
+    if key is not None and scheme is EncryptionScheme.sample_aes:
         argv += [
             "--protection_scheme",
             "cbcs",
@@ -255,6 +284,19 @@ def package_hls(
             key.key_uri,
         ]
     run_tool(argv, timeout=limits.wall_time_for(duration / 4), cwd=out_dir)
+    if key is not None and scheme is EncryptionScheme.aes_128:
+        # I-frame entries first: they are byte ranges of the clear video segments, and a
+        # byte range in the middle of a CBC-encrypted file cannot be decrypted on its own.
+        for iframe_list in iframe_playlists:
+            _split_iframe_ranges(iframe_list)
+        for media_list in [
+            *(out_dir / p for p in video_playlists),
+            *(out_dir / p for p in audio_by_uri),
+            *iframe_playlists,
+        ]:
+            encrypt_playlist_aes128(
+                media_list, [key, *rotation_keys], rotate_every=rotate_every_segments
+            )
 
     subtitle_entries: list[tuple[str, SubtitleTrack]] = []
     for n, sub in enumerate(subtitles):
@@ -288,8 +330,94 @@ def package_hls(
         audio_playlists=tuple(out_dir / uri for uri in audio_by_uri),
         subtitle_playlists=tuple(out_dir / uri for uri, _ in subtitle_entries),
         iframe_playlists=tuple(iframe_playlists),
-        encrypted=key is not None,
+        encryption=scheme if key is not None else None,
     )
+
+
+def _aes128_cbc(data: bytes, key: bytes, iv: bytes) -> bytes:
+    padder = padding.PKCS7(128).padder()
+    padded = padder.update(data) + padder.finalize()
+    encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    return encryptor.update(padded) + encryptor.finalize()
+
+
+def _split_iframe_ranges(playlist: Path) -> None:
+    """Turn each byte-range I-frame entry into its own small file (the keyframe's fragment)
+    so it can be encrypted and decrypted independently of the segment it came from."""
+    lines = playlist.read_text(encoding="utf-8").splitlines()
+    out: list[str] = []
+    byterange: tuple[int, int] | None = None
+    count = 0
+    for line in lines:
+        if line.startswith("#EXT-X-BYTERANGE:"):
+            size_text, _, offset_text = line.split(":", 1)[1].partition("@")
+            byterange = (int(size_text), int(offset_text or "0"))
+            continue
+        if line and not line.startswith("#") and byterange is not None:
+            source = playlist.parent / line
+            length, offset = byterange
+            with source.open("rb") as fh:
+                fh.seek(offset)
+                data = fh.read(length)
+            count += 1
+            name = f"{Path(line).parent}/iframe_{count:05d}.m4s"
+            (playlist.parent / name).write_bytes(data)
+            out.append(name)
+            byterange = None
+            continue
+        out.append(line)
+    playlist.write_text("\n".join(out) + "\n", encoding="utf-8")
+
+
+def encrypt_playlist_aes128(
+    playlist: Path, keys: Sequence[ContentKey], *, rotate_every: int | None = None
+) -> None:
+    """Encrypt every media segment a playlist lists (whole-file AES-128-CBC, PKCS#7) and add
+    EXT-X-KEY tags (one per key period when rotating).
+
+    The first tag goes after EXT-X-MAP, so the init segment (codec configuration, no
+    media) stays clear and players need no IV rule for it. No IV attribute: each segment's
+    IV is its media sequence number (RFC 8216 5.2), so no two segments of a playlist share
+    one under the same key.
+    """
+    if not keys:
+        raise ValueError("no key")
+    if rotate_every is not None and rotate_every < 1:
+        raise ValueError("rotate_every must be at least 1")
+    lines = playlist.read_text(encoding="utf-8").splitlines()
+    sequence = next(
+        (int(x.split(":", 1)[1]) for x in lines if x.startswith("#EXT-X-MEDIA-SEQUENCE:")), 0
+    )
+    out: list[str] = []
+    index = 0  # position in this playlist, drives the key period
+    current: ContentKey | None = None
+    pending: list[str] = []  # tags between the previous URI and the next one (EXTINF...)
+    for line in lines:
+        if line and not line.startswith("#"):
+            period = index // rotate_every if rotate_every else 0
+            key = keys[period % len(keys)]
+            if key is not current:
+                out.append(
+                    format_attributes(
+                        "#EXT-X-KEY",
+                        {"METHOD": "AES-128", "URI": key.key_uri, "KEYFORMAT": "identity"},
+                    )
+                )
+                current = key
+            segment = playlist.parent / line
+            iv = sequence.to_bytes(16, "big")
+            segment.write_bytes(_aes128_cbc(segment.read_bytes(), key.key, iv))
+            out += [*pending, line]
+            pending = []
+            sequence += 1
+            index += 1
+        elif line.startswith(("#EXTINF:", "#EXT-X-BYTERANGE:")):
+            pending.append(line)
+        else:
+            out += [*pending, line]
+            pending = []
+    out += pending
+    playlist.write_text("\n".join(out) + "\n", encoding="utf-8")
 
 
 def _stream_infs(master: Path) -> list[tuple[dict[str, str], str]]:

@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog import releases
+from catalog import service as catalog
 from catalog.models import Title
 from catalog.releases import AssetKind, AssetStatus, Release, ReleaseAsset, ReleaseStatus
 from core.db import unit_of_work, utcnow
@@ -410,9 +411,17 @@ def package(session: Session, run_id: str) -> None:
                 {"language": a.language, "name": a.name, "role": a.role.value} for a in audio
             ],
             "subtitles": [{"language": s.language, "name": s.name} for s in subtitles],
-            "encrypted": packaged.encrypted,
+            "encrypted": packaged.encryption is not None,
+            "encryption": packaged.encryption.value if packaged.encryption else None,
         }
         releases.set_status(release, ReleaseStatus.ready, progress=1.0)
+        # The catalog shows viewers which languages they can hear and read before buying.
+        catalog.set_track_languages(
+            session,
+            release.title_id,
+            audio=sorted({a.language for a in audio if a.role is not AudioRole.commentary}),
+            subtitles=sorted({s.language for s in subtitles}),
+        )
         session.get_one(TranscodeRun, run_id).finished_at = utcnow()
         enqueue(
             session,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
 from core.errors import InvalidInput
@@ -33,11 +32,6 @@ from transcoding.subtitles import Cue, load_subtitle_file
 from transcoding.tools import ToolFailed, ToolTimeout
 
 GIB = 1024**3
-
-
-class MediaRole(StrEnum):
-    master = "master"  # picture (and usually the original audio)
-    audio = "audio"  # a dub or a commentary track delivered as its own file
 
 
 # Demuxer names as FFmpeg spells them (the first name of ffprobe's format_name list is

@@ -7,7 +7,10 @@ point at its own builds without a code change.
 
 from __future__ import annotations
 
+import ctypes
+import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -57,6 +60,20 @@ def packager_path() -> str:
     return get_settings().packager_path
 
 
+def _die_with_parent() -> None:
+    """Runs in the child before exec: ask Linux to SIGKILL it when its parent dies.
+
+    A Celery hard time limit or an OOM kill takes the worker down with SIGKILL, which gives
+    us no chance to kill FFmpeg; without this the encode would run on as an orphan, holding
+    CPU and the chunk's files while the retry starts elsewhere.
+    """
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
+_PREEXEC = _die_with_parent if sys.platform == "linux" else None
+
+
 def _tail(text: str, lines: int = 20) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
@@ -80,6 +97,7 @@ def run_tool(
             timeout=timeout,
             cwd=cwd,
             check=False,
+            preexec_fn=_PREEXEC,
         )
     except subprocess.TimeoutExpired as exc:
         stderr = exc.stderr.decode("utf-8", "replace") if isinstance(exc.stderr, bytes) else ""
@@ -114,6 +132,7 @@ def run_ffmpeg_with_progress(
             stdout=subprocess.PIPE,
             stderr=err,
             cwd=cwd,
+            preexec_fn=_PREEXEC,
         )
         timed_out = threading.Event()
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from core.settings import get_settings
 from tests.transcoding.conftest import KeyServer, Masters, ffprobe_json
@@ -26,6 +28,7 @@ from transcoding.package import (
     AudioRole,
     AudioTrack,
     ContentKey,
+    EncryptionScheme,
     PackageResult,
     SubtitleTrack,
     measure_playlist,
@@ -45,9 +48,14 @@ KEY_ID = bytes.fromhex("00112233445566778899aabbccddeeff")
 CLIENT_PROTOCOLS = "file,http,tcp,crypto,data"  # the test *player*, not the service
 
 
+def key_uri_template(server: KeyServer) -> str:
+    return server.base_url + "/keys/{key_id}"
+
+
 @dataclass(frozen=True)
 class Release:
-    package: PackageResult
+    package: PackageResult  # AES-128, the default
+    cbcs_package: PackageResult  # SAMPLE-AES (cbcs), the opt-in scheme
     renditions: tuple[RenditionFile, ...]
     progress: tuple[float, ...]
     poster: Path
@@ -144,6 +152,7 @@ def release(
     ]
     (key_server.root / "keys").mkdir(exist_ok=True)
     (key_server.root / "keys" / KEY_ID.hex()).write_bytes(KEY)
+    content_key = ContentKey(KEY, KEY_ID, key_server.base_url + "/keys/{key_id}")
     package = package_hls(
         renditions,
         work / "hls",
@@ -151,11 +160,20 @@ def release(
         audio=audio,
         subtitles=subtitles,
         segment_seconds=FAST.segment_seconds,
-        key=ContentKey(KEY, KEY_ID, key_server.base_url + "/keys/{key_id}"),
+        key=content_key,
+    )
+    cbcs_package = package_hls(
+        renditions,
+        work / "hls_cbcs",
+        duration=probe.duration or 0,
+        audio=audio,
+        segment_seconds=FAST.segment_seconds,
+        key=content_key,
+        scheme=EncryptionScheme.sample_aes,
     )
     poster = make_poster(probe, work / "hls" / "poster.jpg")
     sprite = make_thumbnail_sprite(probe, work / "hls" / "thumbs", interval=2.0, columns=3, rows=2)
-    return Release(package, renditions, tuple(progress), poster, sprite.vtt)
+    return Release(package, cbcs_package, renditions, tuple(progress), poster, sprite.vtt)
 
 
 def master_lines(release: Release) -> list[str]:
@@ -231,13 +249,17 @@ def test_progress_reports_seconds_encoded(release: Release) -> None:
     assert max(release.progress) <= 6.1
 
 
+@pytest.mark.parametrize("scheme", ["aes-128", "sample-aes"])
 def test_encrypted_stream_decodes_with_the_key_and_only_with_it(
-    release: Release, key_server: KeyServer
+    release: Release, key_server: KeyServer, scheme: str
 ) -> None:
-    out = release.package.out_dir
+    package = release.package if scheme == "aes-128" else release.cbcs_package
+    out = package.out_dir
     clear = hashes(framemd5(str(release.renditions[-1].path)).stdout)
-    playlist = out / release.package.variants[-1].playlist
-    assert "METHOD=SAMPLE-AES" in playlist.read_text()
+    playlist = out / package.variants[-1].playlist
+    method = "AES-128" if scheme == "aes-128" else "SAMPLE-AES"
+    key_uri = f"{key_server.base_url}/keys/{KEY_ID.hex()}"
+    assert f'#EXT-X-KEY:METHOD={method},URI="{key_uri}"' in playlist.read_text()
     assert 'KEYFORMAT="identity"' in playlist.read_text()
 
     with_key = framemd5(str(playlist), "-protocol_whitelist", CLIENT_PROTOCOLS)
@@ -253,19 +275,72 @@ def test_encrypted_stream_decodes_with_the_key_and_only_with_it(
         key_file.with_suffix(".off").rename(key_file)
     assert no_key.returncode != 0 or hashes(no_key.stdout) != clear
 
-    # Reading the segments directly, bypassing the key: the picture is garbage.
+    # Reading the segments directly, bypassing the key: nothing or garbage decodes.
     folder = out / playlist.stem
     raw = out / "raw.mp4"
     raw.write_bytes((folder / "init.mp4").read_bytes() + (folder / "seg_00001.m4s").read_bytes())
     direct = framemd5(str(raw))
     raw.unlink()
     decoded = hashes(direct.stdout)
-    assert decoded[:10] != clear[:10]
     assert not set(decoded) & set(clear)
 
 
+def decrypt_aes128(data: bytes, sequence: int) -> bytes:
+    decryptor = Cipher(algorithms.AES(KEY), modes.CBC(sequence.to_bytes(16, "big"))).decryptor()
+    padded = decryptor.update(data) + decryptor.finalize()
+    unpadder = padding.PKCS7(128).unpadder()
+    return unpadder.update(padded) + unpadder.finalize()
+
+
+def test_aes128_iframe_entries_are_the_keyframes(release: Release, tmp_path: Path) -> None:
+    """Each I-frame entry, decrypted as a player would (IV = media sequence number), is
+    the keyframe that starts its segment. FFmpeg's HLS client has no I-frame-only mode, so
+    the entries are checked one by one."""
+    rendition = release.renditions[-1]
+    playlist = release.package.iframe_playlists[-1]
+    text = playlist.read_text()
+    assert "#EXT-X-I-FRAMES-ONLY" in text
+    assert "#EXT-X-BYTERANGE" not in text  # standalone files, each encrypted on its own
+    assert "METHOD=AES-128" in text
+    entries = [x for x in text.splitlines() if x and not x.startswith("#")]
+    assert len(entries) == 2
+    clear = hashes(framemd5(str(rendition.path)).stdout)
+    init = (playlist.parent / entries[0]).parent / "init.mp4"
+    for sequence, entry in enumerate(entries):
+        data = decrypt_aes128((playlist.parent / entry).read_bytes(), sequence)
+        sample = tmp_path / f"iframe_{sequence}.mp4"
+        sample.write_bytes(init.read_bytes() + data)
+        first = hashes(framemd5(str(sample), "-err_detect", "ignore_err").stdout)[:1]
+        assert first == [clear[sequence * 6 * 24]]
+
+
+def test_key_rotation_every_segment(release: Release, key_server: KeyServer) -> None:
+    second = ContentKey(bytes(range(16)), bytes(range(16, 32)), key_uri_template(key_server))
+    (key_server.root / "keys" / second.key_id.hex()).write_bytes(second.key)
+    first = ContentKey(KEY, KEY_ID, key_uri_template(key_server))
+    rendition = release.renditions[-1]
+    package = package_hls(
+        [rendition],
+        release.package.out_dir.parent / "hls_rotated",
+        duration=12.0,
+        key=first,
+        rotation_keys=[second],
+        rotate_every_segments=1,
+    )
+    playlist = package.out_dir / package.variants[0].playlist
+    keys = [
+        parse_attributes(x)["URI"]
+        for x in playlist.read_text().splitlines()
+        if x.startswith("#EXT-X-KEY")
+    ]
+    assert keys == [first.key_uri, second.key_uri]
+    decoded = framemd5(str(playlist), "-protocol_whitelist", CLIENT_PROTOCOLS)
+    assert decoded.returncode == 0, decoded.stderr
+    assert hashes(decoded.stdout) == hashes(framemd5(str(rendition.path)).stdout)
+
+
 def test_audio_tracks_decode_with_the_key(release: Release) -> None:
-    for playlist in release.package.audio_playlists:
+    for playlist in [*release.package.audio_playlists, *release.cbcs_package.audio_playlists]:
         result = subprocess.run(
             [
                 get_settings().ffmpeg_path,
@@ -290,7 +365,8 @@ def test_audio_tracks_decode_with_the_key(release: Release) -> None:
 
 
 def test_no_key_material_in_the_output(release: Release) -> None:
-    for path in release.package.out_dir.rglob("*"):
+    files = [*release.package.out_dir.rglob("*"), *release.cbcs_package.out_dir.rglob("*")]
+    for path in files:
         if path.is_file():
             data = path.read_bytes()
             assert KEY not in data
@@ -337,6 +413,20 @@ def test_interlaced_source_is_deinterlaced(masters: Masters, tmp_path: Path) -> 
     assert (top["width"], top["height"]) == (768, 576)  # square pixels: SAR 16:15 applied
     assert top["field_order"] == "progressive"
     assert top["avg_frame_rate"] == "25/1"
+    # No audio at all: a video-only presentation, still with measured rates.
+    package = package_hls(result.renditions, tmp_path / "hls", duration=probe.duration or 0)
+    assert package.encryption is None
+    infs = [
+        parse_attributes(x)
+        for x in package.master_playlist.read_text().splitlines()
+        if x.startswith("#EXT-X-STREAM-INF:")
+    ]
+    assert len(infs) == len(plan.rungs)
+    for inf in infs:
+        assert "AUDIO" not in inf
+        assert "mp4a" not in inf["CODECS"]
+        assert float(inf["FRAME-RATE"]) == 25
+        assert int(inf["BANDWIDTH"]) >= int(inf["AVERAGE-BANDWIDTH"]) > 0
 
 
 def test_ten_bit_five_one_source(masters: Masters, tmp_path: Path) -> None:
@@ -345,9 +435,10 @@ def test_ten_bit_five_one_source(masters: Masters, tmp_path: Path) -> None:
     result = encode_ladder(probe, plan, tmp_path)
     info = stream_info(result.renditions[0].path)
     assert (info["pix_fmt"], info["profile"]) == ("yuv420p", "High")
-    out = encode_audio(probe, tmp_path / "surround.mp4", profile=FAST)
+    loud = FAST.model_copy(update={"audio_loudness_lufs": -24.0})
+    out = encode_audio(probe, tmp_path / "surround.mp4", profile=loud)
     audio = json.loads(ffprobe_json("-show_streams", str(out)))["streams"][0]
-    assert audio["channels"] == 2
+    assert (audio["channels"], audio["sample_rate"]) == (2, "48000")
     vtt = extract_text_subtitles(probe, probe.subtitles[0], tmp_path / "embedded.vtt")
     cues = load_subtitle_file(vtt)
     assert cues[0].text == "Hello, cinema."

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from core.errors import InvalidInput
-from transcoding.chunking import plan_chunks
+from transcoding.chunking import Chunk, plan_chunks
+from transcoding.encode import build_ladder_command
 from transcoding.ladder import DEFAULT_PROFILE, LadderProfile, load_profile, plan_ladder
 from transcoding.package import format_attributes, parse_attributes
 from transcoding.probe import ProbeResult, VideoStream
@@ -186,3 +187,20 @@ def test_hls_attribute_round_trip() -> None:
     attrs = parse_attributes(line)
     assert attrs["NAME"] == "Director, commentary"
     assert format_attributes("#EXT-X-MEDIA", attrs) == line
+
+
+def test_every_ffmpeg_run_is_locked_to_local_files() -> None:
+    probe = source(1920, 1080)
+    plan = plan_ladder(probe, load_profile({"codec": "hevc"}))
+    argv, files = build_ladder_command(
+        probe, plan, Path("/out"), chunk=Chunk(index=1, start=12.0, duration=12.0)
+    )
+    at = argv.index("-i")
+    before_input = argv[:at]
+    assert before_input[before_input.index("-protocol_whitelist") + 1] == "file"
+    assert before_input[before_input.index("-format_whitelist") + 1] == "mov"
+    assert before_input[before_input.index("-ss") + 1] == "12.000000"
+    assert before_input[before_input.index("-t") + 1] == "12.000000"
+    assert argv.count("libx265") == len(plan.rungs) == len(files)
+    assert argv.count("hvc1") == len(plan.rungs)
+    assert "split=5" in argv[argv.index("-filter_complex") + 1]  # 1080p master: 5 rungs

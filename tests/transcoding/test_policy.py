@@ -10,6 +10,7 @@ import pytest
 
 from core.errors import InvalidInput
 from tests.transcoding.conftest import Masters, ffmpeg
+from transcoding.ladder import plan_ladder
 from transcoding.policy import (
     MASTER_DEMUXERS,
     PolicyLimits,
@@ -43,6 +44,12 @@ def test_hd_master_is_accepted_and_described(masters: Masters) -> None:
     assert not video.interlaced
     assert not video.variable_frame_rate
     assert [(a.codec, a.channels, a.language) for a in result.audio] == [("aac", 2, "eng")]
+
+
+def test_2k_master_plans_a_2560x1440_top_rung(masters: Masters) -> None:
+    plan = plan_ladder(check_master(masters.qhd))
+    assert [(r.width, r.height) for r in plan.rungs][:2] == [(2560, 1440), (1920, 1080)]
+    assert plan.gop_frames == 48
 
 
 def test_phone_rotation_is_read_from_the_display_matrix(masters: Masters) -> None:

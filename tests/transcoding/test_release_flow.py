@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from accounts.models import Role, Studio
+from catalog.models import Title
 from catalog.releases import Release, ReleaseStatus
 from core import jobs
 from core.db import unit_of_work
@@ -377,6 +378,11 @@ def test_release_is_transcoded_by_the_pool_and_the_studio_is_notified(
     variant = get_store().get_bytes(variant_key).decode()
     assert f"/v1/playback/keys/{key_id}" in variant, "segments point at the key-delivery route"
     assert not get_store().list_keys(f"work/{release_id}/"), "chunk scratch output is cleaned up"
+    with unit_of_work() as session:
+        tracks = {
+            (t.kind.value, t.language) for t in session.get_one(Title, studio.title_id).tracks
+        }
+    assert tracks == {("audio", "en"), ("audio", "de"), ("subtitle", "en"), ("subtitle", "fr")}
 
     headers, body = webhook_sink.received[0]
     event = json.loads(body)
