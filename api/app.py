@@ -10,6 +10,7 @@ from api.middleware import RequestContextMiddleware
 from api.routes import (
     admin,
     auth,
+    boxoffice,
     health,
     purchases,
     studio_catalog,
@@ -39,5 +40,7 @@ def create_app() -> FastAPI:
     app.include_router(purchases.router)
     app.include_router(tickets.router)
     app.include_router(webhooks.router)
+    app.include_router(boxoffice.finance)
+    app.include_router(boxoffice.studio)
     app.add_middleware(RequestContextMiddleware)
     return app

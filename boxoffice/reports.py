@@ -169,6 +169,13 @@ def _filters(query: ReportQuery) -> list[ColumnElement[bool]]:
     return conditions
 
 
+def _title_names(session: Session, ids: list[str]) -> dict[str, str]:
+    if not ids:
+        return {}
+    rows = session.execute(select(Title.id, Title.original_title).where(Title.id.in_(ids)))
+    return {title_id: name for title_id, name in rows}
+
+
 def _bucket(day: date, group_by: GroupBy) -> str:
     if group_by is GroupBy.week:
         year, week, _ = day.isocalendar()
@@ -220,11 +227,7 @@ def build_report(session: Session, query: ReportQuery) -> Report:
         row, local, converted = groups.setdefault(name, (ReportRow(name, name), {}, {}))
         _add(row, local, converted, measure, currency, int(value or 0))
     if query.group_by is GroupBy.title and groups:
-        names = dict(
-            session.execute(
-                select(Title.id, Title.original_title).where(Title.id.in_(list(groups)))
-            ).tuples()
-        )
+        names = _title_names(session, list(groups))
         for name, (row, _, _) in groups.items():
             row.label = names.get(name, name)
     totals: tuple[ReportRow, dict[str, LocalMoney], dict[str, Converted]] = (
@@ -240,7 +243,7 @@ def build_report(session: Session, query: ReportQuery) -> Report:
     if query.group_by is GroupBy.title:
         ordered.sort(key=lambda r: (r.label.lower(), r.key))
     territories = sorted(
-        session.scalars(select(DailyFigure.territory.distinct()).where(and_(*_filters(query))))
+        session.scalars(select(DailyFigure.territory).where(and_(*_filters(query))).distinct())
     )
     return Report(
         date_from=query.date_from,
@@ -312,12 +315,13 @@ def _missing_rates(
     if not needed:
         return []
     days = {d for d, _ in needed}
-    have = set(
-        session.execute(
+    have: set[tuple[date, str]] = set(
+        (d, c)
+        for d, c in session.execute(
             select(FxRate.day, FxRate.currency).where(
                 FxRate.day >= min(days), FxRate.day <= max(days)
             )
-        ).tuples()
+        )
     )
     missing: set[tuple[date, str]] = set()
     for day, currency in needed:
@@ -413,15 +417,7 @@ def daily_series(
     raw: dict[str, dict[date, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
     for title_id, day, measure, value in session.execute(stmt):
         raw[title_id][day][measure] = int(value or 0)
-    names = (
-        dict(
-            session.execute(
-                select(Title.id, Title.original_title).where(Title.id.in_(list(raw)))
-            ).tuples()
-        )
-        if raw
-        else {}
-    )
+    names = _title_names(session, list(raw))
     series: dict[str, dict[date, tuple[int | None, int]]] = {}
     for title_id, days in raw.items():
         series[f"{names.get(title_id, title_id)} ({title_id[:8]})"] = {
