@@ -186,19 +186,22 @@ def test_finance_and_studio_reports_over_the_api(
         "/v1/finance/boxoffice/chart.svg", params=params, headers=auth_header(finance)
     )
     assert chart.headers["content-type"].startswith("image/svg+xml")
-    assert "Night Train" in chart.text and "<polyline" in chart.text
+    assert "Night Train" in chart.text
+    assert "<polyline" in chart.text
     page = client.get(
         "/v1/finance/boxoffice/report",
         params=params | {"limit": 1, "offset": 1},
         headers=auth_header(finance),
     ).json()
-    assert len(page["rows"]) == 1 and page["totals"]["tickets_sold"] == 2
+    assert len(page["rows"]) == 1
+    assert page["totals"]["tickets_sold"] == 2
     bad = client.post(
         "/v1/finance/fx-rates",
         content="Day,USD\nx,1\n",
         headers=auth_header(finance) | {"Content-Type": "text/csv"},
     )
-    assert bad.status_code == 422 and bad.json()["code"] == "fx_csv_invalid"
+    assert bad.status_code == 422
+    assert bad.json()["code"] == "fx_csv_invalid"
 
 
 def test_reconciliation_reports_every_difference_with_the_sandbox(
