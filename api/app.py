@@ -10,6 +10,7 @@ from api.middleware import RequestContextMiddleware
 from api.routes import (
     admin,
     auth,
+    boxoffice,
     health,
     playback,
     player,
@@ -43,5 +44,7 @@ def create_app() -> FastAPI:
     app.include_router(playback.router)
     app.include_router(player.router)
     app.include_router(webhooks.router)
+    app.include_router(boxoffice.finance)
+    app.include_router(boxoffice.studio)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -57,6 +57,11 @@ def configure_celery(settings: Settings | None = None) -> Celery:
             },
             # Beat only asks `core.periodic` to enqueue the job through the outbox, so
             # periodic work gets the same claim, retry and failure records as any job.
+            "boxoffice-rollup": {
+                "task": "core.periodic",
+                "schedule": settings.boxoffice_rollup_seconds,
+                "kwargs": {"job": "boxoffice.rollup.pending"},
+            },
             "abort-abandoned-uploads": {
                 "task": "core.periodic",
                 "schedule": 3600.0,

@@ -350,6 +350,64 @@ def wait_until_ready(url: str, timeout: float = 30.0) -> bool:
     return False
 
 
+fx_app = typer.Typer(help="FX reference rates for box-office reports.", no_args_is_help=True)
+boxoffice_app = typer.Typer(help="Box-office roll-ups and reconciliation.", no_args_is_help=True)
+app.add_typer(fx_app, name="fx")
+app.add_typer(boxoffice_app, name="boxoffice")
+
+
+@fx_app.command("load")
+def fx_load(
+    file: Annotated[Path, typer.Argument(help="ECB-style CSV: Date,USD,JPY,… (units per EUR)")],
+) -> None:
+    """Load daily FX rates; days already rolled up are re-converted by the worker pool."""
+    from boxoffice import service as boxoffice
+    from core.db import unit_of_work
+    from core.errors import AppError
+
+    load_settings()
+    if not file.is_file():
+        raise fail(f"{file} is not a file")
+    with clear_errors():
+        try:
+            with unit_of_work() as session:
+                loaded = boxoffice.load_rates(
+                    session, file.read_text(encoding="utf-8-sig"), source=f"cli:{file.name}"
+                )
+        except AppError as exc:
+            raise fail(f"{exc.detail} ({exc.code})") from None
+    typer.echo(
+        f"loaded {loaded.rates} rates for {', '.join(loaded.currencies)} "
+        f"from {loaded.first_day} to {loaded.last_day}"
+    )
+
+
+@boxoffice_app.command("rollup")
+def boxoffice_rollup(
+    day: Annotated[
+        str | None, typer.Argument(help="Local day YYYY-MM-DD; omit for every pending day")
+    ] = None,
+) -> None:
+    """Roll up one day now (idempotent), or every day touched since the last roll-up."""
+    from datetime import date
+
+    from boxoffice import service as boxoffice
+    from core.db import unit_of_work
+
+    load_settings()
+    with clear_errors(), unit_of_work() as session:
+        if day is None:
+            days = boxoffice.rollup_pending(session)
+            typer.echo(f"rolled up {len(days)} day(s): {', '.join(map(str, days)) or '-'}")
+            return
+        try:
+            parsed = date.fromisoformat(day)
+        except ValueError:
+            raise fail(f"{day!r} is not a YYYY-MM-DD date") from None
+        rows = boxoffice.rollup_day(session, parsed)
+    typer.echo(f"rolled up {parsed}: {rows} rows")
+
+
 def main() -> None:
     app()
 

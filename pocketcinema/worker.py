@@ -6,6 +6,7 @@ from typing import Any
 
 from celery.signals import worker_process_init
 
+from boxoffice import tasks as boxoffice_tasks
 from catalog import tasks as catalog_tasks
 from core import outbox
 from core.db import dispose_engine
@@ -19,7 +20,7 @@ settings = get_settings()
 configure_logging(settings.log_level, settings.log_json)
 app = configure_celery(settings)
 
-TASK_MODULES = (catalog_tasks, outbox, transcoding_tasks)
+TASK_MODULES = (boxoffice_tasks, catalog_tasks, outbox, transcoding_tasks)
 MODELS = models  # every table known before any task runs
 
 

@@ -144,14 +144,36 @@ class FakeStripe:
                 data = [r for r in self.refunds.values() if r["charge"] == query.get("charge")]
                 return {"object": "list", "data": data, "has_more": False, "url": "/v1/refunds"}
             case "GET", ["v1", "balance_transactions"]:
-                data = [b for b in self.balance.values() if b["source"] == query.get("source")]
-                return {
-                    "object": "list",
-                    "data": data,
-                    "has_more": False,
-                    "url": "/v1/balance_transactions",
-                }
+                return self._list_balance(query)
         raise StripeError(404, "invalid_request_error", f"Unrecognized request URL {path}")
+
+    def _list_balance(self, query: dict[str, Any]) -> dict[str, Any]:
+        """By ``source``, or by ``created[gte]``/``created[lt]`` with ``starting_after``
+        pagination and ``expand[]=data.source``, as Stripe's list API does."""
+        if "source" in query:
+            data = [b for b in self.balance.values() if b["source"] == query["source"]]
+        else:
+            created = query.get("created") or {}
+            gte, lt = int(created.get("gte", 0)), int(created.get("lt", 2**62))
+            data = [b for b in self.balance.values() if gte <= b["created"] < lt]
+            data.sort(key=lambda b: (-b["created"], b["id"]))  # newest first, like Stripe
+            after = query.get("starting_after")
+            if after:
+                ids = [b["id"] for b in data]
+                data = data[ids.index(after) + 1 :] if after in ids else []
+        limit = int(query.get("limit", 10))
+        page, more = data[:limit], len(data) > limit
+        if "data.source" in (query.get("expand") or []):
+            page = [b | {"source": self._source(b["source"])} for b in page]
+        return {
+            "object": "list",
+            "data": page,
+            "has_more": more,
+            "url": "/v1/balance_transactions",
+        }
+
+    def _source(self, source_id: str) -> Any:
+        return self.charges.get(source_id) or self.refunds.get(source_id) or source_id
 
     # -- objects --------------------------------------------------------------------------
 
@@ -218,6 +240,7 @@ class FakeStripe:
             "net": intent["amount"] - fee,
             "source": charge_id,
             "type": "charge",
+            "created": int(time.time()),
         }
         self.balance[txn["id"]] = txn
         self.charges[charge_id] = {
@@ -252,6 +275,18 @@ class FakeStripe:
             "status": "succeeded",
         }
         self.refunds[refund["id"]] = refund
+        txn_id = self._id("txn")
+        self.balance[txn_id] = {
+            "id": txn_id,
+            "object": "balance_transaction",
+            "amount": -amount,
+            "currency": "usd",
+            "fee": 0,
+            "net": -amount,
+            "source": refund["id"],
+            "type": "refund",
+            "created": int(time.time()),
+        }
         charge["amount_refunded"] += amount
         charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
         return refund

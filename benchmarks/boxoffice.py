@@ -1,0 +1,219 @@
+"""Box-office benchmark on PostgreSQL: roll-up of one day and a 90-day all-titles report,
+against one naive GROUP BY over the raw tables in the same run.
+
+    ./run bench boxoffice            # 1,000,000 tickets, 10,000,000 view events
+    ./run bench boxoffice --scale 0.01   # a quick smoke run
+
+Creates a dedicated database (POCKETCINEMA_BENCH_PG, default postgresql://postgres@127.0.0.1:5432),
+fills it with generate_series, and drops it at the end. The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import uuid
+from datetime import date, timedelta
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+ADMIN = os.environ.get("POCKETCINEMA_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+DAYS = 365
+LAST_DAY = date(2026, 6, 30)
+TERRITORIES = ["US", "CA", "GB", "FR", "DE", "JP", "CN", "IN", "BR", "AU"]
+CURRENCY = {
+    "US": "USD",
+    "CA": "CAD",
+    "GB": "GBP",
+    "FR": "EUR",
+    "DE": "EUR",
+    "JP": "JPY",
+    "CN": "CNY",
+    "IN": "INR",
+    "BR": "BRL",
+    "AU": "AUD",
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--scale", type=float, default=1.0, help="fraction of the full size")
+    parser.add_argument("--titles", type=int, default=500)
+    args = parser.parse_args()
+    tickets = int(1_000_000 * args.scale)
+    views = int(10_000_000 * args.scale)
+    name = f"pc_bench_{uuid.uuid4().hex[:8]}"
+    url = ADMIN.rsplit("/", 1)[0] + "/" + name
+    with psycopg.connect(ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        result = run(url, tickets, views, args.titles)
+    finally:
+        from core.db import dispose_engine
+
+        dispose_engine()
+        with psycopg.connect(ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    print(json.dumps(result))
+
+
+def run(url: str, tickets: int, views: int, titles: int) -> dict[str, object]:
+    os.environ.update(
+        {
+            "POCKETCINEMA_DATABASE_URL": url,
+            "POCKETCINEMA_MODE": "test",
+            "POCKETCINEMA_LOG_LEVEL": "WARNING",
+            "POCKETCINEMA_DATA_DIR": str(ROOT / "var" / "bench"),
+        }
+    )
+    from core.settings import reset_settings_cache
+
+    reset_settings_cache()
+    from pocketcinema import migrate
+
+    migrate.upgrade()
+    first_day = LAST_DAY - timedelta(days=DAYS - 1)
+    t0 = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as conn:
+        fill(conn, tickets, views, titles, first_day)
+    print(
+        f"generated {tickets} tickets, {views} view events in {time.perf_counter() - t0:.1f}s",
+        file=sys.stderr,
+    )
+
+    from boxoffice import reports, rollup
+    from core.db import unit_of_work
+
+    # Warm-up: roll up the 90 report days (not timed), as the periodic job would have.
+    report_from = LAST_DAY - timedelta(days=89)
+    t0 = time.perf_counter()
+    day = report_from
+    while day <= LAST_DAY:
+        with unit_of_work() as session:
+            rollup.rollup_day(session, day)
+        day += timedelta(days=1)
+    print(f"rolled up 90 days in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+
+    # Incremental roll-up of one day (a day's ledger + views recomputed and replaced).
+    samples = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        with unit_of_work() as session:
+            rollup.rollup_day(session, LAST_DAY - timedelta(days=1))
+        samples.append((time.perf_counter() - t0) * 1000)
+    rollup_ms = sorted(samples)[1]
+
+    query = reports.ReportQuery(
+        date_from=report_from, date_to=LAST_DAY, group_by=reports.GroupBy.title, limit=1000
+    )
+    samples = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        with unit_of_work() as session:
+            report = reports.build_report(session, query)
+        samples.append((time.perf_counter() - t0) * 1000)
+    report_ms = sorted(samples)[1]
+
+    # The naive alternative: one GROUP BY per title over the raw tables for the 90 days.
+    raw_sql = """
+        WITH money AS (
+            SELECT title_id, count(*) FILTER (WHERE kind = 'sale') AS tickets,
+                   sum(amount_minor) FILTER (WHERE kind = 'sale') AS gross,
+                   sum(amount_minor) AS net
+            FROM ledger_entry WHERE occurred_at >= %(start)s AND occurred_at < %(end)s
+            GROUP BY title_id),
+        v AS (
+            SELECT title_id, count(*) AS started, count(DISTINCT viewer_id) AS viewers
+            FROM view_start WHERE started_at >= %(start)s AND started_at < %(end)s
+            GROUP BY title_id),
+        q AS (
+            SELECT title_id, count(*) AS qualified FROM qualified_view
+            WHERE qualified_at >= %(start)s AND qualified_at < %(end)s GROUP BY title_id)
+        SELECT * FROM money FULL JOIN v USING (title_id) FULL JOIN q USING (title_id)
+    """
+    bounds = {
+        "start": f"{report_from}T00:00:00Z",
+        "end": f"{LAST_DAY + timedelta(days=1)}T00:00:00Z",
+    }
+    samples = []
+    with psycopg.connect(url) as conn:
+        for _ in range(3):
+            t0 = time.perf_counter()
+            conn.execute(raw_sql, bounds).fetchall()
+            samples.append((time.perf_counter() - t0) * 1000)
+    raw_ms = sorted(samples)[1]
+    return {
+        "tickets": tickets,
+        "view_events": views,
+        "titles": titles,
+        "report_groups": report.total_groups,
+        "rollup_ms": round(rollup_ms, 1),
+        "report_ms": round(report_ms, 1),
+        "raw_group_by_ms": round(raw_ms, 1),
+        "speedup_vs_raw": round(raw_ms / report_ms, 1),
+    }
+
+
+def fill(conn: psycopg.Connection, tickets: int, views: int, titles: int, first_day: date) -> None:
+    """Rows straight into the tables with generate_series: a studio, titles, viewers,
+    tickets with one sale each (and a refund for 3 %), view starts (half of the view events)
+    and heartbeats (the other half), and a qualified view for 60 % of tickets."""
+    terr = "ARRAY[" + ",".join(f"'{t}'" for t in TERRITORIES) + "]"
+    cur = "ARRAY[" + ",".join(f"'{CURRENCY[t]}'" for t in TERRITORIES) + "]"
+    viewers = max(tickets // 4, 10)
+    start = f"'{first_day}T00:00:00Z'::timestamptz"
+    span = DAYS * 86400
+    sql = f"""
+    INSERT INTO studio (id, name, created_at) VALUES ('s0', 'Bench Studio', now());
+    INSERT INTO title (id, studio_id, slug, original_title, original_language, search_text, created_at)
+      SELECT 't' || i, 's0', 'title-' || i, 'Title ' || i, 'en', '', now() FROM generate_series(1, {titles}) i;
+    INSERT INTO user_account (id, email, password_hash, role, created_at)
+      SELECT 'u' || i, 'u' || i || '@bench', 'x', 'viewer', now() FROM generate_series(1, {viewers}) i;
+    CREATE TEMP TABLE tk AS SELECT i,
+      'k' || i AS id, 'u' || (1 + (i * 7919) % {viewers}) AS viewer_id,
+      't' || (1 + (i * 31) % {titles}) AS title_id, 1 + (i * 13) % {len(TERRITORIES)} AS ti,
+      {start} + ((i::bigint * 104729) % {span}) * interval '1 second' AS paid_at
+      FROM generate_series(1::bigint, {tickets}) i;
+    INSERT INTO ticket (id, viewer_id, title_id, idempotency_key, request_fingerprint, territory, price_minor,
+      currency, licence_window_id, state, provider, payment_intent_id, start_within_hours, watch_hours,
+      paid_at, created_at, updated_at)
+      SELECT id, viewer_id, title_id, id, 'f', ({terr})[ti], 1299, ({cur})[ti], 'w', 'active', 'sandbox',
+             'pi_' || id, 720, 48, paid_at, paid_at, paid_at FROM tk;
+    INSERT INTO ledger_entry (id, ticket_id, title_id, territory, currency, amount_minor, kind,
+      provider_fee_minor, provider_fee_currency, provider, provider_reference, occurred_at, created_at)
+      SELECT 'l' || i, id, title_id, ({terr})[ti], ({cur})[ti], 1299, 'sale', 68, ({cur})[ti], 'sandbox',
+             'pi_' || id, paid_at, paid_at FROM tk;
+    INSERT INTO ledger_entry (id, ticket_id, title_id, territory, currency, amount_minor, kind,
+      provider_fee_minor, provider_fee_currency, provider, provider_reference, occurred_at, created_at)
+      SELECT 'r' || i, id, title_id, ({terr})[ti], ({cur})[ti], -1299, 'refund', NULL, NULL, 'sandbox',
+             're_' || id, paid_at + interval '1 day', paid_at + interval '1 day' FROM tk WHERE i % 33 = 0;
+    INSERT INTO view_start (id, playback_session_id, ticket_id, viewer_id, title_id, territory, started_at, created_at)
+      SELECT 'v' || g, 'ps' || g, 'k' || (1 + g % {tickets}), 'u' || (1 + ((1 + g % {tickets}) * 7919) % {viewers}),
+             't' || (1 + ((1 + g % {tickets}) * 31) % {titles}), ({terr})[1 + ((1 + g % {tickets}) * 13) % {len(TERRITORIES)}],
+             {start} + ((g::bigint * 7727) % {span}) * interval '1 second',
+             {start} + ((g::bigint * 7727) % {span}) * interval '1 second'
+      FROM generate_series(1::bigint, {views // 2}) g;
+    INSERT INTO view_heartbeat (id, playback_session_id, seq, ticket_id, reported_seconds, credited_seconds,
+      position_seconds, at, created_at)
+      SELECT 'h' || g, 'ps' || (1 + g % {max(views // 2, 1)}), g, 'k' || (1 + g % {tickets}), 30, 30, 30,
+             {start} + ((g::bigint * 7727) % {span}) * interval '1 second',
+             {start} + ((g::bigint * 7727) % {span}) * interval '1 second'
+      FROM generate_series(1::bigint, {views - views // 2}) g;
+    INSERT INTO qualified_view (id, ticket_id, viewer_id, title_id, territory, playback_session_id,
+      qualified_at, watched_seconds, threshold_seconds, created_at)
+      SELECT 'q' || i, id, viewer_id, title_id, ({terr})[ti], 'ps' || i, paid_at + interval '2 hours', 600, 600,
+             paid_at + interval '2 hours' FROM tk WHERE i % 5 < 3;
+    ANALYZE;
+    """
+    conn.execute(sql)  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,21 @@
+"""Box-office jobs for the worker pool (Celery beat enqueues the periodic one through the
+outbox, see core/queue.py)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy.orm import Session
+
+from boxoffice import rollup
+from core.jobs import job
+
+
+@job("boxoffice.rollup.pending", lease_seconds=1800, max_attempts=3)
+def rollup_pending(session: Session) -> None:
+    rollup.rollup_pending(session)
+
+
+@job("boxoffice.rollup.range", lease_seconds=3600, max_attempts=3)
+def rollup_range(session: Session, first: str, last: str, title_id: str | None = None) -> None:
+    rollup.rollup_range(session, date.fromisoformat(first), date.fromisoformat(last), title_id)
