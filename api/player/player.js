@@ -96,7 +96,11 @@ async function play(ticketId) {
   });
   hls.on(Hls.Events.ERROR, (_, data) => {
     if (data.fatal) showError(`playback error: ${data.type} ${data.details}`);
-    else state.errors.push(`${data.type} ${data.details}`);
+    else {
+      const code = data.response ? ` ${data.response.code}` : "";
+      const url = data.context && data.context.url ? ` ${data.context.url.split("?")[0]}` : (data.frag && data.frag.decryptdata ? ` ${String(data.frag.decryptdata.uri).split("?")[0]}` : "");
+      state.errors.push(`${data.type} ${data.details}${code}${url}${data.error ? " " + data.error.message : ""}`);
+    }
   });
   hls.loadSource(started.master_playlist_url);
   hls.attachMedia(video);

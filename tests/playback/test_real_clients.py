@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -39,65 +40,89 @@ def _start(server: LiveServer, viewing: Viewing) -> dict[str, Any]:
     return dict(response.json())
 
 
-def _require_aes128(viewing: Viewing) -> None:
-    """Until main carries the transcoding branch's whole-segment AES-128 packaging, releases
-    are cbcs (SAMPLE-AES) fMP4, which hls.js cannot decrypt and FFmpeg reads with subsample
-    warnings. Those runs are expected failures, marked as such; with AES-128 they must pass."""
-    from core.storage import get_store
-    from drm.playlists import compile_playlist
+# FFmpeg's HLS demuxer probes every variant of a multi-variant fMP4 master with one H.264
+# parser and prints this pair of lines once per extra variant, for a clear (unencrypted)
+# Shaka package just the same (measured: identical lines with and without encryption, none
+# when a variant playlist is read on its own). It is a probe notice, not a decode error.
+_PROBE_NOTICE = re.compile(
+    r"^\[NULL @ 0x[0-9a-f]+\] (Invalid NAL unit size \(\d+ > \d+\)\.|missing picture in access unit with size \d+)$"
+)
 
-    with __import__("core.db", fromlist=["unit_of_work"]).unit_of_work() as session:
-        from catalog.releases import Release
 
-        release = session.get_one(Release, viewing.release_id)
-        prefix, variant = release.hls_prefix, release.outputs["variants"][0]["playlist"]
-    text = get_store().get_bytes(f"{prefix}/{variant}").decode()
-    compile_playlist(text, variant)
-    if "METHOD=SAMPLE-AES" in text:
-        pytest.xfail("release packaged with cbcs (SAMPLE-AES); needs the AES-128 packaging")
+def _ffmpeg(url: str, *selection: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            get_settings().ffmpeg_path,
+            "-nostdin",
+            "-v",
+            "error",
+            "-protocol_whitelist",
+            "http,tcp,crypto,hls",
+            "-i",
+            url,
+            *selection,
+            "-f",
+            "framemd5",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _frames(output: str, stream: int = 0) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith(f"{stream},")]
 
 
 def test_ffmpeg_decodes_the_whole_stream_through_signed_urls(
     live_server: LiveServer, viewing: Viewing
 ) -> None:
-    _require_aes128(viewing)
     body = _start(live_server, viewing)
-    master = f"{body['master_playlist_url']}?token={body['token']}"
+    master_url = f"{body['master_playlist_url']}?token={body['token']}"
+    master = httpx.get(master_url, timeout=10).text
+    assert "#EXT-X-KEY" not in master
+    children = [line for line in master.splitlines() if line.startswith("/v1/")]
+    children += re.findall(r'TYPE=AUDIO,URI="([^"]+)"', master)
+    assert len(children) == 2 + 3, master  # two video variants, three audio renditions
+    # Each variant and each audio rendition, as a player fetches them: signed segment URLs,
+    # the key from the key route, and not one error from the demuxer or the decoders.
+    for child in children:
+        done = _ffmpeg(f"{live_server.base_url}{child}")
+        assert done.returncode == 0, (child, done.stderr[-2000:])
+        assert done.stderr.strip() == "", (child, done.stderr[-2000:])
+        if "video_" in child:
+            assert len(_frames(done.stdout)) == 12 * 24, child
+        else:
+            assert _frames(done.stdout), child
+    # The master as a whole: every frame of each rendition decodes.
     for selection in (["-map", "0:v:0", "-map", "0:a:0"], ["-map", "0:v:1", "-map", "0:a:1"]):
-        done = subprocess.run(
-            [
-                get_settings().ffmpeg_path,
-                "-nostdin",
-                "-v",
-                "error",
-                "-protocol_whitelist",
-                "http,tcp,crypto,hls,file",
-                "-i",
-                master,
-                *selection,
-                "-f",
-                "framemd5",
-                "-",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        done = _ffmpeg(master_url, *selection)
         assert done.returncode == 0, done.stderr[-2000:]
-        assert done.stderr.strip() == "", done.stderr[-2000:]
-        video_frames = [
+        errors = [
             line
-            for line in done.stdout.splitlines()
-            if line.startswith("0,") and not line.startswith("#")
+            for line in done.stderr.splitlines()
+            if line.strip() and not _PROBE_NOTICE.match(line)
         ]
-        assert len(video_frames) == 12 * 24, len(video_frames)
+        assert errors == [], errors
+        assert len(_frames(done.stdout)) == 12 * 24
     # The same playlist with the key route refusing (ticket refunded): FFmpeg cannot decode.
     from tests.playback.conftest import refund
 
     refund(viewing.client, viewing)
     refused = subprocess.run(
-        [get_settings().ffmpeg_path, "-nostdin", "-v", "error", "-i", master, "-f", "null", "-"],
+        [
+            get_settings().ffmpeg_path,
+            "-nostdin",
+            "-v",
+            "error",
+            "-i",
+            master_url,
+            "-f",
+            "null",
+            "-",
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -213,7 +238,6 @@ def test_chromium_plays_the_encrypted_title_with_hlsjs(
     live_server: LiveServer, viewing: Viewing
 ) -> None:
     chromium = _chromium()
-    _require_aes128(viewing)
     port = free_port()
     profile = tempfile.mkdtemp(prefix="chromium-")
     argv = [
@@ -252,7 +276,12 @@ def test_chromium_plays_the_encrypted_title_with_hlsjs(
         except subprocess.TimeoutExpired:
             browser.kill()
         shutil.rmtree(profile, ignore_errors=True)
-    assert seen["key_errors"] == [], seen
+    # hls.js reports a non-fatal keyLoadError when a quality or audio switch replaces the
+    # fragment whose key was in flight ("decryptdata unset or changed"); it then loads the
+    # key again. Anything else about keys or decryption fails the test, and so does a
+    # player that did not advance (above): encrypted segments only play once decrypted.
+    stale = "after key load, decryptdata unset or changed"
+    assert [e for e in seen["key_errors"] if stale not in e] == [], seen
     assert {"Deutsch", "Commentary"} <= set(seen["audio"]), seen
     assert seen["subtitles"] == ["en"], seen
     assert os.environ.get("CI") is None or seen["levels"]
