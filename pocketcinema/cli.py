@@ -335,6 +335,63 @@ def create_user(
     typer.echo(user.id)
 
 
+def _demo_account(email: str, password: str, role: str, studio_name: str | None = None) -> None:
+    """Create (or reset the password of) one of the demo's accounts in the local database:
+    the operator's bootstrap step, the one thing the demo does not do over HTTP."""
+    from accounts import repository
+    from accounts import service as accounts
+    from accounts.models import Role
+    from core.db import unit_of_work
+    from core.security import hash_password
+    from pocketcinema import migrate as migrations
+
+    migrations.upgrade()
+    with unit_of_work() as session:
+        user = repository.get_user_by_email(session, email)
+        if user is not None:
+            user.password_hash = hash_password(password)
+            return
+        studio_id = None
+        if studio_name is not None:
+            studio = repository.get_studio_by_name(session, studio_name)
+            studio_id = studio.id if studio else None
+        accounts.create_user(session, email, password, Role(role), studio_id)
+
+
+@app.command()
+def demo(
+    url: Annotated[
+        str | None, typer.Option(help="A running service to use; default: start one for the demo")
+    ] = None,
+    port: Port = 8765,
+    seconds: Annotated[
+        int, typer.Option(help="Length of the generated film", min=12, max=600)
+    ] = 30,
+) -> None:
+    """The whole journey through the public API: upload, encode, license, buy, watch, count."""
+    from pocketcinema.demo import DemoFailed, run_demo
+
+    load_settings()
+    typer.echo("Pocket Cinema demo: a studio releases a film abroad, a viewer buys and watches it.")
+    try:
+        run_demo(
+            url,
+            port,
+            seconds,
+            bootstrap=lambda email, password: _demo_account(email, password, "admin"),
+            reset_password=lambda email, password, studio: _demo_account(
+                email, password, "studio", studio
+            ),
+        )
+    except DemoFailed as failed:
+        typer.secho(f"  ✗ {failed.step}: {failed.reason}", fg="red", err=True)
+        typer.echo(f"    fix: {failed.fix}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        "\nDemo finished. Run it again: a new viewer buys another ticket and the numbers grow."
+    )
+
+
 def wait_until_ready(url: str, timeout: float = 30.0) -> bool:
     """Poll ``url``/readyz until it answers 200 (used by tests and the demo)."""
     import httpx

@@ -56,12 +56,19 @@ def say(message: str) -> None:
     print(f"  ✓ {message}", flush=True)
 
 
+_last_bar = ""
+
+
 def progress_bar(label: str, fraction: float, extra: str = "") -> None:
+    """One redrawn line on a terminal; one line per change when the output is a log."""
+    global _last_bar
     width = 30
     done = int(width * max(0.0, min(fraction, 1.0)))
-    sys.stdout.write(
-        f"\r    {label} [{'#' * done}{'.' * (width - done)}] {fraction * 100:5.1f}% {extra}   "
-    )
+    bar = f"    {label} [{'#' * done}{'.' * (width - done)}] {fraction * 100:5.1f}% {extra}"
+    if bar == _last_bar:
+        return
+    _last_bar = bar
+    sys.stdout.write(f"\r{bar}   " if sys.stdout.isatty() else f"{bar}\n")
     sys.stdout.flush()
 
 
@@ -122,7 +129,7 @@ def make_media(folder: Path, seconds: int, ffmpeg: str) -> dict[str, Path]:
     run(
         "-f", "lavfi", "-i", f"testsrc2=s=1920x1080:r=24:d={seconds},noise=alls=12:allf=t",
         "-f", "lavfi", "-i", f"sine=f=220:d={seconds}:sample_rate=48000",
-        "-ac", "2", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "20", "-pix_fmt", "yuv420p",
+        "-ac", "2", "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "8M", "-maxrate", "10M", "-bufsize", "16M", "-pix_fmt", "yuv420p",
         "-c:a", "aac", "-metadata:s:a:0", "language=zho", str(master),
     )  # fmt: skip
     dub = folder / "dub-en.wav"
@@ -323,7 +330,8 @@ class Journey:
             if state["status"] in ("ready", "failed"):
                 break
             time.sleep(1)
-        print()
+        if sys.stdout.isatty():
+            print()
         if state["status"] != "ready":
             raise DemoFailed(
                 step,
@@ -448,6 +456,152 @@ class Journey:
             "the ticket did not become active",
             "the sandbox webhook did not arrive; check the API log",
         )
+
+    def watch(self, viewer: str, ticket_id: str) -> None:
+        """Start playback, decode the stream with FFmpeg through the signed playlists and the
+        key route (as a second player would), then heartbeat until the view qualifies."""
+        step = "playback"
+        started = self.api.call(
+            step,
+            "POST",
+            "/v1/playback/sessions",
+            token=viewer,
+            headers={**US, "X-Device-Id": "demo-phone-1"},
+            json={"ticket_id": ticket_id},
+        )
+        url = started["master_playlist_url"]
+        master = (
+            f"{url if url.startswith('http') else self.api.base + url}?token={started['token']}"
+        )
+        decoded = subprocess.run(
+            [self.ffmpeg, "-nostdin", "-v", "error", "-headers", "CloudFront-Viewer-Country: US\r\n",
+             "-protocol_whitelist", "http,tcp,crypto,hls", "-i", master, "-map", "0:v:0", "-map", "0:a:0", "-f", "framemd5", "-"],
+            capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+        frames = sum(1 for line in decoded.stdout.splitlines() if line.startswith("0,"))
+        if decoded.returncode != 0 or frames == 0:
+            raise DemoFailed(
+                step,
+                f"FFmpeg could not play the stream: {decoded.stderr.strip()[-300:]}",
+                "check the API log for the key and playlist requests",
+            )
+        say(
+            f"played the encrypted stream with FFmpeg through the signed playlists and the key route: {frames} frames decoded"
+        )
+        # A qualified view needs min(10 min, 25 % of runtime) of watching; heartbeats may not
+        # claim more than the time since the previous one, so the demo really waits.
+        needed = min(600.0, 0.25 * self.seconds) + 1.0
+        interval = 2.0
+        seq, watched = 0, 0.0
+        while watched < needed:
+            time.sleep(interval)
+            seq += 1
+            watched += interval
+            self.api.call(
+                step,
+                "POST",
+                f"/v1/playback/sessions/{started['session_id']}/heartbeat",
+                headers={**US, "Authorization": f"Bearer {started['token']}"},
+                json={"seq": seq, "position_seconds": watched, "watched_seconds": interval},
+            )
+            progress_bar("watching ", watched / needed)
+        if sys.stdout.isatty():
+            print()
+        self.api.call(
+            step,
+            "POST",
+            f"/v1/playback/sessions/{started['session_id']}/stop",
+            headers={**US, "Authorization": f"Bearer {started['token']}"},
+        )
+        say(
+            f"sent {seq} heartbeats ({watched:.0f} s watched): the view qualifies (threshold {needed - 1:.1f} s)"
+        )
+
+    def box_office(self, finance: str, title_id: str) -> dict[str, Any]:
+        step = "box office"
+        from zoneinfo import ZoneInfo
+
+        day = datetime.now(ZoneInfo("America/Los_Angeles")).date()  # US days are LA days
+        rates = f"Date,USD,CAD,CNY\n{day.isoformat()},1.0800,1.5100,7.8100\n"
+        self.api.call(
+            step,
+            "POST",
+            "/v1/finance/fx-rates",
+            token=finance,
+            content=rates,
+            headers={"Content-Type": "text/csv"},
+        )
+        self.api.call(
+            step, "POST", f"/v1/finance/boxoffice/rollups/{day.isoformat()}", token=finance
+        )
+        report = self.api.call(
+            step,
+            "GET",
+            "/v1/finance/boxoffice/report",
+            token=finance,
+            params={
+                "date_from": day.isoformat(),
+                "date_to": day.isoformat(),
+                "group_by": "title",
+                "title_id": title_id,
+            },
+        )
+        totals = report["totals"]
+        usd = totals["converted"].get("USD", {})
+        local = (
+            ", ".join(f"{m['gross_minor'] / 100:.2f} {m['currency']}" for m in totals["local"])
+            or "0"
+        )
+        payable = usd.get("studio_payable_minor")
+        numbers = {
+            "day": day.isoformat(),
+            "tickets": totals["tickets_sold"],
+            "gross": local,
+            "qualified_views": totals["qualified_views"],
+            "views_started": totals["views_started"],
+            "studio_payable_usd": None if payable is None else payable / 100,
+        }
+        say(f"rolled up {day} (US days are Los Angeles days) with demo FX rates loaded from CSV")
+        print(f"\n  Box office for {DEMO_SLUG} on {day}:")
+        print(f"    tickets sold     {numbers['tickets']}")
+        print(f"    gross            {numbers['gross']}")
+        print(f"    views started    {numbers['views_started']}")
+        print(f"    qualified views  {numbers['qualified_views']}")
+        print(f"    studio payable   {'n/a' if payable is None else f'{payable / 100:.2f} USD'}")
+        return numbers
+
+
+def run_demo(
+    url: str | None,
+    port: int,
+    seconds: int,
+    bootstrap: Callable[[str, str], None],
+    reset_password: Callable[[str, str, str], None],
+) -> dict[str, Any]:
+    from core.settings import get_settings
+
+    ffmpeg = get_settings().ffmpeg_path
+    with (
+        running_server(url, port) as base,
+        tempfile.TemporaryDirectory(prefix="pocketcinema-demo-") as work,
+    ):
+        journey = Journey(Api(base), Path(work), seconds, ffmpeg)
+        admin = journey.admin_token(bootstrap)
+        studio = journey.studio(admin, reset_password)
+        title_id, ready = journey.title(studio)
+        if ready:
+            say("the title is already transcoded (an earlier run); reusing it")
+        else:
+            journey.transcode(studio, title_id)
+        journey.licence(studio, title_id)
+        _, viewer = journey.viewer()
+        journey.catalog(viewer, title_id)
+        ticket_id = journey.buy(viewer, title_id)
+        journey.watch(viewer, ticket_id)
+        numbers = journey.box_office(admin, title_id)
+        player = f"{base}/play" if url else "http://127.0.0.1:8000/play after `./run serve`"
+        print(f"\n  Watch it in a browser: {player} (sign in as any viewer who bought it)")
+        return numbers
 
 
 @contextmanager
