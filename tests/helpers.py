@@ -98,6 +98,21 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, interval: flo
     return predicate()
 
 
+def child_pids(pid: int) -> list[int]:
+    """Live child processes of ``pid`` (from /proc: the parent pid is field 4 of stat; the
+    command name may contain spaces, so split after its closing parenthesis)."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(entry.name))
+    return children
+
+
 @contextmanager
 def worker_pool(concurrency: int = 2, beat: bool = False) -> Iterator[subprocess.Popen[bytes]]:
     """Real Celery worker processes on the configured broker, stopped (and reaped) after."""

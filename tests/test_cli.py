@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
-from tests.helpers import ROOT, wait_for
+from tests.helpers import ROOT, child_pids, wait_for
 
 pytestmark = pytest.mark.usefixtures("db")
 
@@ -30,20 +30,6 @@ def _cli(
         timeout=timeout,
         check=False,
     )
-
-
-def _children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            # field 4 is the parent pid; the command name may contain spaces, so split after ")"
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 @pytest.mark.slow
@@ -86,7 +72,7 @@ def test_serve_runs_api_and_worker_pool_and_stops_cleanly(tmp_path: Path) -> Non
             timeout=60,
         ), "the worker pool never indexed the seeded title"
         assert httpx.get(f"{base}/openapi.json", timeout=5).status_code == 200
-        workers = _children_of(serve.pid)
+        workers = child_pids(serve.pid)
         assert workers, "serve should have a worker pool child"
     finally:
         serve.send_signal(signal.SIGTERM)

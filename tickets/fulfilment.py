@@ -208,21 +208,30 @@ def _dispute_created(
     return EventStatus.handled, None
 
 
+def _dispute_money(
+    session: Session, provider: PaymentProviderAdapter, ev: ProviderEvent, kind: LedgerKind
+) -> Ticket | None:
+    """Record the money a dispute moves (withdrawn: negative; reinstated: positive again)."""
+    dispute = ev.object
+    ticket = _ticket(session, provider, dispute.get("payment_intent"))
+    if ticket is not None:
+        payments.record_money(
+            session,
+            _money(ticket, dispute, int(dispute.get("amount") or 0)),
+            kind=kind,
+            provider=provider.name,
+            provider_reference=str(dispute["id"]),
+            occurred_at=ev.created_at,
+        )
+    return ticket
+
+
 def _dispute_funds_withdrawn(
     session: Session, provider: PaymentProviderAdapter, ev: ProviderEvent
 ) -> Outcome:
-    dispute = ev.object
-    ticket = _ticket(session, provider, dispute.get("payment_intent"))
+    ticket = _dispute_money(session, provider, ev, LedgerKind.chargeback)
     if ticket is None:
         return UNKNOWN
-    payments.record_money(
-        session,
-        _money(ticket, dispute, int(dispute.get("amount") or 0)),
-        kind=LedgerKind.chargeback,
-        provider=provider.name,
-        provider_reference=str(dispute["id"]),
-        occurred_at=ev.created_at,
-    )
     _revoke(ticket, TicketState.disputed)
     return EventStatus.handled, None
 
@@ -230,18 +239,8 @@ def _dispute_funds_withdrawn(
 def _dispute_funds_reinstated(
     session: Session, provider: PaymentProviderAdapter, ev: ProviderEvent
 ) -> Outcome:
-    dispute = ev.object
-    ticket = _ticket(session, provider, dispute.get("payment_intent"))
-    if ticket is None:
+    if _dispute_money(session, provider, ev, LedgerKind.chargeback_reversal) is None:
         return UNKNOWN
-    payments.record_money(
-        session,
-        _money(ticket, dispute, int(dispute.get("amount") or 0)),
-        kind=LedgerKind.chargeback_reversal,
-        provider=provider.name,
-        provider_reference=str(dispute["id"]),
-        occurred_at=ev.created_at,
-    )
     return EventStatus.handled, None
 
 

@@ -31,6 +31,7 @@ from core.outbox import OutboxJob
 from core.storage import get_store
 from tests.helpers import (
     auth_header,
+    child_pids,
     create_studio,
     create_title,
     create_user,
@@ -397,21 +398,8 @@ def test_release_is_transcoded_by_the_pool_and_the_studio_is_notified(
     assert hmac.compare_digest(signature, expected)
 
 
-def _pool_children(pool_pid: int) -> list[int]:
-    children = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pool_pid:
-                children.append(int(entry.name))
-    return children
-
-
 def _has_ffmpeg_child(pid: int) -> bool:
-    for child in _pool_children(pid):
+    for child in child_pids(pid):
         try:
             if "ffmpeg" in Path(f"/proc/{child}/cmdline").read_text():
                 return True
@@ -439,7 +427,7 @@ def test_a_worker_killed_mid_chunk_is_retried_and_the_release_completes(
         victim = None
         deadline = time.monotonic() + 120
         while victim is None and time.monotonic() < deadline:
-            victim = next((pid for pid in _pool_children(pool.pid) if _has_ffmpeg_child(pid)), None)
+            victim = next((pid for pid in child_pids(pool.pid) if _has_ffmpeg_child(pid)), None)
             time.sleep(0.1)
         assert victim is not None, "no worker process ever ran FFmpeg"
         os.kill(victim, signal.SIGKILL)  # the machine running this chunk dies mid-encode
