@@ -323,11 +323,19 @@ async def _py_worker(
                 writer.write(raw[n % len(raw)])
                 n += conns
                 head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
+                length, chunked = 0, False
                 for line in head.split(b"\r\n")[1:]:
-                    if line[:15].lower() == b"content-length:":
-                        length = int(line[15:])
-                await reader.readexactly(length)
+                    name, _, value = line.partition(b":")
+                    if name.lower() == b"content-length":
+                        length = int(value)
+                    elif name.lower() == b"transfer-encoding":
+                        chunked = b"chunked" in value.lower()
+                if chunked:  # e.g. the bare ASGI app, which sends no Content-Length
+                    while size := int((await reader.readuntil(b"\r\n")).split(b";")[0], 16):
+                        await reader.readexactly(size + 2)
+                    await reader.readuntil(b"\r\n")
+                else:
+                    await reader.readexactly(length)
                 latencies.append(time.perf_counter() - start)
                 code = int(head[9:12])
                 status[code] = status.get(code, 0) + 1
