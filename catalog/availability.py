@@ -24,10 +24,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from catalog import repository
-from catalog.models import Collection, LicenceWindow, TerritoryMode
+from catalog.models import (
+    Collection,
+    CollectionTerritory,
+    CollectionTitle,
+    LicenceTerritory,
+    LicenceWindow,
+    TerritoryMode,
+    TerritoryPrice,
+)
+from core.cache import TtlCache
 from core.errors import Forbidden, NotFound
 
 
@@ -183,6 +193,58 @@ def offer_for(session: Session, title_id: str, country: str | None, at: datetime
         country,
         at,
     )
+
+
+# Playback re-checks the licence on every key and playlist request. Windows and collections
+# change rarely, so those checks read the title's terms from a cache at most this old; the
+# decision itself (country, time, window end) is made fresh on every call. A studio closing
+# a territory therefore stops playback there within this many seconds on every API process.
+PLAYBACK_TERMS_MAX_AGE_SECONDS = 15.0
+_terms_cache: TtlCache[str, tuple[list[WindowTerms], list[CollectionGate]] | None] = TtlCache(
+    PLAYBACK_TERMS_MAX_AGE_SECONDS
+)
+
+
+def offer_for_playback(session: Session, title_id: str, country: str | None, at: datetime) -> Offer:
+    """:func:`offer_for` for the playback hot path: same answer, terms cached briefly."""
+
+    def load() -> tuple[list[WindowTerms], list[CollectionGate]] | None:
+        if repository.get_title(session, title_id) is None:
+            return None
+        windows, collections = repository.licensing_terms(session, [title_id])
+        return (
+            [window_terms(w) for w in windows.get(title_id, [])],
+            [collection_gate(c) for c in collections.get(title_id, []) if c.restricts],
+        )
+
+    terms = _terms_cache.get_or_load(title_id, load)
+    if terms is None:
+        raise TitleNotFound("no such title")
+    return decide(title_id, terms[0], terms[1], country, at)
+
+
+def forget_cached_terms() -> None:
+    _terms_cache.clear()
+
+
+_LICENSING_ROWS = (
+    LicenceWindow,
+    LicenceTerritory,
+    TerritoryPrice,
+    Collection,
+    CollectionTerritory,
+    CollectionTitle,
+)
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_terms_after_licence_edit(session: Session, _context: object) -> None:
+    # An edit made through this process is seen by its next playback check at once; other
+    # processes see it within PLAYBACK_TERMS_MAX_AGE_SECONDS.
+    if any(
+        isinstance(o, _LICENSING_ROWS) for o in (*session.new, *session.dirty, *session.deleted)
+    ):
+        _terms_cache.clear()
 
 
 def offers_for(

@@ -21,8 +21,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from catalog.availability import Offer, offer_for
+from catalog.availability import Offer, offer_for, offer_for_playback
 from catalog.releases import Release, playable_release
+from core.cache import TtlCache
 from core.db import new_id
 from core.errors import AppError, Forbidden, Gone, InvalidInput, NotFound
 from core.settings import get_settings
@@ -172,6 +173,30 @@ def _require_live(playback: PlaybackSession, at: datetime) -> None:
         )
 
 
+@dataclass(frozen=True)
+class ReleaseFiles:
+    hls_prefix: str
+    master_playlist_key: str
+
+
+# Where a release's HLS lives changes only when the studio re-transcodes it; key and playlist
+# requests read it from here instead of the database (at most this old on other processes).
+_release_files_cache: TtlCache[str, ReleaseFiles | None] = TtlCache(15.0)
+
+
+def _release_files(session: Session, release_id: str) -> ReleaseFiles:
+    def load() -> ReleaseFiles | None:
+        release = session.get(Release, release_id)
+        if release is None or release.master_playlist_key is None or release.hls_prefix is None:
+            return None
+        return ReleaseFiles(release.hls_prefix, release.master_playlist_key)
+
+    files = _release_files_cache.get_or_load(release_id, load)
+    if files is None:
+        raise NotFound("this release is no longer available", code="release_not_ready")
+    return files
+
+
 def authorize(
     session: Session,
     claims: PlaybackClaims,
@@ -190,17 +215,15 @@ def authorize(
     if ticket is None:  # pragma: no cover - foreign key
         raise NotFound("no such ticket", code="ticket_not_found")
     require_watchable(ticket, at)
-    offer: Offer = offer_for(session, ticket.title_id, country, at)
-    release = session.get(Release, playback.release_id)
-    if release is None or release.master_playlist_key is None or release.hls_prefix is None:
-        raise NotFound("this release is no longer available", code="release_not_ready")
+    offer: Offer = offer_for_playback(session, ticket.title_id, country, at)
+    release = _release_files(session, playback.release_id)
     return Authorized(
         session_id=playback.id,
         ticket_id=ticket.id,
         viewer_id=playback.viewer_id,
         title_id=playback.title_id,
         device_id=playback.device_id,
-        release_id=release.id,
+        release_id=playback.release_id,
         hls_prefix=release.hls_prefix,
         master_playlist_key=release.master_playlist_key,
         territory=offer.country,
