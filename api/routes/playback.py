@@ -384,9 +384,9 @@ async def media_segment(
     exp: Annotated[int, Query(ge=0, description="Expiry, Unix seconds")],
     sig: Annotated[str, Query(min_length=16, max_length=64, description="URL signature")],
 ) -> Response:
-    # The signature names this session and this path, so no database read is needed here:
-    # segments are encrypted, and the key route is where entitlement is enforced.
-    verify_media_signature(session_id, path, exp, sig)
+    # The signature covers this session's release folder until `exp` (drm/urls.py): no
+    # entitlement read here; segments are encrypted and the key route enforces entitlement.
+    verify_media_signature(session_id, exp, sig)
     with read_only() as session:
         prefix = _release_prefix(session, session_id)
     storage_key = f"{prefix}/{path}"
