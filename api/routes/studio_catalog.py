@@ -13,8 +13,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from accounts.service import Principal
 from api.deps import DbSession, PageParams, StudioUser
 from api.problems import PROBLEM_RESPONSES
+from api.routes.titles import title_facts
 from catalog import service as catalog
-from catalog.models import Collection, LicenceWindow, TerritoryMode, Title, TrackKind
+from catalog.models import Collection, LicenceWindow, TerritoryMode, Title
 from core.errors import InvalidInput
 
 router = APIRouter(prefix="/v1/studio", tags=["studio catalog"], responses=PROBLEM_RESPONSES)
@@ -203,14 +204,7 @@ def title_read(title: Title) -> StudioTitleRead:
         id=title.id,
         studio_id=title.studio_id,
         slug=title.slug,
-        original_title=title.original_title,
-        original_language=title.original_language,
-        runtime_seconds=title.runtime_seconds,
-        genres=[g.genre for g in title.genres],
-        audio_languages=[t.language for t in title.tracks if t.kind is TrackKind.audio],
-        subtitle_languages=[t.language for t in title.tracks if t.kind is TrackKind.subtitle],
-        trailer_url=title.trailer_url,
-        trailer_key=title.trailer_key,
+        **title_facts(title),
         created_at=title.created_at,
         localizations=[LocalizationRead.model_validate(loc) for loc in title.localizations],
         windows=[window_read(w) for w in title.windows],

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
@@ -54,6 +54,20 @@ class TitlePage(BaseModel):
     country: str | None = Field(description="The country we placed you in (None: unknown)")
 
 
+def title_facts(title: Title) -> dict[str, Any]:
+    """The fields every view of a title shares, the viewer's and the studio's."""
+    return {
+        "original_title": title.original_title,
+        "original_language": title.original_language,
+        "runtime_seconds": title.runtime_seconds,
+        "genres": [g.genre for g in title.genres],
+        "audio_languages": [t.language for t in title.tracks if t.kind is TrackKind.audio],
+        "subtitle_languages": [t.language for t in title.tracks if t.kind is TrackKind.subtitle],
+        "trailer_url": title.trailer_url,
+        "trailer_key": title.trailer_key,
+    }
+
+
 def title_read(title: Title, offer: catalog.Offer, locales: Sequence[str]) -> TitleRead:
     text = catalog.localize(title, locales)
     return TitleRead(
@@ -65,14 +79,7 @@ def title_read(title: Title, offer: catalog.Offer, locales: Sequence[str]) -> Ti
         tagline=text.tagline,
         artwork_url=text.artwork_url,
         artwork_key=text.artwork_key,
-        original_title=title.original_title,
-        original_language=title.original_language,
-        runtime_seconds=title.runtime_seconds,
-        genres=[g.genre for g in title.genres],
-        audio_languages=[t.language for t in title.tracks if t.kind is TrackKind.audio],
-        subtitle_languages=[t.language for t in title.tracks if t.kind is TrackKind.subtitle],
-        trailer_url=title.trailer_url,
-        trailer_key=title.trailer_key,
+        **title_facts(title),
         price=PriceRead(
             amount_minor=offer.price_minor,
             currency=offer.currency,
