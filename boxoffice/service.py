@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -92,11 +91,3 @@ def revenue_shares(session: Session, title_id: str) -> tuple[list[RevenueShare],
         )
     )
     return rows, Decimal(str(get_settings().boxoffice_default_studio_share_percent))
-
-
-def rolled_days(session: Session, first: date, last: date) -> list[date]:
-    return list(
-        session.scalars(
-            select(DailyFigure.day.distinct()).where(DailyFigure.day.between(first, last))
-        )
-    )

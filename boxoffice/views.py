@@ -169,7 +169,3 @@ def watched_seconds(session: Session, ticket_id: str) -> float:
         select(TicketWatch.watched_seconds).where(TicketWatch.ticket_id == ticket_id)
     )
     return float(value or 0.0)
-
-
-def qualified_view_for(session: Session, ticket_id: str) -> QualifiedView | None:
-    return session.scalar(select(QualifiedView).where(QualifiedView.ticket_id == ticket_id))

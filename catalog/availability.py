@@ -223,10 +223,6 @@ def offer_for_playback(session: Session, title_id: str, country: str | None, at:
     return decide(title_id, terms[0], terms[1], country, at)
 
 
-def forget_cached_terms() -> None:
-    _terms_cache.clear()
-
-
 _LICENSING_ROWS = (
     LicenceWindow,
     LicenceTerritory,

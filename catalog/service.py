@@ -561,15 +561,6 @@ def open_collections(session: Session, country: str | None, at: datetime) -> lis
     return out
 
 
-def find_collection(session: Session, id_or_slug: str) -> Collection:
-    collection = repository.get_collection(session, id_or_slug) or (
-        repository.get_collection_by_slug(session, id_or_slug)
-    )
-    if collection is None:
-        raise NotFound("no such collection", code="collection_not_found")
-    return collection
-
-
 # --- reading the catalog --------------------------------------------------------------------
 
 

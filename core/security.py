@@ -108,7 +108,3 @@ def decode_token(ring: KeyRing, token: str, *, audience: str) -> dict[str, Any]:
 
 def hmac_sign(key: str, message: str) -> str:
     return hmac.new(key.encode(), message.encode(), hashlib.sha256).hexdigest()
-
-
-def hmac_verify(key: str, message: str, signature: str) -> bool:
-    return hmac.compare_digest(hmac_sign(key, message), signature)

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -390,21 +389,6 @@ def demo(
     typer.echo(
         "\nDemo finished. Run it again: a new viewer buys another ticket and the numbers grow."
     )
-
-
-def wait_until_ready(url: str, timeout: float = 30.0) -> bool:
-    """Poll ``url``/readyz until it answers 200 (used by tests and the demo)."""
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    return False
 
 
 fx_app = typer.Typer(help="FX reference rates for box-office reports.", no_args_is_help=True)

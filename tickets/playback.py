@@ -259,7 +259,6 @@ class Beat:
     session: PlaybackSession
     ticket: Ticket
     fresh: bool  # False when this seq was seen before (a retried request)
-    previous_at: datetime  # the sign of life before this one
 
 
 def heartbeat(
@@ -293,7 +292,7 @@ def heartbeat(
         playback.last_seq = seq
         playback.position_seconds = position_seconds
     session.flush()
-    return Beat(playback, ticket, fresh, previous)
+    return Beat(playback, ticket, fresh)
 
 
 def stop(session: Session, claims: PlaybackClaims, session_id: str, *, at: datetime) -> None:

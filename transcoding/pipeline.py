@@ -277,10 +277,6 @@ def encode_chunk(session: Session, chunk_id: str) -> None:
 # --- step 3 ---------------------------------------------------------------------------------
 
 
-def _language_name(tag: str) -> str:
-    return tag
-
-
 def package(session: Session, run_id: str) -> None:
     with unit_of_work() as s:
         run = s.get_one(TranscodeRun, run_id)
@@ -326,7 +322,7 @@ def package(session: Session, run_id: str) -> None:
                 AudioTrack(
                     encode_audio(probe, tmp / "audio" / "original.mp4", profile=profile()),
                     original_language,
-                    f"Original ({_language_name(original_language)})",
+                    f"Original ({original_language})",
                     AudioRole.original,
                     default=True,
                 )

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from accounts import service as accounts
 from accounts.identity import Provider
@@ -181,26 +182,32 @@ def logout(session: DbSession, body: Logout) -> Response:
     return Response(status_code=204)
 
 
+def _sign_in_with(
+    provider: Provider,
+    session: Session,
+    body: ProviderSignIn,
+    response: Response,
+    device: str | None,
+) -> Tokens:
+    _no_store(response)
+    pair = accounts.sign_in_with(
+        session, provider, body.id_token, device or body.device_id, body.nonce
+    )
+    return tokens(pair)
+
+
 @router.post("/auth/apple", summary="Sign in with Apple (ID token)", response_model=Tokens)
 def sign_in_with_apple(
     session: DbSession, body: ProviderSignIn, response: Response, device: DeviceHeader = None
 ) -> Tokens:
-    _no_store(response)
-    pair = accounts.sign_in_with(
-        session, Provider.apple, body.id_token, device or body.device_id, body.nonce
-    )
-    return tokens(pair)
+    return _sign_in_with(Provider.apple, session, body, response, device)
 
 
 @router.post("/auth/google", summary="Sign in with Google (ID token)", response_model=Tokens)
 def sign_in_with_google(
     session: DbSession, body: ProviderSignIn, response: Response, device: DeviceHeader = None
 ) -> Tokens:
-    _no_store(response)
-    pair = accounts.sign_in_with(
-        session, Provider.google, body.id_token, device or body.device_id, body.nonce
-    )
-    return tokens(pair)
+    return _sign_in_with(Provider.google, session, body, response, device)
 
 
 @router.get("/me", summary="Who am I", response_model=Me)

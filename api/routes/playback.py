@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import CurrentUser, DbSession, RequestCountry, get_request_country
 from api.problems import PROBLEM_RESPONSES
 from boxoffice import views as boxoffice
+from core.cache import TtlCache
 from core.db import read_only, unit_of_work, utcnow
 from core.errors import AppError, NotAuthenticated, NotFound
 from core.settings import get_settings
@@ -182,11 +183,6 @@ class HeartbeatRead(BaseModel):
     recorded: bool = Field(description="False when this seq was already received")
 
 
-# A heartbeat cannot claim more playing time than passed since the previous one (plus
-# this much slack for clock and network jitter): no inflating views from a script.
-WATCH_SLACK_SECONDS = 5.0
-
-
 @router.post(
     "/sessions/{session_id}/heartbeat",
     summary="Heartbeat: keeps the session (and its stream slot) alive, records watched time",
@@ -206,7 +202,8 @@ def send_heartbeat(
     )
     recorded = False
     if beat.fresh:
-        elapsed = max(0.0, (at - beat.previous_at).total_seconds())
+        # How much of the reported time counts is box office's rule (heartbeat_credit:
+        # bounded per heartbeat and by the session's wall time), applied in one place.
         recorded = boxoffice.record_heartbeat(
             session,
             playback_session_id=beat.session.id,
@@ -215,7 +212,7 @@ def send_heartbeat(
             title_id=beat.session.title_id,
             territory=beat.session.country,
             seq=body.seq,
-            watched_seconds=min(body.watched_seconds, elapsed + WATCH_SLACK_SECONDS),
+            watched_seconds=body.watched_seconds,
             position_seconds=body.position_seconds,
             at=at,
             runtime_seconds=_runtime(session, beat.session.release_id),
@@ -387,8 +384,7 @@ async def media_segment(
     # The signature covers this session's release folder until `exp` (drm/urls.py): no
     # entitlement read here; segments are encrypted and the key route enforces entitlement.
     verify_media_signature(session_id, exp, sig)
-    with read_only() as session:
-        prefix = _release_prefix(session, session_id)
+    prefix = _release_prefix(session_id)
     storage_key = f"{prefix}/{path}"
     media_type = _MEDIA_TYPES.get(path[path.rfind(".") :], "application/octet-stream")
     max_age = max(0, min(exp - int(utcnow().timestamp()), 86_400))
@@ -405,18 +401,19 @@ async def media_segment(
     )
 
 
-_prefixes: dict[str, str] = {}
+# A session's release folder is fixed; an hour bounds the memory of ended sessions.
+_prefixes: TtlCache[str, str | None] = TtlCache(3600.0, max_entries=100_000)
 
 
-def _release_prefix(session: Any, session_id: str) -> str:
-    """The release folder of a session (it never changes for a session: cached)."""
-    hit = _prefixes.get(session_id)
-    if hit is not None:
-        return hit
-    found = playback.release_prefix(session, session_id)
+def _release_prefix(session_id: str) -> str:
+    """The release folder of a session. It never changes for a session, so segment requests
+    (the most frequent of all) read the database only on a miss."""
+
+    def load() -> str | None:
+        with read_only() as session:
+            return playback.release_prefix(session, session_id)
+
+    found = _prefixes.get_or_load(session_id, load)
     if found is None:
         raise NotFound("no such playback session", code="session_not_found")
-    if len(_prefixes) > 100_000:
-        _prefixes.clear()
-    _prefixes[session_id] = found
     return found

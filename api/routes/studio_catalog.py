@@ -13,6 +13,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from accounts.service import Principal
 from api.deps import DbSession, PageParams, StudioUser
 from api.problems import PROBLEM_RESPONSES
+from api.routes.titles import CollectionRead as ViewerCollectionRead
+from api.routes.titles import collection_read as viewer_collection_read
 from api.routes.titles import title_facts
 from catalog import service as catalog
 from catalog.models import Collection, LicenceWindow, TerritoryMode, Title
@@ -163,13 +165,9 @@ class CollectionCreate(CollectionWrite):
     slug: str = Field(max_length=120, examples=["online-panorama"])
 
 
-class CollectionRead(BaseModel):
-    id: str
-    slug: str
-    name: str
-    description: str | None
-    starts_at: datetime | None
-    ends_at: datetime | None
+class CollectionRead(ViewerCollectionRead):
+    """What viewers see of a collection, plus how it restricts and what it holds."""
+
     territory_mode: TerritoryMode | None
     countries: list[str]
     restricts: bool
@@ -213,12 +211,7 @@ def title_read(title: Title) -> StudioTitleRead:
 
 def collection_read(collection: Collection) -> CollectionRead:
     return CollectionRead(
-        id=collection.id,
-        slug=collection.slug,
-        name=collection.name,
-        description=collection.description,
-        starts_at=collection.starts_at,
-        ends_at=collection.ends_at,
+        **viewer_collection_read(collection).model_dump(),
         territory_mode=collection.territory_mode,
         countries=sorted(collection.countries),
         restricts=collection.restricts,
