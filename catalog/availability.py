@@ -37,7 +37,9 @@ from catalog.models import (
     TerritoryMode,
     TerritoryPrice,
 )
-from core.cache import TtlCache
+from core import changes
+from core.changes import WatchedCache
+from core.db import read_only
 from core.errors import Forbidden, NotFound
 
 
@@ -196,28 +198,29 @@ def offer_for(session: Session, title_id: str, country: str | None, at: datetime
 
 
 # Playback re-checks the licence on every key and playlist request. Windows and collections
-# change rarely, so those checks read the title's terms from a cache at most this old; the
-# decision itself (country, time, window end) is made fresh on every call. A studio closing
-# a territory therefore stops playback there within this many seconds on every API process.
-PLAYBACK_TERMS_MAX_AGE_SECONDS = 15.0
-_terms_cache: TtlCache[str, tuple[list[WindowTerms], list[CollectionGate]] | None] = TtlCache(
-    PLAYBACK_TERMS_MAX_AGE_SECONDS
+# change rarely, so those checks read the title's terms from a cache that the change feed
+# empties on every licensing edit, from any process (core/changes.py); the decision itself
+# (country, time, window end) is made fresh on every call.
+LICENSING_TOPIC = "licensing"
+_terms_cache: WatchedCache[tuple[list[WindowTerms], list[CollectionGate]] | None] = WatchedCache(
+    [LICENSING_TOPIC]
 )
 
 
-def offer_for_playback(session: Session, title_id: str, country: str | None, at: datetime) -> Offer:
-    """:func:`offer_for` for the playback hot path: same answer, terms cached briefly."""
+def offer_for_playback(title_id: str, country: str | None, at: datetime) -> Offer:
+    """:func:`offer_for` for the playback hot path: same answer, terms cached."""
 
     def load() -> tuple[list[WindowTerms], list[CollectionGate]] | None:
-        if repository.get_title(session, title_id) is None:
-            return None
-        windows, collections = repository.licensing_terms(session, [title_id])
-        return (
-            [window_terms(w) for w in windows.get(title_id, [])],
-            [collection_gate(c) for c in collections.get(title_id, []) if c.restricts],
-        )
+        with read_only() as session:
+            if repository.get_title(session, title_id) is None:
+                return None
+            windows, collections = repository.licensing_terms(session, [title_id])
+            return (
+                [window_terms(w) for w in windows.get(title_id, [])],
+                [collection_gate(c) for c in collections.get(title_id, []) if c.restricts],
+            )
 
-    terms = _terms_cache.get_or_load(title_id, load)
+    terms = _terms_cache.get(title_id, load)
     if terms is None:
         raise TitleNotFound("no such title")
     return decide(title_id, terms[0], terms[1], country, at)
@@ -234,13 +237,13 @@ _LICENSING_ROWS = (
 
 
 @event.listens_for(Session, "after_flush")
-def _forget_terms_after_licence_edit(session: Session, _context: object) -> None:
-    # An edit made through this process is seen by its next playback check at once; other
-    # processes see it within PLAYBACK_TERMS_MAX_AGE_SECONDS.
+def _publish_licence_edits(session: Session, _context: object) -> None:
+    # Every process's next playback check sees the edit once it commits. A collection edit
+    # can touch many titles, so the notice says "licensing changed", not which title.
     if any(
         isinstance(o, _LICENSING_ROWS) for o in (*session.new, *session.dirty, *session.deleted)
     ):
-        _terms_cache.clear()
+        changes.publish(session, LICENSING_TOPIC, None)
 
 
 def offers_for(

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from core.db import utcnow
+from core.db import read_only, utcnow
 from core.errors import NotFound
 from core.settings import get_settings
 from drm import repository
@@ -75,10 +75,17 @@ def content_key(session: Session, key_id: str) -> PlainKey:
     return PlainKey(key_id, _cached(session, key_id)[0])
 
 
-def key_for_release(session: Session, key_id: str, release_id: str) -> bytes:
+def key_for_release(key_id: str, release_id: str) -> bytes:
     """The 16 key bytes, only if ``key_id`` is one of ``release_id``'s keys: a session for
-    one film can never be used to fetch another film's key."""
-    plain, owner = _cached(session, key_id.lower())
+    one film can never be used to fetch another film's key. Reads the database (its own
+    read-only session) only when the key is not in memory."""
+    key_id = key_id.lower()
+    hit = _cache.get(key_id)
+    if hit is not None and hit[0] > time.monotonic():
+        plain, owner = hit[1], hit[2]
+    else:
+        with read_only() as session:
+            plain, owner = _cached(session, key_id)
     if owner != release_id:
         raise NotFound("no such key", code="key_not_found")
     return plain

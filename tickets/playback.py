@@ -18,19 +18,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
 from catalog.availability import Offer, offer_for, offer_for_playback
 from catalog.releases import Release, playable_release
 from core.cache import TtlCache
-from core.db import new_id
+from core.db import new_id, read_only
 from core.errors import AppError, Forbidden, Gone, InvalidInput, NotFound
 from core.settings import get_settings
 from drm.tokens import PlaybackClaims, issue_playback_token, require_session
-from tickets import repository
+from tickets import repository, snapshots
 from tickets.models import PlaybackSession, Ticket, TicketState
-from tickets.service import get_ticket_for_viewer, mark_first_play, state_at
+from tickets.service import RentalClock, get_ticket_for_viewer, mark_first_play, state_at
+from tickets.snapshots import SessionSnapshot
 
 MAX_DEVICE_ID = 200
 
@@ -72,11 +74,11 @@ def timeout() -> timedelta:
     return timedelta(seconds=get_settings().playback_session_timeout_seconds)
 
 
-def is_live(playback: PlaybackSession, at: datetime) -> bool:
+def is_live(playback: PlaybackSession | SessionSnapshot, at: datetime) -> bool:
     return playback.ended_at is None and playback.last_heartbeat_at > at - timeout()
 
 
-def require_watchable(ticket: Ticket, at: datetime) -> None:
+def require_watchable(ticket: RentalClock, at: datetime) -> None:
     """403 with a code the app can show: ticket_refunded, ticket_disputed, ticket_expired,
     ticket_pending or ticket_failed."""
     state = state_at(ticket, at)
@@ -152,7 +154,13 @@ def start(
 
 def _owned(session: Session, claims: PlaybackClaims, session_id: str) -> PlaybackSession:
     require_session(claims, session_id)
-    playback = repository.get_session(session, session_id)
+    return _check_owner(repository.get_session(session, session_id), claims)
+
+
+S = TypeVar("S", PlaybackSession, SessionSnapshot)
+
+
+def _check_owner(playback: S | None, claims: PlaybackClaims) -> S:
     # The token was signed by us for this session, so these only fail if ids were reused;
     # still, a mismatch must never grant anything.
     if (
@@ -165,7 +173,7 @@ def _owned(session: Session, claims: PlaybackClaims, session_id: str) -> Playbac
     return playback
 
 
-def _require_live(playback: PlaybackSession, at: datetime) -> None:
+def _require_live(playback: PlaybackSession | SessionSnapshot, at: datetime) -> None:
     if not is_live(playback, at):
         raise SessionEnded(
             "this playback session has ended; start playback again",
@@ -184,12 +192,13 @@ class ReleaseFiles:
 _release_files_cache: TtlCache[str, ReleaseFiles | None] = TtlCache(15.0)
 
 
-def _release_files(session: Session, release_id: str) -> ReleaseFiles:
+def _release_files(release_id: str) -> ReleaseFiles:
     def load() -> ReleaseFiles | None:
-        release = session.get(Release, release_id)
-        if release is None or release.master_playlist_key is None or release.hls_prefix is None:
-            return None
-        return ReleaseFiles(release.hls_prefix, release.master_playlist_key)
+        with read_only() as session:
+            release = session.get(Release, release_id)
+            if release is None or not release.master_playlist_key or not release.hls_prefix:
+                return None
+            return ReleaseFiles(release.hls_prefix, release.master_playlist_key)
 
     files = _release_files_cache.get_or_load(release_id, load)
     if files is None:
@@ -198,7 +207,6 @@ def _release_files(session: Session, release_id: str) -> ReleaseFiles:
 
 
 def authorize(
-    session: Session,
     claims: PlaybackClaims,
     session_id: str,
     *,
@@ -206,17 +214,35 @@ def authorize(
     at: datetime,
     device_id: str | None = None,
 ) -> Authorized:
-    """Every check a playlist or key fetch needs; reads only (safe on a read-only session)."""
-    playback = _owned(session, claims, session_id)
+    """Every check a playlist or key fetch needs, made on every call. The session and ticket
+    come from the change-fed cache (tickets/snapshots.py); before anything is refused they
+    are read again from the database, so a stale copy can never refuse a viewer wrongly."""
+    require_session(claims, session_id)
+    try:
+        return _authorize(claims, session_id, country, at, device_id, fresh=False)
+    except AppError:
+        return _authorize(claims, session_id, country, at, device_id, fresh=True)
+
+
+def _authorize(
+    claims: PlaybackClaims,
+    session_id: str,
+    country: str | None,
+    at: datetime,
+    device_id: str | None,
+    *,
+    fresh: bool,
+) -> Authorized:
+    playback = _check_owner(snapshots.playback_session(session_id, fresh=fresh), claims)
     if device_id is not None and device_id.strip()[:MAX_DEVICE_ID] != playback.device_id:
         raise Forbidden("this session belongs to another device", code="device_mismatch")
     _require_live(playback, at)
-    ticket = repository.get_ticket(session, playback.ticket_id)
+    ticket = snapshots.ticket(playback.ticket_id, fresh=fresh)
     if ticket is None:  # pragma: no cover - foreign key
         raise NotFound("no such ticket", code="ticket_not_found")
     require_watchable(ticket, at)
-    offer: Offer = offer_for_playback(session, ticket.title_id, country, at)
-    release = _release_files(session, playback.release_id)
+    offer: Offer = offer_for_playback(ticket.title_id, country, at)
+    release = _release_files(playback.release_id)
     return Authorized(
         session_id=playback.id,
         ticket_id=ticket.id,
@@ -232,7 +258,6 @@ def authorize(
 
 
 def refresh_token(
-    session: Session,
     claims: PlaybackClaims,
     session_id: str,
     *,
@@ -240,7 +265,7 @@ def refresh_token(
     at: datetime,
 ) -> tuple[str, datetime]:
     """A fresh token for a session that may still play (same checks as a key fetch)."""
-    auth = authorize(session, claims, session_id, country=country, at=at)
+    auth = authorize(claims, session_id, country=country, at=at)
     return issue_playback_token(
         viewer_id=auth.viewer_id,
         ticket_id=auth.ticket_id,

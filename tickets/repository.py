@@ -9,8 +9,16 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from core import changes
 from core.db import insert_or_ignore
-from tickets.models import PlaybackSession, RentalRule, Ticket, TicketState
+from tickets.models import (
+    SESSION_TOPIC,
+    TICKET_TOPIC,
+    PlaybackSession,
+    RentalRule,
+    Ticket,
+    TicketState,
+)
 
 
 def insert_ticket(session: Session, values: dict[str, Any]) -> bool:
@@ -67,7 +75,10 @@ def set_first_play(session: Session, ticket_id: str, at: datetime, watch_until: 
         .values(first_played_at=at, watch_until=watch_until, updated_at=at)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    stamped = bool(result.rowcount)  # type: ignore[attr-defined]
+    if stamped:  # the rental clock changed: cached copies must expire on the new deadline
+        changes.publish(session, TICKET_TOPIC, [ticket_id])
+    return stamped
 
 
 # --- playback sessions -----------------------------------------------------------------------
@@ -100,6 +111,7 @@ def end_session(session: Session, session_id: str, at: datetime, reason: str) ->
         .values(ended_at=at, end_reason=reason)
         .execution_options(synchronize_session="fetch")
     )
+    changes.publish(session, SESSION_TOPIC, [session_id])
 
 
 def get_session(session: Session, session_id: str) -> PlaybackSession | None:
@@ -125,7 +137,10 @@ def stamp_first_key(session: Session, session_id: str, at: datetime) -> bool:
         .values(first_key_at=at)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    stamped = bool(result.rowcount)  # type: ignore[attr-defined]
+    if stamped:  # or every process keeps trying to record "view started" again
+        changes.publish(session, SESSION_TOPIC, [session_id])
+    return stamped
 
 
 def release_prefix(session: Session, session_id: str) -> str | None:

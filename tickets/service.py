@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
@@ -269,7 +270,20 @@ def list_tickets(
     return repository.list_for_viewer(session, viewer_id, offset=offset, limit=limit, state=state)
 
 
-def state_at(ticket: Ticket, at: datetime) -> TicketState:
+class RentalClock(Protocol):
+    """What the state of a ticket at a moment depends on (a Ticket row or its snapshot)."""
+
+    @property
+    def state(self) -> TicketState: ...
+    @property
+    def start_by(self) -> datetime | None: ...
+    @property
+    def first_played_at(self) -> datetime | None: ...
+    @property
+    def watch_until(self) -> datetime | None: ...
+
+
+def state_at(ticket: RentalClock, at: datetime) -> TicketState:
     """The state a person would see: an active ticket whose time ran out is expired."""
     if ticket.state is TicketState.active:
         if ticket.first_played_at is None:
@@ -280,7 +294,7 @@ def state_at(ticket: Ticket, at: datetime) -> TicketState:
     return ticket.state
 
 
-def is_watchable(ticket: Ticket, at: datetime) -> bool:
+def is_watchable(ticket: RentalClock, at: datetime) -> bool:
     return state_at(ticket, at) is TicketState.active
 
 

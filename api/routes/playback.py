@@ -160,10 +160,7 @@ def refresh_playback_token(
     request: Request, session_id: SessionId, country: RequestCountry, token: TokenQuery = None
 ) -> TokenRead:
     claims, _ = _claims(request, token)
-    with read_only() as session:
-        fresh, expires = playback.refresh_token(
-            session, claims, session_id, country=country, at=utcnow()
-        )
+    fresh, expires = playback.refresh_token(claims, session_id, country=country, at=utcnow())
     return TokenRead(token=fresh, token_expires_at=expires)
 
 
@@ -251,16 +248,9 @@ def _authorize(
     request: Request, session_id: str, token: str | None, device: str | None
 ) -> tuple[playback.Authorized, SessionUrls]:
     claims, token_suffix = _claims(request, token)
-    require_session(claims, session_id)
-    with read_only() as session:
-        auth = playback.authorize(
-            session,
-            claims,
-            session_id,
-            country=get_request_country(request),
-            at=utcnow(),
-            device_id=device,
-        )
+    auth = playback.authorize(
+        claims, session_id, country=get_request_country(request), at=utcnow(), device_id=device
+    )
     urls = SessionUrls(session_id, media_signer(session_id, auth.hls_prefix), token_suffix)
     return auth, urls
 
@@ -328,19 +318,12 @@ async def content_key(
 ) -> Response:
     claims, _ = _claims(request, token)
     require_session(claims, session_id)
-    settings = get_settings()
-    key_limiter.take(session_id, settings.playback_key_requests_per_minute)
+    key_limiter.take(session_id, get_settings().playback_key_requests_per_minute)
     at = utcnow()
-    with read_only() as session:
-        auth = playback.authorize(
-            session,
-            claims,
-            session_id,
-            country=get_request_country(request),
-            at=at,
-            device_id=device,
-        )
-        key = content_keys.key_for_release(session, key_id, auth.release_id)
+    auth = playback.authorize(
+        claims, session_id, country=get_request_country(request), at=at, device_id=device
+    )
+    key = content_keys.key_for_release(key_id, auth.release_id)
     if auth.first_key_at is None:
         # Once per session: the first successful key delivery is the "view started" event.
         with unit_of_work() as session:
