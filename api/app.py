@@ -4,8 +4,10 @@ webhooks, operations."""
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import problems
+from api.direct import DirectDispatch
 from api.middleware import RequestContextMiddleware
 from api.routes import (
     admin,
@@ -23,14 +25,41 @@ from api.routes import (
 )
 
 
+class PocketCinemaAPI(FastAPI):
+    """FastAPI, with the request context (ids, logs, metrics) and the direct playback lane
+    (api/direct.py) in front of the framework's own middleware stack: the hot playback
+    requests skip it entirely; every other request goes through it as usual."""
+
+    front: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            if self.front is None:
+                framework = super().__call__
+                self.front = RequestContextMiddleware(
+                    DirectDispatch(
+                        framework,
+                        prefix=playback.PREFIX,
+                        routes=playback.DIRECT,
+                        parse=playback.call_from_scope,
+                    )
+                )
+            await self.front(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
 def create_app() -> FastAPI:
-    app = FastAPI(
+    app = PocketCinemaAPI(
         title="Pocket Cinema",
         version="0.1.0",
         summary="Pay-per-view streaming: geo-licensed tickets, encrypted HLS, box office.",
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        # We export Prometheus metrics ourselves; FastAPI's native OpenTelemetry hook would
+        # otherwise check its providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     problems.install(app)
     app.include_router(health.router)
@@ -46,5 +75,4 @@ def create_app() -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(boxoffice.finance)
     app.include_router(boxoffice.studio)
-    app.add_middleware(RequestContextMiddleware)
     return app

@@ -8,12 +8,13 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.types import Scope
 
 from accounts.models import Role
 from accounts.service import Principal, principal_from_token
 from core.db import read_only, session_factory
 from core.errors import NotAuthenticated
-from core.geo import request_country
+from core.geo import COUNTRY_HEADERS, request_country
 from core.settings import get_settings
 
 
@@ -90,18 +91,24 @@ PageParams = Annotated[Page, Depends()]
 def get_request_country(request: Request) -> str | None:
     """The caller's ISO country, or None when it cannot be told (see core/geo.py for whose
     word we take: only trusted proxies may speak for the client)."""
+    return scope_country(request.scope)
 
-    peer = request.client.host if request.client else None
-    headers = {
-        name: value
-        for name, value in request.headers.items()
-        if name in {"cloudfront-viewer-country", "cf-ipcountry"}
-    }
-    # Several X-Forwarded-For lines are one list in order (RFC 9110 field combination).
-    forwarded = request.headers.getlist("x-forwarded-for")
+
+def scope_country(scope: Scope) -> str | None:
+    """:func:`get_request_country` on the raw ASGI scope (api/direct.py has no Request)."""
+    client = scope.get("client")
+    headers: dict[str, str] = {}
+    forwarded: list[str] = []
+    for raw_name, raw_value in scope["headers"]:
+        name = raw_name.decode("latin-1")
+        if name == "x-forwarded-for":
+            # Several lines are one list in order (RFC 9110 field combination).
+            forwarded.append(raw_value.decode("latin-1"))
+        elif name in COUNTRY_HEADERS:
+            headers[name] = raw_value.decode("latin-1")
     if forwarded:
         headers["x-forwarded-for"] = ", ".join(forwarded)
-    return request_country(peer, headers, get_settings())
+    return request_country(client[0] if client else None, headers, get_settings())
 
 
 RequestCountry = Annotated[str | None, Depends(get_request_country)]

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 from prometheus_client import Counter, Histogram
@@ -36,8 +37,12 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
+        incoming = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
+                break
+        request_id = incoming if incoming and _VALID_ID.match(incoming) else os.urandom(16).hex()
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
@@ -55,19 +60,27 @@ class RequestContextMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             route = _route_template(scope)
-            REQUESTS.labels(scope["method"], route, str(status)).inc()
-            LATENCY.labels(scope["method"], route).observe(elapsed)
-            log.info(
-                "request",
-                extra={
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "route": route,
-                    "status": status,
-                    "ms": round(elapsed * 1000, 2),
-                },
-            )
+            requests, latency = _series(scope["method"], route, status)
+            requests.inc()
+            latency.observe(elapsed)
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "route": route,
+                        "status": status,
+                        "ms": round(elapsed * 1000, 2),
+                    },
+                )
             request_id_var.reset(token)
+
+
+@functools.lru_cache(maxsize=4096)
+def _series(method: str, route: str, status: int) -> tuple[Counter, Histogram]:
+    # labels() hashes and locks on every call; the set of (method, route, status) is small.
+    return REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route)
 
 
 def _route_template(scope: dict[str, Any] | Scope) -> str:

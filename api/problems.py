@@ -79,10 +79,26 @@ _HTTP_CODES = {
 }
 
 
+def app_error_response(request: Request, exc: AppError) -> JSONResponse:
+    return problem_response(exc.status, exc.code, exc.title, exc.detail, request, **exc.extra)
+
+
+def internal_error_response(request: Request) -> JSONResponse:
+    """For an exception nobody expected; call it inside the ``except`` (it logs the trace)."""
+    log.exception("unhandled error")
+    return problem_response(
+        500,
+        "internal_error",
+        "Internal error",
+        "something went wrong on our side; quote the request id",
+        request,
+    )
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:
-        return problem_response(exc.status, exc.code, exc.title, exc.detail, request, **exc.extra)
+        return app_error_response(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -114,11 +130,4 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error")
-        return problem_response(
-            500,
-            "internal_error",
-            "Internal error",
-            "something went wrong on our side; quote the request id",
-            request,
-        )
+        return internal_error_response(request)

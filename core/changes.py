@@ -9,8 +9,9 @@ Writers call :func:`publish` inside their transaction with a *topic* (``"ticket"
   delivered to every listening process exactly when the change becomes visible, and never
   if it rolls back. Each process keeps one ``LISTEN`` connection in a background thread;
 * on SQLite other processes cannot be notified, but every commit made by another
-  connection changes ``PRAGMA data_version``. :meth:`ChangeFeed.poll` reads it (a few
-  microseconds) before a cache is trusted, and a change clears every cache: the embedded
+  connection changes ``PRAGMA data_version``. :meth:`ChangeFeed.reliable` reads it (a few
+  microseconds; at most every ``SQLITE_POLL_SECONDS``, so one request's three cache reads
+  share one probe) before a cache is trusted, and a change clears every cache: the embedded
   default is one host with little traffic, so "something changed" is precise enough.
 
 A cache built on the feed (:class:`WatchedCache`) serves entries only while the feed is
@@ -40,6 +41,7 @@ CHANNEL = "pocketcinema_changes"
 _PENDING = "pocketcinema_changes_pending"
 _PAYLOAD_LIMIT = 7000  # PostgreSQL refuses NOTIFY payloads of 8,000 bytes or more
 EVERYTHING = "*"
+SQLITE_POLL_SECONDS = 0.001
 
 Listener = Callable[[frozenset[str] | None], None]  # ids changed, or None for "anything"
 
@@ -96,7 +98,12 @@ class ChangeFeed:
     # --- SQLite: PRAGMA data_version ------------------------------------------------------
 
     def _poll_sqlite(self) -> None:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        now = time.monotonic()
+        local = self._local
+        if now < getattr(local, "next_poll", 0.0):
+            return
+        local.next_poll = now + SQLITE_POLL_SECONDS
+        conn: sqlite3.Connection | None = getattr(local, "conn", None)
         if conn is None:
             database = self.engine.url.database
             if not database or database == ":memory:":
@@ -170,13 +177,13 @@ _feed_lock = threading.Lock()
 
 def feed() -> ChangeFeed:
     """This process's feed for the current engine (rebuilt when the engine is)."""
-    from core.db import get_engine
+    from core import db
 
     global _feed
-    engine = get_engine()
     current = _feed
-    if current is not None and current.engine is engine:
-        return current
+    if current is not None and current.engine is db._engine:
+        return current  # the hot path: three times per key request
+    engine = db.get_engine()
     with _feed_lock:
         if _feed is None or _feed.engine is not engine:
             if _feed is not None:

@@ -123,10 +123,10 @@ def _maxmind_lookup(path: Path) -> Lookup:
     return lookup
 
 
-def lookup_country(ip: IPAddress, settings: Settings) -> str | None:
+def lookup_country(ip: IPAddress, maxmind_db: Path | None) -> str | None:
     if not ip.is_global:
         return None  # loopback, private, link-local: no country to find
-    lookup = _maxmind_lookup(settings.maxmind_db) if settings.maxmind_db else _iptocc_lookup
+    lookup = _maxmind_lookup(maxmind_db) if maxmind_db else _iptocc_lookup
     code = lookup(str(ip))
     return code.upper() if code and is_country(code.upper()) else None
 
@@ -134,22 +134,43 @@ def lookup_country(ip: IPAddress, settings: Settings) -> str | None:
 def request_country(peer: str | None, headers: Mapping[str, str], settings: Settings) -> str | None:
     """The country of a request, or None when it cannot be told. ``headers`` keys are
     lower-case (as in ASGI)."""
-    trusted = trusted_networks(tuple(settings.trusted_proxies))
+    # Every playlist and key request asks, and a player asks from the same address with the
+    # same headers for hours: remember the answers (parsing addresses costs ~15 us each).
+    return _request_country(
+        peer,
+        tuple(headers.get(name, "") for name in COUNTRY_HEADERS),
+        headers.get("x-forwarded-for"),
+        tuple(settings.trusted_proxies),
+        settings.maxmind_db,
+        settings.geo_fallback_country,
+    )
+
+
+@lru_cache(maxsize=65_536)
+def _request_country(
+    peer: str | None,
+    country_headers: tuple[str, ...],
+    forwarded_for: str | None,
+    trusted_proxies: tuple[str, ...],
+    maxmind_db: Path | None,
+    fallback_country: str | None,
+) -> str | None:
+    trusted = trusted_networks(trusted_proxies)
     peer_address = _address(peer)
     behind_proxy = peer_address is not None and _trusted(peer_address, trusted)
     if behind_proxy:
-        for name in COUNTRY_HEADERS:
-            value = headers.get(name, "").strip().upper()
+        for header in country_headers:
+            value = header.strip().upper()
             # CDNs send XX (unknown) and T1 (Tor) too; only real codes count.
             if value and is_country(value):
                 return value
-    address = client_address(peer, headers.get("x-forwarded-for"), trusted)
-    country = lookup_country(address, settings) if address is not None else None
+    address = client_address(peer, forwarded_for, trusted)
+    country = lookup_country(address, maxmind_db) if address is not None else None
     # Only addresses that can have no country (loopback, private networks: a developer's
     # machine) fall back; a public address we cannot place stays unknown.
     local = address is None or not address.is_global
-    if country is None and local and settings.geo_fallback_country:
-        return settings.geo_fallback_country
+    if country is None and local and fallback_country:
+        return fallback_country
     return country
 
 

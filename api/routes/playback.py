@@ -9,14 +9,19 @@ playlist and key URIs of the rewritten playlists.
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.datastructures import QueryParams
+from starlette.types import Scope
 
-from api.deps import CurrentUser, DbSession, RequestCountry, get_request_country
+from api.deps import CurrentUser, DbSession, RequestCountry, get_request_country, scope_country
+from api.direct import DirectRoute
 from api.problems import PROBLEM_RESPONSES
 from boxoffice import views as boxoffice
 from core.cache import TtlCache
@@ -36,24 +41,31 @@ router = APIRouter(prefix="/v1/playback", tags=["playback"], responses=PROBLEM_R
 MPEGURL = "application/vnd.apple.mpegurl"
 NO_STORE = {"Cache-Control": "no-store"}
 SessionId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="Playback session id")]
+TOKEN_MAX = 4096
+DEVICE_MAX = 200
 TokenQuery = Annotated[
     str | None,
     Query(
         alias="token",
-        max_length=4096,
+        max_length=TOKEN_MAX,
         description="Playback token, for players that cannot send an Authorization header",
     ),
 ]
 DeviceHeader = Annotated[
     str | None,
-    Header(alias="X-Device-Id", max_length=200, description="If sent, must be the session's"),
+    Header(
+        alias="X-Device-Id", max_length=DEVICE_MAX, description="If sent, must be the session's"
+    ),
 ]
 
 
 def _claims(request: Request, token_query: str | None) -> tuple[PlaybackClaims, str]:
     """The playback token's claims, and the query suffix to carry it into child URIs."""
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
+    return claims_from(request.headers.get("authorization"), token_query)
+
+
+def claims_from(authorization: str | None, token_query: str | None) -> tuple[PlaybackClaims, str]:
+    scheme, _, value = (authorization or "").partition(" ")
     if scheme.lower() == "bearer" and value:
         return decode_playback_token(value.strip()), ""
     if token_query:
@@ -62,6 +74,40 @@ def _claims(request: Request, token_query: str | None) -> tuple[PlaybackClaims, 
         "send the playback token: 'Authorization: Bearer <token>' or ?token=",
         code="not_authenticated",
     )
+
+
+@dataclass(frozen=True)
+class PlaybackCall:
+    """What a playlist or key request brings: who (the token's claims), from where, on which
+    device; ``token_suffix`` carries a query token into the URIs of rewritten playlists."""
+
+    claims: PlaybackClaims
+    token_suffix: str
+    device: str | None
+    country: str | None
+
+
+def _call(request: Request, token: str | None, device: str | None) -> PlaybackCall:
+    claims, suffix = _claims(request, token)
+    return PlaybackCall(claims, suffix, device, get_request_country(request))
+
+
+def call_from_scope(scope: Scope) -> PlaybackCall | None:
+    """The same, read straight from the ASGI scope for api/direct.py; None when a parameter
+    is over its declared limit (the router then answers with invalid_input)."""
+    authorization = device = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            authorization = value.decode("latin-1")
+        elif name == b"x-device-id":
+            device = value.decode("latin-1")
+    token = QueryParams(scope["query_string"]).get("token") if scope["query_string"] else None
+    if (token is not None and len(token) > TOKEN_MAX) or (
+        device is not None and len(device) > DEVICE_MAX
+    ):
+        return None
+    claims, suffix = claims_from(authorization, token)
+    return PlaybackCall(claims, suffix, device, scope_country(scope))
 
 
 # --- start, refresh, heartbeat, stop --------------------------------------------------------
@@ -244,55 +290,29 @@ def stop_playback(
 # --- the hot paths: playlists, keys, segments --------------------------------------------------
 
 
-def _authorize(
-    request: Request, session_id: str, token: str | None, device: str | None
-) -> tuple[playback.Authorized, SessionUrls]:
-    claims, token_suffix = _claims(request, token)
+def _authorize(call: PlaybackCall, session_id: str) -> tuple[playback.Authorized, SessionUrls]:
     auth = playback.authorize(
-        claims, session_id, country=get_request_country(request), at=utcnow(), device_id=device
+        call.claims, session_id, country=call.country, at=utcnow(), device_id=call.device
     )
-    urls = SessionUrls(session_id, media_signer(session_id, auth.hls_prefix), token_suffix)
+    urls = SessionUrls(session_id, media_signer(session_id, auth.hls_prefix), call.token_suffix)
     return auth, urls
 
 
-def _playlist(storage_key: str, rel_path: str, urls: SessionUrls) -> Response:
+def _playlist(storage_key: str, rel_path: str, urls: SessionUrls) -> bytes:
     template = templates.get(storage_key, rel_path, get_store().get_bytes)
-    return Response(render(template, urls), media_type=MPEGURL, headers=NO_STORE)
+    return render(template, urls).encode()
 
 
-@router.get(
-    "/sessions/{session_id}/master.m3u8",
-    summary="This session's master playlist (variants, audio and subtitle renditions)",
-    response_class=Response,
-    responses={200: {"content": {MPEGURL: {}}}},
-)
-async def master_playlist(
-    request: Request,
-    session_id: SessionId,
-    token: TokenQuery = None,
-    device: DeviceHeader = None,
-) -> Response:
-    auth, urls = _authorize(request, session_id, token, device)
+def master_playlist_body(call: PlaybackCall, session_id: str) -> bytes:
+    auth, urls = _authorize(call, session_id)
     master_key = auth.master_playlist_key
     return _playlist(master_key, master_key.removeprefix(auth.hls_prefix + "/"), urls)
 
 
-@router.get(
-    "/sessions/{session_id}/playlists/{path:path}",
-    summary="A media playlist of this session, with signed segment URLs",
-    response_class=Response,
-    responses={200: {"content": {MPEGURL: {}}}},
-)
-async def media_playlist(
-    request: Request,
-    session_id: SessionId,
-    path: str,
-    token: TokenQuery = None,
-    device: DeviceHeader = None,
-) -> Response:
+def media_playlist_body(call: PlaybackCall, session_id: str, path: str) -> bytes:
     if not path.endswith(".m3u8"):
         raise NotFound("no such playlist in this release", code="playlist_not_found")
-    auth, urls = _authorize(request, session_id, token, device)
+    auth, urls = _authorize(call, session_id)
     try:
         storage_key = check_key(f"{auth.hls_prefix}/{path}")
     except AppError:
@@ -300,28 +320,13 @@ async def media_playlist(
     return _playlist(storage_key, path, urls)
 
 
-@router.get(
-    "/sessions/{session_id}/keys/{key_id}",
-    summary="The 16-byte content key, after every entitlement check (never cached)",
-    response_class=Response,
-    responses={
-        200: {"content": {"application/octet-stream": {}}},
-        429: {"description": "Rate limited"},
-    },
-)
-async def content_key(
-    request: Request,
-    session_id: SessionId,
-    key_id: Annotated[str, Path(pattern=r"^[0-9a-fA-F]{32}$")],
-    token: TokenQuery = None,
-    device: DeviceHeader = None,
-) -> Response:
-    claims, _ = _claims(request, token)
+def key_body(call: PlaybackCall, session_id: str, key_id: str) -> bytes:
+    claims = call.claims
     require_session(claims, session_id)
     key_limiter.take(session_id, get_settings().playback_key_requests_per_minute)
     at = utcnow()
     auth = playback.authorize(
-        claims, session_id, country=get_request_country(request), at=at, device_id=device
+        claims, session_id, country=call.country, at=at, device_id=call.device
     )
     key = content_keys.key_for_release(key_id, auth.release_id)
     if auth.first_key_at is None:
@@ -337,11 +342,95 @@ async def content_key(
                     territory=auth.territory,
                     at=at,
                 )
-    return Response(
-        key,
-        media_type="application/octet-stream",
-        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
-    )
+    return key
+
+
+PLAYLIST_HEADERS = {"Cache-Control": "no-store"}
+KEY_HEADERS = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+KEY_TYPE = "application/octet-stream"
+
+
+@router.get(
+    "/sessions/{session_id}/master.m3u8",
+    summary="This session's master playlist (variants, audio and subtitle renditions)",
+    response_class=Response,
+    responses={200: {"content": {MPEGURL: {}}}},
+)
+async def master_playlist(
+    request: Request,
+    session_id: SessionId,
+    token: TokenQuery = None,
+    device: DeviceHeader = None,
+) -> Response:
+    body = master_playlist_body(_call(request, token, device), session_id)
+    return Response(body, media_type=MPEGURL, headers=PLAYLIST_HEADERS)
+
+
+@router.get(
+    "/sessions/{session_id}/playlists/{path:path}",
+    summary="A media playlist of this session, with signed segment URLs",
+    response_class=Response,
+    responses={200: {"content": {MPEGURL: {}}}},
+)
+async def media_playlist(
+    request: Request,
+    session_id: SessionId,
+    path: str,
+    token: TokenQuery = None,
+    device: DeviceHeader = None,
+) -> Response:
+    body = media_playlist_body(_call(request, token, device), session_id, path)
+    return Response(body, media_type=MPEGURL, headers=PLAYLIST_HEADERS)
+
+
+@router.get(
+    "/sessions/{session_id}/keys/{key_id}",
+    summary="The 16-byte content key, after every entitlement check (never cached)",
+    response_class=Response,
+    responses={
+        200: {"content": {KEY_TYPE: {}}},
+        429: {"description": "Rate limited"},
+    },
+)
+async def content_key(
+    request: Request,
+    session_id: SessionId,
+    key_id: Annotated[str, Path(pattern=r"^[0-9a-fA-F]{32}$")],
+    token: TokenQuery = None,
+    device: DeviceHeader = None,
+) -> Response:
+    body = key_body(_call(request, token, device), session_id, key_id)
+    return Response(body, media_type=KEY_TYPE, headers=KEY_HEADERS)
+
+
+# Served by api/direct.py ahead of the router: the same *_body functions on the same
+# PlaybackCall, without routing and dependency resolution. The path patterns enforce what
+# SessionId and the key id's Path(pattern=...) declare above.
+PREFIX = "/v1/playback/sessions/"
+_SESSION = r"(?P<session_id>[0-9a-f]{32})"
+DIRECT = [
+    DirectRoute(
+        f"{PREFIX}{{session_id}}/keys/{{key_id}}",
+        re.compile(rf"^{PREFIX}{_SESSION}/keys/(?P<key_id>[0-9a-fA-F]{{32}})$"),
+        key_body,
+        KEY_TYPE,
+        KEY_HEADERS,
+    ),
+    DirectRoute(
+        f"{PREFIX}{{session_id}}/master.m3u8",
+        re.compile(rf"^{PREFIX}{_SESSION}/master\.m3u8$"),
+        master_playlist_body,
+        MPEGURL,
+        PLAYLIST_HEADERS,
+    ),
+    DirectRoute(
+        f"{PREFIX}{{session_id}}/playlists/{{path}}",
+        re.compile(rf"^{PREFIX}{_SESSION}/playlists/(?P<path>.+)$"),
+        media_playlist_body,
+        MPEGURL,
+        PLAYLIST_HEADERS,
+    ),
+]
 
 
 _MEDIA_TYPES = {

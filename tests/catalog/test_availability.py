@@ -111,7 +111,7 @@ def gates(draw: st.DrawFn) -> CollectionGate:
     return CollectionGate(
         territories=draw(st.none() | territories),
         starts_at=None if start is None else hours(start),
-        ends_at=None if end is None else hours((start or -60) + end),
+        ends_at=None if end is None else hours((-60 if start is None else start) + end),
     )
 
 
