@@ -35,6 +35,8 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from core import db
+
 log = logging.getLogger(__name__)
 
 CHANNEL = "pocketcinema_changes"
@@ -177,8 +179,6 @@ _feed_lock = threading.Lock()
 
 def feed() -> ChangeFeed:
     """This process's feed for the current engine (rebuilt when the engine is)."""
-    from core import db
-
     global _feed
     current = _feed
     if current is not None and current.engine is db._engine:
