@@ -31,25 +31,26 @@ class PocketCinemaAPI(FastAPI):
     requests skip it entirely; every other request goes through it as usual."""
 
     front: ASGIApp | None = None
+    direct_lane = True  # False: every request through the router (tests compare the two)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             if self.front is None:
-                framework = super().__call__
-                self.front = RequestContextMiddleware(
-                    DirectDispatch(
-                        framework,
+                inner: ASGIApp = super().__call__
+                if self.direct_lane:
+                    inner = DirectDispatch(
+                        inner,
                         prefix=playback.PREFIX,
                         routes=playback.DIRECT,
                         parse=playback.call_from_scope,
                     )
-                )
+                self.front = RequestContextMiddleware(inner)
             await self.front(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
 
 
-def create_app() -> FastAPI:
+def create_app(*, direct_lane: bool = True) -> FastAPI:
     app = PocketCinemaAPI(
         title="Pocket Cinema",
         version="0.1.0",
@@ -75,4 +76,5 @@ def create_app() -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(boxoffice.finance)
     app.include_router(boxoffice.studio)
+    app.direct_lane = direct_lane
     return app

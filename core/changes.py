@@ -40,6 +40,7 @@ from core import db
 log = logging.getLogger(__name__)
 
 CHANNEL = "pocketcinema_changes"
+APPLICATION_NAME = "pocketcinema-change-feed"  # how operators find it in pg_stat_activity
 _PENDING = "pocketcinema_changes_pending"
 _PAYLOAD_LIMIT = 7000  # PostgreSQL refuses NOTIFY payloads of 8,000 bytes or more
 EVERYTHING = "*"
@@ -61,6 +62,7 @@ class ChangeFeed:
         self._listener: threading.Thread | None = None
         self._stop = threading.Event()
         self._connected = False
+        self.connections = 0  # successful LISTENs so far (a reconnect makes it grow)
 
     # --- readers ------------------------------------------------------------------------
 
@@ -141,10 +143,13 @@ class ChangeFeed:
         backoff = 0.5
         while not self._stop.is_set():
             try:
-                with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+                with psycopg.connect(
+                    dsn, autocommit=True, connect_timeout=5, application_name=APPLICATION_NAME
+                ) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     # Notices sent while we were away are lost: start from an empty cache.
                     self.announce(None, None)
+                    self.connections += 1
                     self._connected = True
                     backoff = 0.5
                     while not self._stop.is_set():

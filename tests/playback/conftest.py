@@ -273,6 +273,17 @@ def buy_ticket(client: TestClient, headers: dict[str, str], title_id: str) -> tu
 
 def refund(client: TestClient, viewing: Viewing, amount_minor: int = 1299) -> None:
     """The money goes back, as the sandbox's signed webhook tells us."""
+    payload, signature = refund_event(viewing, amount_minor)
+    sent = client.post(
+        "/v1/webhooks/sandbox",
+        content=payload,
+        headers={"Stripe-Signature": signature, "Content-Type": "application/json"},
+    )
+    assert sent.status_code == 200, sent.text
+
+
+def refund_event(viewing: Viewing, amount_minor: int = 1299) -> tuple[bytes, str]:
+    """The sandbox's signed ``charge.refunded`` event for the viewer's ticket."""
     charge_id = f"ch_sb_{uuid.uuid4().hex[:12]}"
     body = {
         "id": f"evt_sb_{uuid.uuid4().hex[:12]}",
@@ -307,13 +318,7 @@ def refund(client: TestClient, viewing: Viewing, amount_minor: int = 1299) -> No
         },
     }
     payload = json.dumps(body).encode()
-    signature = sign_payload(payload, get_sandbox().webhook_secret)
-    sent = client.post(
-        "/v1/webhooks/sandbox",
-        content=payload,
-        headers={"Stripe-Signature": signature, "Content-Type": "application/json"},
-    )
-    assert sent.status_code == 200, sent.text
+    return payload, sign_payload(payload, get_sandbox().webhook_secret)
 
 
 @pytest.fixture
