@@ -108,12 +108,14 @@ class ChangeFeed:
             return
         local.next_poll = now + SQLITE_POLL_SECONDS
         conn: sqlite3.Connection | None = getattr(local, "conn", None)
+        if conn is not None and local.pid != os.getpid():
+            conn = None  # forked: SQLite connections must not cross a fork
         if conn is None:
             database = self.engine.url.database
             if not database or database == ":memory:":
                 return  # one connection per process: nobody else can change it
             conn = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
-            self._local.conn = conn
+            self._local.conn, self._local.pid = conn, os.getpid()
             self._local.version = conn.execute("PRAGMA data_version").fetchone()[0]
             self.announce(None, None)  # entries cached before this probe existed are suspect
             return

@@ -121,3 +121,29 @@ def test_wrong_audience_unknown_kid_and_login_tokens_are_refused() -> None:
         decode_token(login_keyring(), good(), audience="pocketcinema-api")
     assert login_keyring().keys != ring.keys
     assert isinstance(KeyRing.single("x", "playback"), KeyRing)
+
+
+def test_a_remembered_token_is_refused_once_it_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    import drm.tokens
+
+    ring = playback_keyring()
+    exp = int(time.time()) + 600
+    token = jwt.encode(
+        claims(exp=exp), ring.keys[ring.signing_kid], algorithm="HS256",
+        headers={"kid": ring.signing_kid},
+    )  # fmt: skip
+    assert decode_playback_token(token).session_id == "s1"  # verified, then remembered
+    assert token in drm.tokens._verified
+    monkeypatch.setattr(drm.tokens.time, "time", lambda: exp + 1.0)
+    monkeypatch.setattr("jose.jwt.timegm", lambda _: exp + 1, raising=False)
+    assert refused(token) == "token_expired"
+
+
+def test_a_remembered_token_is_not_accepted_under_another_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    token = good()
+    assert decode_playback_token(token).session_id == "s1"
+    monkeypatch.setenv("POCKETCINEMA_PLAYBACK_SECRET_KEY", "another-playback-secret-0123456789abc")
+    reset_settings_cache()
+    assert refused(token) == "invalid_token"

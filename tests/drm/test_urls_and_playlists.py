@@ -93,12 +93,10 @@ def test_playlists_that_escape_the_release_folder_are_refused() -> None:
         compile_playlist("#EXTM3U\n#EXTINF:6,\nhttp://evil.example/seg.m4s\n", "video.m3u8")
 
 
-def test_a_two_hour_playlist_renders_quickly() -> None:
-    # The benchmark measures this properly; here only a generous bound against regressions.
+def test_a_two_hour_playlist_is_signed_whole() -> None:
+    # Its speed is measured by benchmarks/playback.py (signing_1200_segments_ms), not here.
     template = compile_playlist(long_playlist(1200), "video_540p.m3u8")
-    start = time.perf_counter()
     text = render(template, SessionUrls(SID, api_signer(SID, settings=Settings())))
-    assert time.perf_counter() - start < 0.5
     assert text.count("sig=") == 1201  # 1,200 segments and the init segment
 
 
