@@ -7,7 +7,8 @@ resolving dependencies and building framework objects cost several times the wor
 For the routes in :data:`api.routes.playback.DIRECT` this middleware matches the path with
 one regular expression, reads the request with the same parser the routes use, calls the
 same ``*_body`` function the route calls, and sends the bytes with the route's headers.
-Whatever it is not sure about (another method, a parameter over its declared limit) goes on
+Whatever it is not sure about (another method, a parameter over its declared limit, a path
+under a ``root_path`` mount, which it does not strip) goes on
 to the router, which validates and answers as it always does. Errors are the same
 problem+json as everywhere.
 

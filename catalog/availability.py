@@ -244,8 +244,11 @@ class TitleTerms:
 _terms_cache: WatchedCache[TitleTerms | None] = WatchedCache([LICENSING_TOPIC])
 
 
-def offer_for_playback(title_id: str, country: str | None, at: datetime) -> Offer:
-    """:func:`offer_for` for the playback hot path: same answer, terms cached."""
+def offer_for_playback(
+    title_id: str, country: str | None, at: datetime, *, fresh: bool = False
+) -> Offer:
+    """:func:`offer_for` for the playback hot path: same answer, terms cached (``fresh``:
+    read them from the database again first)."""
 
     def load() -> TitleTerms | None:
         with read_only() as session:
@@ -258,6 +261,8 @@ def offer_for_playback(title_id: str, country: str | None, at: datetime) -> Offe
                 [collection_gate(c) for c in collections.get(title_id, []) if c.restricts],
             )
 
+    if fresh:
+        _terms_cache.forget(title_id)
     terms = _terms_cache.get(title_id, load)
     if terms is None:
         raise TitleNotFound("no such title")

@@ -36,6 +36,10 @@ class TtlCache(Generic[K, V]):
             self._items[key] = (now + self.ttl, value)
         return value
 
+    def forget(self, key: K) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+
     def clear(self) -> None:
         with self._lock:
             self._items.clear()

@@ -28,6 +28,8 @@ import os
 import sqlite3
 import threading
 import time
+import uuid
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
@@ -45,6 +47,19 @@ _PENDING = "pocketcinema_changes_pending"
 _PAYLOAD_LIMIT = 7000  # PostgreSQL refuses NOTIFY payloads of 8,000 bytes or more
 EVERYTHING = "*"
 SQLITE_POLL_SECONDS = 0.001
+# The listener proves every PING_SECONDS that notices reach it (a NOTIFY to a channel of its
+# own, so no process hears another's pings); without a proof for STALE_AFTER_SECONDS the
+# caches are bypassed. This also catches a connection that LISTENs but can never hear, as
+# behind PgBouncer in transaction mode. TCP keepalives end a silently dead socket.
+PING_SECONDS = 1.0
+STALE_AFTER_SECONDS = 3.0
+_KEEPALIVES: dict[str, Any] = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 1,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 5000,
+}
 
 Listener = Callable[[frozenset[str] | None], None]  # ids changed, or None for "anything"
 
@@ -57,11 +72,11 @@ class ChangeFeed:
         self.dialect = engine.dialect.name
         self._subscribers: dict[str, list[Listener]] = {}
         self._lock = threading.Lock()
-        self._pid = os.getpid()
         self._local = threading.local()  # SQLite: one probe connection per thread
         self._listener: threading.Thread | None = None
         self._stop = threading.Event()
         self._connected = False
+        self._heard_at = 0.0  # monotonic time of the last ping this listener heard back
         self.connections = 0  # successful LISTENs so far (a reconnect makes it grow)
 
     # --- readers ------------------------------------------------------------------------
@@ -74,11 +89,16 @@ class ChangeFeed:
         """May a cache serve from memory right now? Also where SQLite's cross-process
         changes are noticed, so call it before every cache read."""
         if self.dialect == "sqlite":
-            self._poll_sqlite()
+            try:
+                self._poll_sqlite()
+            except sqlite3.Error as exc:  # the probe failed: do not trust memory this time
+                log.warning("change feed: data_version probe failed (%s)", exc)
+                self._local.conn = None
+                return False
             return True
         if self.dialect == "postgresql":
             self._ensure_listener()
-            return self._connected
+            return self._connected and time.monotonic() - self._heard_at < STALE_AFTER_SECONDS
         return False
 
     def announce(self, topic: str | None, ids: frozenset[str] | None) -> None:
@@ -108,14 +128,12 @@ class ChangeFeed:
             return
         local.next_poll = now + SQLITE_POLL_SECONDS
         conn: sqlite3.Connection | None = getattr(local, "conn", None)
-        if conn is not None and local.pid != os.getpid():
-            conn = None  # forked: SQLite connections must not cross a fork
         if conn is None:
             database = self.engine.url.database
             if not database or database == ":memory:":
                 return  # one connection per process: nobody else can change it
             conn = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
-            self._local.conn, self._local.pid = conn, os.getpid()
+            self._local.conn = conn
             self._local.version = conn.execute("PRAGMA data_version").fetchone()[0]
             self.announce(None, None)  # entries cached before this probe existed are suspect
             return
@@ -127,8 +145,6 @@ class ChangeFeed:
     # --- PostgreSQL: LISTEN in a background thread --------------------------------------------
 
     def _ensure_listener(self) -> None:
-        if self._pid != os.getpid():  # forked: the parent's thread did not come along
-            self._pid, self._listener, self._connected = os.getpid(), None, False
         if self._listener is None or not self._listener.is_alive():
             with self._lock:
                 if self._listener is None or not self._listener.is_alive():
@@ -142,22 +158,31 @@ class ChangeFeed:
         import psycopg
 
         dsn = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        ping = f"{CHANNEL}_ping_{os.getpid()}_{uuid.uuid4().hex[:8]}"
         backoff = 0.5
         while not self._stop.is_set():
             try:
                 with psycopg.connect(
-                    dsn, autocommit=True, connect_timeout=5, application_name=APPLICATION_NAME
+                    dsn,
+                    autocommit=True,
+                    connect_timeout=5,
+                    application_name=APPLICATION_NAME,
+                    **_KEEPALIVES,
                 ) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
+                    conn.execute(f"LISTEN {ping}")
                     # Notices sent while we were away are lost: start from an empty cache.
                     self.announce(None, None)
                     self.connections += 1
                     self._connected = True
                     backoff = 0.5
                     while not self._stop.is_set():
-                        for note in conn.notifies(timeout=2.0):
-                            self._deliver(note.payload)
-                        conn.execute("SELECT 1")  # a dead socket raises here, not never
+                        conn.execute("SELECT pg_notify(%s, '')", (ping,))
+                        for note in conn.notifies(timeout=PING_SECONDS):
+                            if note.channel == ping:
+                                self._heard_at = time.monotonic()
+                            else:
+                                self._deliver(note.payload)
             except Exception as exc:
                 if self._stop.is_set():
                     break
@@ -224,13 +249,36 @@ def _announce_after_commit(session: Session) -> None:
             _feed.announce(topic, None if ids is None else frozenset(ids))
 
 
-@event.listens_for(Session, "after_rollback")
 @event.listens_for(Session, "after_soft_rollback")
-def _forget_after_rollback(session: Session, *_: Any) -> None:
-    session.info.pop(_PENDING, None)
+def _forget_after_rollback(session: Session, previous_transaction: Any) -> None:
+    # A savepoint rolling back leaves the outer transaction's changes pending.
+    if not previous_transaction.nested:
+        session.info.pop(_PENDING, None)
 
 
 V = TypeVar("V")
+
+
+_caches: weakref.WeakSet[WatchedCache[Any]] = weakref.WeakSet()
+_inherited: list[object] = []  # a parent's SQLite handles: kept, never used, never closed
+
+
+def _after_fork_in_child() -> None:
+    """A forked child starts with a feed of its own: the parent's listener thread did not
+    come along, its locks may have been held at the fork, and SQLite handles must not be
+    used (nor closed) across a fork."""
+    global _feed, _feed_lock
+    if _feed is not None:
+        _inherited.append(getattr(_feed._local, "conn", None))
+        _feed = None
+    _feed_lock = threading.Lock()
+    for cache in list(_caches):
+        cache._lock = threading.Lock()
+        cache._items = {}
+        cache._subscribed_to = None
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class WatchedCache(Generic[V]):
@@ -251,6 +299,7 @@ class WatchedCache(Generic[V]):
         self._generation = 0
         self._lock = threading.Lock()
         self._subscribed_to: ChangeFeed | None = None
+        _caches.add(self)
 
     def get(self, key: str, load: Callable[[], V]) -> V:
         current = feed()
@@ -290,8 +339,10 @@ class WatchedCache(Generic[V]):
         with self._lock:
             if self._subscribed_to is current:
                 return
+            # Listen first: a notice that arrives from now on is heard, and only then may
+            # other threads start storing entries for this feed.
+            for topic in self.topics:
+                current.subscribe(topic, self._changed)
             self._items.clear()
             self._generation += 1
             self._subscribed_to = current
-        for topic in self.topics:
-            current.subscribe(topic, self._changed)

@@ -136,14 +136,29 @@ def request_country(peer: str | None, headers: Mapping[str, str], settings: Sett
     lower-case (as in ASGI)."""
     # Every playlist and key request asks, and a player asks from the same address with the
     # same headers for hours: remember the answers (parsing addresses costs ~15 us each).
-    return _request_country(
-        peer,
-        tuple(headers.get(name, "") for name in COUNTRY_HEADERS),
-        headers.get("x-forwarded-for"),
-        tuple(settings.trusted_proxies),
-        settings.maxmind_db,
-        settings.geo_fallback_country,
-    )
+    # Headers only count behind a trusted proxy, so only then are they part of the key: a
+    # stranger sending ever new X-Forwarded-For values cannot grow the memo past its bound,
+    # and over-long header values are answered without it.
+    proxies = tuple(settings.trusted_proxies)
+    if not _peer_trusted(peer, proxies):
+        return _request_country(
+            peer, (), None, proxies, settings.maxmind_db, settings.geo_fallback_country
+        )
+    country_headers = tuple(headers.get(name, "") for name in COUNTRY_HEADERS)
+    forwarded = headers.get("x-forwarded-for")
+    args = (peer, country_headers, forwarded, proxies, settings.maxmind_db)
+    if len(forwarded or "") + sum(map(len, country_headers)) > _MEMO_HEADER_LIMIT:
+        return _request_country.__wrapped__(*args, settings.geo_fallback_country)
+    return _request_country(*args, settings.geo_fallback_country)
+
+
+_MEMO_HEADER_LIMIT = 512
+
+
+@lru_cache(maxsize=65_536)
+def _peer_trusted(peer: str | None, trusted_proxies: tuple[str, ...]) -> bool:
+    address = _address(peer)
+    return address is not None and _trusted(address, trusted_networks(trusted_proxies))
 
 
 @lru_cache(maxsize=65_536)

@@ -132,7 +132,12 @@ _SESSION_FIELDS_THAT_MATTER = ("ended_at", "end_reason", "first_key_at", "device
 def _publish_ticket_and_session_changes(session: Session, _context: object) -> None:
     tickets: list[str] = []
     sessions: list[str] = []
-    for obj in (*session.dirty, *session.deleted):
+    for obj in session.deleted:
+        if isinstance(obj, Ticket):
+            tickets.append(obj.id)
+        elif isinstance(obj, PlaybackSession):
+            sessions.append(obj.id)
+    for obj in session.dirty:
         if isinstance(obj, Ticket):
             tickets.append(obj.id)
         elif isinstance(obj, PlaybackSession):

@@ -192,7 +192,7 @@ class ReleaseFiles:
 _release_files_cache: TtlCache[str, ReleaseFiles | None] = TtlCache(15.0)
 
 
-def _release_files(release_id: str) -> ReleaseFiles:
+def _release_files(release_id: str, *, fresh: bool = False) -> ReleaseFiles:
     def load() -> ReleaseFiles | None:
         with read_only() as session:
             release = session.get(Release, release_id)
@@ -200,6 +200,8 @@ def _release_files(release_id: str) -> ReleaseFiles:
                 return None
             return ReleaseFiles(release.hls_prefix, release.master_playlist_key)
 
+    if fresh:
+        _release_files_cache.forget(release_id)
     files = _release_files_cache.get_or_load(release_id, load)
     if files is None:
         raise NotFound("this release is no longer available", code="release_not_ready")
@@ -214,9 +216,10 @@ def authorize(
     at: datetime,
     device_id: str | None = None,
 ) -> Authorized:
-    """Every check a playlist or key fetch needs, made on every call. The session and ticket
-    come from the change-fed cache (tickets/snapshots.py); before anything is refused they
-    are read again from the database, so a stale copy can never refuse a viewer wrongly."""
+    """Every check a playlist or key fetch needs, made on every call. The session, ticket,
+    licensing terms and release come from caches (tickets/snapshots.py, the change feed);
+    before anything is refused all of them are read again from the database, so a stale
+    copy can never refuse a viewer wrongly."""
     require_session(claims, session_id)
     try:
         return _authorize(claims, session_id, country, at, device_id, fresh=False)
@@ -241,8 +244,8 @@ def _authorize(
     if ticket is None:  # pragma: no cover - foreign key
         raise NotFound("no such ticket", code="ticket_not_found")
     require_watchable(ticket, at)
-    offer: Offer = offer_for_playback(ticket.title_id, country, at)
-    release = _release_files(playback.release_id)
+    offer: Offer = offer_for_playback(ticket.title_id, country, at, fresh=fresh)
+    release = _release_files(playback.release_id, fresh=fresh)
     return Authorized(
         session_id=playback.id,
         ticket_id=ticket.id,

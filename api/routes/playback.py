@@ -1,8 +1,9 @@
 """Viewer playback: start a session, per-session playlists, segments, keys, heartbeats.
 
-The hot paths (playlists, keys, segments) are ``async def`` and open a read-only session
-inline: no threadpool hop and, on SQLite, no write lock (docs/playback.md has the numbers).
-They authenticate with the *playback* token, sent as ``Authorization: Bearer <token>`` or,
+The hot paths (playlists, keys, segments) are ``async def`` and read the database only on a
+cache miss (tickets/snapshots.py, the change feed); keys and playlists are also served by
+api/direct.py ahead of the router, through the same ``*_body`` functions (docs/playback.md
+has the numbers). They authenticate with the *playback* token, sent as ``Authorization: Bearer <token>`` or,
 for players that cannot set headers, as ``?token=``; a query token is carried into the
 playlist and key URIs of the rewritten playlists.
 """
@@ -96,10 +97,10 @@ def call_from_scope(scope: Scope) -> PlaybackCall | None:
     """The same, read straight from the ASGI scope for api/direct.py; None when a parameter
     is over its declared limit (the router then answers with invalid_input)."""
     authorization = device = None
-    for name, value in scope["headers"]:
-        if name == b"authorization":
+    for name, value in scope["headers"]:  # the first of repeated headers, as Starlette
+        if name == b"authorization" and authorization is None:
             authorization = value.decode("latin-1")
-        elif name == b"x-device-id":
+        elif name == b"x-device-id" and device is None:
             device = value.decode("latin-1")
     token = QueryParams(scope["query_string"]).get("token") if scope["query_string"] else None
     if (token is not None and len(token) > TOKEN_MAX) or (
@@ -411,21 +412,21 @@ _SESSION = r"(?P<session_id>[0-9a-f]{32})"
 DIRECT = [
     DirectRoute(
         f"{PREFIX}{{session_id}}/keys/{{key_id}}",
-        re.compile(rf"^{PREFIX}{_SESSION}/keys/(?P<key_id>[0-9a-fA-F]{{32}})$"),
+        re.compile(rf"^{PREFIX}{_SESSION}/keys/(?P<key_id>[0-9a-fA-F]{{32}})\Z"),
         key_body,
         KEY_TYPE,
         KEY_HEADERS,
     ),
     DirectRoute(
         f"{PREFIX}{{session_id}}/master.m3u8",
-        re.compile(rf"^{PREFIX}{_SESSION}/master\.m3u8$"),
+        re.compile(rf"^{PREFIX}{_SESSION}/master\.m3u8\Z"),
         master_playlist_body,
         MPEGURL,
         PLAYLIST_HEADERS,
     ),
     DirectRoute(
-        f"{PREFIX}{{session_id}}/playlists/{{path}}",
-        re.compile(rf"^{PREFIX}{_SESSION}/playlists/(?P<path>.+)$"),
+        f"{PREFIX}{{session_id}}/playlists/{{path:path}}",
+        re.compile(rf"^{PREFIX}{_SESSION}/playlists/(?P<path>.+)\Z"),
         media_playlist_body,
         MPEGURL,
         PLAYLIST_HEADERS,

@@ -167,3 +167,29 @@ def test_a_notice_too_long_for_postgresql_drops_the_whole_topic(db: None) -> Non
     while cache.get("unrelated", load) == 1 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert load.calls == 2
+
+
+@pytest.mark.postgres
+def test_a_listener_that_stops_hearing_its_pings_is_not_trusted(db: None) -> None:
+    feed = changes.feed()
+    assert feed.reliable()
+    feed._heard_at -= changes.STALE_AFTER_SECONDS  # as if the last ping were long ago
+    assert not feed.reliable()
+    deadline = time.monotonic() + 5
+    while not feed.reliable() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert feed.reliable()  # the next ping came back
+
+
+def test_a_forked_child_starts_with_empty_caches_and_a_feed_of_its_own(db: None) -> None:
+    cache: WatchedCache[int] = WatchedCache([topic()])
+    cache.get("k", Counted())
+    parent_feed = changes.feed()
+    pid = os.fork()
+    if pid == 0:  # the child: report through the exit status, never return into pytest
+        ok = changes._feed is None and not cache._items and cache._subscribed_to is None
+        ok = ok and changes.feed() is not parent_feed
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert cache._items  # the parent's cache is untouched

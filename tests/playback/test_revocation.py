@@ -165,7 +165,7 @@ def test_while_the_listener_is_down_nothing_is_served_from_memory(viewing: Viewi
         ).all()
         assert cut, "no listener connection found"
     # The listener notices the cut when its socket closes (here at once; a silent network
-    # loss takes up to its 2 s probe). From then on nothing is served from memory.
+    # loss when its pings stop coming back, within 3 s). Then nothing is served from memory.
     deadline = time.monotonic() + 10
     while feed.reliable() and feed.connections == listens and time.monotonic() < deadline:
         time.sleep(0.01)
