@@ -323,7 +323,7 @@ def media_playlist_body(call: PlaybackCall, session_id: str, path: str) -> bytes
 
 def key_body(call: PlaybackCall, session_id: str, key_id: str) -> bytes:
     claims = call.claims
-    require_session(claims, session_id)
+    require_session(claims, session_id)  # before the limiter: no draining others' buckets
     key_limiter.take(session_id, get_settings().playback_key_requests_per_minute)
     at = utcnow()
     auth = playback.authorize(
