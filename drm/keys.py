@@ -56,12 +56,21 @@ def create_content_key(session: Session, release_id: str) -> PlainKey:
     return PlainKey(key_id, key)
 
 
-def _cached(session: Session, key_id: str) -> tuple[bytes, str]:
+def _cached(session: Session | None, key_id: str) -> tuple[bytes, str]:
+    """The key and its release, from memory or else from the database (``session``, or a
+    read-only one of its own when None)."""
     now = time.monotonic()
     with _lock:
         hit = _cache.get(key_id)
     if hit and hit[0] > now:
         return hit[1], hit[2]
+    if session is None:
+        with read_only() as own:
+            return _load(own, key_id, now)
+    return _load(session, key_id, now)
+
+
+def _load(session: Session, key_id: str, now: float) -> tuple[bytes, str]:
     row = repository.get_by_key_id(session, key_id)
     if row is None:
         raise NotFound("no such key", code="key_not_found")
@@ -79,13 +88,7 @@ def key_for_release(key_id: str, release_id: str) -> bytes:
     """The 16 key bytes, only if ``key_id`` is one of ``release_id``'s keys: a session for
     one film can never be used to fetch another film's key. Reads the database (its own
     read-only session) only when the key is not in memory."""
-    key_id = key_id.lower()
-    hit = _cache.get(key_id)
-    if hit is not None and hit[0] > time.monotonic():
-        plain, owner = hit[1], hit[2]
-    else:
-        with read_only() as session:
-            plain, owner = _cached(session, key_id)
+    plain, owner = _cached(None, key_id.lower())
     if owner != release_id:
         raise NotFound("no such key", code="key_not_found")
     return plain

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, TypeVar
 
 from sqlalchemy import select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from core.changes import WatchedCache
 from core.db import read_only
@@ -45,6 +47,7 @@ class SessionSnapshot:
     first_key_at: datetime | None
 
 
+# The id first: it is what a snapshot is looked up by.
 _TICKET_COLUMNS = (
     Ticket.id,
     Ticket.viewer_id,
@@ -72,24 +75,28 @@ _sessions: WatchedCache[SessionSnapshot | None] = WatchedCache([SESSION_TOPIC])
 
 
 def ticket(ticket_id: str, *, fresh: bool = False) -> TicketSnapshot | None:
-    def load() -> TicketSnapshot | None:
-        with read_only() as session:
-            row = session.execute(select(*_TICKET_COLUMNS).where(Ticket.id == ticket_id)).first()
-        return TicketSnapshot(**row._mapping) if row is not None else None
-
-    if fresh:
-        _tickets.forget(ticket_id)
-    return _tickets.get(ticket_id, load)
+    return _snapshot(_tickets, TicketSnapshot, _TICKET_COLUMNS, ticket_id, fresh)
 
 
 def playback_session(session_id: str, *, fresh: bool = False) -> SessionSnapshot | None:
-    def load() -> SessionSnapshot | None:
+    return _snapshot(_sessions, SessionSnapshot, _SESSION_COLUMNS, session_id, fresh)
+
+
+S = TypeVar("S", TicketSnapshot, SessionSnapshot)
+
+
+def _snapshot(
+    cache: WatchedCache[S | None],
+    make: type[S],
+    columns: tuple[InstrumentedAttribute[Any], ...],
+    row_id: str,
+    fresh: bool,
+) -> S | None:
+    def load() -> S | None:
         with read_only() as session:
-            row = session.execute(
-                select(*_SESSION_COLUMNS).where(PlaybackSession.id == session_id)
-            ).first()
-        return SessionSnapshot(**row._mapping) if row is not None else None
+            row = session.execute(select(*columns).where(columns[0] == row_id)).first()
+        return make(**row._mapping) if row is not None else None
 
     if fresh:
-        _sessions.forget(session_id)
-    return _sessions.get(session_id, load)
+        cache.forget(row_id)
+    return cache.get(row_id, load)

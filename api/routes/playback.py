@@ -3,9 +3,9 @@
 The hot paths (playlists, keys, segments) are ``async def`` and read the database only on a
 cache miss (tickets/snapshots.py, the change feed); keys and playlists are also served by
 api/direct.py ahead of the router, through the same ``*_body`` functions (docs/playback.md
-has the numbers). They authenticate with the *playback* token, sent as ``Authorization: Bearer <token>`` or,
-for players that cannot set headers, as ``?token=``; a query token is carried into the
-playlist and key URIs of the rewritten playlists.
+has the numbers). They authenticate with the *playback* token, sent as
+``Authorization: Bearer <token>`` or, for players that cannot set headers, as ``?token=``;
+a query token is carried into the playlist and key URIs of the rewritten playlists.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import QueryParams
 from starlette.types import Scope
 
-from api.deps import CurrentUser, DbSession, RequestCountry, get_request_country, scope_country
+from api.deps import CurrentUser, DbSession, RequestCountry, scope_country
 from api.direct import DirectRoute
 from api.problems import PROBLEM_RESPONSES
 from boxoffice import views as boxoffice
 from core.cache import TtlCache
 from core.db import read_only, unit_of_work, utcnow
-from core.errors import AppError, NotAuthenticated, NotFound
+from core.errors import AppError, InvalidInput, NotAuthenticated, NotFound
 from core.settings import get_settings
 from core.storage import check_key, get_store
 from drm import keys as content_keys
@@ -88,14 +88,9 @@ class PlaybackCall:
     country: str | None
 
 
-def _call(request: Request, token: str | None, device: str | None) -> PlaybackCall:
-    claims, suffix = _claims(request, token)
-    return PlaybackCall(claims, suffix, device, get_request_country(request))
-
-
 def call_from_scope(scope: Scope) -> PlaybackCall | None:
-    """The same, read straight from the ASGI scope for api/direct.py; None when a parameter
-    is over its declared limit (the router then answers with invalid_input)."""
+    """The call, read straight from the ASGI scope (routed and direct alike); None when a
+    parameter is over its declared limit (the router then answers with invalid_input)."""
     authorization = device = None
     for name, value in scope["headers"]:  # the first of repeated headers, as Starlette
         if name == b"authorization" and authorization is None:
@@ -291,6 +286,15 @@ def stop_playback(
 # --- the hot paths: playlists, keys, segments --------------------------------------------------
 
 
+def _call(request: Request) -> PlaybackCall:
+    # The route's declared `token` and `device` parameters have been validated (and are
+    # documented) by FastAPI; they are read here by the one parser the direct lane uses.
+    call = call_from_scope(request.scope)
+    if call is None:  # pragma: no cover - the declared limits were checked already
+        raise InvalidInput("a parameter is over its limit", code="invalid_input")
+    return call
+
+
 def _authorize(call: PlaybackCall, session_id: str) -> tuple[playback.Authorized, SessionUrls]:
     auth = playback.authorize(
         call.claims, session_id, country=call.country, at=utcnow(), device_id=call.device
@@ -346,7 +350,6 @@ def key_body(call: PlaybackCall, session_id: str, key_id: str) -> bytes:
     return key
 
 
-PLAYLIST_HEADERS = {"Cache-Control": "no-store"}
 KEY_HEADERS = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 KEY_TYPE = "application/octet-stream"
 
@@ -363,8 +366,8 @@ async def master_playlist(
     token: TokenQuery = None,
     device: DeviceHeader = None,
 ) -> Response:
-    body = master_playlist_body(_call(request, token, device), session_id)
-    return Response(body, media_type=MPEGURL, headers=PLAYLIST_HEADERS)
+    body = master_playlist_body(_call(request), session_id)
+    return Response(body, media_type=MPEGURL, headers=NO_STORE)
 
 
 @router.get(
@@ -380,8 +383,8 @@ async def media_playlist(
     token: TokenQuery = None,
     device: DeviceHeader = None,
 ) -> Response:
-    body = media_playlist_body(_call(request, token, device), session_id, path)
-    return Response(body, media_type=MPEGURL, headers=PLAYLIST_HEADERS)
+    body = media_playlist_body(_call(request), session_id, path)
+    return Response(body, media_type=MPEGURL, headers=NO_STORE)
 
 
 @router.get(
@@ -400,7 +403,7 @@ async def content_key(
     token: TokenQuery = None,
     device: DeviceHeader = None,
 ) -> Response:
-    body = key_body(_call(request, token, device), session_id, key_id)
+    body = key_body(_call(request), session_id, key_id)
     return Response(body, media_type=KEY_TYPE, headers=KEY_HEADERS)
 
 
@@ -422,14 +425,14 @@ DIRECT = [
         re.compile(rf"^{PREFIX}{_SESSION}/master\.m3u8\Z"),
         master_playlist_body,
         MPEGURL,
-        PLAYLIST_HEADERS,
+        NO_STORE,
     ),
     DirectRoute(
         f"{PREFIX}{{session_id}}/playlists/{{path:path}}",
         re.compile(rf"^{PREFIX}{_SESSION}/playlists/(?P<path>.+)\Z"),
         media_playlist_body,
         MPEGURL,
-        PLAYLIST_HEADERS,
+        NO_STORE,
     ),
 ]
 

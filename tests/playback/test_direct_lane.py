@@ -71,7 +71,7 @@ def test_direct_and_routed_answers_are_the_same(viewing: Viewing) -> None:
 def test_direct_routes_are_declared_and_labelled_by_their_template(viewing: Viewing) -> None:
     paths = create_app().openapi()["paths"]
     for route in routes.DIRECT:
-        assert "get" in paths[route.template.replace(":path}", "}")], route.template
+        assert "get" in paths[route.path.replace(":path}", "}")], route.path
         assert route.pattern.pattern.startswith(f"^{routes.PREFIX}")
     body = started(viewing)
     key = f"/v1/playback/sessions/{body['session_id']}/keys/{viewing.key_id}"
@@ -83,3 +83,35 @@ def test_direct_routes_are_declared_and_labelled_by_their_template(viewing: View
     template = "/v1/playback/sessions/{session_id}/keys/{key_id}"
     assert f'route="{template}",status="200"' in metrics
     assert f'route="{template}",status="401"' in metrics
+
+
+class RouterReached(Exception):
+    pass
+
+
+async def router_must_not_be_reached(scope: Any, receive: Any, send: Any) -> None:
+    raise RouterReached(scope["path"])
+
+
+def test_keys_and_playlists_are_served_without_the_router(viewing: Viewing) -> None:
+    import pytest
+
+    from api.direct import DirectDispatch
+
+    body = started(viewing)
+    lane = DirectDispatch(
+        router_must_not_be_reached,
+        prefix=routes.PREFIX,
+        routes=routes.DIRECT,
+        parse=routes.call_from_scope,
+    )
+    client = TestClient(lane)  # no lifespan: only the lane and a router that must stay idle
+    prefix = f"/v1/playback/sessions/{body['session_id']}"
+    key = client.get(f"{prefix}/keys/{viewing.key_id}", headers=bearer(body["token"]))
+    assert (key.status_code, len(key.content)) == (200, 16)
+    master = client.get(path_of(body["master_playlist_url"]), headers=bearer(body["token"]))
+    assert master.text.startswith("#EXTM3U")
+    refused = client.get(f"{prefix}/keys/{viewing.key_id}")  # no token: a problem, still here
+    assert refused.json()["code"] == "not_authenticated"
+    with pytest.raises(RouterReached):  # what the lane is not sure about goes on
+        client.get(f"{prefix}/keys/not-hex", headers=bearer(body["token"]))
