@@ -71,6 +71,10 @@ class Release(IdMixin, TimestampMixin, Base):
     sprite_vtt_key: Mapped[str | None] = mapped_column(String(500))
     # What the packager produced: variants, audio and subtitle renditions (for apps and QA).
     outputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # What the studio should know but that did not stop the release: an optional artifact
+    # that failed, an untagged audio track, a bitmap subtitle that needs OCR. A list of
+    # {"code", "detail", "step"} dicts, cleared at the start of each transcode run.
+    warnings: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     status_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
     ready_at: Mapped[datetime | None]
 
@@ -197,6 +201,21 @@ def set_status(
     release.failure_reason = failure_reason
     if status is ReleaseStatus.ready:
         release.ready_at = utcnow()
+
+
+def add_warning(release: Release, *, code: str, detail: str, step: str) -> None:
+    """Record a warning on the release (once per code and detail).
+
+    Assigns a new list rather than appending in place: SQLAlchemy does not track in-place
+    changes to a plain JSON column."""
+    entry = {"code": code, "detail": detail, "step": step}
+    current = list(release.warnings or [])
+    if entry not in current:
+        release.warnings = [*current, entry]
+
+
+def clear_warnings(release: Release) -> None:
+    release.warnings = []
 
 
 def playable_release(session: Session, title_id: str) -> Release:

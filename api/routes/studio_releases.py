@@ -51,6 +51,12 @@ class AssetRead(BaseModel):
     rejection_reason: str | None
 
 
+class ReleaseWarningRead(BaseModel):
+    code: str = Field(description="Stable code, e.g. sprite_failed, audio_language_untagged")
+    detail: str
+    step: str = Field(description="Pipeline step that raised it (probe, images, package, ...)")
+
+
 class ReleaseRead(BaseModel):
     id: str
     title_id: str
@@ -67,6 +73,10 @@ class ReleaseRead(BaseModel):
     ready_at: datetime | None
     assets: list[AssetRead]
     outputs: dict[str, Any]
+    warnings: list[ReleaseWarningRead] = Field(
+        description="What did not stop the release but the studio should know (optional "
+        "artifacts that failed, untagged or unsupported tracks)"
+    )
 
 
 def _release_read(session: Any, release: Release) -> ReleaseRead:
@@ -86,6 +96,7 @@ def _release_read(session: Any, release: Release) -> ReleaseRead:
         ready_at=release.ready_at,
         assets=[AssetRead.model_validate(a) for a in releases.assets(session, release.id)],
         outputs=release.outputs or {},
+        warnings=[ReleaseWarningRead.model_validate(w) for w in release.warnings or []],
     )
 
 
