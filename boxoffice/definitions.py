@@ -3,13 +3,14 @@ both together.
 
 * **View started**: the first successful key delivery of a playback session
   (:func:`boxoffice.views.record_view_started`). One per playback session.
-* **Watched time**: the sum, over a ticket's playback sessions, of the seconds each
-  heartbeat reports as watched since the previous one, each credit bounded (see
-  :func:`heartbeat_credit`) so a forged heartbeat cannot qualify a view instantly.
-* **Qualified view**: a ticket whose watched time reaches :func:`qualify_threshold_seconds`
+* **Covered content** (a ticket's watched time): the union of the content ranges its
+  heartbeats covered, across all its sessions, restarts and devices, never more than the
+  wall time since the ticket's first view start nor the runtime; heartbeats from outside
+  the session's territory cover nothing. The rule: :func:`boxoffice.coverage.credit_heartbeat`.
+* **Qualified view**: a ticket whose covered content reaches :func:`qualify_threshold_seconds`
   (the lesser of ``view_qualify_seconds`` and ``view_qualify_runtime_fraction`` of the
-  runtime). At most one per ticket (UNIQUE(ticket_id)), however many sessions, devices or
-  retries; it counts on the day its threshold was crossed.
+  runtime, for films of any length). At most one per ticket (UNIQUE(ticket_id)), however
+  many sessions, devices or retries; it counts on the day its threshold was crossed.
 * **Gross**: captured ticket payments (ledger ``sale`` entries) on the day they were
   captured. **Refunds** and **chargebacks** are negative entries on the day they happen; a
   won dispute (``chargeback_reversal``) is positive on its own day. Nothing in the past is
@@ -93,34 +94,14 @@ def day_bounds(day: date, zone: str) -> tuple[datetime, datetime]:
 def qualify_threshold_seconds(
     runtime_seconds: float | None, settings: Settings | None = None
 ) -> float:
-    """Watched seconds that make a ticket's view qualified: the lesser of the fixed threshold
-    and the runtime fraction (a 20-minute short qualifies at 5 minutes)."""
+    """Covered seconds that make a ticket's view qualified: the lesser of the fixed threshold
+    and the runtime fraction (a 20-minute short qualifies at 5 minutes of covered content, a
+    45-second film at 11.25 s)."""
     settings = settings or get_settings()
     fixed = settings.view_qualify_seconds
     if runtime_seconds is None or runtime_seconds <= 0:
         return fixed
     return min(fixed, runtime_seconds * settings.view_qualify_runtime_fraction)
-
-
-def heartbeat_credit(
-    *,
-    reported_seconds: float,
-    session_started_at: datetime,
-    at: datetime,
-    already_credited: float,
-    settings: Settings | None = None,
-) -> float:
-    """Seconds of one heartbeat that count: what the player reports since its previous
-    heartbeat, but never more than ``view_heartbeat_max_credit_seconds`` and never so much
-    that the session's total exceeds its wall time plus ``view_heartbeat_slack_seconds``.
-    Bounding the session total (not only each heartbeat) is what stops a burst of forged
-    heartbeats from adding up."""
-    settings = settings or get_settings()
-    if not reported_seconds > 0:  # also refuses NaN
-        return 0.0
-    wall = max((at - session_started_at).total_seconds(), 0.0)
-    room = wall + settings.view_heartbeat_slack_seconds - already_credited
-    return max(0.0, min(reported_seconds, settings.view_heartbeat_max_credit_seconds, room))
 
 
 # --- money -------------------------------------------------------------------------------

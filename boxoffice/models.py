@@ -11,7 +11,20 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, IdMixin, TimestampMixin, utcnow
@@ -30,6 +43,9 @@ class ViewStart(IdMixin, TimestampMixin, Base):
         UniqueConstraint("playback_session_id"),
         Index("ix_view_start_started_at", "started_at"),
         Index("ix_view_start_created_at", "created_at"),
+        # The ticket's first view start starts its wall clock: read at every heartbeat, so
+        # it must be one index probe however many sessions the ticket had.
+        Index("ix_view_start_ticket_id_started_at", "ticket_id", "started_at"),
     )
 
     playback_session_id: Mapped[str] = mapped_column(String(64))
@@ -41,10 +57,17 @@ class ViewStart(IdMixin, TimestampMixin, Base):
 
 
 class ViewHeartbeat(IdMixin, TimestampMixin, Base):
-    """One heartbeat, stored once; ``credited_seconds`` is what it added to the ticket."""
+    """One heartbeat, stored once. ``[covered_from_ms, covered_to_ms)`` is the content range it
+    credited (empty when from == to); ``credited_seconds`` is what that range added to the
+    ticket's covered content (less when part of it was already covered). The union of the
+    ranges of a ticket's heartbeats is its covered content (boxoffice/coverage.py)."""
 
     __tablename__ = "view_heartbeat"
-    __table_args__ = (UniqueConstraint("playback_session_id", "seq"),)
+    __table_args__ = (
+        UniqueConstraint("playback_session_id", "seq"),
+        # The session's previous heartbeat paces the next one: one index probe (max(at)).
+        Index("ix_view_heartbeat_session_at", "playback_session_id", "at"),
+    )
 
     playback_session_id: Mapped[str] = mapped_column(String(64))
     seq: Mapped[int] = mapped_column(BigInteger)
@@ -52,19 +75,26 @@ class ViewHeartbeat(IdMixin, TimestampMixin, Base):
     reported_seconds: Mapped[float] = mapped_column(Float)
     credited_seconds: Mapped[float] = mapped_column(Float)
     position_seconds: Mapped[float] = mapped_column(Float)
+    covered_from_ms: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    covered_to_ms: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    outside_territory: Mapped[bool] = mapped_column(Boolean, server_default=false())
     at: Mapped[datetime]
 
 
 class TicketWatch(Base):
-    """Watched time per ticket across all its sessions and devices (an accumulator that
-    concurrent heartbeats increment with one atomic UPSERT)."""
+    """A ticket's covered content across all its sessions and devices, kept normalized so a
+    heartbeat reads and writes one row whatever the ticket's history. Heartbeats of one
+    ticket take this row's lock, so they apply one after the other."""
 
     __tablename__ = "ticket_watch"
 
     ticket_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     title_id: Mapped[str] = mapped_column(String(32))
     territory: Mapped[str] = mapped_column(String(2))
-    watched_seconds: Mapped[float] = mapped_column(Float)
+    watched_seconds: Mapped[float] = mapped_column(Float)  # covered content, in seconds
+    # Sorted disjoint [start_ms, end_ms) pairs: the union of the heartbeats' ranges.
+    intervals: Mapped[list[list[int]]] = mapped_column(JSON, server_default=text("'[]'"))
+    latest_at: Mapped[datetime | None]  # latest heartbeat time seen
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -1,21 +1,27 @@
 """Recording views: called by the playback routes inside their request's transaction.
 
-Both functions are idempotent and race-safe by construction: each fact goes in with
-``INSERT … ON CONFLICT DO NOTHING`` on a unique key, never check-then-insert, and watched
-time is added with one atomic UPSERT, so two devices sending heartbeats for one ticket at
-the same moment still produce exactly one qualified view. Definitions: boxoffice/definitions.py.
+Both functions are idempotent and race-safe by construction. Each fact goes in with
+``INSERT … ON CONFLICT DO NOTHING`` on a unique key, never check-then-insert. A heartbeat
+first takes its ticket's ``ticket_watch`` row lock (one UPSERT that creates or locks it), so
+two devices' heartbeats of one ticket apply one after the other to the ticket's covered
+content (:mod:`boxoffice.coverage`, the rule on plain values) and exactly one of them records
+the qualified view. A heartbeat costs the same few statements however long the ticket's
+history: the union is kept merged in that one row, and the session's previous heartbeat and
+the ticket's first view start are index probes. Definitions: boxoffice/definitions.py.
 """
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from boxoffice.definitions import heartbeat_credit, qualify_threshold_seconds
+from boxoffice.coverage import Beat, Coverage, Interval, credit_heartbeat, to_ms
+from boxoffice.definitions import qualify_threshold_seconds
 from boxoffice.models import QualifiedView, TicketWatch, ViewHeartbeat, ViewStart
 from catalog.models import Title
 from core.db import insert_or_ignore, new_id, utcnow
@@ -65,34 +71,63 @@ def record_heartbeat(
     position_seconds: float,
     at: datetime,
     runtime_seconds: float | None,
+    outside_territory: bool = False,
 ) -> bool:
     """Record one heartbeat of a playback session. True the first time for (session, seq);
     a redelivered heartbeat changes nothing.
 
-    ``watched_seconds`` is the time the player actually played since its *previous*
-    heartbeat of this session (not the position, and not a running total). ``at`` is the
-    server's receive time. The credited part is bounded by
-    :func:`boxoffice.definitions.heartbeat_credit`; when the ticket's total reaches the
-    threshold, its one qualified view is recorded, dated ``at``.
+    ``position_seconds`` is the playhead; ``watched_seconds`` the time the player played since
+    its *previous* heartbeat of this session (not a running total). ``at`` is the server's
+    receive time. ``territory`` is the session's licensed country; ``outside_territory=True``
+    says the request came from elsewhere: the heartbeat is stored but covers nothing.
+    ``runtime_seconds=None`` reads the runtime from the catalog.
+
+    The heartbeat covers the content range :func:`boxoffice.coverage.credit_heartbeat` allows;
+    when the ticket's covered content reaches the threshold, its one qualified view is
+    recorded, dated ``at``.
     """
     settings = get_settings()
-    started = session.scalar(
-        select(ViewStart.started_at).where(ViewStart.playback_session_id == playback_session_id)
-    )
-    first_beat, credited_so_far = session.execute(
-        select(
-            func.min(ViewHeartbeat.at), func.coalesce(func.sum(ViewHeartbeat.credited_seconds), 0.0)
-        ).where(ViewHeartbeat.playback_session_id == playback_session_id)
-    ).one()
-    session_start = min(t for t in (started, first_beat, at) if t is not None)
-    credit = heartbeat_credit(
-        reported_seconds=watched_seconds,
-        session_started_at=session_start,
-        at=at,
-        already_credited=float(credited_so_far or 0.0),
-        settings=settings,
-    )
+    territory = territory.upper()
     now = utcnow()
+    intervals, latest_at = _lock_watch(session, ticket_id, title_id, territory, now)
+    first_start, session_start, previous_beat = session.execute(
+        select(
+            select(func.min(ViewStart.started_at))
+            .where(ViewStart.ticket_id == ticket_id)
+            .scalar_subquery(),
+            select(ViewStart.started_at)
+            .where(ViewStart.playback_session_id == playback_session_id)
+            .scalar_subquery(),
+            select(func.max(ViewHeartbeat.at))
+            .where(ViewHeartbeat.playback_session_id == playback_session_id)
+            .scalar_subquery(),
+        )
+    ).one()
+    if runtime_seconds is None:
+        runtime = session.scalar(select(Title.runtime_seconds).where(Title.id == title_id))
+        runtime_seconds = float(runtime) if runtime else None
+    runtime_ms = to_ms(runtime_seconds) if runtime_seconds else None
+    before = Coverage(
+        intervals=tuple((a, b) for a, b in intervals),
+        clock_started_at=first_start,
+        latest_at=latest_at,
+    )
+    since = [t for t in (session_start, previous_beat) if t is not None]
+    credit = credit_heartbeat(
+        before,
+        Beat(
+            at=at,
+            position_seconds=position_seconds,
+            watched_seconds=watched_seconds,
+            session_since=max(since) if since else None,
+            outside_territory=outside_territory,
+        ),
+        runtime_ms=runtime_ms,
+        max_credit_ms=to_ms(settings.view_heartbeat_max_credit_seconds),
+    )
+    after = credit.coverage
+    added_ms = after.covered_ms - before.covered_ms
+    covered_from, covered_to = credit.interval or (0, 0)
     inserted = insert_or_ignore(
         session,
         ViewHeartbeat,
@@ -101,24 +136,33 @@ def record_heartbeat(
             "playback_session_id": playback_session_id,
             "seq": seq,
             "ticket_id": ticket_id,
-            "reported_seconds": watched_seconds if watched_seconds == watched_seconds else 0.0,
-            "credited_seconds": credit,
-            "position_seconds": position_seconds if position_seconds == position_seconds else 0.0,
+            "reported_seconds": _finite(watched_seconds),
+            "credited_seconds": added_ms / 1000,
+            "position_seconds": _finite(position_seconds),
+            "covered_from_ms": covered_from,
+            "covered_to_ms": covered_to,
+            "outside_territory": outside_territory,
             "at": at,
             "created_at": now,
         },
         conflict=["playback_session_id", "seq"],
     )
-    if not inserted or credit <= 0:
-        return inserted
-    total = _add_watched(session, ticket_id, title_id, territory.upper(), credit, now)
-    if runtime_seconds is None:
-        runtime = session.scalar(select(Title.runtime_seconds).where(Title.id == title_id))
-        runtime_seconds = float(runtime) if runtime else None
+    if not inserted:
+        return False
+    session.execute(
+        update(TicketWatch)
+        .where(TicketWatch.ticket_id == ticket_id)
+        .values(
+            intervals=[[a, b] for a, b in after.intervals],
+            watched_seconds=after.covered_ms / 1000,
+            latest_at=after.latest_at,
+            updated_at=now,
+        )
+    )
     threshold = qualify_threshold_seconds(runtime_seconds, settings)
-    if total + 1e-9 >= threshold:
-        # UNIQUE(ticket_id): the second device's transaction waits for the first one's row
-        # and then does nothing, so the ticket has exactly one qualified view.
+    if added_ms > 0 and after.covered_ms >= math.ceil(threshold * 1000):
+        # UNIQUE(ticket_id) as well as the row lock: a retry or a crash-and-redo can never
+        # make a second qualified view for the ticket.
         insert_or_ignore(
             session,
             QualifiedView,
@@ -127,10 +171,10 @@ def record_heartbeat(
                 "ticket_id": ticket_id,
                 "viewer_id": viewer_id,
                 "title_id": title_id,
-                "territory": territory.upper(),
+                "territory": territory,
                 "playback_session_id": playback_session_id,
                 "qualified_at": at,
-                "watched_seconds": total,
+                "watched_seconds": after.covered_ms / 1000,
                 "threshold_seconds": threshold,
                 "created_at": now,
             },
@@ -139,10 +183,15 @@ def record_heartbeat(
     return True
 
 
-def _add_watched(
-    session: Session, ticket_id: str, title_id: str, territory: str, seconds: float, now: datetime
-) -> float:
-    """Add to the ticket's watched time atomically; returns the new total."""
+def _lock_watch(
+    session: Session, ticket_id: str, title_id: str, territory: str, now: datetime
+) -> tuple[list[list[int]], datetime | None]:
+    """Create or lock the ticket's ``ticket_watch`` row and return its current state.
+
+    One UPSERT whose conflict branch rewrites a column with its own value: on PostgreSQL that
+    takes the row lock (a second device's heartbeat waits here for the first one's commit and
+    then reads its result); on SQLite the transaction already holds the database write lock.
+    """
     table = cast(Table, TicketWatch.__table__)
     dialect = session.get_bind().dialect.name
     insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -150,17 +199,19 @@ def _add_watched(
         ticket_id=ticket_id,
         title_id=title_id,
         territory=territory,
-        watched_seconds=seconds,
+        watched_seconds=0.0,
+        intervals=[],
         updated_at=now,
     )
     stmt = stmt.on_conflict_do_update(
-        index_elements=[table.c.ticket_id],
-        set_={
-            "watched_seconds": table.c.watched_seconds + stmt.excluded.watched_seconds,
-            "updated_at": stmt.excluded.updated_at,
-        },
-    ).returning(table.c.watched_seconds)
-    return float(session.execute(stmt).scalar_one())
+        index_elements=[table.c.ticket_id], set_={"ticket_id": stmt.excluded.ticket_id}
+    ).returning(table.c.intervals, table.c.latest_at)
+    intervals, latest_at = session.execute(stmt).one()
+    return list(intervals), latest_at
+
+
+def _finite(value: float) -> float:
+    return value if math.isfinite(value) else 0.0
 
 
 def watched_seconds(session: Session, ticket_id: str) -> float:
@@ -169,3 +220,42 @@ def watched_seconds(session: Session, ticket_id: str) -> float:
         select(TicketWatch.watched_seconds).where(TicketWatch.ticket_id == ticket_id)
     )
     return float(value or 0.0)
+
+
+def covered_from_facts(session: Session, ticket_id: str) -> int:
+    """A ticket's covered content in milliseconds, recomputed in SQL from its append-only
+    heartbeat rows (the union of their credited ranges, "gaps and islands"). It always equals
+    what :func:`record_heartbeat` keeps in ``ticket_watch``; an auditor can check one against
+    the other without trusting the accumulator."""
+    hb = ViewHeartbeat
+    ordered = (hb.covered_from_ms, hb.covered_to_ms)
+    ranges = (
+        select(
+            hb.covered_from_ms.label("lo"),
+            hb.covered_to_ms.label("hi"),
+            func.max(hb.covered_to_ms)
+            .over(order_by=ordered, rows=(None, -1))
+            .label("reach"),  # the furthest end of every range that starts earlier
+        )
+        .where(hb.ticket_id == ticket_id, hb.covered_to_ms > hb.covered_from_ms)
+        .subquery()
+    )
+    islands = select(
+        ranges.c.lo,
+        ranges.c.hi,
+        func.sum(case((or_(ranges.c.reach.is_(None), ranges.c.lo > ranges.c.reach), 1), else_=0))
+        .over(order_by=(ranges.c.lo, ranges.c.hi), rows=(None, 0))
+        .label("island"),
+    ).subquery()
+    spans = (
+        select((func.max(islands.c.hi) - func.min(islands.c.lo)).label("span"))
+        .group_by(islands.c.island)
+        .subquery()
+    )
+    return int(session.scalar(select(func.coalesce(func.sum(spans.c.span), 0))) or 0)
+
+
+def coverage_of(session: Session, ticket_id: str) -> list[Interval]:
+    """The ticket's covered content as stored: sorted disjoint [start_ms, end_ms) ranges."""
+    stored = session.scalar(select(TicketWatch.intervals).where(TicketWatch.ticket_id == ticket_id))
+    return [(a, b) for a, b in stored or []]

@@ -176,9 +176,8 @@ class Settings(BaseSettings):
     # A qualified view: a ticket whose watched time reaches the lesser of these two.
     view_qualify_seconds: float = Field(default=600.0, gt=0)
     view_qualify_runtime_fraction: float = Field(default=0.25, gt=0, le=1)
-    # Watched time credited per session never exceeds the wall time since the session began
-    # plus this slack, nor this much per heartbeat (a forged value cannot qualify a view).
-    view_heartbeat_slack_seconds: float = Field(default=15.0, ge=0)
+    # The longest content range one heartbeat can cover (a forged value cannot cover a film);
+    # the wall-time bounds of covered content are in boxoffice/coverage.py.
     view_heartbeat_max_credit_seconds: float = Field(default=300.0, gt=0)
     # Territory -> IANA time zone for the territory's calendar day, on top of the built-in
     # table in boxoffice/definitions.py; territories in neither use the default zone.
