@@ -232,6 +232,7 @@ def send_heartbeat(
     session: DbSession,
     session_id: SessionId,
     body: Heartbeat,
+    country: RequestCountry,
     token: TokenQuery = None,
 ) -> HeartbeatRead:
     claims, _ = _claims(request, token)
@@ -241,8 +242,8 @@ def send_heartbeat(
     )
     recorded = False
     if beat.fresh:
-        # How much of the reported time counts is box office's rule (heartbeat_credit:
-        # bounded per heartbeat and by the session's wall time), applied in one place.
+        # What the heartbeat covers is box office's rule (boxoffice/coverage.py), applied in
+        # one place; a heartbeat sent from outside the session's country covers nothing.
         recorded = boxoffice.record_heartbeat(
             session,
             playback_session_id=beat.session.id,
@@ -255,6 +256,7 @@ def send_heartbeat(
             position_seconds=body.position_seconds,
             at=at,
             runtime_seconds=_runtime(session, beat.session.release_id),
+            outside_territory=(country or "").upper() != beat.session.country.upper(),
         )
     return HeartbeatRead(
         session_id=beat.session.id,
