@@ -8,7 +8,7 @@ We support the subset apps send: ``language[-Script][-REGION][-variant...]``, e.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from functools import lru_cache
 
 import pycountry
@@ -94,10 +94,10 @@ def parse_accept_language(header: str | None) -> list[str]:
 
 
 @lru_cache(maxsize=1)
-def _likely_subtags() -> dict[str, str]:
+def _likely_subtags() -> Mapping[str, str]:
     """CLDR's likely subtags (``zh_TW`` -> ``zh_Hant_TW``, ``zh`` -> ``zh_Hans_CN``), from
     Babel's copy of the CLDR data, so script choices follow the standard, not a table of ours."""
-    data: dict[str, str] = get_global("likely_subtags")
+    data: Mapping[str, str] = get_global("likely_subtags")
     return data
 
 
