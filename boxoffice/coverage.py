@@ -27,6 +27,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 
 Interval = tuple[int, int]  # [start_ms, end_ms), start < end
 
@@ -108,7 +109,7 @@ class Coverage:
     clock_started_at: datetime | None = None  # the ticket's first view start
     latest_at: datetime | None = None  # the latest heartbeat time seen
 
-    @property
+    @cached_property
     def covered_ms(self) -> int:
         return total_ms(self.intervals)
 

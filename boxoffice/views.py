@@ -153,7 +153,7 @@ def record_heartbeat(
         update(TicketWatch)
         .where(TicketWatch.ticket_id == ticket_id)
         .values(
-            intervals=[[a, b] for a, b in after.intervals],
+            intervals=list(after.intervals),  # JSON writes the pairs as arrays
             watched_seconds=after.covered_ms / 1000,
             latest_at=after.latest_at,
             updated_at=now,
