@@ -382,6 +382,7 @@ def test_stored_coverage_and_its_sql_twin_agree_with_the_reference_model(
         ) == model.beat(event_)
         expected = [(a * 1000, b * 1000) for a, b in runs(model.covered)]
         assert covered(ticket) == expected
+        assert sum(b - a for a, b in expected) <= min(model.wall(), runtime) * 1000
     assert from_facts(ticket) == len(model.covered) * 1000
     assert watched(ticket) == len(model.covered)
     assert len(qualified(ticket)) == (len(model.covered) >= runtime * 0.25)
