@@ -156,3 +156,16 @@ def bcp47_from_media_tag(tag: str | None, *, title: str | None = None) -> str | 
                 rest = candidate.split("-")[1:]
                 return "-".join(["zh", script, *rest])
     return candidate
+
+
+def language_name(tag: str) -> str:
+    """An English name for a BCP 47 tag, for default track names: ``zh-Hant`` ->
+    ``Chinese (Traditional)``, ``de`` -> ``German``; the tag itself when unknown."""
+    parts = tag.split("-")
+    code = parts[0]
+    lang = pycountry.languages.get(alpha_2=code) if len(code) == 2 else None
+    lang = lang or pycountry.languages.get(alpha_3=code)
+    name = str(lang.name) if lang is not None else tag
+    scripts = {"Hans": "Simplified", "Hant": "Traditional"}
+    extra = [scripts.get(p, p) for p in parts[1:]]
+    return f"{name} ({', '.join(extra)})" if extra else name
