@@ -144,7 +144,8 @@ def test_a_studio_channel_map_is_checked_against_the_master() -> None:
     groups, warnings = plan_audio_groups(four, [[1, 2]])
     assert [g.source for g in groups] == ["streams:1+2"]
     assert [w.code for w in warnings] == ["audio_not_in_channel_map"] * 2
-    for bad in ([[1, 5]], [[1, 1]], [[1, 2, 3]], [[]]):
+    bad_maps: list[list[list[int]]] = [[[1, 5]], [[1, 1]], [[1, 2, 3]], [[]]]
+    for bad in bad_maps:
         with pytest.raises(InvalidInput) as info:
             plan_audio_groups(four, bad)
         assert info.value.code == "channel_map_invalid"
