@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from core.jobs import job
 from core.settings import get_settings
-from transcoding import ingest, notify, pipeline, service, track_publishing
+from transcoding import detection, ingest, notify, pipeline, service, track_publishing
 
 _LEASE = get_settings().transcode_lease_seconds
 
@@ -56,6 +56,11 @@ def encode_chunk(session: Session, chunk_id: str) -> None:
 )
 def package(session: Session, run_id: str) -> None:
     pipeline.package(session, run_id)
+
+
+@job(detection.DETECT_JOB, lease_seconds=600, max_attempts=3)
+def detect_tracks(session: Session, release_id: str) -> None:
+    detection.detect(session, release_id)
 
 
 @job(track_publishing.REPUBLISH_JOB, lease_seconds=120, max_attempts=5)

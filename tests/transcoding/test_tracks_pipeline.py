@@ -22,8 +22,10 @@ import pytest
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from sqlalchemy import func, select
+from sqlalchemy.orm import object_session
 
 from accounts.models import Role
+from catalog import tracks as catalog_tracks
 from catalog.models import Title
 from catalog.releases import Release, ReleaseStatus
 from core import jobs
@@ -35,7 +37,7 @@ from drm import keys
 from tests.helpers import auth_header, create_studio, create_user
 from tests.transcoding.conftest import ffmpeg
 from tests.transcoding.test_release_flow import StudioSide, new_release, studio, upload_file
-from transcoding import service, track_publishing
+from transcoding import detection, service, track_publishing
 from transcoding import tasks as registered_jobs
 from transcoding.models import EncodeChunk, TranscodeRun
 from transcoding.package import parse_attributes
@@ -45,6 +47,7 @@ __all__ = ["studio"]
 pytestmark = pytest.mark.slow
 
 JOBS = (
+    detection.DETECT_JOB,
     service.PREPARE_JOB,
     service.CHUNK_JOB,
     service.PACKAGE_JOB,
@@ -189,6 +192,12 @@ def tracks(side: StudioSide, release_id: str) -> list[dict[str, Any]]:
     body = response.json()
     assert isinstance(body, list)
     return body
+
+
+def has_tracks(release: Release) -> bool:
+    session = object_session(release)
+    assert session is not None
+    return bool(catalog_tracks.tracks(session, release.id))
 
 
 def _close(value: float, expected: float) -> bool:
@@ -385,12 +394,8 @@ def test_track_routes_are_studio_scoped_and_validated(studio: StudioSide, tmp_pa
     )  # fmt: skip
     release_id = new_release(studio)
     upload_file(studio, release_id, master, "master")
-    started = studio.client.post(
-        f"/v1/studio/releases/{release_id}/transcode", headers=studio.headers
-    )
-    assert started.status_code == 202
-    # Tracks are detected when the uploads are probed; corrections may come before packaging.
-    run_jobs(release_id, lambda r: r.status is ReleaseStatus.encoding)
+    # Tracks are detected once the upload is complete: the studio reviews them before a run.
+    run_jobs(release_id, has_tracks)
     listed = tracks(studio, release_id)
     audio = next(t for t in listed if t["kind"] == "audio")
     subtitle = next(t for t in listed if t["kind"] == "subtitle")
@@ -422,19 +427,22 @@ def test_track_routes_are_studio_scoped_and_validated(studio: StudioSide, tmp_pa
         assert response.headers["content-type"] == "application/problem+json"
     role = c.patch(f"{url}/{subtitle['id']}", json={"role": "dub"}, headers=studio.headers)
     assert role.json()["code"] == "track_field_not_applicable"
-    busy = c.put(
-        f"/v1/studio/releases/{release_id}/channel-map", json={"groups": [[1]]},
-        headers=studio.headers,
-    )  # fmt: skip
-    assert (busy.status_code, busy.json()["code"]) == (409, "release_busy")
-
-    # A correction made while encoding is what gets packaged.
+    # A correction made before the run is what gets packaged, and survives the run's own
+    # detection.
     fixed = c.patch(
         f"{url}/{subtitle['id']}",
         json={"language": "zh-Hant", "name": "繁體中文", "sdh": True},
         headers=studio.headers,
     )
     assert fixed.status_code == 200, fixed.text
+    started = c.post(f"/v1/studio/releases/{release_id}/transcode", headers=studio.headers)
+    assert started.status_code == 202
+    run_jobs(release_id, lambda r: r.status is ReleaseStatus.encoding)
+    busy = c.put(
+        f"/v1/studio/releases/{release_id}/channel-map", json={"groups": [[1]]},
+        headers=studio.headers,
+    )  # fmt: skip
+    assert (busy.status_code, busy.json()["code"]) == (409, "release_busy")
     run_jobs(release_id, lambda r: r.status is ReleaseStatus.ready)
     (subs,) = published(release_id).of("SUBTITLES")
     assert (subs["LANGUAGE"], subs["NAME"]) == ("zh-Hant", "繁體中文")
