@@ -96,6 +96,12 @@ def record_detected(
         kept.append(row)
     for gone in existing.values():
         session.delete(gone)
+    # A default the studio chose wins over a detected one: HLS allows one per group.
+    for kind in TrackKind:
+        if any(r.edited and r.is_default and r.kind is kind for r in kept):
+            for row in kept:
+                if row.kind is kind and not row.edited:
+                    row.is_default = False
     session.flush()
     return kept
 
