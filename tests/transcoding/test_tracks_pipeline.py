@@ -325,6 +325,28 @@ def test_mxf_op1a_with_four_mono_pcm_tracks_becomes_two_stereo_tracks(
     assert [round(pitch(c), -1) for c in second] == [500, 600]
 
 
+def test_mxf_avc_intra_with_two_mono_tracks(studio: StudioSide, tmp_path: Path) -> None:
+    master = tmp_path / "avc_intra.mxf"
+    ffmpeg(
+        "-f", "lavfi", "-i", f"testsrc2=s=640x360:r=25:d={SECONDS}", *_tone(300), *_tone(400),
+        "-map", "0", "-map", "1", "-map", "2",
+        # AVC-Intra class: every frame an IDR, High 4:2:2 Intra, 10-bit.
+        "-c:v", "libx264", "-preset", "ultrafast", "-x264-params", "keyint=1",
+        "-profile:v", "high422", "-pix_fmt", "yuv422p10le",
+        "-c:a", "pcm_s24le", "-f", "mxf", str(master),
+    )  # fmt: skip
+    release_id = new_release(studio)
+    upload_file(studio, release_id, master, "master")
+    transcode(studio, release_id)
+    listed = tracks(studio, release_id)
+    assert [(t["source"], t["codec"], t["channel_layout"]) for t in listed] == [
+        ("streams:1+2", "pcm_s24le", "stereo")
+    ]
+    pub = published(release_id)
+    (audio,) = pub.of("AUDIO")
+    assert [round(pitch(c), -1) for c in decode_audio(pub, audio["URI"], tmp_path)] == [300, 400]
+
+
 def test_a_studio_channel_map_regroups_the_mono_tracks(studio: StudioSide, tmp_path: Path) -> None:
     release_id = new_release(studio)
     url = f"/v1/studio/releases/{release_id}/channel-map"
