@@ -119,7 +119,8 @@ def test_vfr_is_made_constant_at_its_nominal_rate_not_its_average() -> None:
     # A 30 fps phone clip with dropouts averages 25.4: the old rule (the standard rate
     # nearest the average) encoded it at 25 and dropped every sixth frame where it ran at 30.
     dropouts = source(1280, 720, rate=Fraction(30), avg=Fraction(254, 10))
-    assert dropouts.primary_video is not None and dropouts.primary_video.variable_frame_rate
+    assert dropouts.primary_video is not None
+    assert dropouts.primary_video.variable_frame_rate
     assert plan_ladder(dropouts).frame_rate == Fraction(30)
     # The measured cadence wins over r_frame_rate, and is snapped when close to a standard:
     # 29.9707 fps (29.97 in a 1/15360 time base) is 29.97, 12.5 fps stays 12.5.
