@@ -636,6 +636,15 @@ def _package(session: Session, run_id: str, work: PackageWork) -> None:
                     key_uri_template=KEY_URI_TEMPLATE.format(base=settings.base_url.rstrip("/")),
                 ),
             )
+        if packaged.iframe_error:
+            warnings.append(
+                warning_for(
+                    Step.package,
+                    "iframe_playlists_failed",
+                    "the I-frame (trick play) playlists",
+                    packaged.iframe_error,
+                )
+            )
         progress(0.8)
         with step(Step.images):
             poster, sprite = _images(probe, tmp, warnings)

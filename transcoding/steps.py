@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import Enum
 
+from celery.exceptions import SoftTimeLimitExceeded
+
 from core.errors import AppError, RetryableError
 from transcoding.tools import ToolFailed, ToolTimeout
 
@@ -87,7 +89,8 @@ def cause(exc: BaseException) -> str:
 def failure_for(name: Step, exc: Exception) -> AppError | RetryableError:
     """The coded error a failure inside step ``name`` becomes."""
     doing = DOING[name]
-    if isinstance(exc, ToolTimeout):
+    # The job's own time limit (Celery's soft limit) is a timeout of the step it hit.
+    if isinstance(exc, ToolTimeout | SoftTimeLimitExceeded):
         return StepFailed(
             f"{doing} ran past its time limit ({cause(exc)}). Start the transcode again when "
             "the pool is less busy; if it happens again, the master is unusually slow to "
@@ -114,12 +117,13 @@ def step(name: Step) -> Iterator[None]:
         raise failure_for(name, exc) from exc
 
 
-def warning_for(name: Step, code: str, what: str, exc: Exception) -> dict[str, str]:
+def warning_for(name: Step, code: str, what: str, exc: Exception | str) -> dict[str, str]:
     """A release warning for an optional artifact that failed (``what``: "the poster",
-    "audio track 'Deutsch' (de)")."""
+    "audio track 'Deutsch' (de)"; ``exc``: the failure or what it said)."""
+    why = exc if isinstance(exc, str) else cause(exc)
     return {
         "code": code,
-        "detail": f"{DOING[name]} failed for {what} ({cause(exc)}); the release is playable "
+        "detail": f"{DOING[name]} failed for {what} ({why}); the release is playable "
         "without it. Start the transcode again to retry it, or replace the file.",
         "step": name.value,
     }

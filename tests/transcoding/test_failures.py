@@ -32,13 +32,12 @@ from drm import keys
 from tests.helpers import auth_header, create_studio, create_title, create_user
 from tests.transcoding.conftest import SRT_EN, ffmpeg
 from tests.transcoding.test_release_flow import StudioSide, new_release, upload_file
-from transcoding import pipeline, service
-from transcoding import tasks as registered_jobs
+from transcoding import package, pipeline, service
+from transcoding import tasks as registered_jobs  # noqa: F401  (registers the pipeline's jobs)
 from transcoding.models import EncodeChunk, TranscodeRun
 from transcoding.tools import ToolFailed, ToolTimeout
 
 pytestmark = pytest.mark.slow
-assert registered_jobs.package  # importing the module registers the pipeline's jobs
 
 TINY_PROFILE = {
     "name": "ci-tiny",
@@ -266,21 +265,31 @@ def test_a_fault_in_each_step_fails_the_release_with_its_code_and_a_retry_recove
     assert not get_store().list_keys(f"work/{release_id}/"), "scratch chunks are cleaned up"
 
 
-WARNINGS: list[tuple[str, str, Callable[[Fault], Fault], str]] = [
+WARNINGS: list[tuple[str, Any, str, Callable[[Fault], Fault], str]] = [
     (
         "poster",
+        pipeline,
         "make_poster",
         lambda real: raising(tool_failed(last_line=MJPEG_ERROR)),
         "poster_failed",
     ),
     (
         "sprite",
+        pipeline,
         "make_thumbnail_sprite",
         lambda real: raising(tool_failed(last_line=MJPEG_ERROR)),
         "sprite_failed",
     ),
     (
+        "iframe-playlists",
+        package,
+        "_split_iframe_ranges",
+        lambda real: raising(OSError("No space left on device")),
+        "iframe_playlists_failed",
+    ),
+    (
         "one-audio-track",
+        pipeline,
         "encode_audio",
         # Only the dub breaks; the master's own audio encodes.
         lambda real: (
@@ -292,6 +301,7 @@ WARNINGS: list[tuple[str, str, Callable[[Fault], Fault], str]] = [
     ),
     (
         "embedded-subtitle",
+        pipeline,
         "extract_text_subtitles",
         lambda real: raising(tool_failed(last_line="No such file or directory")),
         "subtitle_track_failed",
@@ -300,12 +310,13 @@ WARNINGS: list[tuple[str, str, Callable[[Fault], Fault], str]] = [
 
 
 @pytest.mark.parametrize(
-    ("name", "wrap", "code"), [w[1:] for w in WARNINGS], ids=[w[0] for w in WARNINGS]
+    ("target", "name", "wrap", "code"), [w[1:] for w in WARNINGS], ids=[w[0] for w in WARNINGS]
 )
 def test_an_optional_artifact_that_fails_is_a_warning_not_a_failure(
     studio: StudioSide,
     trailer: Trailer,
     monkeypatch: pytest.MonkeyPatch,
+    target: Any,
     name: str,
     wrap: Callable[[Fault], Fault],
     code: str,
@@ -314,18 +325,22 @@ def test_an_optional_artifact_that_fails_is_a_warning_not_a_failure(
     release_id = trailer_release(studio, trailer, trailer.with_subtitle if embedded else None)
     start(studio, release_id)
     with monkeypatch.context() as faulty:
-        faulty.setattr(pipeline, name, wrap(getattr(pipeline, name)))
+        faulty.setattr(target, name, wrap(getattr(target, name)))
         run_jobs()
     release = release_of(studio, release_id)
     assert release["status"] == "ready", release
     assert [w["code"] for w in release["warnings"]] == [code], release["warnings"]
     assert "playable without it" in release["warnings"][0]["detail"]
+    with unit_of_work() as s:
+        row = s.get_one(Release, release_id)
+        sprite_vtt, master_key = row.sprite_vtt_key, row.master_playlist_key
+    assert master_key is not None
+    master = get_store().get_bytes(master_key).decode()
     if code == "audio_track_failed":
         assert [a["role"] for a in release["outputs"]["audio"]] == ["original"]
     if code == "sprite_failed":
-        assert release_of(studio, release_id)["status"] == "ready"
-        with unit_of_work() as s:
-            assert s.get_one(Release, release_id).sprite_vtt_key is None
+        assert sprite_vtt is None
+    assert ("#EXT-X-I-FRAME-STREAM-INF" in master) is (code != "iframe_playlists_failed")
     # A new run clears the warnings and, without the fault, has none of this kind.
     start(studio, release_id)
     run_jobs()
