@@ -605,8 +605,8 @@ def _publish(prefix: str, packaged: PackageResult, images: list[Path]) -> None:
 def _package(session: Session, run_id: str, work: PackageWork) -> None:
     progress = _PackagingProgress(work)
     warnings: list[dict[str, str]] = []
-    master_asset = next(a for a in work.assets if a.kind is AssetKind.master)
     with step(Step.probe):
+        master_asset = next(a for a in work.assets if a.kind is AssetKind.master)
         probe = check_master(local_copy(master_asset.storage_key))
     with step(Step.plan):
         ladder = plan(probe)
