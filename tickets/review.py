@@ -45,7 +45,7 @@ def _claim(
         raise Conflict(
             f"this review is already {review.status.value}",
             code="review_already_decided",
-            status=review.status.value,
+            review_status=review.status.value,
         )
 
 
