@@ -295,6 +295,13 @@ class StripeProvider:
                 f"Stripe refused a reused idempotency key: {exc.user_message}",
                 code="payment_idempotency_conflict",
             ) from None
+        except stripe.InvalidRequestError as exc:
+            # A 4xx about the request itself (a refund larger than what is left, evidence
+            # for a closed dispute): asking again gives the same answer, so it is final.
+            raise PaymentProviderError(
+                f"Stripe refused the request: {exc.user_message or exc}",
+                code="payment_provider_refused",
+            ) from None
         except stripe.StripeError as exc:
             log.warning("stripe call failed", extra={"error": str(exc)})
             raise PaymentProviderError(

@@ -305,3 +305,25 @@ def _user(email: str) -> Any:
         assert user is not None
         session.expunge(user)
         return user
+
+
+def test_a_refused_review_refund_puts_the_review_back_in_the_queue(
+    client: TestClient, stripe_fake: FakeStripe, in_review: dict[str, Any]
+) -> None:
+    review = review_of(in_review["ticket_id"])
+    # Someone refunded in the Stripe Dashboard; its event has not arrived yet.
+    stripe_fake.handle(
+        "POST", "/v1/refunds", {}, {"payment_intent": in_review["intent"]["id"]}, AUTH
+    )
+    client.post(
+        f"/v1/finance/payment-reviews/{review.id}/refund",
+        json={"reason": "send back"},
+        headers=_finance(),
+    )
+    assert run_action_jobs() == ["failed"]
+    reopened = review_of(in_review["ticket_id"])
+    assert reopened.status == "open"
+    assert reopened.reason is not None
+    assert "payment_provider_refused" in reopened.reason
+    assert len(stripe_fake.refunds) == 1
+    assert ledger() == []
