@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from accounts.models import User
 from core.db import unit_of_work
-from payments.models import LedgerEntry, PaymentEvent, PaymentReview
+from payments.models import LedgerEntry, PaymentAction, PaymentEvent, PaymentReview
 from tests.helpers import auth_header
 from tests.payments.fake_stripe import WEBHOOK_SECRET, sign
 from tickets.models import Ticket
@@ -51,7 +51,9 @@ def ledger(ticket_id: str | None = None) -> list[tuple[str, int, str, int | None
         ]
 
 
-def count(model: type[Ticket] | type[PaymentEvent] | type[LedgerEntry]) -> int:
+def count(
+    model: type[Ticket] | type[PaymentEvent] | type[LedgerEntry] | type[PaymentAction],
+) -> int:
     with unit_of_work() as session:
         return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
@@ -64,7 +66,7 @@ def run_action_jobs() -> list[str]:
     from tickets import tasks
     from tickets.refunds import ACTION_JOB
 
-    assert tasks.run_action  # importing the module registers the job
+    assert ACTION_JOB in jobs.REGISTRY, tasks  # importing the module registers the job
     with unit_of_work() as session:
         open_jobs = [
             (j.id, dict(j.args))

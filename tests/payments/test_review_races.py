@@ -58,6 +58,14 @@ def _all_at_once(calls: list[Callable[[httpx.Client], httpx.Response]]) -> list[
         return list(pool.map(one, calls))
 
 
+def _delivery(server: str, event: bytes) -> Callable[[httpx.Client], httpx.Response]:
+    def send(http: httpx.Client) -> httpx.Response:
+        headers = {"Stripe-Signature": sign(event), "Content-Type": "application/json"}
+        return http.post(f"{server}/v1/webhooks/stripe", content=event, headers=headers)
+
+    return send
+
+
 def _one_yen_ticket(server: str, fake: FakeStripe) -> tuple[str, bytes]:
     film = create_licensed_title(create_studio().id)
     ana = create_user("ana@example.com")
@@ -78,19 +86,13 @@ def test_concurrent_deliveries_and_decisions_count_once(
 ) -> None:
     ticket_id, payload = _one_yen_ticket(server, stripe_fake)
 
-    def deliver(http: httpx.Client) -> httpx.Response:
-        headers = {"Stripe-Signature": sign(payload), "Content-Type": "application/json"}
-        return http.post(f"{server}/v1/webhooks/stripe", content=payload, headers=headers)
-
-    receipts = _all_at_once([deliver] * N)
+    receipts = _all_at_once([_delivery(server, payload)] * N)
     assert sorted(r.json()["status"] for r in receipts) == ["duplicate"] * (N - 1) + ["handled"]
     assert count(PaymentEvent) == 1
     review = review_of(ticket_id)
     assert ledger() == []
 
-    people = [
-        auth_header(create_user(f"finance{i}@example.com", Role.finance)) for i in range(N)
-    ]
+    people = [auth_header(create_user(f"finance{i}@example.com", Role.finance)) for i in range(N)]
 
     def decide(i: int) -> Callable[[httpx.Client], httpx.Response]:
         verb = "accept" if i % 2 else "refund"
@@ -107,17 +109,7 @@ def test_concurrent_deliveries_and_decisions_count_once(
     assert count(PaymentAction) == 1
     run_action_jobs()
     for refund in list(stripe_fake.refunds.values()):
-        event = stripe_fake.event("refund.created", refund)
-        _all_at_once(
-            [
-                lambda http: http.post(
-                    f"{server}/v1/webhooks/stripe",
-                    content=event,
-                    headers={"Stripe-Signature": sign(event)},
-                )
-            ]
-            * N
-        )
+        _all_at_once([_delivery(server, stripe_fake.event("refund.created", refund))] * N)
 
     if winners[0].status_code == 201:  # accepted
         assert [e[:2] for e in ledger()] == [("sale", 1)]
@@ -160,8 +152,6 @@ def test_concurrent_staff_refunds_never_exceed_the_payment(
     answers = _all_at_once([ask(i) for i in range(N)])
     # $12.99 holds two refunds of $5.00, never a third.
     assert sorted(a.status_code for a in answers) == [202, 202] + [409] * (N - 2)
-    assert {a.json()["code"] for a in answers if a.status_code == 409} == {
-        "refund_exceeds_payment"
-    }
+    assert {a.json()["code"] for a in answers if a.status_code == 409} == {"refund_exceeds_payment"}
     assert run_action_jobs() == ["done", "done"]
     assert sorted(r["amount"] for r in stripe_fake.refunds.values()) == [500, 500]
