@@ -145,6 +145,10 @@ def test_refund_from_review_refunds_once_and_books_nothing_net(
     assert sum(e[1] for e in entries) == 0
     assert ticket_row(in_review["ticket_id"]).state == "refunded"
     assert review_of(in_review["ticket_id"]).status == "refunded"
+    # Stripe also reports the same refund on the charge: counted once.
+    charge = dict(stripe_fake.charges[in_review["intent"]["latest_charge"]])
+    assert deliver(client, stripe_fake.event("charge.refunded", charge)).is_success
+    assert ledger(in_review["ticket_id"]) == entries
 
 
 def test_a_crash_between_the_provider_call_and_commit_never_refunds_twice(
