@@ -228,3 +228,15 @@ def test_a_refund_stripe_refuses_fails_the_action_with_its_code(
     assert action.json()["status"] == "failed"
     assert action.json()["error_code"] == "payment_provider_refused"
     assert len(stripe_fake.refunds) == 1
+
+
+def test_a_stripe_outage_is_retried_not_failed(
+    client: TestClient, stripe_fake: FakeStripe, paid: dict[str, Any], finance: dict[str, str]
+) -> None:
+    asked = _refund(client, paid["ticket_id"], finance, "refund-0001", amount_minor=100)
+    stripe_fake.fail_next = 10  # more than the SDK's own retries
+    assert run_action_jobs() == ["retry"]
+    action = client.get(f"/v1/finance/payment-actions/{asked.json()['id']}", headers=finance)
+    assert (action.json()["status"], action.json()["error_code"]) == ("requested", None)
+    assert stripe_fake.refunds == {}
+    assert [e[0] for e in ledger()] == ["sale"]
