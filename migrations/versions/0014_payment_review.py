@@ -1,7 +1,7 @@
 """payment review queue, staff payment actions (audit trail), ledger note
 
 Revision ID: 0014
-Revises: 0007
+Revises: 0009
 Create Date: 2026-12-02 13:30:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import core.db
 
 revision: str = "0014"
-down_revision: str | Sequence[str] | None = "0007"
+down_revision: str | Sequence[str] | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
