@@ -4,10 +4,8 @@ webhooks, operations."""
 from __future__ import annotations
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import problems
-from api.direct import DirectDispatch
 from api.middleware import RequestContextMiddleware
 from api.routes import (
     admin,
@@ -25,33 +23,8 @@ from api.routes import (
 )
 
 
-class PocketCinemaAPI(FastAPI):
-    """FastAPI, with the request context (ids, logs, metrics) and the direct playback lane
-    (api/direct.py) in front of the framework's own middleware stack: the hot playback
-    requests skip it entirely; every other request goes through it as usual."""
-
-    front: ASGIApp | None = None
-    direct_lane = True  # False: every request through the router (tests compare the two)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            if self.front is None:
-                inner: ASGIApp = super().__call__
-                if self.direct_lane:
-                    inner = DirectDispatch(
-                        inner,
-                        prefix=playback.PREFIX,
-                        routes=playback.DIRECT,
-                        parse=playback.call_from_scope,
-                    )
-                self.front = RequestContextMiddleware(inner)
-            await self.front(scope, receive, send)
-        else:
-            await super().__call__(scope, receive, send)
-
-
-def create_app(*, direct_lane: bool = True) -> FastAPI:
-    app = PocketCinemaAPI(
+def create_app() -> FastAPI:
+    app = FastAPI(
         title="Pocket Cinema",
         version="0.1.0",
         summary="Pay-per-view streaming: geo-licensed tickets, encrypted HLS, box office.",
@@ -62,6 +35,8 @@ def create_app(*, direct_lane: bool = True) -> FastAPI:
         # otherwise check its providers on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
+    # Every route, the playback hot paths included, goes through the same middleware stack.
+    app.add_middleware(RequestContextMiddleware)
     problems.install(app)
     app.include_router(health.router)
     app.include_router(titles.router)
@@ -76,5 +51,4 @@ def create_app(*, direct_lane: bool = True) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(boxoffice.finance)
     app.include_router(boxoffice.studio)
-    app.direct_lane = direct_lane
     return app

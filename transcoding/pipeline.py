@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import shutil
 import socket
@@ -293,8 +294,15 @@ def package(session: Session, run_id: str) -> None:
                 select(EncodeChunk).where(EncodeChunk.run_id == run.id).order_by(EncodeChunk.index)
             )
         ]
-        key = keys.release_key(s, release.id)
+        if release.content_key_id is None:  # pragma: no cover - prepare() made it
+            raise InvalidInput("the release has no content key", code="key_not_found")
+        key = keys.content_key(s, release.content_key_id)
         release_id, attempt = release.id, run.attempt
+        segment_seconds = float(run.plan["segment_seconds"])
+        period_segments, periods = key_periods(float(run.plan["duration"]), segment_seconds)
+        # Period 0 uses the release's first key; each later period gets its own. A retried
+        # packaging makes new ones: keys no grant names and no segment uses open nothing.
+        rotation = [keys.create_content_key(s, release.id) for _ in range(periods - 1)]
 
     store = get_store()
     master_asset = next(a for a in assets if a.kind is AssetKind.master)
@@ -364,11 +372,9 @@ def package(session: Session, run_id: str) -> None:
             audio=audio,
             subtitles=subtitles,
             segment_seconds=ladder.segment_seconds,
-            key=ContentKey(
-                key=key.key,
-                key_id=bytes.fromhex(key.key_id),
-                key_uri_template=KEY_URI_TEMPLATE.format(base=settings.base_url.rstrip("/")),
-            ),
+            key=_packager_key(key, settings.base_url),
+            rotation_keys=[_packager_key(k, settings.base_url) for k in rotation],
+            rotate_every_segments=period_segments if rotation else None,
         )
         poster = make_poster(probe, tmp / "images" / "poster.jpg")
         sprite = make_thumbnail_sprite(probe, tmp / "images" / "sprite")
@@ -409,6 +415,11 @@ def package(session: Session, run_id: str) -> None:
             "subtitles": [{"language": s.language, "name": s.name} for s in subtitles],
             "encrypted": packaged.encryption is not None,
             "encryption": packaged.encryption.value if packaged.encryption else None,
+            # Segment i of every playlist is encrypted with key_ids[i // period_segments].
+            "key_periods": {
+                "seconds": period_segments * segment_seconds,
+                "key_ids": [key.key_id, *(k.key_id for k in rotation)],
+            },
         }
         releases.set_status(release, ReleaseStatus.ready, progress=1.0)
         # The catalog shows viewers which languages they can hear and read before buying.
@@ -427,6 +438,23 @@ def package(session: Session, run_id: str) -> None:
             attempt=attempt,
         )
     store.delete_prefix(f"work/{release_id}/{attempt}/")
+
+
+def key_periods(duration: float, segment_seconds: float) -> tuple[int, int]:
+    """(segments per key period, number of periods) for a film of ``duration`` seconds:
+    one key per ``playback_key_period_seconds`` of content, in whole segments (a track one
+    segment longer than the video keeps the last period's key: see package_hls)."""
+    per_period = max(1, round(get_settings().playback_key_period_seconds / segment_seconds))
+    segments = max(1, math.ceil(duration / segment_seconds - 1e-6))
+    return per_period, math.ceil(segments / per_period)
+
+
+def _packager_key(key: keys.PlainKey, base_url: str) -> ContentKey:
+    return ContentKey(
+        key=key.key,
+        key_id=bytes.fromhex(key.key_id),
+        key_uri_template=KEY_URI_TEMPLATE.format(base=base_url.rstrip("/")),
+    )
 
 
 _TYPES = {
