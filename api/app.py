@@ -38,6 +38,9 @@ def create_app() -> FastAPI:
     # Every route, the playback hot paths included, goes through the same middleware stack.
     app.add_middleware(RequestContextMiddleware)
     problems.install(app)
+    # The playback hot paths first: routers are matched in order, and a player asks for
+    # keys, playlists and media far more often than for anything else.
+    app.include_router(playback.router)
     app.include_router(health.router)
     app.include_router(titles.router)
     app.include_router(auth.router)
@@ -46,7 +49,6 @@ def create_app() -> FastAPI:
     app.include_router(admin.router)
     app.include_router(purchases.router)
     app.include_router(tickets.router)
-    app.include_router(playback.router)
     app.include_router(player.router)
     app.include_router(webhooks.router)
     app.include_router(boxoffice.finance)
