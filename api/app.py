@@ -23,7 +23,7 @@ from api.routes import (
 )
 
 
-def create_app() -> FastAPI:
+def create_app(*, fast_hot_paths: bool = True) -> FastAPI:
     app = FastAPI(
         title="Pocket Cinema",
         version="0.1.0",
@@ -53,4 +53,6 @@ def create_app() -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(boxoffice.finance)
     app.include_router(boxoffice.studio)
+    if fast_hot_paths:  # see api/routes/playback.py, "the hot paths' fast routes"
+        app.router.routes[0:0] = playback.fast_routes()
     return app
