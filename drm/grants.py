@@ -25,9 +25,12 @@ import binascii
 import hashlib
 import hmac
 import json
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
+
+from cachetools import LRUCache
 
 from core.errors import Forbidden, NotAuthenticated
 from core.settings import get_settings
@@ -113,13 +116,33 @@ class InvalidGrant(NotAuthenticated):
     code = "invalid_grant"
 
 
+# A player sends the same grant with every request for its whole life, and a token's
+# content never changes: verified tokens are remembered (by token and secret; the expiry is
+# still checked on every call). Bounded; an evicted token is simply verified again.
+_verified: LRUCache[tuple[str, bytes], Grant] = LRUCache(maxsize=50_000)
+_verified_lock = threading.Lock()
+
+
 def decode(
     token: str, *, now: float | None = None, grace_seconds: float = 0.0, secret: bytes | None = None
 ) -> Grant:
     """The grant, if we signed it and it has not expired (``grace_seconds`` past expiry are
     accepted by the calls that go to the database anyway: heartbeat, refresh, stop)."""
+    key = (token, secret or _secret())
+    with _verified_lock:
+        grant = _verified.get(key)
+    if grant is None:
+        grant = _verify(token, key[1])
+        with _verified_lock:
+            _verified[key] = grant
+    if grant.expires_at + grace_seconds <= (time.time() if now is None else now):
+        raise GrantExpired("this playback grant has expired; refresh it (POST …/token)")
+    return grant
+
+
+def _verify(token: str, secret: bytes) -> Grant:
     payload, dot, mac = token.partition(".")
-    if not dot or not payload or not hmac.compare_digest(mac, _mac(secret or _secret(), payload)):
+    if not dot or not payload or not hmac.compare_digest(mac, _mac(secret, payload)):
         raise InvalidGrant("this playback grant is not signed by us; start playback again")
     try:
         body: dict[str, Any] = json.loads(_unb64(payload))
@@ -141,8 +164,6 @@ def decode(
         )
     except (ValueError, KeyError, TypeError, IndexError, binascii.Error):
         raise InvalidGrant("not a playback grant") from None
-    if grant.expires_at + grace_seconds <= (time.time() if now is None else now):
-        raise GrantExpired("this playback grant has expired; refresh it (POST …/token)")
     return grant
 
 
