@@ -4,6 +4,7 @@ webhooks, operations."""
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from api import problems
 from api.middleware import RequestContextMiddleware
@@ -11,6 +12,7 @@ from api.routes import (
     admin,
     auth,
     boxoffice,
+    docs,
     health,
     playback,
     player,
@@ -21,6 +23,7 @@ from api.routes import (
     titles,
     webhooks,
 )
+from core.settings import get_settings
 
 
 def create_app(*, fast_hot_paths: bool = True) -> FastAPI:
@@ -29,7 +32,7 @@ def create_app(*, fast_hot_paths: bool = True) -> FastAPI:
         version="0.1.0",
         summary="Pay-per-view streaming: geo-licensed tickets, encrypted HLS, box office.",
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # api/routes/docs.py serves the pages with assets from this process
         redoc_url=None,
         # We export Prometheus metrics ourselves; FastAPI's native OpenTelemetry hook would
         # otherwise check its providers on every request.
@@ -38,6 +41,25 @@ def create_app(*, fast_hot_paths: bool = True) -> FastAPI:
     # Every route, the playback hot paths included, goes through the same middleware stack.
     app.add_middleware(RequestContextMiddleware)
     problems.install(app)
+    docs.install(app)
+    origins = get_settings().cors_allowed_origins
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "X-Request-Id",
+                "X-Device-Id",  # players send it with every playback request
+            ],
+            expose_headers=["X-Request-Id", "Content-Language", "Retry-After"],
+            # Bearer tokens, not cookies: browsers need no credentialed requests.
+            allow_credentials=False,
+            max_age=600,
+        )
     # The playback hot paths first: routers are matched in order, and a player asks for
     # keys, playlists and media far more often than for anything else.
     app.include_router(playback.router)
