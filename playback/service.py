@@ -142,6 +142,7 @@ def start(
     country: str | None,
     at: datetime,
     take_over: bool = False,
+    position_seconds: float = 0.0,
 ) -> Issued:
     entitled = sessions.start(
         session,
@@ -152,7 +153,9 @@ def start(
         at=at,
         take_over=take_over,
     )
-    return _issue(entitled, 0.0)
+    entitled.session.position_seconds = position_seconds
+    session.flush()
+    return _issue(entitled, position_seconds)
 
 
 def _caller(token: str, session_id: str, device_id: str | None) -> sessions.Caller:

@@ -237,6 +237,13 @@ class PlaybackStart(BaseModel):
         default=False,
         description="At the stream limit, end the other screen's session and play here",
     )
+    position_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        le=86_400,
+        description="Where playback starts (e.g. the ticket's resume position): the grant "
+        "opens the key periods around it",
+    )
 
 
 class AudioTrackRead(BaseModel):
@@ -310,6 +317,7 @@ def start_playback(
         country=country,
         at=utcnow(),
         take_over=body.take_over,
+        position_seconds=body.position_seconds,
     )
     outputs: dict[str, Any] = started.release.outputs or {}
     return PlaybackStarted(

@@ -200,6 +200,9 @@ def test_a_grant_opens_only_its_release_renditions_and_key_periods(viewing: View
         c.get(f"{media}/images/poster.jpg", headers=viewing.grant_headers(forged)).json()["code"]
         == "invalid_grant"
     )
+    # Starting where the viewer left off opens the periods there.
+    resumed = started(viewing, position_seconds=9.0)
+    assert resumed["key_periods"] == [1, 2]
 
 
 def test_one_stream_per_ticket_and_another_device_can_take_it(
