@@ -4,7 +4,7 @@
 // the next grant), refresh the grant after a seek, stop.
 "use strict";
 
-const state = { access: null, device: null, session: null, token: null, hls: null,
+const state = { access: null, device: null, session: null, token: null, expires: 0, hls: null,
   seq: 0, lastTime: 0, watched: 0, timers: [], errors: [] };
 window.pocketCinema = state; // lets tests and curious people look inside
 
@@ -108,11 +108,11 @@ async function play(ticketId) {
   hls.loadSource(started.master_playlist_url);
   hls.attachMedia(video);
 
-  // A grant lives about a minute: heartbeats renew it, and a refresh at half its life covers
-  // a heartbeat that was late. A seek refreshes at once (the grant opens the key periods
-  // around the playhead).
-  const life = new Date(started.token_expires_at).getTime() - Date.now();
-  state.timers.push(setInterval(refresh, Math.max(1000, life * 0.5)));
+  // A grant lives about a minute and every heartbeat brings the next one; a refresh only
+  // when a heartbeat was late and the grant is about to run out. A seek refreshes at once
+  // (the grant opens the key periods around the playhead).
+  state.expires = new Date(started.token_expires_at).getTime();
+  state.timers.push(setInterval(() => { if (state.expires - Date.now() < 15000) refresh(); }, 5000));
   state.timers.push(setInterval(heartbeat, started.heartbeat_interval_seconds * 1000));
   state.lastTime = 0;
   video.addEventListener("timeupdate", countWatched);
@@ -132,7 +132,7 @@ async function refresh() {
     method: "POST", headers: { "X-Device-Id": state.device },
     body: JSON.stringify({ position_seconds: $("video").currentTime }),
   }, state.token).catch((e) => showError(`${e.code}: ${e.message}`));
-  if (fresh) state.token = fresh.token;
+  if (fresh) { state.token = fresh.token; state.expires = new Date(fresh.token_expires_at).getTime(); }
 }
 
 async function heartbeat() {
@@ -144,7 +144,7 @@ async function heartbeat() {
     method: "POST", headers: { "X-Device-Id": state.device },
     body: JSON.stringify({ seq: state.seq, position_seconds: $("video").currentTime, watched_seconds: watched }),
   }, state.token).catch((e) => showError(`${e.code}: ${e.message}`));
-  if (beat) state.token = beat.token;
+  if (beat) { state.token = beat.token; state.expires = new Date(beat.token_expires_at).getTime(); }
 }
 
 async function stop() {
