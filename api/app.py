@@ -14,11 +14,13 @@ from api.routes import (
     boxoffice,
     docs,
     health,
+    payment_desk,
     playback,
     player,
     purchases,
     studio_catalog,
     studio_releases,
+    studio_tracks,
     tickets,
     titles,
     webhooks,
@@ -68,6 +70,7 @@ def create_app(*, fast_hot_paths: bool = True) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(studio_catalog.router)
     app.include_router(studio_releases.router)
+    app.include_router(studio_tracks.router)
     app.include_router(admin.router)
     app.include_router(purchases.router)
     app.include_router(tickets.router)
@@ -75,6 +78,7 @@ def create_app(*, fast_hot_paths: bool = True) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(boxoffice.finance)
     app.include_router(boxoffice.studio)
+    app.include_router(payment_desk.router)
     if fast_hot_paths:  # see api/routes/playback.py, "the hot paths' fast routes"
         app.router.routes[0:0] = playback.fast_routes()
     return app

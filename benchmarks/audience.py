@@ -49,7 +49,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PG = os.environ.get("POCKETCINEMA_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 COMPRESSION = float(os.environ.get("COMPRESSION", "30"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
-STEPS = [int(x) for x in os.environ.get("AUDIENCE_STEPS", "1000,2500,5000,10000,20000,30000").split(",")]
+STEPS = [
+    int(x) for x in os.environ.get("AUDIENCE_STEPS", "1000,2500,5000,10000,20000,30000").split(",")
+]
 CONNECTIONS = int(os.environ.get("CONNECTIONS", "64"))
 GOAL = 20_000
 P99_LIMIT_MS = 100.0

@@ -1,7 +1,7 @@
 """playback grants: the first key delivery no longer marks the view start
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0014
 Create Date: 2026-12-02 13:30:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import core.db
 
 revision: str = "0010"
-down_revision: str | Sequence[str] | None = "0007"
+down_revision: str | Sequence[str] | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
