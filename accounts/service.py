@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from accounts import repository
 from accounts.identity import ExternalClaims, Provider, verify_id_token
 from accounts.models import ExternalIdentity, RefreshToken, Role, Studio, User
+from core import outbound
 from core.db import new_id, utcnow
 from core.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, TooManyRequests
 from core.security import KeyRing, decode_token, hash_password, issue_token, verify_password
@@ -64,6 +65,8 @@ def create_studio(session: Session, name: str, webhook_url: str | None = None) -
         raise InvalidInput("a studio needs a name", code="name_empty")
     if repository.get_studio_by_name(session, name) is not None:
         raise Conflict(f"a studio named {name!r} exists", code="studio_exists")
+    if webhook_url is not None:
+        outbound.check_url(webhook_url)
     studio = Studio(name=name, webhook_url=webhook_url)
     session.add(studio)
     session.flush()

@@ -172,6 +172,13 @@ class Settings(BaseSettings):
     ladder_profile_file: Path | None = None  # JSON LadderProfile; None: the default ladder
     studio_webhook_timeout_seconds: float = Field(default=10.0, gt=0)
 
+    # --- outbound requests to user-supplied URLs (core/outbound.py, docs/security.md) -------
+    # Networks allowed although private or loopback: on-premises receivers. Empty: only
+    # public addresses are ever contacted.
+    outbound_allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    outbound_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    outbound_max_response_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+
     # --- views and box office (docs/boxoffice.md) ------------------------------------------
     # A qualified view: a ticket whose watched time reaches the lesser of these two.
     view_qualify_seconds: float = Field(default=600.0, gt=0)
@@ -193,7 +200,7 @@ class Settings(BaseSettings):
     # committed late (its created_at stamped before the previous run) is still picked up.
     boxoffice_rollup_overlap_seconds: float = Field(default=900.0, ge=0)
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "outbound_allowed_networks", mode="before")
     @classmethod
     def _parse_proxies(cls, value: Any) -> Any:
         value = _split_csv(value)
