@@ -137,6 +137,13 @@ class Settings(BaseSettings):
     player_vendor_dir: Path = Path(".cache/player")
 
     # --- requests ---------------------------------------------------------------------------
+    # Limits checked before anything parses a request (api/limits.py, docs/security.md).
+    max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    max_webhook_body_bytes: int = Field(default=512 * 1024, ge=1024, le=64 * 1024 * 1024)
+    max_json_depth: int = Field(default=32, ge=4, le=1000)
+    max_request_headers: int = Field(default=100, ge=10, le=1000)
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024, le=1024 * 1024)
+    max_header_line_bytes: int = Field(default=8 * 1024, ge=256, le=1024 * 1024)
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     maxmind_db: Path | None = None
     # Country assumed for requests from loopback/private addresses (no real country). Unset:
