@@ -73,6 +73,13 @@ def create_studio(session: Session, name: str, webhook_url: str | None = None) -
     return studio
 
 
+def get_studio(session: Session, studio_id: str) -> Studio:
+    studio = repository.get_studio(session, studio_id)
+    if studio is None:
+        raise InvalidInput("no such studio", code="studio_not_found")
+    return studio
+
+
 def create_user(
     session: Session,
     email: str,

@@ -9,6 +9,8 @@ from pydantic import BaseModel
 
 from api.deps import DbSession
 from api.problems import PROBLEM_RESPONSES
+from core.errors import NotFound
+from core.settings import get_settings
 from payments.providers import get_sandbox
 from tickets import fulfilment
 
@@ -43,6 +45,14 @@ def stripe_webhook(
     body: RawBody,
     stripe_signature: Annotated[str | None, Header(alias="Stripe-Signature")] = None,
 ) -> WebhookReceipt:
+    settings = get_settings()
+    if not (
+        settings.stripe_secret_key.get_secret_value()
+        and settings.stripe_webhook_secret.get_secret_value()
+    ):
+        # Like the sandbox route below: a provider this deployment does not use has no
+        # endpoint (a 404, not a server error Stripe would see as our outage).
+        raise NotFound("Stripe is not configured here", code="payment_provider_not_configured")
     return _receive(session, "stripe", body, stripe_signature)
 
 
