@@ -4,6 +4,7 @@ webhooks, operations."""
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import problems
@@ -15,6 +16,7 @@ from api.routes import (
     admin,
     auth,
     boxoffice,
+    docs,
     health,
     playback,
     player,
@@ -25,6 +27,7 @@ from api.routes import (
     titles,
     webhooks,
 )
+from core.settings import get_settings
 
 
 class PocketCinemaAPI(FastAPI):
@@ -59,13 +62,26 @@ def create_app(*, direct_lane: bool = True) -> FastAPI:
         version="0.1.0",
         summary="Pay-per-view streaming: geo-licensed tickets, encrypted HLS, box office.",
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # api/routes/docs.py serves the pages with assets from this process
         redoc_url=None,
         # We export Prometheus metrics ourselves; FastAPI's native OpenTelemetry hook would
         # otherwise check its providers on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     problems.install(app)
+    docs.install(app)
+    origins = get_settings().cors_allowed_origins
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id"],
+            expose_headers=["X-Request-Id", "Content-Language", "Retry-After"],
+            # Bearer tokens, not cookies: browsers need no credentialed requests.
+            allow_credentials=False,
+            max_age=600,
+        )
     app.include_router(health.router)
     app.include_router(titles.router)
     app.include_router(auth.router)

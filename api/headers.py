@@ -3,12 +3,12 @@
 - Every response: ``X-Content-Type-Options: nosniff`` (a playlist or a problem body is never
   run as a script by a browser that guesses types), and HSTS when the API is served over TLS
   (the request came in as https, or ``base_url`` is https: TLS ends at our proxy).
-- HTML pages (``/play``, ``/docs``): a Content-Security-Policy that names where code may come
+- HTML pages (``/play``, ``/docs``, ``/redoc``): a Content-Security-Policy that names where code may come
   from, ``frame-ancestors 'none'`` and ``X-Frame-Options: DENY`` (no clickjacking of the
   sign-in form), ``Referrer-Policy: no-referrer`` (signed media URLs never leak in Referer).
 
-/docs is Swagger UI, which FastAPI loads from the jsDelivr CDN with an inline start-up
-script; its policy allows exactly that. /play serves everything itself; hls.js plays from
+/docs (Swagger UI) and /redoc load their assets from this process (api/routes/docs.py) and
+start with an inline script; ReDoc runs a worker from a ``blob:`` URL. /play serves everything itself; hls.js plays from
 ``blob:`` MediaSource URLs and fetches playlists and segments from us or the media CDN
 (S3, CloudFront), hence ``connect-src 'self' https:``.
 """
@@ -25,9 +25,9 @@ _PLAYER_CSP = (
     "connect-src 'self' https:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 _DOCS_CSP = (
-    "default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "img-src 'self' data: https://fastapi.tiangolo.com; connect-src 'self'; "
+    "default-src 'none'; script-src 'self' 'unsafe-inline'; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; "
+    "worker-src 'self' blob:; connect-src 'self'; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 _NOSNIFF = (b"x-content-type-options", b"nosniff")

@@ -218,6 +218,19 @@ def clear_warnings(release: Release) -> None:
     release.warnings = []
 
 
+def playable_title_ids(session: Session, title_ids: Sequence[str]) -> set[str]:
+    """Which of these titles have a ready release (one query for a whole catalog page)."""
+    if not title_ids:
+        return set()
+    return set(
+        session.scalars(
+            select(Release.title_id)
+            .where(Release.title_id.in_(title_ids), Release.status == ReleaseStatus.ready)
+            .distinct()
+        )
+    )
+
+
 def playable_release(session: Session, title_id: str) -> Release:
     """The newest ready release of a title: what a ticket holder watches."""
     release = session.scalar(

@@ -13,6 +13,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -171,6 +172,10 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(default=32 * 1024, ge=1024, le=1024 * 1024)
     max_header_line_bytes: int = Field(default=8 * 1024, ge=256, le=1024 * 1024)
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Web apps on other origins that may call the API from a browser (CORS), e.g.
+    # "https://watch.example.com". Empty: no cross-origin browser access. "*" is refused:
+    # the API takes bearer tokens, and a wildcard would let any page script against it.
+    cors_allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     maxmind_db: Path | None = None
     # Country assumed for requests from loopback/private addresses (no real country). Unset:
     # such requests have no country. Development mode defaults it to US (docs/catalog.md).
@@ -253,6 +258,7 @@ class Settings(BaseSettings):
             ipaddress.ip_network(item, strict=False)  # raises a clear ValueError
         return value
 
+<<<<<<< HEAD
     @field_validator(
         "login_ip_limit",
         "login_account_limit",
@@ -269,6 +275,24 @@ class Settings(BaseSettings):
         except ValueError:
             raise ValueError(f"{value!r}: write limits like 10/minute;100/hour") from None
         return value
+=======
+    @field_validator("cors_allowed_origins", mode="before")
+    @classmethod
+    def _parse_origins(cls, value: Any) -> Any:
+        value = _split_csv(value)
+        for origin in value or []:
+            parsed = urlsplit(origin)
+            if (
+                parsed.scheme not in ("http", "https")
+                or not parsed.hostname
+                or parsed.path not in ("", "/")
+                or parsed.query
+                or parsed.fragment
+                or parsed.username
+            ):
+                raise ValueError(f"{origin!r} is not an origin like https://app.example.com")
+        return [o.rstrip("/") for o in value or []]
+>>>>>>> main
 
     @field_validator("apple_client_ids", "google_client_ids", "google_issuers", mode="before")
     @classmethod
@@ -343,6 +367,11 @@ class Settings(BaseSettings):
             self.kek_file = data_dir / "keys" / "kek.json"
         if self.geo_fallback_country is None and self.mode is Mode.development:
             self.geo_fallback_country = "US"
+        if "trusted_proxies" not in self.model_fields_set and self.mode is Mode.development:
+            # On a developer's machine the only peer on loopback is the developer (or the demo
+            # acting as a client from another country), so its forwarding headers are believed.
+            # Production and test modes trust no proxy unless told which.
+            self.trusted_proxies = ["127.0.0.1/32", "::1/128"]
         if self.geo_fallback_country is not None:
             self.geo_fallback_country = self.geo_fallback_country.strip().upper() or None
         if self.mode is Mode.production:

@@ -18,7 +18,7 @@ from drm import tokens
 from tests.helpers import auth_header, create_studio, create_user
 
 
-@pytest.mark.parametrize("path", ["/play", "/docs"])
+@pytest.mark.parametrize("path", ["/play", "/docs", "/redoc"])
 def test_html_pages_carry_a_content_security_policy(client: TestClient, path: str) -> None:
     page = client.get(path)
     assert page.status_code == 200

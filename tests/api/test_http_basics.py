@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -104,3 +105,59 @@ def test_openapi_documents_every_route(client: TestClient) -> None:
         for method, operation in operations.items():
             assert operation.get("summary"), f"{method.upper()} {path} has no summary"
     assert {"/healthz", "/readyz", "/metrics", "/v1/titles"} <= set(spec["paths"])
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_api_docs_work_offline(client: TestClient, page: str) -> None:
+    html = client.get(page)
+    assert html.status_code == 200
+    assert "text/html" in html.headers["content-type"]
+    # Nothing is loaded from another origin: every script and stylesheet is ours.
+    assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", html.text)
+    scripts = [a for a in assets if a.endswith((".js", ".css"))]
+    assert scripts, html.text
+    for url in scripts:
+        assert url.startswith("/docs/assets/"), url
+        asset = client.get(url)
+        assert asset.status_code == 200, url
+        assert len(asset.content) > 100_000, url  # the real bundle, not a placeholder
+    assert "openapi.json" in html.text
+
+
+@pytest.mark.usefixtures("db")
+def test_cors_answers_only_the_configured_web_origins(monkeypatch: pytest.MonkeyPatch) -> None:
+    from api.app import create_app
+    from core.settings import reset_settings_cache
+
+    monkeypatch.setenv("POCKETCINEMA_CORS_ALLOWED_ORIGINS", "https://watch.example.com/")
+    reset_settings_cache()
+    try:
+        with TestClient(create_app(), raise_server_exceptions=False) as web:
+            preflight = web.options(
+                "/v1/purchases",
+                headers={
+                    "Origin": "https://watch.example.com",
+                    "Access-Control-Request-Method": "POST",
+                    "Access-Control-Request-Headers": "authorization, idempotency-key",
+                },
+            )
+            assert preflight.status_code == 200
+            assert preflight.headers["access-control-allow-origin"] == "https://watch.example.com"
+            listing = web.get("/v1/titles", headers={"Origin": "https://watch.example.com"})
+            assert listing.headers["access-control-allow-origin"] == "https://watch.example.com"
+            assert "X-Request-Id" in listing.headers["access-control-expose-headers"]
+            stranger = web.get("/v1/titles", headers={"Origin": "https://evil.example"})
+            assert "access-control-allow-origin" not in stranger.headers
+            refused = web.options(
+                "/v1/purchases",
+                headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+            )
+            assert refused.status_code == 400
+    finally:
+        monkeypatch.delenv("POCKETCINEMA_CORS_ALLOWED_ORIGINS")
+        reset_settings_cache()
+
+
+def test_without_configured_origins_there_is_no_cors(client: TestClient) -> None:
+    response = client.get("/v1/titles", headers={"Origin": "https://watch.example.com"})
+    assert "access-control-allow-origin" not in response.headers
