@@ -258,7 +258,6 @@ class Settings(BaseSettings):
             ipaddress.ip_network(item, strict=False)  # raises a clear ValueError
         return value
 
-<<<<<<< HEAD
     @field_validator(
         "login_ip_limit",
         "login_account_limit",
@@ -275,7 +274,7 @@ class Settings(BaseSettings):
         except ValueError:
             raise ValueError(f"{value!r}: write limits like 10/minute;100/hour") from None
         return value
-=======
+
     @field_validator("cors_allowed_origins", mode="before")
     @classmethod
     def _parse_origins(cls, value: Any) -> Any:
@@ -292,7 +291,6 @@ class Settings(BaseSettings):
             ):
                 raise ValueError(f"{origin!r} is not an origin like https://app.example.com")
         return [o.rstrip("/") for o in value or []]
->>>>>>> main
 
     @field_validator("apple_client_ids", "google_client_ids", "google_issuers", mode="before")
     @classmethod
