@@ -21,8 +21,8 @@ from __future__ import annotations
 import json
 import re
 from array import array
-from itertools import accumulate
 from dataclasses import dataclass
+from itertools import accumulate
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send

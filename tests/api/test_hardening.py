@@ -78,7 +78,8 @@ def test_a_storage_key_is_not_echoed_in_a_422(client: TestClient) -> None:
     )
     assert answer.status_code == 422
     assert answer.json()["code"] == "invalid_storage_key"
-    assert "kek" not in answer.text and "secrets" not in answer.text
+    assert "kek" not in answer.text
+    assert "secrets" not in answer.text
 
 
 def test_an_admin_naming_a_missing_studio_gets_a_422(client: TestClient) -> None:
