@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -204,9 +205,11 @@ def send(
     timeout: float | None = None,
     resolve: Resolver = system_resolver,
     settings: Settings | None = None,
+    verify: ssl.SSLContext | bool = True,
 ) -> Reply:
     """One guarded request. Raises :class:`UnsafeUrl` or :class:`OutboundRefused` when the
-    target is not allowed, :class:`httpx.HTTPError` when the network fails."""
+    target is not allowed, :class:`httpx.HTTPError` when the network fails. ``verify``: the
+    TLS trust (the system's CAs by default; a context of its own for private CAs)."""
     settings = settings or get_settings()
     target = check_url(url, settings)
     address = resolve_checked(target, settings, resolve)
@@ -224,6 +227,7 @@ def send(
     with httpx.Client(
         timeout=httpx.Timeout(seconds),
         follow_redirects=False,
+        verify=verify,
         trust_env=False,  # no proxy from the environment: we connect to the checked address
     ) as client:
         request = client.build_request(

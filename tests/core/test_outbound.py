@@ -3,13 +3,20 @@ against real loopback receivers that record whether anything reached them."""
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
 
 from accounts.models import Role, Studio
@@ -23,7 +30,7 @@ from transcoding import notify
 class Receiver:
     """A real HTTP server on a loopback address; answers with what the test sets."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None) -> None:
         self.hits: list[dict[str, str]] = []
         self.status = 204
         self.location: str | None = None
@@ -47,6 +54,8 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer((host, 0), Handler)
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         self.url = f"http://{host}:{self.port}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -170,6 +179,71 @@ def test_connects_to_the_checked_address_and_keeps_the_host_name(receiver: Recei
     assert reply.status == 204
     assert calls == ["receiver.test"]
     assert receiver.hits[0]["Host"] == f"receiver.test:{receiver.port}"
+
+
+def _certificate(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    """A self-signed certificate for ``name`` (and nothing else), as a private CA would."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+def test_https_keeps_the_name_for_sni_and_the_certificate_check(tmp_path: Path) -> None:
+    cert_file, key_file = _certificate(tmp_path, "hooks.studio.test")
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(cert_file, key_file)
+    names: list[str | None] = []
+    server_side.sni_callback = lambda sock, name, ctx: names.append(name)
+    receiver = Receiver(tls=server_side)
+    trust = ssl.create_default_context(cafile=str(cert_file))
+
+    def resolver(host: str, port: int) -> Sequence[str]:
+        return ["127.0.0.1"]
+
+    reply = outbound.send(
+        "POST",
+        f"https://hooks.studio.test:{receiver.port}/hook",
+        resolve=resolver,
+        settings=settings(["127.0.0.1/32"]),
+        verify=trust,
+    )
+    assert reply.status == 204
+    assert names == ["hooks.studio.test"]
+    assert receiver.hits[0]["Host"] == f"hooks.studio.test:{receiver.port}"
+    # The certificate is checked against the name, not the address we connected to.
+    try:
+        with pytest.raises(httpx.ConnectError):
+            outbound.send(
+                "POST",
+                f"https://other.studio.test:{receiver.port}/hook",
+                resolve=resolver,
+                settings=settings(["127.0.0.1/32"]),
+                verify=trust,
+            )
+    finally:
+        receiver.close()
 
 
 def test_a_redirect_to_a_private_address_is_not_followed(receiver: Receiver) -> None:
