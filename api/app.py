@@ -7,6 +7,8 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api import problems
+from api.headers import SecurityHeaders
+from api.limits import RequestLimits
 from api.middleware import RequestContextMiddleware
 from api.routes import (
     admin,
@@ -40,10 +42,13 @@ def create_app(*, fast_hot_paths: bool = True) -> FastAPI:
         # otherwise check its providers on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    # Every route, the playback hot paths included, goes through the same middleware stack.
-    app.add_middleware(RequestContextMiddleware)
     problems.install(app)
     docs.install(app)
+    # Every route, the playback hot paths included, goes through the same middleware stack.
+    # add_middleware wraps what is there, so from the outside in: request context (ids,
+    # logs, metrics), security headers, CORS, request limits (sizes are checked before
+    # anything parses), then the router.
+    app.add_middleware(RequestLimits)
     origins = get_settings().cors_allowed_origins
     if origins:
         app.add_middleware(
@@ -62,6 +67,8 @@ def create_app(*, fast_hot_paths: bool = True) -> FastAPI:
             allow_credentials=False,
             max_age=600,
         )
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestContextMiddleware)
     # The playback hot paths first: routers are matched in order, and a player asks for
     # keys, playlists and media far more often than for anything else.
     app.include_router(playback.router)
