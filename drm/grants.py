@@ -37,6 +37,7 @@ from core.settings import get_settings
 
 VERSION = "pcg1"
 MAC_BYTES = 16  # 128 bits: plenty against forgery for a token that lives a minute
+MAX_LIFETIME_SECONDS = 3600  # above the longest playback_grant_seconds allowed (600)
 
 
 @dataclass(frozen=True)
@@ -135,8 +136,11 @@ def decode(
         grant = _verify(token, key[1])
         with _verified_lock:
             _verified[key] = grant
-    if grant.expires_at + grace_seconds <= (time.time() if now is None else now):
+    at = time.time() if now is None else now
+    if grant.expires_at + grace_seconds <= at:
         raise GrantExpired("this playback grant has expired; refresh it (POST …/token)")
+    if grant.expires_at > at + MAX_LIFETIME_SECONDS:  # we never issue one that long
+        raise InvalidGrant("not a playback grant")
     return grant
 
 
@@ -162,7 +166,7 @@ def _verify(token: str, secret: bytes) -> Grant:
             key_ids=tuple(str(k) for k in body["keys"]),
             expires_at=int(body["exp"]),
         )
-    except (ValueError, KeyError, TypeError, IndexError, binascii.Error):
+    except (ValueError, KeyError, TypeError, IndexError, OverflowError, binascii.Error):
         raise InvalidGrant("not a playback grant") from None
     return grant
 
