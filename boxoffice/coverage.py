@@ -9,8 +9,8 @@ previous heartbeat". It credits the content range ``[position - length, position
 * what the player reports (``watched``; negative or NaN is 0),
 * ``max_credit_ms`` (one forged heartbeat cannot claim a whole film),
 * the wall time since the session's previous heartbeat, or since its view start for the first
-  one (a burst of heartbeats in one second covers nothing; a session that never delivered a
-  key has no start and its first heartbeat covers nothing),
+  one (a burst of heartbeats in one second covers nothing; a session without a recorded view
+  start covers nothing),
 
 clipped to ``[0, runtime]``. The ticket's covered content is the *union* of those ranges over
 all its sessions and devices, so a restart or a second screen that plays the same minutes adds

@@ -1,7 +1,7 @@
 """The box-office definitions, in one place. docs/boxoffice.md quotes this module; change
 both together.
 
-* **View started**: the first successful key delivery of a playback session
+* **View started**: a playback session's first heartbeat, dated the session's start
   (:func:`boxoffice.views.record_view_started`). One per playback session.
 * **Covered content** (a ticket's watched time): the union of the content ranges its
   heartbeats covered, across all its sessions, restarts and devices, never more than the

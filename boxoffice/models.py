@@ -36,7 +36,7 @@ Index("ix_ledger_entry_created_at", LedgerEntry.created_at)
 
 
 class ViewStart(IdMixin, TimestampMixin, Base):
-    """A view started: the first key delivery of a playback session."""
+    """A view started: a playback session's first heartbeat, dated the session's start."""
 
     __tablename__ = "view_start"
     __table_args__ = (

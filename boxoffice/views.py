@@ -38,7 +38,7 @@ def record_view_started(
     territory: str,
     at: datetime,
 ) -> bool:
-    """Record "view started" for a playback session (call on each successful key delivery).
+    """Record "view started" for a playback session (the playback service calls it on the session's first heartbeat).
     True only the first time for that session; later deliveries and retries are no-ops."""
     now = utcnow()
     return insert_or_ignore(
