@@ -14,6 +14,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 
 from sqlalchemy.orm import Session
 
@@ -23,7 +24,7 @@ from accounts.models import ExternalIdentity, RefreshToken, Role, Studio, User
 from core.db import new_id, utcnow
 from core.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, TooManyRequests
 from core.security import KeyRing, decode_token, hash_password, issue_token, verify_password
-from core.settings import get_settings
+from core.settings import PasswordHashCost, get_settings
 
 ACCESS_AUDIENCE = "pocketcinema-api"
 ACCESS_TTL = timedelta(minutes=15)
@@ -54,9 +55,14 @@ def normalize_email(email: str) -> str:
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 10
 MAX_PASSWORD = 256  # argon2 would happily hash megabytes; we do not offer that DoS lever
-# Verified against when the email is unknown, so a miss costs as much as a wrong password
-# and response time does not reveal which emails have accounts.
-_DUMMY_HASH = hash_password("dummy password for timing " + secrets.token_hex(8))
+
+
+@lru_cache(maxsize=4)
+def _dummy_hash(cost: PasswordHashCost) -> str:
+    # Verified against when the email is unknown, so a miss costs as much as a wrong password
+    # and response time does not reveal which emails have accounts; made with the current
+    # cost, once per cost.
+    return hash_password("dummy password for timing " + secrets.token_hex(8))
 
 
 def create_studio(session: Session, name: str, webhook_url: str | None = None) -> Studio:
@@ -228,7 +234,8 @@ def login(
         raise LoginRateLimited("too many failed attempts; try again later", retry)
     user = repository.get_user_by_email(session, email)
     ok = verify_password(
-        user.password_hash if user and user.password_hash else _DUMMY_HASH, password
+        user.password_hash if user and user.password_hash else _dummy_hash(settings.password_hash),
+        password,
     )
     if not ok or user is None or user.password_hash is None or user.disabled_at is not None:
         repository.record_failure(session, email, ip, now, keep_after=now - window)

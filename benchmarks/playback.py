@@ -373,7 +373,10 @@ def python_load(base: str, reqs: list[Request], seconds: float) -> dict[str, Any
         errors += err
         latencies += lat
     latencies.sort()
-    pct = lambda q: latencies[max(0, int(len(latencies) * q) - 1)] * 1000 if latencies else 0.0  # noqa: E731
+
+    def pct(q: float) -> float:
+        return latencies[max(0, int(len(latencies) * q) - 1)] * 1000 if latencies else 0.0
+
     return {
         "duration_s": elapsed,
         "status": status,

@@ -9,6 +9,7 @@ The full list with meanings lives in docs/configuration.md; keep the two in step
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -25,6 +26,21 @@ class Mode(StrEnum):
     development = "development"
     test = "test"
     production = "production"
+
+
+@dataclass(frozen=True)
+class PasswordHashCost:
+    """argon2id parameters: passes, memory in KiB, lanes."""
+
+    time_cost: int
+    memory_kib: int
+    parallelism: int
+
+
+# RFC 9106's second recommended option (argon2-cffi's default profile).
+PASSWORD_HASH_PRODUCTION = PasswordHashCost(time_cost=3, memory_kib=64 * 1024, parallelism=4)
+# argon2's smallest legal parameters: only for tests.
+PASSWORD_HASH_TEST = PasswordHashCost(time_cost=1, memory_kib=8, parallelism=1)
 
 
 class StorageBackend(StrEnum):
@@ -144,6 +160,12 @@ class Settings(BaseSettings):
     geo_fallback_country: str | None = Field(default=None, pattern=r"^[A-Za-z]{2}$")
 
     # --- sign-in (accounts) ------------------------------------------------------------------
+    # argon2id cost. Unset: RFC 9106's low-memory profile (t=3, 64 MiB, p=4), or in test mode
+    # a cheap one (t=1, 8 KiB, p=1) so a suite that signs up hundreds of users stays fast.
+    # Below the RFC profile is refused outside test mode (see _refuse_cheap_password_hashing).
+    password_hash_time_cost: int | None = Field(default=None, ge=1, le=100)
+    password_hash_memory_kib: int | None = Field(default=None, ge=8, le=4 * 1024 * 1024)
+    password_hash_parallelism: int | None = Field(default=None, ge=1, le=64)
     refresh_token_days: int = Field(default=30, ge=1, le=365)
     login_max_failures: int = Field(default=5, ge=1)  # per (email, client IP) ...
     login_failure_window_seconds: int = Field(default=900, ge=1)  # ... within this window
@@ -276,9 +298,49 @@ class Settings(BaseSettings):
             self.geo_fallback_country = "US"
         if self.geo_fallback_country is not None:
             self.geo_fallback_country = self.geo_fallback_country.strip().upper() or None
+        self._fill_password_hashing()
         if self.mode is Mode.production:
             self._refuse_development_values()
         return self
+
+    def _fill_password_hashing(self) -> None:
+        floor = PASSWORD_HASH_TEST if self.mode is Mode.test else PASSWORD_HASH_PRODUCTION
+        if self.password_hash_time_cost is None:
+            self.password_hash_time_cost = floor.time_cost
+        if self.password_hash_memory_kib is None:
+            self.password_hash_memory_kib = floor.memory_kib
+        if self.password_hash_parallelism is None:
+            self.password_hash_parallelism = floor.parallelism
+        if self.mode is not Mode.test:
+            self._refuse_cheap_password_hashing()
+        if self.password_hash_memory_kib < 8 * self.password_hash_parallelism:
+            raise ValueError("POCKETCINEMA_PASSWORD_HASH_MEMORY_KIB must be 8 KiB per lane or more")
+
+    def _refuse_cheap_password_hashing(self) -> None:
+        # A cheap profile copied from a test environment would make stolen hashes cheap to
+        # crack; only the test suite may trade that away for speed.
+        cost = self.password_hash
+        prod = PASSWORD_HASH_PRODUCTION
+        if cost.time_cost < prod.time_cost or cost.memory_kib < prod.memory_kib:
+            raise ValueError(
+                "POCKETCINEMA_PASSWORD_HASH_TIME_COST/_MEMORY_KIB below "
+                f"t={prod.time_cost}, m={prod.memory_kib} KiB are allowed in test mode only"
+            )
+
+    @property
+    def password_hash(self) -> PasswordHashCost:
+        """The argon2id parameters new password hashes are made with."""
+        if (
+            self.password_hash_time_cost is None
+            or self.password_hash_memory_kib is None
+            or self.password_hash_parallelism is None
+        ):  # pragma: no cover - the validator always fills them
+            raise RuntimeError("settings not validated")
+        return PasswordHashCost(
+            self.password_hash_time_cost,
+            self.password_hash_memory_kib,
+            self.password_hash_parallelism,
+        )
 
     def _refuse_development_values(self) -> None:
         problems: list[str] = []

@@ -15,6 +15,7 @@ from boxoffice.models import QualifiedView, ViewStart
 from catalog.models import Title
 from core.db import unit_of_work, utcnow
 from tests.boxoffice.support import pay, pending_ticket
+from tests.conftest import Configure
 from tests.helpers import create_licensed_title, create_studio, create_user
 from tickets.models import Ticket
 
@@ -163,8 +164,8 @@ def test_the_runtime_comes_from_the_catalog_when_not_given(ticket: Ticket, film:
     assert view.threshold_seconds == 200.0
 
 
-def test_the_threshold_is_configurable(ticket: Ticket, configure: object) -> None:
-    configure(view_qualify_seconds="60")  # type: ignore[operator]
+def test_the_threshold_is_configurable(ticket: Ticket, configure: Configure) -> None:
+    configure(view_qualify_seconds="60")
     t0 = utcnow()
     start(ticket, "ps-1", t0)
     beat(ticket, "ps-1", 1, 30.0, t0 + timedelta(seconds=30))

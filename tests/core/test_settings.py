@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -62,8 +63,9 @@ def test_production_starts_with_real_secrets(tmp_path: Path) -> None:
     ],
 )
 def test_bad_values_are_refused(tmp_path: Path, field: str, value: str) -> None:
+    overrides: dict[str, Any] = {field: value}
     with pytest.raises(ValidationError) as refused:
-        Settings(data_dir=tmp_path, **{field: value})
+        Settings(data_dir=tmp_path, **overrides)
     assert field in str(refused.value)
 
 

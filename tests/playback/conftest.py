@@ -32,14 +32,14 @@ from core.outbox import OutboxJob
 from core.settings import get_settings, reset_settings_cache
 from drm.models import ContentKey
 from payments.providers import get_sandbox, sign_payload
-from tests.conftest import Services, free_port
+from tests.conftest import Services, empty_tables, free_port
 from tests.helpers import auth_header, create_licensed_title, create_studio, create_user
 from tests.payments.conftest import configure
 from tests.transcoding.conftest import ffmpeg
 from transcoding import service as transcoding
 from transcoding import tasks as registered_jobs
 
-assert registered_jobs.prepare  # importing the module registers the pipeline's jobs
+assert callable(registered_jobs.prepare)  # importing the module registers the pipeline's jobs
 __all__ = ["configure"]
 
 FAST_PROFILE = {
@@ -113,22 +113,6 @@ def _run_pipeline(release_id: str, timeout: float = 240) -> None:
         outcome, _ = jobs.run_job(next_job[1], next_job[0], next_job[2])
         assert outcome in ("done", "skipped"), (next_job[1], outcome)
     raise AssertionError("the release did not become ready in time")
-
-
-def _empty_tables() -> None:
-    from sqlalchemy import text
-
-    from core.db import get_engine
-    from pocketcinema.models import Base
-
-    engine = get_engine()
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            for table in reversed(Base.metadata.sorted_tables):
-                conn.execute(table.delete())
 
 
 @pytest.fixture(scope="session")
@@ -206,15 +190,12 @@ def packaged_release(
             snapshot = PackagedRelease(
                 release={
                     c.key: getattr(release, c.key)
-                    for c in Release.__table__.columns  # type: ignore[attr-defined]
+                    for c in Release.__table__.columns
                     if c.key not in ("title_id", "studio_id")
                 },
-                key={
-                    c.key: getattr(key, c.key)
-                    for c in ContentKey.__table__.columns  # type: ignore[attr-defined]
-                },
+                key={c.key: getattr(key, c.key) for c in ContentKey.__table__.columns},
             )
-        _empty_tables()  # every test installs its own rows (see install_release)
+        empty_tables()  # every test installs its own rows (see install_release)
     finally:
         for name, value in saved.items():
             if value is None:

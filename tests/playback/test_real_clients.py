@@ -1,8 +1,9 @@
 """Real clients against the API on a loopback port: FFmpeg decodes the whole stream through
 the signed playlists and the key route; headless Chromium plays it in /play with hls.js.
 
-Chromium and hls.js come from scripts/setup_player.sh (Debian's chromium, npm's hls.js). In
-CI (CI=true) a missing one fails the run; on a laptop the browser test skips.
+Chromium and hls.js are installed by ``./run player-setup`` (Debian's chromium, npm's hls.js),
+never by the test. In CI (CI=true) a missing one fails the run; on a laptop the browser test
+skips.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import pytest
 from api.routes.player import hlsjs_path
 from core.settings import get_settings
 from tests.conftest import IN_CI, free_port
-from tests.helpers import ROOT
 from tests.playback.conftest import LiveServer, Viewing
 
 pytestmark = pytest.mark.slow
@@ -135,10 +135,8 @@ def test_ffmpeg_decodes_the_whole_stream_through_signed_urls(
 
 
 def _chromium() -> str:
+    # Tests never install software: ./run player-setup (CI runs it) put these here.
     found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None or not hlsjs_path().is_file():
-        subprocess.run([str(ROOT / "scripts" / "setup_player.sh")], check=False, timeout=600)
-        found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None or not hlsjs_path().is_file():
         message = "chromium or hls.js missing (run ./run player-setup)"
         if IN_CI:

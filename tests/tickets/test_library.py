@@ -77,6 +77,7 @@ def test_first_play_starts_the_48_hour_window(client: TestClient) -> None:
         assert tickets.is_watchable(ticket, now)
         tickets.mark_first_play(session, ticket, now)
         tickets.mark_first_play(session, ticket, now + timedelta(hours=5))  # no reset
+        assert ticket.first_played_at is not None
         assert ticket.watch_until == ticket.first_played_at + timedelta(hours=48)
         assert tickets.is_watchable(ticket, now + timedelta(hours=47))
         assert not tickets.is_watchable(ticket, now + timedelta(hours=49))
