@@ -23,6 +23,7 @@ from accounts.identity import ExternalClaims, Provider, verify_id_token
 from accounts.models import ExternalIdentity, RefreshToken, Role, Studio, User
 from core.db import new_id, utcnow
 from core.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, TooManyRequests
+from core.scope import StudioScope
 from core.security import KeyRing, decode_token, hash_password, issue_token, verify_password
 from core.settings import PasswordHashCost, get_settings
 
@@ -42,6 +43,17 @@ class Principal:
     def require(self, *roles: Role) -> None:
         if self.role not in roles and self.role is not Role.admin:
             raise Forbidden("your role may not do this", code="role_forbidden")
+
+
+def studio_scope(principal: Principal) -> StudioScope:
+    """The one answer to "which studios' data may this caller touch?": every studio for
+    admins and finance, its own for a studio user, none for anyone else (a viewer, or a
+    studio account not yet attached to a studio)."""
+    if principal.role in (Role.admin, Role.finance):
+        return StudioScope.all_studios()
+    if principal.role is Role.studio and principal.studio_id is not None:
+        return StudioScope.one(principal.studio_id)
+    return StudioScope.nothing()
 
 
 def login_keyring() -> KeyRing:

@@ -33,6 +33,7 @@ from boxoffice.rollup import (
 )
 from catalog.models import Title
 from core.errors import InvalidInput, NotFound
+from core.scope import ALL_STUDIOS, StudioScope
 from core.settings import get_settings
 
 MAX_DAYS = 731
@@ -52,7 +53,9 @@ class ReportQuery:
     date_to: date
     group_by: GroupBy = GroupBy.day
     title_ids: tuple[str, ...] = ()
-    studio_id: str | None = None
+    # Whose titles: the API always passes the caller's scope (accounts.service.studio_scope);
+    # jobs and benchmarks report over every studio.
+    scope: StudioScope = ALL_STUDIOS
     territories: tuple[str, ...] = ()
     offset: int = 0
     limit: int = 100
@@ -147,9 +150,11 @@ def check_query(session: Session, query: ReportQuery) -> None:
     if (query.date_to - query.date_from).days >= MAX_DAYS:
         raise InvalidInput(f"ask for at most {MAX_DAYS} days at once", code="report_range_too_long")
     for title_id in query.title_ids:
-        title = session.get(Title, title_id)
         # Another studio's title is "not found", exactly like a title that does not exist.
-        if title is None or (query.studio_id is not None and title.studio_id != query.studio_id):
+        title = session.scalar(
+            select(Title.id).where(Title.id == title_id, query.scope.where(Title.studio_id))
+        )
+        if title is None:
             raise NotFound("no such title", code="title_not_found")
 
 
@@ -162,9 +167,9 @@ def _filters(query: ReportQuery) -> list[ColumnElement[bool]]:
         conditions.append(DailyFigure.title_id.in_(query.title_ids))
     if query.territories:
         conditions.append(DailyFigure.territory.in_([t.upper() for t in query.territories]))
-    if query.studio_id is not None:
+    if not query.scope.every:
         conditions.append(
-            DailyFigure.title_id.in_(select(Title.id).where(Title.studio_id == query.studio_id))
+            DailyFigure.title_id.in_(select(Title.id).where(query.scope.where(Title.studio_id)))
         )
     return conditions
 

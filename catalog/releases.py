@@ -19,6 +19,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.db import Base, IdMixin, TimestampMixin, utcnow
 from core.errors import Conflict, NotFound
+from core.scope import StudioScope
 
 
 class ReleaseStatus(StrEnum):
@@ -114,23 +115,27 @@ def get_release(session: Session, release_id: str, *, for_update: bool = False) 
     return release
 
 
-def get_studio_release(session: Session, release_id: str, studio_id: str | None) -> Release:
+def get_studio_release(session: Session, release_id: str, scope: StudioScope) -> Release:
     """A studio sees only its own releases; another studio's is "not found", not "forbidden",
     so release ids cannot be probed."""
-    release = session.get(Release, release_id)
-    if release is None or (studio_id is not None and release.studio_id != studio_id):
+    release = session.scalar(
+        select(Release).where(Release.id == release_id, scope.where(Release.studio_id))
+    )
+    if release is None:
         raise NotFound("no such release", code="release_not_found")
     return release
 
 
 def list_releases(
-    session: Session, *, studio_id: str | None, title_id: str | None, offset: int, limit: int
+    session: Session, *, scope: StudioScope, title_id: str | None, offset: int, limit: int
 ) -> Sequence[Release]:
     stmt = (
-        select(Release).order_by(Release.created_at.desc(), Release.id).offset(offset).limit(limit)
+        select(Release)
+        .where(scope.where(Release.studio_id))
+        .order_by(Release.created_at.desc(), Release.id)
+        .offset(offset)
+        .limit(limit)
     )
-    if studio_id is not None:
-        stmt = stmt.where(Release.studio_id == studio_id)
     if title_id is not None:
         stmt = stmt.where(Release.title_id == title_id)
     return session.scalars(stmt).all()

@@ -21,23 +21,30 @@ from catalog.models import (
     TitleGenre,
     TitleTrackLanguage,
 )
+from core.scope import StudioScope
 
 
 def get_title(session: Session, title_id: str) -> Title | None:
     return session.get(Title, title_id)
 
 
+# Everything a title page shows, in a fixed number of queries however many titles load.
+TITLE_FULL = (
+    selectinload(Title.localizations),
+    selectinload(Title.genres),
+    selectinload(Title.tracks),
+    selectinload(Title.windows).selectinload(LicenceWindow.territories),
+    selectinload(Title.windows).selectinload(LicenceWindow.prices),
+)
+
+
 def get_title_full(session: Session, title_id: str) -> Title | None:
+    return session.scalar(select(Title).where(Title.id == title_id).options(*TITLE_FULL))
+
+
+def get_studio_title(session: Session, scope: StudioScope, title_id: str) -> Title | None:
     return session.scalar(
-        select(Title)
-        .where(Title.id == title_id)
-        .options(
-            selectinload(Title.localizations),
-            selectinload(Title.genres),
-            selectinload(Title.tracks),
-            selectinload(Title.windows).selectinload(LicenceWindow.territories),
-            selectinload(Title.windows).selectinload(LicenceWindow.prices),
-        )
+        select(Title).where(Title.id == title_id, scope.where(Title.studio_id)).options(*TITLE_FULL)
     )
 
 
@@ -70,15 +77,27 @@ def get_collection(session: Session, collection_id: str) -> Collection | None:
     )
 
 
+def get_studio_collection(
+    session: Session, scope: StudioScope, collection_id: str
+) -> Collection | None:
+    return session.scalar(
+        select(Collection)
+        .where(Collection.id == collection_id, scope.where(Collection.studio_id))
+        .options(selectinload(Collection.territories), selectinload(Collection.members))
+    )
+
+
 def get_collection_by_slug(session: Session, slug: str) -> Collection | None:
     return session.scalar(select(Collection).where(Collection.slug == slug))
 
 
-def list_collections(session: Session, *, studio_id: str | None = None) -> Sequence[Collection]:
-    stmt = select(Collection).options(selectinload(Collection.territories))
-    if studio_id is not None:
-        stmt = stmt.where(Collection.studio_id == studio_id)
-    return session.scalars(stmt.order_by(Collection.name, Collection.id)).all()
+def list_collections(session: Session, scope: StudioScope) -> Sequence[Collection]:
+    return session.scalars(
+        select(Collection)
+        .where(scope.where(Collection.studio_id))
+        .options(selectinload(Collection.territories), selectinload(Collection.members))
+        .order_by(Collection.name, Collection.id)
+    ).all()
 
 
 def licensing_terms(
@@ -162,7 +181,7 @@ def on_sale_clause(country: str, at: datetime) -> ColumnElement[bool]:
 class TitleFilter:
     country: str | None = None  # None: no availability filter (studio views)
     at: datetime | None = None
-    studio_id: str | None = None
+    scope: StudioScope | None = None  # None: no studio filter (the viewer catalog)
     query: str | None = None  # already folded
     genre: str | None = None
     language: str | None = None
@@ -172,8 +191,8 @@ class TitleFilter:
         out: list[ColumnElement[bool]] = []
         if self.country is not None and self.at is not None:
             out.append(on_sale_clause(self.country, self.at))
-        if self.studio_id is not None:
-            out.append(Title.studio_id == self.studio_id)
+        if self.scope is not None:
+            out.append(self.scope.where(Title.studio_id))
         if self.query:
             out.append(Title.search_text.contains(self.query, autoescape=True))
         if self.genre:
@@ -208,16 +227,18 @@ class TitleFilter:
 
 
 def list_titles(
-    session: Session, where: TitleFilter, *, offset: int, limit: int
+    session: Session, where: TitleFilter, *, offset: int, limit: int, full: bool = False
 ) -> Sequence[Title]:
+    """A page of titles; ``full`` also loads windows with territories and prices."""
+    light = (
+        selectinload(Title.localizations),
+        selectinload(Title.genres),
+        selectinload(Title.tracks),
+    )
     stmt = (
         select(Title)
         .where(*where.clauses())
-        .options(
-            selectinload(Title.localizations),
-            selectinload(Title.genres),
-            selectinload(Title.tracks),
-        )
+        .options(*(TITLE_FULL if full else light))
         .order_by(Title.created_at.desc(), Title.id)
         .offset(offset)
         .limit(limit)

@@ -46,6 +46,7 @@ from core.db import utcnow
 from core.errors import Conflict, InvalidInput, NotFound
 from core.geo import is_country, is_currency, known_countries
 from core.outbox import enqueue
+from core.scope import StudioScope
 
 __all__ = [
     "INDEX_JOB",
@@ -225,10 +226,10 @@ def get_title(session: Session, title_id: str) -> Title:
     return title
 
 
-def studio_title(session: Session, studio_id: str | None, title_id: str) -> Title:
-    """A studio's own title; another studio's title is indistinguishable from none (404)."""
-    title = repository.get_title_full(session, title_id)
-    if title is None or (studio_id is not None and title.studio_id != studio_id):
+def studio_title(session: Session, scope: StudioScope, title_id: str) -> Title:
+    """A title in the caller's scope; another studio's is indistinguishable from none (404)."""
+    title = repository.get_studio_title(session, scope, title_id)
+    if title is None:
         raise TitleNotFound("no such title")
     return title
 
@@ -519,9 +520,9 @@ def update_collection(
     return collection
 
 
-def studio_collection(session: Session, studio_id: str | None, collection_id: str) -> Collection:
-    collection = repository.get_collection(session, collection_id)
-    if collection is None or (studio_id is not None and collection.studio_id != studio_id):
+def studio_collection(session: Session, scope: StudioScope, collection_id: str) -> Collection:
+    collection = repository.get_studio_collection(session, scope, collection_id)
+    if collection is None:
         raise NotFound("no such collection", code="collection_not_found")
     return collection
 
@@ -545,8 +546,8 @@ def remove_from_collection(session: Session, collection: Collection, title: Titl
     session.flush()
 
 
-def list_collections(session: Session, studio_id: str | None = None) -> Sequence[Collection]:
-    return repository.list_collections(session, studio_id=studio_id)
+def list_collections(session: Session, scope: StudioScope) -> Sequence[Collection]:
+    return repository.list_collections(session, scope)
 
 
 def open_collections(session: Session, country: str | None, at: datetime) -> list[Collection]:
@@ -554,7 +555,8 @@ def open_collections(session: Session, country: str | None, at: datetime) -> lis
     if not country:
         return []
     out = []
-    for collection in repository.list_collections(session):
+    # Every studio's collections: which ones a viewer may browse is the gate's answer.
+    for collection in repository.list_collections(session, StudioScope.all_studios()):
         gate = collection_gate(collection)
         if not collection.restricts or (gate.covers(country.upper()) and gate.contains(at)):
             out.append(collection)
@@ -621,17 +623,18 @@ def list_on_sale(
 
 def list_studio_titles(
     session: Session,
-    studio_id: str | None,
+    scope: StudioScope,
     *,
     offset: int,
     limit: int,
     filters: CatalogQuery = CatalogQuery(),
 ) -> tuple[Sequence[Title], int]:
-    where = _filter(session, filters, studio_id=studio_id)
+    """A page of the titles in scope, each fully loaded (windows, prices, territories)."""
+    where = _filter(session, filters, scope=scope)
     if where is None:
         return [], 0
     return (
-        repository.list_titles(session, where, offset=offset, limit=limit),
+        repository.list_titles(session, where, offset=offset, limit=limit, full=True),
         repository.count_titles(session, where),
     )
 
@@ -642,7 +645,7 @@ def _filter(
     *,
     country: str | None = None,
     at: datetime | None = None,
-    studio_id: str | None = None,
+    scope: StudioScope | None = None,
 ) -> TitleFilter | None:
     collection_id = None
     if filters.collection:
@@ -656,7 +659,7 @@ def _filter(
     return TitleFilter(
         country=country,
         at=at,
-        studio_id=studio_id,
+        scope=scope,
         query=fold(filters.query) if filters.query else None,
         genre=filters.genre.strip().lower() if filters.genre else None,
         language=language,

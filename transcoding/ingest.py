@@ -25,6 +25,7 @@ from catalog import releases
 from catalog.releases import AssetKind, AssetStatus, Release, ReleaseAsset
 from core.db import utcnow
 from core.errors import Conflict, InvalidInput, NotFound
+from core.scope import StudioScope
 from core.settings import get_settings
 from core.storage import UploadedPart, get_store
 from transcoding.models import Upload, UploadStatus
@@ -102,9 +103,11 @@ def part_count(upload: Upload) -> int:
     return max(1, math.ceil(upload.size_bytes / upload.part_size))
 
 
-def get_upload(session: Session, upload_id: str, studio_id: str | None) -> Upload:
-    upload = session.get(Upload, upload_id)
-    if upload is None or (studio_id is not None and upload.studio_id != studio_id):
+def get_upload(session: Session, upload_id: str, scope: StudioScope) -> Upload:
+    upload = session.scalar(
+        select(Upload).where(Upload.id == upload_id, scope.where(Upload.studio_id))
+    )
+    if upload is None:
         raise NotFound("no such upload", code="upload_not_found")
     return upload
 

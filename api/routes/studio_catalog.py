@@ -10,8 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from accounts.service import Principal
-from api.deps import DbSession, PageParams, StudioUser
+from api.deps import CallerScope, DbSession, PageParams, StudioUser
 from api.problems import PROBLEM_RESPONSES
 from api.routes.titles import CollectionRead as ViewerCollectionRead
 from api.routes.titles import collection_read as viewer_collection_read
@@ -219,15 +218,6 @@ def collection_read(collection: Collection) -> CollectionRead:
     )
 
 
-def _studio_scope(principal: Principal) -> str | None:
-    """The studio whose data the caller may touch; None for admins (every studio)."""
-    return principal.studio_id if principal.studio_id is not None else None
-
-
-def _own_title(session: DbSession, principal: Principal, title_id: str) -> Title:
-    return catalog.studio_title(session, _studio_scope(principal), title_id)
-
-
 def _reload(session: DbSession, title_id: str) -> StudioTitleRead:
     session.expire_all()
     return title_read(catalog.get_title(session, title_id))
@@ -237,15 +227,12 @@ def _reload(session: DbSession, title_id: str) -> StudioTitleRead:
 
 
 @router.post("/titles", summary="Create a title", status_code=201, response_model=StudioTitleRead)
-def create_title(session: DbSession, user: StudioUser, body: TitleCreate) -> StudioTitleRead:
-    studio_id = user.studio_id or body.studio_id
-    if studio_id is None:
-        raise InvalidInput("say which studio owns the title", code="studio_required")
-    if user.studio_id is not None and body.studio_id not in (None, user.studio_id):
-        raise InvalidInput("you can only create titles for your studio", code="studio_mismatch")
+def create_title(
+    session: DbSession, _: StudioUser, scope: CallerScope, body: TitleCreate
+) -> StudioTitleRead:
     title = catalog.create_title(
         session,
-        studio_id=studio_id,
+        studio_id=scope.owner(body.studio_id),
         slug=body.slug,
         original_title=body.original_title,
         original_language=body.original_language,
@@ -258,12 +245,12 @@ def create_title(session: DbSession, user: StudioUser, body: TitleCreate) -> Stu
 
 
 @router.get("/titles", summary="Your studio's titles", response_model=StudioTitlePage)
-def list_titles(session: DbSession, user: StudioUser, page: PageParams) -> StudioTitlePage:
-    rows, total = catalog.list_studio_titles(
-        session, _studio_scope(user), offset=page.offset, limit=page.limit
-    )
+def list_titles(
+    session: DbSession, _: StudioUser, scope: CallerScope, page: PageParams
+) -> StudioTitlePage:
+    rows, total = catalog.list_studio_titles(session, scope, offset=page.offset, limit=page.limit)
     return StudioTitlePage(
-        items=[title_read(catalog.get_title(session, t.id)) for t in rows],
+        items=[title_read(t) for t in rows],
         total=total,
         offset=page.offset,
         limit=page.limit,
@@ -271,17 +258,19 @@ def list_titles(session: DbSession, user: StudioUser, page: PageParams) -> Studi
 
 
 @router.get("/titles/{title_id}", summary="One of your titles", response_model=StudioTitleRead)
-def get_title(session: DbSession, user: StudioUser, title_id: str) -> StudioTitleRead:
-    return title_read(_own_title(session, user, title_id))
+def get_title(
+    session: DbSession, _: StudioUser, scope: CallerScope, title_id: str
+) -> StudioTitleRead:
+    return title_read(catalog.studio_title(session, scope, title_id))
 
 
 @router.patch(
     "/titles/{title_id}", summary="Change a title's details", response_model=StudioTitleRead
 )
 def update_title(
-    session: DbSession, user: StudioUser, title_id: str, body: TitleUpdate
+    session: DbSession, _: StudioUser, scope: CallerScope, title_id: str, body: TitleUpdate
 ) -> StudioTitleRead:
-    title = _own_title(session, user, title_id)
+    title = catalog.studio_title(session, scope, title_id)
     catalog.update_title(
         session,
         title,
@@ -304,9 +293,14 @@ def update_title(
     response_model=LocalizationRead,
 )
 def put_localization(
-    session: DbSession, user: StudioUser, title_id: str, locale: str, body: LocalizationPut
+    session: DbSession,
+    _: StudioUser,
+    scope: CallerScope,
+    title_id: str,
+    locale: str,
+    body: LocalizationPut,
 ) -> LocalizationRead:
-    title = _own_title(session, user, title_id)
+    title = catalog.studio_title(session, scope, title_id)
     row = catalog.put_localization(
         session,
         title,
@@ -326,9 +320,9 @@ def put_localization(
     status_code=204,
 )
 def delete_localization(
-    session: DbSession, user: StudioUser, title_id: str, locale: str
+    session: DbSession, _: StudioUser, scope: CallerScope, title_id: str, locale: str
 ) -> Response:
-    catalog.delete_localization(session, _own_title(session, user, title_id), locale)
+    catalog.delete_localization(session, catalog.studio_title(session, scope, title_id), locale)
     return Response(status_code=204)
 
 
@@ -352,9 +346,9 @@ def _prices(prices: list[PriceIn]) -> dict[str, tuple[int, str]]:
     response_model=WindowRead,
 )
 def create_window(
-    session: DbSession, user: StudioUser, title_id: str, body: WindowCreate
+    session: DbSession, _: StudioUser, scope: CallerScope, title_id: str, body: WindowCreate
 ) -> WindowRead:
-    title = _own_title(session, user, title_id)
+    title = catalog.studio_title(session, scope, title_id)
     window = catalog.add_window(
         session,
         title,
@@ -373,9 +367,14 @@ def create_window(
     response_model=WindowRead,
 )
 def update_window(
-    session: DbSession, user: StudioUser, title_id: str, window_id: str, body: WindowUpdate
+    session: DbSession,
+    _: StudioUser,
+    scope: CallerScope,
+    title_id: str,
+    window_id: str,
+    body: WindowUpdate,
 ) -> WindowRead:
-    title = _own_title(session, user, title_id)
+    title = catalog.studio_title(session, scope, title_id)
     window = catalog.update_window(
         session,
         catalog.get_window(session, title, window_id),
@@ -392,8 +391,10 @@ def update_window(
     summary="Delete a licence window and its prices",
     status_code=204,
 )
-def delete_window(session: DbSession, user: StudioUser, title_id: str, window_id: str) -> Response:
-    title = _own_title(session, user, title_id)
+def delete_window(
+    session: DbSession, _: StudioUser, scope: CallerScope, title_id: str, window_id: str
+) -> Response:
+    title = catalog.studio_title(session, scope, title_id)
     catalog.delete_window(session, catalog.get_window(session, title, window_id))
     return Response(status_code=204)
 
@@ -405,13 +406,14 @@ def delete_window(session: DbSession, user: StudioUser, title_id: str, window_id
 )
 def put_price(
     session: DbSession,
-    user: StudioUser,
+    _: StudioUser,
+    scope: CallerScope,
     title_id: str,
     window_id: str,
     country: str,
     body: PricePut,
 ) -> WindowRead:
-    title = _own_title(session, user, title_id)
+    title = catalog.studio_title(session, scope, title_id)
     window = catalog.get_window(session, title, window_id)
     catalog.set_price(session, window, country, body.amount_minor, body.currency)
     return window_read(window)
@@ -423,9 +425,14 @@ def put_price(
     response_model=WindowRead,
 )
 def delete_price(
-    session: DbSession, user: StudioUser, title_id: str, window_id: str, country: str
+    session: DbSession,
+    _: StudioUser,
+    scope: CallerScope,
+    title_id: str,
+    window_id: str,
+    country: str,
 ) -> WindowRead:
-    title = _own_title(session, user, title_id)
+    title = catalog.studio_title(session, scope, title_id)
     window = catalog.get_window(session, title, window_id)
     catalog.delete_price(session, window, country)
     return window_read(window)
@@ -441,13 +448,11 @@ def delete_price(
     response_model=CollectionRead,
 )
 def create_collection(
-    session: DbSession, user: StudioUser, body: CollectionCreate
+    session: DbSession, _: StudioUser, scope: CallerScope, body: CollectionCreate
 ) -> CollectionRead:
-    if user.studio_id is None:
-        raise InvalidInput("collections belong to a studio account", code="studio_required")
     collection = catalog.create_collection(
         session,
-        studio_id=user.studio_id,
+        studio_id=scope.owner(),
         slug=body.slug,
         name=body.name,
         description=body.description,
@@ -462,10 +467,10 @@ def create_collection(
 @router.get(
     "/collections", summary="Your studio's collections", response_model=list[CollectionRead]
 )
-def list_collections(session: DbSession, user: StudioUser) -> list[CollectionRead]:
+def list_collections(session: DbSession, _: StudioUser, scope: CallerScope) -> list[CollectionRead]:
     return [
-        collection_read(catalog.studio_collection(session, _studio_scope(user), c.id))
-        for c in catalog.list_collections(session, _studio_scope(user))
+        collection_read(catalog.studio_collection(session, scope, c.id))
+        for c in catalog.list_collections(session, scope)
     ]
 
 
@@ -475,9 +480,9 @@ def list_collections(session: DbSession, user: StudioUser) -> list[CollectionRea
     response_model=CollectionRead,
 )
 def replace_collection(
-    session: DbSession, user: StudioUser, collection_id: str, body: CollectionWrite
+    session: DbSession, _: StudioUser, scope: CallerScope, collection_id: str, body: CollectionWrite
 ) -> CollectionRead:
-    collection = catalog.studio_collection(session, _studio_scope(user), collection_id)
+    collection = catalog.studio_collection(session, scope, collection_id)
     catalog.update_collection(
         session,
         collection,
@@ -499,13 +504,14 @@ def replace_collection(
 )
 def add_member(
     session: DbSession,
-    user: StudioUser,
+    _: StudioUser,
+    scope: CallerScope,
     collection_id: str,
     title_id: str,
     body: MemberPut | None = None,
 ) -> CollectionRead:
-    collection = catalog.studio_collection(session, _studio_scope(user), collection_id)
-    title = _own_title(session, user, title_id)
+    collection = catalog.studio_collection(session, scope, collection_id)
+    title = catalog.studio_title(session, scope, title_id)
     catalog.add_to_collection(session, collection, title, body.position if body else 0)
     return collection_read(collection)
 
@@ -516,9 +522,9 @@ def add_member(
     response_model=CollectionRead,
 )
 def remove_member(
-    session: DbSession, user: StudioUser, collection_id: str, title_id: str
+    session: DbSession, _: StudioUser, scope: CallerScope, collection_id: str, title_id: str
 ) -> CollectionRead:
-    collection = catalog.studio_collection(session, _studio_scope(user), collection_id)
-    title = _own_title(session, user, title_id)
+    collection = catalog.studio_collection(session, scope, collection_id)
+    title = catalog.studio_title(session, scope, title_id)
     catalog.remove_from_collection(session, collection, title)
     return collection_read(collection)
