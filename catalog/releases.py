@@ -142,11 +142,19 @@ def list_releases(
 
 
 def assets(session: Session, release_id: str) -> Sequence[ReleaseAsset]:
-    return session.scalars(
+    return assets_of(session, [release_id])[release_id]
+
+
+def assets_of(session: Session, release_ids: Sequence[str]) -> dict[str, list[ReleaseAsset]]:
+    """The assets of several releases in one query (a page of releases)."""
+    found: dict[str, list[ReleaseAsset]] = {release_id: [] for release_id in release_ids}
+    for asset in session.scalars(
         select(ReleaseAsset)
-        .where(ReleaseAsset.release_id == release_id)
+        .where(ReleaseAsset.release_id.in_(release_ids))
         .order_by(ReleaseAsset.created_at, ReleaseAsset.id)
-    ).all()
+    ):
+        found[asset.release_id].append(asset)
+    return found
 
 
 def add_asset(

@@ -134,8 +134,13 @@ def get_engine() -> Engine:
             if _engine is None:
                 engine = make_engine(get_settings())
                 _sessionmaker = sessionmaker(engine, expire_on_commit=False)
+                read_options: dict[str, Any] = {READ_ONLY: True}
+                if engine.dialect.name == "postgresql":
+                    # Each read transaction begins READ ONLY: the server itself refuses a
+                    # write, and such transactions never take row locks.
+                    read_options["postgresql_readonly"] = True
                 _read_sessionmaker = sessionmaker(
-                    engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+                    engine.execution_options(**read_options), expire_on_commit=False
                 )
                 _engine = engine
     return _engine

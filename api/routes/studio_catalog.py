@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from api.deps import CallerScope, DbSession, PageParams, StudioUser
+from api.deps import CallerScope, DbSession, PageParams, ReadDb, StudioUser
 from api.problems import PROBLEM_RESPONSES
 from api.routes.titles import CollectionRead as ViewerCollectionRead
 from api.routes.titles import collection_read as viewer_collection_read
@@ -246,7 +246,7 @@ def create_title(
 
 @router.get("/titles", summary="Your studio's titles", response_model=StudioTitlePage)
 def list_titles(
-    session: DbSession, _: StudioUser, scope: CallerScope, page: PageParams
+    session: ReadDb, _: StudioUser, scope: CallerScope, page: PageParams
 ) -> StudioTitlePage:
     rows, total = catalog.list_studio_titles(session, scope, offset=page.offset, limit=page.limit)
     return StudioTitlePage(
@@ -258,9 +258,7 @@ def list_titles(
 
 
 @router.get("/titles/{title_id}", summary="One of your titles", response_model=StudioTitleRead)
-def get_title(
-    session: DbSession, _: StudioUser, scope: CallerScope, title_id: str
-) -> StudioTitleRead:
+def get_title(session: ReadDb, _: StudioUser, scope: CallerScope, title_id: str) -> StudioTitleRead:
     return title_read(catalog.studio_title(session, scope, title_id))
 
 
@@ -467,11 +465,8 @@ def create_collection(
 @router.get(
     "/collections", summary="Your studio's collections", response_model=list[CollectionRead]
 )
-def list_collections(session: DbSession, _: StudioUser, scope: CallerScope) -> list[CollectionRead]:
-    return [
-        collection_read(catalog.studio_collection(session, scope, c.id))
-        for c in catalog.list_collections(session, scope)
-    ]
+def list_collections(session: ReadDb, _: StudioUser, scope: CallerScope) -> list[CollectionRead]:
+    return [collection_read(c) for c in catalog.list_collections(session, scope)]
 
 
 @router.put(

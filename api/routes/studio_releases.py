@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -10,11 +11,11 @@ from fastapi import APIRouter, Header, Path, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import CallerScope, DbSession, PageParams, StudioUser
+from api.deps import CallerScope, DbSession, PageParams, ReadDb, StudioUser
 from api.problems import PROBLEM_RESPONSES
 from catalog import releases
 from catalog import service as catalog
-from catalog.releases import AssetKind, Release
+from catalog.releases import AssetKind, Release, ReleaseAsset
 from core.db import unit_of_work
 from core.errors import InvalidInput
 from core.settings import get_settings
@@ -73,7 +74,12 @@ class ReleaseRead(BaseModel):
     )
 
 
-def _release_read(session: Any, release: Release) -> ReleaseRead:
+def _release_read(
+    session: Any, release: Release, assets: Sequence[ReleaseAsset] | None = None
+) -> ReleaseRead:
+    """``assets`` when the caller loaded a page's assets at once; else read here."""
+    if assets is None:
+        assets = releases.assets(session, release.id)
     return ReleaseRead(
         id=release.id,
         title_id=release.title_id,
@@ -88,7 +94,7 @@ def _release_read(session: Any, release: Release) -> ReleaseRead:
         created_at=release.created_at,
         status_changed_at=release.status_changed_at,
         ready_at=release.ready_at,
-        assets=[AssetRead.model_validate(a) for a in releases.assets(session, release.id)],
+        assets=[AssetRead.model_validate(a) for a in assets],
         outputs=release.outputs or {},
         warnings=[ReleaseWarningRead.model_validate(w) for w in release.warnings or []],
     )
@@ -112,7 +118,7 @@ def create_release(
 
 @router.get("/releases", summary="List your releases", response_model=list[ReleaseRead])
 def list_releases(
-    session: DbSession,
+    session: ReadDb,
     _: StudioUser,
     scope: CallerScope,
     page: PageParams,
@@ -125,7 +131,8 @@ def list_releases(
         offset=page.offset,
         limit=page.limit,
     )
-    return [_release_read(session, r) for r in rows]
+    assets = releases.assets_of(session, [r.id for r in rows])
+    return [_release_read(session, r, assets[r.id]) for r in rows]
 
 
 @router.get(
@@ -133,9 +140,7 @@ def list_releases(
     summary="A release: status, progress, ETA, reason",
     response_model=ReleaseRead,
 )
-def get_release(
-    session: DbSession, _: StudioUser, scope: CallerScope, release_id: Id
-) -> ReleaseRead:
+def get_release(session: ReadDb, _: StudioUser, scope: CallerScope, release_id: Id) -> ReleaseRead:
     return _release_read(session, releases.get_studio_release(session, release_id, scope))
 
 
@@ -247,7 +252,7 @@ def create_upload(
     summary="An upload and the parts received so far (to resume)",
     response_model=UploadRead,
 )
-def get_upload(session: DbSession, _: StudioUser, scope: CallerScope, upload_id: Id) -> UploadRead:
+def get_upload(session: ReadDb, _: StudioUser, scope: CallerScope, upload_id: Id) -> UploadRead:
     upload = ingest.get_upload(session, upload_id, scope)
     return _upload_read(upload, ingest.uploaded_parts(upload))
 
@@ -346,7 +351,7 @@ class WebhookRead(BaseModel):
 
 
 @router.get("/webhook", summary="Your webhook URL and signing secret", response_model=WebhookRead)
-def get_webhook(session: DbSession, _: StudioUser, scope: CallerScope) -> WebhookRead:
+def get_webhook(session: ReadDb, _: StudioUser, scope: CallerScope) -> WebhookRead:
     studio_id = scope.owner()
     return WebhookRead(
         url=notify.webhook_url(session, studio_id),

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
-from api.deps import DbSession, Locales, PageParams, RequestCountry
+from api.deps import Locales, PageParams, ReadDb, RequestCountry
 from api.problems import PROBLEM_RESPONSES
 from catalog import service as catalog
 from catalog.models import Collection, Title, TrackKind
@@ -109,7 +109,7 @@ def _language_headers(response: Response, used: Sequence[str]) -> None:
     response_model=TitlePage,
 )
 def list_titles(
-    session: DbSession,
+    session: ReadDb,
     page: PageParams,
     country: RequestCountry,
     locales: Locales,
@@ -151,7 +151,7 @@ def list_titles(
     response_model=TitleRead,
 )
 def get_title(
-    session: DbSession,
+    session: ReadDb,
     title_id: str,
     country: RequestCountry,
     locales: Locales,
@@ -189,5 +189,5 @@ def collection_read(collection: Collection) -> CollectionRead:
     description="Festival sections and shelves; list their titles with `/v1/titles?collection=`.",
     response_model=list[CollectionRead],
 )
-def list_collections(session: DbSession, country: RequestCountry) -> list[CollectionRead]:
+def list_collections(session: ReadDb, country: RequestCountry) -> list[CollectionRead]:
     return [collection_read(c) for c in catalog.open_collections(session, country, utcnow())]
