@@ -13,6 +13,7 @@ from api.routes import (
     admin,
     auth,
     boxoffice,
+    docs,
     health,
     playback,
     player,
@@ -56,13 +57,14 @@ def create_app(*, direct_lane: bool = True) -> FastAPI:
         version="0.1.0",
         summary="Pay-per-view streaming: geo-licensed tickets, encrypted HLS, box office.",
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # api/routes/docs.py serves the pages with assets from this process
         redoc_url=None,
         # We export Prometheus metrics ourselves; FastAPI's native OpenTelemetry hook would
         # otherwise check its providers on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     problems.install(app)
+    docs.install(app)
     app.include_router(health.router)
     app.include_router(titles.router)
     app.include_router(auth.router)

@@ -27,6 +27,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from core.money import minor_exponent, to_major
 from core.settings import Settings, get_settings
 from payments.models import LedgerKind
 
@@ -154,37 +155,6 @@ NET_SALES_MEASURES = (
     Measure.chargeback_reversals,
 )
 
-# ISO 4217 minor-unit exponents that differ from 2.
-_EXPONENTS = {
-    **dict.fromkeys(
-        [
-            "BIF",
-            "CLP",
-            "DJF",
-            "GNF",
-            "ISK",
-            "JPY",
-            "KMF",
-            "KRW",
-            "PYG",
-            "RWF",
-            "UGX",
-            "UYI",
-            "VND",
-            "VUV",
-            "XAF",
-            "XOF",
-            "XPF",
-        ],
-        0,
-    ),
-    **dict.fromkeys(["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"], 3),
-}
-
-
-def minor_exponent(currency: str) -> int:
-    return _EXPONENTS.get(currency.upper(), 2)
-
 
 def convert_minor(
     amount_minor: int, *, rate_from: Decimal, rate_to: Decimal, from_currency: str, to_currency: str
@@ -193,7 +163,7 @@ def convert_minor(
     publishes them), in Decimal, rounding half-to-even once at the end."""
     if from_currency == to_currency:
         return amount_minor
-    major = Decimal(amount_minor).scaleb(-minor_exponent(from_currency))
+    major = to_major(amount_minor, from_currency)
     converted = major / rate_from * rate_to
     return int(converted.scaleb(minor_exponent(to_currency)).to_integral_value(ROUND_HALF_EVEN))
 

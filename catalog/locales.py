@@ -8,10 +8,11 @@ We support the subset apps send: ``language[-Script][-REGION][-variant...]``, e.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from functools import lru_cache
 
 import pycountry
+from babel.core import get_global
 
 from core.errors import InvalidInput
 
@@ -92,11 +93,69 @@ def parse_accept_language(header: str | None) -> list[str]:
     return list(dict.fromkeys(tag for _, _, tag in weighted))
 
 
+@lru_cache(maxsize=1)
+def _likely_subtags() -> Mapping[str, str]:
+    """CLDR's likely subtags (``zh_TW`` -> ``zh_Hant_TW``, ``zh`` -> ``zh_Hans_CN``), from
+    Babel's copy of the CLDR data, so script choices follow the standard, not a table of ours."""
+    data: Mapping[str, str] = get_global("likely_subtags")
+    return data
+
+
+def _likely(language: str, region: str | None) -> tuple[str | None, str | None]:
+    """The script and region CLDR expects for a language (in a region)."""
+    table = _likely_subtags()
+    found = (region and table.get(f"{language}_{region}")) or table.get(language)
+    if not found:
+        return None, None
+    parts = found.split("_")
+    script = next((p for p in parts[1:] if len(p) == 4), None)
+    likely_region = next((p for p in parts[1:] if len(p) in (2, 3) and p != script), None)
+    return script, likely_region
+
+
+def _lookup_order(tag: str) -> tuple[list[str], list[str]]:
+    """Tags that mean the same script as ``tag``, most specific first, and the ones in another
+    script of the same language (a last resort before English).
+
+    CLDR: ``zh-TW`` is written in Traditional characters (likely subtags give ``zh-Hant-TW``),
+    and a bare ``zh`` means the language's default script (Simplified), so ``zh-TW`` falls back
+    to ``zh-Hant`` and reaches ``zh`` only after every same-script choice; ``pt-BR`` falls
+    back to ``pt``."""
+    parts = tag.split("-")
+    language = parts[0]
+    script = next((p for p in parts[1:] if len(p) == 4 and p.isalpha()), None)
+    region = next((p for p in parts[1:] if len(p) == 2 or (len(p) == 3 and p.isdigit())), None)
+    likely_script, _ = _likely(language, region)
+    default_script, _ = _likely(language, None)
+    script = script or likely_script
+    same = [tag]
+    if script:
+        if region:
+            same += [f"{language}-{script}-{region}", f"{language}-{region}"]
+        same.append(f"{language}-{script}")
+    else:
+        same += truncations(tag)[1:-1]
+    other: list[str] = []
+    if script is None or script == default_script:
+        same.append(language)
+    else:
+        other.append(language)
+        if default_script:
+            other.append(f"{language}-{default_script}")
+    return same, other
+
+
 def fallback_chain(preferences: Sequence[str]) -> list[str]:
-    """Every tag to try, in order: each preference and its truncations, then English."""
+    """Every tag to try, in order: each preference and the tags that mean the same language
+    and script (CLDR likely subtags), then the same languages in another script, then
+    English."""
     chain: list[str] = []
+    last_resort: list[str] = []
     for tag in preferences:
-        chain.extend(truncations(tag))
+        same, other = _lookup_order(tag)
+        chain.extend(same)
+        last_resort.extend(other)
+    chain.extend(last_resort)
     chain.append(DEFAULT_LOCALE)
     return list(dict.fromkeys(chain))
 

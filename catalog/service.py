@@ -45,6 +45,7 @@ from catalog.search import fold
 from core.db import utcnow
 from core.errors import Conflict, InvalidInput, NotFound
 from core.geo import is_country, is_currency, known_countries
+from core.money import amount_step
 from core.outbox import enqueue
 from core.scope import StudioScope
 
@@ -97,11 +98,20 @@ def _currency(code: str) -> str:
     return upper
 
 
-def _price(price_minor: int) -> int:
+def _price(price_minor: int, currency: str) -> int:
     if price_minor <= 0:
         raise InvalidInput("a price must be above zero", code="price_not_positive")
     if price_minor > MAX_PRICE_MINOR:
         raise InvalidInput("that price is implausibly high", code="price_too_high")
+    step = amount_step(currency)
+    if price_minor % step:
+        # The payment provider refuses such amounts (ISK in whole krónur sent as two
+        # decimals, three-decimal currencies in tens): say so when the price is set, not
+        # when a viewer tries to pay.
+        raise InvalidInput(
+            f"{currency} prices must be a multiple of {step} minor units",
+            code="price_not_chargeable",
+        )
     return price_minor
 
 
@@ -365,7 +375,9 @@ def add_window(
         _check_price_in_territory(territories, code)
         window.prices.append(
             TerritoryPrice(
-                country=code, price_minor=_price(price_minor), currency=_currency(currency)
+                country=code,
+                price_minor=_price(price_minor, _currency(currency)),
+                currency=_currency(currency),
             )
         )
     session.add(window)
@@ -423,7 +435,8 @@ def set_price(
 ) -> TerritoryPrice:
     code = _country(country)
     _check_price_in_territory(Territories(window.territory_mode, window.countries), code)
-    amount, cur = _price(price_minor), _currency(currency)
+    cur = _currency(currency)
+    amount = _price(price_minor, cur)
     row = next((p for p in window.prices if p.country == code), None)
     if row is None:
         row = TerritoryPrice(country=code, price_minor=amount, currency=cur)

@@ -296,6 +296,11 @@ class Settings(BaseSettings):
             self.kek_file = data_dir / "keys" / "kek.json"
         if self.geo_fallback_country is None and self.mode is Mode.development:
             self.geo_fallback_country = "US"
+        if "trusted_proxies" not in self.model_fields_set and self.mode is Mode.development:
+            # On a developer's machine the only peer on loopback is the developer (or the demo
+            # acting as a client from another country), so its forwarding headers are believed.
+            # Production and test modes trust no proxy unless told which.
+            self.trusted_proxies = ["127.0.0.1/32", "::1/128"]
         if self.geo_fallback_country is not None:
             self.geo_fallback_country = self.geo_fallback_country.strip().upper() or None
         self._fill_password_hashing()

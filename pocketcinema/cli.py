@@ -56,6 +56,19 @@ def clear_errors() -> Iterator[None]:
         ) from None
 
 
+def _advertise(host: str, port: int) -> None:
+    """Make the address this process listens on the base URL it hands out (upload targets,
+    playlist and key URLs), unless one is configured. Set in the environment so the worker
+    pool started by ``serve`` hands out the same one."""
+    if os.environ.get("POCKETCINEMA_BASE_URL"):
+        return
+    # A wildcard bind is reachable at loopback on this machine; any other host is used as is.
+    shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host, host)  # noqa: S104
+    if ":" in shown and not shown.startswith("["):
+        shown = f"[{shown}]"
+    os.environ["POCKETCINEMA_BASE_URL"] = f"http://{shown}:{port}"
+
+
 def load_settings() -> object:
     from core.settings import get_settings, reset_settings_cache
 
@@ -182,6 +195,7 @@ def serve(
     workers: Annotated[int, typer.Option(help="Worker processes in the pool", min=1, max=64)] = 2,
 ) -> None:
     """Run the API and the worker pool together (the embedded default: no server needed)."""
+    _advertise(host, port)
     load_settings()
     _prepare(seed=True)
     _check_broker()
@@ -197,6 +211,7 @@ def serve(
 @app.command()
 def api(port: Port = 8000, host: Host = "127.0.0.1") -> None:
     """Run the API only (workers run elsewhere)."""
+    _advertise(host, port)
     load_settings()
     _prepare(seed=False)
     _run_api(host, port)

@@ -396,7 +396,8 @@ class Journey:
             raise DemoFailed(
                 step,
                 "the title is not on sale in the US",
-                "the demo's serve must trust 127.0.0.1 as a proxy (POCKETCINEMA_TRUSTED_PROXIES=127.0.0.1/32)",
+                "the server must believe the demo's X-Forwarded-For: run it in development mode "
+                "(the default, which trusts loopback) or add 127.0.0.1/32 to POCKETCINEMA_TRUSTED_PROXIES",
             )
         away = self.api.call(step, "GET", "/v1/titles", token=viewer, headers=FRANCE)
         if any(t["id"] == title_id for t in away["items"]):

@@ -129,3 +129,28 @@ def test_production_mode_refuses_default_secrets(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "POCKETCINEMA_SECRET_KEY" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "advertised"),
+    [
+        ("127.0.0.1", 8080, "http://127.0.0.1:8080"),
+        ("0.0.0.0", 9000, "http://127.0.0.1:9000"),  # noqa: S104
+        ("::1", 8081, "http://[::1]:8081"),
+        ("cinema.local", 80, "http://cinema.local:80"),
+    ],
+)
+def test_serve_port_sets_the_advertised_base_url(
+    monkeypatch: pytest.MonkeyPatch, host: str, port: int, advertised: str
+) -> None:
+    from core.settings import Settings
+    from pocketcinema import cli
+
+    monkeypatch.delenv("POCKETCINEMA_BASE_URL", raising=False)
+    cli._advertise(host, port)
+    assert os.environ["POCKETCINEMA_BASE_URL"] == advertised
+    assert Settings().base_url == advertised
+    # A configured base URL (the public address behind a proxy or CDN) is never overridden.
+    monkeypatch.setenv("POCKETCINEMA_BASE_URL", "https://cinema.example")
+    cli._advertise(host, port)
+    assert os.environ["POCKETCINEMA_BASE_URL"] == "https://cinema.example"

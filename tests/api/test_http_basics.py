@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -98,3 +99,20 @@ def test_openapi_documents_every_route(client: TestClient) -> None:
         for method, operation in operations.items():
             assert operation.get("summary"), f"{method.upper()} {path} has no summary"
     assert {"/healthz", "/readyz", "/metrics", "/v1/titles"} <= set(spec["paths"])
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_api_docs_work_offline(client: TestClient, page: str) -> None:
+    html = client.get(page)
+    assert html.status_code == 200
+    assert "text/html" in html.headers["content-type"]
+    # Nothing is loaded from another origin: every script and stylesheet is ours.
+    assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", html.text)
+    scripts = [a for a in assets if a.endswith((".js", ".css"))]
+    assert scripts, html.text
+    for url in scripts:
+        assert url.startswith("/docs/assets/"), url
+        asset = client.get(url)
+        assert asset.status_code == 200, url
+        assert len(asset.content) > 100_000, url  # the real bundle, not a placeholder
+    assert "openapi.json" in html.text

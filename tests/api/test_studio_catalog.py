@@ -118,6 +118,15 @@ def test_a_studio_puts_a_title_on_sale_and_viewers_see_it(
             "price_outside_territory",
         ),
         (
+            # ISK goes to the provider as two decimals of whole krónur: 1,050 is 10.50 kr.
+            {"prices": [{"country": "US", "amount_minor": 1050, "currency": "ISK"}]},
+            "price_not_chargeable",
+        ),
+        (
+            {"prices": [{"country": "US", "amount_minor": 4995, "currency": "KWD"}]},
+            "price_not_chargeable",
+        ),
+        (
             {"prices": [{"country": "US", "amount_minor": 1, "currency": "USD"}] * 2},
             "duplicate_price",
         ),

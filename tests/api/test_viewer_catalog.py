@@ -114,6 +114,9 @@ def test_a_window_in_the_future_is_not_on_sale_yet(db: None) -> None:
     [
         ("zh-Hant-TW,zh;q=0.8", None, "zh-Hant", "守燈人"),
         ("zh-CN", None, "zh", "守灯人"),
+        ("zh-TW", None, "zh-Hant", "守燈人"),
+        ("zh-HK,en;q=0.5", None, "zh-Hant", "守燈人"),
+        ("zh-Hans", None, "zh", "守灯人"),
         ("fr-CH, fr;q=0.9, de;q=0.7", None, "en", "The Lantern Keeper"),
         ("de;q=0.2, zh;q=0.9", None, "zh", "守灯人"),
         ("en", "zh-Hant", "zh-Hant", "守燈人"),

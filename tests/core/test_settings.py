@@ -72,3 +72,17 @@ def test_bad_values_are_refused(tmp_path: Path, field: str, value: str) -> None:
 def test_trusted_proxies_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("POCKETCINEMA_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.1")
     assert Settings(data_dir=tmp_path).trusted_proxies == ["10.0.0.0/8", "192.168.1.1"]
+
+
+def test_development_trusts_loopback_proxies_only_by_default(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("POCKETCINEMA_TRUSTED_PROXIES", raising=False)
+    assert Settings(data_dir=tmp_path, mode="development").trusted_proxies == [
+        "127.0.0.1/32",
+        "::1/128",
+    ]
+    assert Settings(data_dir=tmp_path, mode="test").trusted_proxies == []
+    # An explicit setting wins, even an empty one.
+    monkeypatch.setenv("POCKETCINEMA_TRUSTED_PROXIES", "")
+    assert Settings(data_dir=tmp_path, mode="development").trusted_proxies == []
