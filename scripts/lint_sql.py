@@ -82,9 +82,9 @@ def violations_in(source: str, path: str) -> list[Violation]:
             found.append(Violation(path, node.lineno, f"{func.id}("))
         elif isinstance(func, ast.Attribute):
             receiver = _name(func.value)
-            if func.attr in BUILDERS and receiver in {"sa", "sqlalchemy"}:
-                found.append(Violation(path, node.lineno, f"{receiver}.{func.attr}("))
-            elif func.attr in SESSION_METHODS and RECEIVER.search(receiver.split(".")[-1]):
+            if (func.attr in BUILDERS and receiver in {"sa", "sqlalchemy"}) or (
+                func.attr in SESSION_METHODS and RECEIVER.search(receiver.split(".")[-1])
+            ):
                 found.append(Violation(path, node.lineno, f"{receiver}.{func.attr}("))
     return found
 
