@@ -100,8 +100,7 @@ def setup_data() -> dict[str, Any]:
     from accounts.models import Role
     from api.app import create_app
     from catalog import service as catalog
-    from catalog.models import TerritoryMode
-    from catalog.releases import Release, ReleaseStatus
+    from catalog.models import Release, ReleaseStatus, TerritoryMode
     from core.db import dispose_engine, unit_of_work, utcnow
     from core.storage import get_store
     from drm import keys

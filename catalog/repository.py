@@ -15,6 +15,9 @@ from catalog.models import (
     CollectionTitle,
     LicenceTerritory,
     LicenceWindow,
+    Release,
+    ReleaseAsset,
+    ReleaseStatus,
     TerritoryMode,
     TerritoryPrice,
     Title,
@@ -249,3 +252,55 @@ def list_titles(
 def count_titles(session: Session, where: TitleFilter) -> int:
     stmt = select(func.count()).select_from(Title).where(*where.clauses())
     return int(session.scalar(stmt) or 0)
+
+
+# --- releases ---------------------------------------------------------------------------------
+
+
+def find_release(session: Session, release_id: str, *, for_update: bool = False) -> Release | None:
+    stmt = select(Release).where(Release.id == release_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return session.scalar(stmt)
+
+
+def find_studio_release(session: Session, release_id: str, scope: StudioScope) -> Release | None:
+    return session.scalar(
+        select(Release).where(Release.id == release_id, scope.where(Release.studio_id))
+    )
+
+
+def list_releases(
+    session: Session, *, scope: StudioScope, title_id: str | None, offset: int, limit: int
+) -> Sequence[Release]:
+    stmt = (
+        select(Release)
+        .where(scope.where(Release.studio_id))
+        .order_by(Release.created_at.desc(), Release.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    if title_id is not None:
+        stmt = stmt.where(Release.title_id == title_id)
+    return session.scalars(stmt).all()
+
+
+def assets_of(session: Session, release_ids: Sequence[str]) -> dict[str, list[ReleaseAsset]]:
+    """The assets of several releases in one query (a page of releases)."""
+    found: dict[str, list[ReleaseAsset]] = {release_id: [] for release_id in release_ids}
+    for asset in session.scalars(
+        select(ReleaseAsset)
+        .where(ReleaseAsset.release_id.in_(release_ids))
+        .order_by(ReleaseAsset.created_at, ReleaseAsset.id)
+    ):
+        found[asset.release_id].append(asset)
+    return found
+
+
+def newest_ready_release(session: Session, title_id: str) -> Release | None:
+    return session.scalar(
+        select(Release)
+        .where(Release.title_id == title_id, Release.status == ReleaseStatus.ready)
+        .order_by(Release.ready_at.desc())
+        .limit(1)
+    )

@@ -27,11 +27,16 @@ from catalog.availability import (
 )
 from catalog.locales import canonical_locale, negotiate
 from catalog.models import (
+    AssetKind,
+    AssetStatus,
     Collection,
     CollectionTerritory,
     CollectionTitle,
     LicenceTerritory,
     LicenceWindow,
+    Release,
+    ReleaseAsset,
+    ReleaseStatus,
     TerritoryMode,
     TerritoryPrice,
     Title,
@@ -678,3 +683,128 @@ def _filter(
         language=language,
         collection_id=collection_id,
     )
+
+
+# --- releases ---------------------------------------------------------------------------------
+
+
+def create_release(session: Session, *, title_id: str, studio_id: str, label: str) -> Release:
+    release = Release(title_id=title_id, studio_id=studio_id, label=label)
+    session.add(release)
+    session.flush()
+    return release
+
+
+def get_release(session: Session, release_id: str, *, for_update: bool = False) -> Release:
+    release = repository.find_release(session, release_id, for_update=for_update)
+    if release is None:
+        raise NotFound("no such release", code="release_not_found")
+    return release
+
+
+def get_studio_release(session: Session, release_id: str, scope: StudioScope) -> Release:
+    """A studio sees only its own releases; another studio's is "not found", not "forbidden",
+    so release ids cannot be probed."""
+    release = repository.find_studio_release(session, release_id, scope)
+    if release is None:
+        raise NotFound("no such release", code="release_not_found")
+    return release
+
+
+def list_releases(
+    session: Session, *, scope: StudioScope, title_id: str | None, offset: int, limit: int
+) -> Sequence[Release]:
+    return repository.list_releases(
+        session, scope=scope, title_id=title_id, offset=offset, limit=limit
+    )
+
+
+def assets(session: Session, release_id: str) -> Sequence[ReleaseAsset]:
+    return repository.assets_of(session, [release_id])[release_id]
+
+
+def assets_of(session: Session, release_ids: Sequence[str]) -> dict[str, list[ReleaseAsset]]:
+    """The assets of several releases in one query (a page of releases)."""
+    return repository.assets_of(session, release_ids)
+
+
+def add_asset(
+    session: Session,
+    release: Release,
+    *,
+    kind: AssetKind,
+    language: str | None,
+    name: str | None,
+    filename: str,
+    size_bytes: int,
+) -> ReleaseAsset:
+    if release.status not in (
+        ReleaseStatus.awaiting_upload,
+        ReleaseStatus.failed,
+        ReleaseStatus.ready,
+    ):
+        raise Conflict(
+            "the release is being transcoded; wait for it to finish", code="release_busy"
+        )
+    if kind is AssetKind.master and any(
+        a.kind is AssetKind.master and a.status is not AssetStatus.rejected
+        for a in assets(session, release.id)
+    ):
+        raise Conflict("this release already has a master", code="master_exists")
+    asset = ReleaseAsset(
+        release_id=release.id,
+        kind=kind,
+        language=language,
+        name=name,
+        filename=filename,
+        storage_key="",
+        size_bytes=size_bytes,
+    )
+    session.add(asset)
+    session.flush()
+    suffix = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
+    asset.storage_key = f"releases/{release.id}/assets/{asset.id}.{suffix}"
+    return asset
+
+
+def set_status(
+    release: Release,
+    status: ReleaseStatus,
+    *,
+    progress: float = 0.0,
+    eta_seconds: int | None = None,
+    failure_code: str | None = None,
+    failure_reason: str | None = None,
+) -> None:
+    if release.status is not status:
+        release.status_changed_at = utcnow()
+    release.status = status
+    release.progress = progress
+    release.eta_seconds = eta_seconds
+    release.failure_code = failure_code
+    release.failure_reason = failure_reason
+    if status is ReleaseStatus.ready:
+        release.ready_at = utcnow()
+
+
+def add_warning(release: Release, *, code: str, detail: str, step: str) -> None:
+    """Record a warning on the release (once per code and detail).
+
+    Assigns a new list rather than appending in place: SQLAlchemy does not track in-place
+    changes to a plain JSON column."""
+    entry = {"code": code, "detail": detail, "step": step}
+    current = list(release.warnings or [])
+    if entry not in current:
+        release.warnings = [*current, entry]
+
+
+def clear_warnings(release: Release) -> None:
+    release.warnings = []
+
+
+def playable_release(session: Session, title_id: str) -> Release:
+    """The newest ready release of a title: what a ticket holder watches."""
+    release = repository.newest_ready_release(session, title_id)
+    if release is None:
+        raise NotFound("this title has no playable release yet", code="release_not_ready")
+    return release

@@ -179,6 +179,12 @@ def dispose_engine() -> None:
         _read_sessionmaker = None
 
 
+def ping_database() -> None:
+    """One round trip to the database (readiness checks)."""
+    with get_engine().connect() as conn:
+        conn.exec_driver_sql("SELECT 1")
+
+
 @contextmanager
 def unit_of_work() -> Iterator[Session]:
     """One transaction: commit on success, roll back on any error, always close."""

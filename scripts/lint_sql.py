@@ -4,7 +4,7 @@ Flags, outside repository.py, migrations/, tests/ and benchmarks/:
 
 * calls of SQLAlchemy statement builders: ``select(``, ``insert(``, ``update(``,
   ``delete(``, ``text(`` (bare or as ``sa.select(`` ...);
-* ``execute``, ``scalar``, ``scalars``, ``get`` and ``query`` called on a session or a
+* ``execute``, ``scalar``, ``scalars``, ``get``, ``get_one`` and ``query`` called on a session or a
   connection (a receiver whose name says ``session`` or ``conn``).
 
 Infrastructure in ``core/`` that must speak SQL itself is listed in ``EXCEPTIONS`` with the
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 BUILDERS = {"select", "insert", "update", "delete", "text"}
-SESSION_METHODS = {"execute", "scalar", "scalars", "get", "query"}
+SESSION_METHODS = {"execute", "scalar", "scalars", "get", "get_one", "query"}
 RECEIVER = re.compile(r"(session|conn)", re.IGNORECASE)
 PACKAGES = (
     "core",
@@ -147,7 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.write_baseline:
         counts = Counter(v.path for v in found)
         lines = [f"{path}: {n}" for path, n in sorted(counts.items())]
-        header = "# SQL outside repository.py when the lint arrived; may only shrink.\n"
+        header = (
+            "# SQL outside repository.py still to be moved (scripts/lint_sql.py): a count may\n"
+            "# only go down; the lint fails when one grows and asks to lower it when it shrinks.\n"
+        )
         args.baseline.write_text(header + "\n".join(lines) + ("\n" if lines else ""))
         return 0
     errors, stale = judge(found, read_baseline(args.baseline))

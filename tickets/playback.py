@@ -23,7 +23,8 @@ from typing import TypeVar
 from sqlalchemy.orm import Session
 
 from catalog.availability import Offer, offer_for, offer_for_playback
-from catalog.releases import Release, playable_release
+from catalog.models import Release
+from catalog.service import playable_release
 from core.cache import TtlCache
 from core.db import new_id, read_only
 from core.errors import AppError, Forbidden, Gone, InvalidInput, NotFound

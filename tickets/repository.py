@@ -144,7 +144,7 @@ def stamp_first_key(session: Session, session_id: str, at: datetime) -> bool:
 
 
 def release_prefix(session: Session, session_id: str) -> str | None:
-    from catalog.releases import Release
+    from catalog.models import Release
 
     return session.scalar(
         select(Release.hls_prefix)

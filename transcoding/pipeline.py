@@ -28,10 +28,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from catalog import releases
 from catalog import service as catalog
-from catalog.models import Title
-from catalog.releases import AssetKind, AssetStatus, Release, ReleaseAsset, ReleaseStatus
+from catalog.models import AssetKind, AssetStatus, Release, ReleaseAsset, ReleaseStatus, Title
 from core.db import unit_of_work, utcnow
 from core.errors import InvalidInput
 from core.outbox import enqueue
@@ -112,7 +110,7 @@ def local_copy(storage_key: str) -> Path:
 def _asset_files(session: Session, release_id: str) -> list[AssetFile]:
     return [
         AssetFile(a.id, a.kind, a.language, a.name, a.filename, a.storage_key)
-        for a in releases.assets(session, release_id)
+        for a in catalog.assets(session, release_id)
         if a.status is AssetStatus.uploaded
     ]
 
@@ -146,10 +144,10 @@ def _reject_asset(asset_id: str, refused: InvalidInput) -> None:
 
 def prepare(session: Session, release_id: str, attempt: int) -> None:
     with unit_of_work() as s:
-        release = releases.get_release(s, release_id)
+        release = catalog.get_release(s, release_id)
         if release.attempt != attempt or release.status is not ReleaseStatus.queued:
             return  # a duplicate delivery, or a newer run superseded this one
-        releases.set_status(release, ReleaseStatus.probing)
+        catalog.set_status(release, ReleaseStatus.probing)
         assets = _asset_files(s, release_id)
     master_probe: ProbeResult | None = None
     for asset in assets:
@@ -168,7 +166,7 @@ def prepare(session: Session, release_id: str, attempt: int) -> None:
         duration, workers=get_settings().transcode_pool_size, segment_seconds=ladder.segment_seconds
     )
 
-    release = releases.get_release(session, release_id, for_update=True)
+    release = catalog.get_release(session, release_id, for_update=True)
     if release.attempt != attempt:
         return
     run = TranscodeRun(
@@ -203,7 +201,7 @@ def prepare(session: Session, release_id: str, attempt: int) -> None:
     if release.content_key_id is None:
         release.content_key_id = keys.create_content_key(session, release.id).key_id
     release.duration_seconds = duration
-    releases.set_status(release, ReleaseStatus.encoding)
+    catalog.set_status(release, ReleaseStatus.encoding)
 
 
 # --- step 2 ---------------------------------------------------------------------------------
@@ -280,10 +278,10 @@ def encode_chunk(session: Session, chunk_id: str) -> None:
 def package(session: Session, run_id: str) -> None:
     with unit_of_work() as s:
         run = s.get_one(TranscodeRun, run_id)
-        release = releases.get_release(s, run.release_id)
+        release = catalog.get_release(s, run.release_id)
         if release.attempt != run.attempt or release.status is not ReleaseStatus.encoding:
             return
-        releases.set_status(release, ReleaseStatus.packaging, progress=0.0)
+        catalog.set_status(release, ReleaseStatus.packaging, progress=0.0)
         title = s.get_one(Title, release.title_id)
         original_language = title.original_language
         assets = _asset_files(s, release.id)
@@ -381,7 +379,7 @@ def package(session: Session, run_id: str) -> None:
         for path in [poster, *sprite.images, sprite.vtt]:
             store.put_file(f"{prefix}/images/{path.name}", path, _content_type(path))
 
-        release = releases.get_release(session, release_id, for_update=True)
+        release = catalog.get_release(session, release_id, for_update=True)
         if release.attempt != attempt or release.status is not ReleaseStatus.packaging:
             return
         release.hls_prefix = prefix
@@ -410,7 +408,7 @@ def package(session: Session, run_id: str) -> None:
             "encrypted": packaged.encryption is not None,
             "encryption": packaged.encryption.value if packaged.encryption else None,
         }
-        releases.set_status(release, ReleaseStatus.ready, progress=1.0)
+        catalog.set_status(release, ReleaseStatus.ready, progress=1.0)
         # The catalog shows viewers which languages they can hear and read before buying.
         catalog.set_track_languages(
             session,

@@ -8,9 +8,8 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
-from core.db import get_engine
+from core.db import ping_database
 from core.queue import check_broker
 from core.storage import get_store
 
@@ -23,8 +22,7 @@ async def healthz() -> dict[str, str]:
 
 
 def _check_database() -> None:
-    with get_engine().connect() as conn:
-        conn.execute(text("SELECT 1"))
+    ping_database()
 
 
 @router.get(

@@ -264,7 +264,7 @@ def send_heartbeat(
 
 
 def _runtime(session: Any, release_id: str) -> float | None:
-    from catalog.releases import Release
+    from catalog.models import Release
 
     release = session.get(Release, release_id)
     return release.duration_seconds if release is not None else None

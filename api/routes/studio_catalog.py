@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from api.deps import CallerScope, DbSession, PageParams, ReadDb, StudioUser
 from api.problems import PROBLEM_RESPONSES
@@ -18,6 +19,7 @@ from api.routes.titles import title_facts
 from catalog import service as catalog
 from catalog.models import Collection, LicenceWindow, TerritoryMode, Title
 from core.errors import InvalidInput
+from core.scope import StudioScope
 
 router = APIRouter(prefix="/v1/studio", tags=["studio catalog"], responses=PROBLEM_RESPONSES)
 
@@ -218,6 +220,12 @@ def collection_read(collection: Collection) -> CollectionRead:
     )
 
 
+def _studio_window(
+    session: Session, scope: StudioScope, title_id: str, window_id: str
+) -> LicenceWindow:
+    return catalog.get_window(session, catalog.studio_title(session, scope, title_id), window_id)
+
+
 def _reload(session: DbSession, title_id: str) -> StudioTitleRead:
     session.expire_all()
     return title_read(catalog.get_title(session, title_id))
@@ -372,10 +380,9 @@ def update_window(
     window_id: str,
     body: WindowUpdate,
 ) -> WindowRead:
-    title = catalog.studio_title(session, scope, title_id)
     window = catalog.update_window(
         session,
-        catalog.get_window(session, title, window_id),
+        _studio_window(session, scope, title_id, window_id),
         territory_mode=body.territory_mode,
         countries=body.countries,
         starts_at=body.starts_at,
@@ -392,8 +399,7 @@ def update_window(
 def delete_window(
     session: DbSession, _: StudioUser, scope: CallerScope, title_id: str, window_id: str
 ) -> Response:
-    title = catalog.studio_title(session, scope, title_id)
-    catalog.delete_window(session, catalog.get_window(session, title, window_id))
+    catalog.delete_window(session, _studio_window(session, scope, title_id, window_id))
     return Response(status_code=204)
 
 
@@ -411,8 +417,7 @@ def put_price(
     country: str,
     body: PricePut,
 ) -> WindowRead:
-    title = catalog.studio_title(session, scope, title_id)
-    window = catalog.get_window(session, title, window_id)
+    window = _studio_window(session, scope, title_id, window_id)
     catalog.set_price(session, window, country, body.amount_minor, body.currency)
     return window_read(window)
 
@@ -430,8 +435,7 @@ def delete_price(
     window_id: str,
     country: str,
 ) -> WindowRead:
-    title = catalog.studio_title(session, scope, title_id)
-    window = catalog.get_window(session, title, window_id)
+    window = _studio_window(session, scope, title_id, window_id)
     catalog.delete_price(session, window, country)
     return window_read(window)
 

@@ -13,9 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import CallerScope, DbSession, PageParams, ReadDb, StudioUser
 from api.problems import PROBLEM_RESPONSES
-from catalog import releases
 from catalog import service as catalog
-from catalog.releases import AssetKind, Release, ReleaseAsset
+from catalog.models import AssetKind, Release, ReleaseAsset
 from core.db import unit_of_work
 from core.errors import InvalidInput
 from core.settings import get_settings
@@ -79,7 +78,7 @@ def _release_read(
 ) -> ReleaseRead:
     """``assets`` when the caller loaded a page's assets at once; else read here."""
     if assets is None:
-        assets = releases.assets(session, release.id)
+        assets = catalog.assets(session, release.id)
     return ReleaseRead(
         id=release.id,
         title_id=release.title_id,
@@ -110,7 +109,7 @@ def create_release(
     session: DbSession, _: StudioUser, scope: CallerScope, title_id: Id, body: ReleaseCreate
 ) -> ReleaseRead:
     title = catalog.studio_title(session, scope, title_id)
-    release = releases.create_release(
+    release = catalog.create_release(
         session, title_id=title.id, studio_id=title.studio_id, label=body.label
     )
     return _release_read(session, release)
@@ -124,14 +123,14 @@ def list_releases(
     page: PageParams,
     title_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[ReleaseRead]:
-    rows = releases.list_releases(
+    rows = catalog.list_releases(
         session,
         scope=scope,
         title_id=title_id,
         offset=page.offset,
         limit=page.limit,
     )
-    assets = releases.assets_of(session, [r.id for r in rows])
+    assets = catalog.assets_of(session, [r.id for r in rows])
     return [_release_read(session, r, assets[r.id]) for r in rows]
 
 
@@ -141,7 +140,7 @@ def list_releases(
     response_model=ReleaseRead,
 )
 def get_release(session: ReadDb, _: StudioUser, scope: CallerScope, release_id: Id) -> ReleaseRead:
-    return _release_read(session, releases.get_studio_release(session, release_id, scope))
+    return _release_read(session, catalog.get_studio_release(session, release_id, scope))
 
 
 @router.post(
@@ -153,7 +152,7 @@ def get_release(session: ReadDb, _: StudioUser, scope: CallerScope, release_id: 
 def start_transcode(
     session: DbSession, _: StudioUser, scope: CallerScope, release_id: Id
 ) -> ReleaseRead:
-    release = releases.get_studio_release(session, release_id, scope)
+    release = catalog.get_studio_release(session, release_id, scope)
     transcoding.start_transcode(session, release)
     return _release_read(session, release)
 
@@ -233,7 +232,7 @@ def _upload_read(upload: Any, parts: list[Any] | None = None) -> UploadRead:
 def create_upload(
     session: DbSession, _: StudioUser, scope: CallerScope, release_id: Id, body: UploadCreate
 ) -> UploadRead:
-    release = releases.get_studio_release(session, release_id, scope)
+    release = catalog.get_studio_release(session, release_id, scope)
     upload = ingest.start_upload(
         session,
         release,

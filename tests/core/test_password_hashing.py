@@ -14,21 +14,21 @@ from core.settings import (
     PASSWORD_HASH_PRODUCTION,
     PASSWORD_HASH_TEST,
     Mode,
+    PasswordHashCost,
     Settings,
 )
 from tests.conftest import Configure
 
 
+def _cost(stored: str) -> PasswordHashCost:
+    used = extract_parameters(stored)
+    return PasswordHashCost(used.time_cost, used.memory_cost, used.parallelism)
+
+
 def test_the_test_suite_hashes_cheaply(configure: Configure, tmp_path: Path) -> None:
     configure(mode="test", data_dir=str(tmp_path))
     stored = hash_password("correct horse battery")
-    used = extract_parameters(stored)
-    cheap = PASSWORD_HASH_TEST
-    assert (used.time_cost, used.memory_cost, used.parallelism) == (
-        cheap.time_cost,
-        cheap.memory_kib,
-        cheap.parallelism,
-    )
+    assert _cost(stored) == PASSWORD_HASH_TEST
     assert verify_password(stored, "correct horse battery")
     assert not verify_password(stored, "wrong horse battery")
 
@@ -39,14 +39,7 @@ def test_outside_test_mode_hashes_cost_the_rfc_profile(
     configure(mode="test", data_dir=str(tmp_path))
     made_in_tests = hash_password("correct horse battery")
     configure(mode="development")
-    stored = hash_password("correct horse battery")
-    used = extract_parameters(stored)
-    prod = PASSWORD_HASH_PRODUCTION
-    assert (used.time_cost, used.memory_cost, used.parallelism) == (
-        prod.time_cost,
-        prod.memory_kib,
-        prod.parallelism,
-    )
+    assert _cost(hash_password("correct horse battery")) == PASSWORD_HASH_PRODUCTION
     # The hash carries its own parameters, so a cheap one still verifies (and only it).
     assert verify_password(made_in_tests, "correct horse battery")
     assert not verify_password(made_in_tests, "wrong horse battery")

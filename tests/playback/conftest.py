@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from accounts.models import Role, User
-from catalog.releases import Release, ReleaseStatus
+from catalog.models import Release, ReleaseStatus
 from core import jobs
 from core.db import unit_of_work, utcnow
 from core.outbox import OutboxJob

@@ -23,8 +23,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from accounts.models import Role, Studio
-from catalog.models import Title
-from catalog.releases import Release, ReleaseStatus
+from catalog.models import Release, ReleaseStatus, Title
 from core import jobs
 from core.db import unit_of_work
 from core.outbox import OutboxJob
