@@ -297,6 +297,19 @@ def assets_of(session: Session, release_ids: Sequence[str]) -> dict[str, list[Re
     return found
 
 
+def playable_title_ids(session: Session, title_ids: Sequence[str]) -> set[str]:
+    """Which of these titles have a ready release (one query for a whole catalog page)."""
+    if not title_ids:
+        return set()
+    return set(
+        session.scalars(
+            select(Release.title_id)
+            .where(Release.title_id.in_(title_ids), Release.status == ReleaseStatus.ready)
+            .distinct()
+        )
+    )
+
+
 def newest_ready_release(session: Session, title_id: str) -> Release | None:
     return session.scalar(
         select(Release)

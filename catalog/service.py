@@ -802,6 +802,11 @@ def clear_warnings(release: Release) -> None:
     release.warnings = []
 
 
+def playable_title_ids(session: Session, title_ids: Sequence[str]) -> set[str]:
+    """Which of these titles have a ready release (one query for a whole catalog page)."""
+    return repository.playable_title_ids(session, title_ids)
+
+
 def playable_release(session: Session, title_id: str) -> Release:
     """The newest ready release of a title: what a ticket holder watches."""
     release = repository.newest_ready_release(session, title_id)

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from accounts import service as accounts
 from accounts.models import Role, Studio, User
 from catalog import service as catalog
-from catalog.models import TerritoryMode, Title
+from catalog.models import ReleaseStatus, TerritoryMode, Title
 from core.db import unit_of_work, utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,9 +50,11 @@ def create_licensed_title(
     prices: dict[str, tuple[int, str]] | None = None,
     starts: datetime | None = None,
     ends: datetime | None = None,
+    playable: bool = True,
 ) -> Title:
     """A title on sale now: one window over exactly the priced countries (default US $12.99
-    and CA $15.99), from a day ago to 120 days ahead."""
+    and CA $15.99), from a day ago to 120 days ahead. ``playable`` gives it a ready release
+    record (no media: enough to be sold; tests that play media make a real one instead)."""
     prices = prices if prices is not None else {"US": (1299, "USD"), "CA": (1599, "CAD")}
     now = utcnow()
     with unit_of_work() as session:
@@ -72,6 +74,11 @@ def create_licensed_title(
             ends_at=ends or now + timedelta(days=120),
             prices=prices,
         )
+        if playable:
+            release = catalog.create_release(
+                session, title_id=title.id, studio_id=studio_id, label="Main feature"
+            )
+            catalog.set_status(release, ReleaseStatus.ready)
         return title
 
 

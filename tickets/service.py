@@ -17,6 +17,7 @@ from typing import Protocol
 from sqlalchemy.orm import Session
 
 from accounts import repository as accounts_repository
+from catalog import service as catalog
 from catalog.availability import offer_for
 from core.db import utcnow
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -105,6 +106,13 @@ def purchase(
         return _replay(session, existing, fingerprint)
 
     offer = offer_for(session, request.title_id, country, at)
+    if not catalog.playable_title_ids(session, [offer.title_id]):
+        # Before any payment exists: a ticket for a film nobody can watch yet is a refund
+        # waiting to happen.
+        raise Conflict(
+            "this title cannot be bought yet: it has no playable release",
+            code="release_not_ready",
+        )
     if request.expected_amount_minor is not None and (
         request.expected_amount_minor != offer.price_minor
         or (request.expected_currency or offer.currency).upper() != offer.currency
@@ -257,6 +265,12 @@ def get_ticket_for_viewer(session: Session, viewer_id: str, ticket_id: str) -> T
     if ticket is None:
         raise NotFound("no such ticket", code="ticket_not_found")
     return ticket
+
+
+def resume_positions(session: Session, ticket_ids: Sequence[str]) -> dict[str, float]:
+    """Where each ticket's film was left (seconds into the film; absent: never played), so
+    any device can offer "continue watching"."""
+    return repository.resume_positions(session, ticket_ids)
 
 
 def list_tickets(

@@ -44,6 +44,11 @@ class TitleRead(BaseModel):
     trailer_url: str | None = Field(description="The free trailer, when a public URL is set")
     trailer_key: str | None = Field(description="The free trailer's storage key, if stored")
     price: PriceRead
+    playable: bool = Field(
+        description="A release is ready to watch. False: listed but not yet for sale (coming "
+        "soon); buying answers 409 `release_not_ready`.",
+        examples=[True],
+    )
 
 
 class TitlePage(BaseModel):
@@ -68,7 +73,9 @@ def title_facts(title: Title) -> dict[str, Any]:
     }
 
 
-def title_read(title: Title, offer: catalog.Offer, locales: Sequence[str]) -> TitleRead:
+def title_read(
+    title: Title, offer: catalog.Offer, locales: Sequence[str], *, playable: bool
+) -> TitleRead:
     text = catalog.localize(title, locales)
     return TitleRead(
         id=title.id,
@@ -86,6 +93,7 @@ def title_read(title: Title, offer: catalog.Offer, locales: Sequence[str]) -> Ti
             country=offer.country,
             available_until=offer.window_ends_at,
         ),
+        playable=playable,
     )
 
 
@@ -134,7 +142,8 @@ def list_titles(
             query=q, genre=genre, language=language, collection=collection
         ),
     )
-    reads = [title_read(t, offer, locales) for t, offer in items]
+    playable = catalog.playable_title_ids(session, [t.id for t, _ in items])
+    reads = [title_read(t, offer, locales, playable=t.id in playable) for t, offer in items]
     _language_headers(response, [r.locale for r in reads])
     return TitlePage(
         items=reads, total=total, offset=page.offset, limit=page.limit, country=country
@@ -158,7 +167,12 @@ def get_title(
     response: Response,
 ) -> TitleRead:
     offer = catalog.offer_for(session, title_id, country, utcnow())
-    read = title_read(catalog.get_title(session, title_id), offer, locales)
+    read = title_read(
+        catalog.get_title(session, title_id),
+        offer,
+        locales,
+        playable=bool(catalog.playable_title_ids(session, [title_id])),
+    )
     _language_headers(response, [read.locale])
     return read
 

@@ -179,3 +179,19 @@ def test_provider_outage_leaves_no_ticket_behind(
     assert count(Ticket) == 0
     stripe_fake.fail_next = 0
     assert buy(client, ana, film.id, key="outage-key-1").status_code == 201
+
+
+def test_a_title_without_a_ready_release_is_listed_but_not_sold(
+    client: TestClient, stripe_fake: FakeStripe, configure: Configure
+) -> None:
+    configure(geo_fallback_country="US")
+    coming = create_licensed_title(create_studio().id, slug="coming-soon", playable=False)
+    listed = client.get("/v1/titles").json()["items"]
+    assert [(t["slug"], t["playable"]) for t in listed] == [("coming-soon", False)]
+    assert client.get(f"/v1/titles/{coming.id}").json()["playable"] is False
+
+    response = buy(client, create_user("early@example.com"), coming.id)
+    assert (response.status_code, response.json()["code"]) == (409, "release_not_ready")
+    # Refused before any money moved: no ticket, no PaymentIntent.
+    assert count(Ticket) == 0
+    assert stripe_fake.intents == {}

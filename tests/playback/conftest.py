@@ -139,7 +139,9 @@ def packaged_release(
         producer = create_user(
             f"producer-{uuid.uuid4().hex[:6]}@example.com", Role.studio, studio.id
         )
-        title = create_licensed_title(studio.id, slug=f"lanterns-{uuid.uuid4().hex[:6]}")
+        title = create_licensed_title(
+            studio.id, slug=f"lanterns-{uuid.uuid4().hex[:6]}", playable=False
+        )
         headers = auth_header(producer)
         with TestClient(create_app(), raise_server_exceptions=False) as client:
             created = client.post(
@@ -311,7 +313,7 @@ def viewing(client: TestClient, packaged_release: PackagedRelease, configure: An
     keys.reset()
     key_limiter.reset()
     studio = create_studio("Playback Pictures")
-    title = create_licensed_title(studio.id, slug=f"film-{uuid.uuid4().hex[:8]}")
+    title = create_licensed_title(studio.id, slug=f"film-{uuid.uuid4().hex[:8]}", playable=False)
     install_release(packaged_release, title.id, studio.id)
     viewer = create_user(f"viewer-{uuid.uuid4().hex[:8]}@example.com")
     headers = auth_header(viewer, device_id="phone-1")
