@@ -64,10 +64,11 @@ def test_a_read_session_refuses_writes(db: None) -> None:
             session.execute(insert(Studio).values(id="x", name="Sneaky", created_at=utcnow()))
 
 
+# SQLite's write lock is the embedded profile's; PostgreSQL readers never wait for writers.
+@pytest.mark.embedded_only
 def test_sqlite_reads_do_not_queue_behind_a_writer(db: None) -> None:
     engine = get_engine()
-    if engine.dialect.name != "sqlite":
-        pytest.skip("SQLite's write lock; PostgreSQL readers never wait for writers")
+    assert engine.dialect.name == "sqlite"
     create_studio("Before")
     with engine.connect() as writer:
         # A writer holds SQLite's one write lock (BEGIN IMMEDIATE) with a row not yet committed.
