@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     Enum,
     Float,
@@ -296,7 +297,14 @@ class Release(IdMixin, TimestampMixin, Base):
     # that failed, an untagged audio track, a bitmap subtitle that needs OCR. A list of
     # {"code", "detail", "step"} dicts, cleared at the start of each transcode run.
     warnings: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    # How the master's mono audio streams are grouped into tracks, set by the studio:
+    # [[1, 2], [3, 4]] (audio streams numbered from 1 in file order); None means the
+    # default map (transcoding/tracks.py).
+    channel_map: Mapped[list[list[int]] | None] = mapped_column(JSON)
     status_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The pipeline's last sign of life for this release (a status change, a progress
+    # report). A busy release whose last sign is too old is failed as ``stalled``.
+    progress_at: Mapped[datetime | None]
     ready_at: Mapped[datetime | None]
 
 
@@ -313,3 +321,47 @@ class ReleaseAsset(IdMixin, TimestampMixin, Base):
     status: Mapped[AssetStatus] = mapped_column(_enum(AssetStatus), default=AssetStatus.uploading)
     rejection_code: Mapped[str | None] = mapped_column(String(80))
     rejection_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class TrackRole(StrEnum):
+    """What an audio track is to the viewer (subtitle tracks have no role)."""
+
+    original = "original"
+    dub = "dub"
+    commentary = "commentary"
+    description = "description"  # audio description for blind and partially sighted viewers
+
+
+class TrackStatus(StrEnum):
+    published = "published"  # becomes (or became) an HLS rendition
+    unsupported = "unsupported"  # listed for the studio, not published (bitmap subtitles)
+
+
+class ReleaseTrack(IdMixin, TimestampMixin, Base):
+    __tablename__ = "release_track"
+    __table_args__ = (UniqueConstraint("release_id", "source"),)
+
+    release_id: Mapped[str] = mapped_column(ForeignKey("release.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[TrackKind] = mapped_column(Enum(TrackKind, native_enum=False, length=10))
+    source: Mapped[str] = mapped_column(String(100))
+    codec: Mapped[str | None] = mapped_column(String(40))
+    channels: Mapped[int | None]
+    channel_layout: Mapped[str | None] = mapped_column(String(40))
+    language: Mapped[str] = mapped_column(String(35))  # BCP 47
+    # What the container said, for the studio to compare with ("chi", "und", None).
+    detected_language: Mapped[str | None] = mapped_column(String(35))
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[TrackRole | None] = mapped_column(Enum(TrackRole, native_enum=False, length=20))
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    forced: Mapped[bool] = mapped_column(Boolean, default=False)
+    sdh: Mapped[bool] = mapped_column(
+        Boolean, default=False
+    )  # subtitles for deaf / hard of hearing
+    status: Mapped[TrackStatus] = mapped_column(
+        Enum(TrackStatus, native_enum=False, length=20), default=TrackStatus.published
+    )
+    # The studio changed a label: a new run of the same uploads keeps the studio's labels.
+    edited: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The rendition's media playlist, relative to the master playlist, once packaged.
+    playlist: Mapped[str | None] = mapped_column(String(200))

@@ -18,6 +18,7 @@ from catalog.models import (
     Release,
     ReleaseAsset,
     ReleaseStatus,
+    ReleaseTrack,
     TerritoryMode,
     TerritoryPrice,
     Title,
@@ -317,3 +318,15 @@ def newest_ready_release(session: Session, title_id: str) -> Release | None:
         .order_by(Release.ready_at.desc())
         .limit(1)
     )
+
+
+def release_tracks(session: Session, release_id: str) -> Sequence[ReleaseTrack]:
+    return session.scalars(
+        select(ReleaseTrack)
+        .where(ReleaseTrack.release_id == release_id)
+        .order_by(ReleaseTrack.position, ReleaseTrack.id)
+    ).all()
+
+
+def find_track(session: Session, track_id: str) -> ReleaseTrack | None:
+    return session.get(ReleaseTrack, track_id)

@@ -776,8 +776,10 @@ def set_status(
     failure_code: str | None = None,
     failure_reason: str | None = None,
 ) -> None:
+    now = utcnow()
     if release.status is not status:
-        release.status_changed_at = utcnow()
+        release.status_changed_at = now
+    release.progress_at = now
     release.status = status
     release.progress = progress
     release.eta_seconds = eta_seconds

@@ -4,8 +4,9 @@ Flags, outside repository.py, migrations/, tests/ and benchmarks/:
 
 * calls of SQLAlchemy statement builders: ``select(``, ``insert(``, ``update(``,
   ``delete(``, ``text(`` (bare or as ``sa.select(`` ...);
-* ``execute``, ``scalar``, ``scalars``, ``get``, ``get_one`` and ``query`` called on a session or a
-  connection (a receiver whose name says ``session`` or ``conn``).
+* ``execute``, ``scalar``, ``scalars``, ``get``, ``get_one`` and ``query`` called on a
+  session or a connection: a receiver whose name says ``session`` or ``conn``, or one named
+  ``s`` or ``db`` (for those, not ``get`` or ``query``, which dicts have too).
 
 Infrastructure in ``core/`` that must speak SQL itself is listed in ``EXCEPTIONS`` with the
 reason. Anything else already present when the lint arrived is listed in
@@ -30,6 +31,8 @@ from pathlib import Path
 BUILDERS = {"select", "insert", "update", "delete", "text"}
 SESSION_METHODS = {"execute", "scalar", "scalars", "get", "get_one", "query"}
 RECEIVER = re.compile(r"(session|conn)", re.IGNORECASE)
+# Short session names; ``get`` is left out for them because dicts named ``s`` have it too.
+SHORT_RECEIVER = re.compile(r"^(s|db)$")
 PACKAGES = (
     "core",
     "accounts",
@@ -83,7 +86,11 @@ def violations_in(source: str, path: str) -> list[Violation]:
         elif isinstance(func, ast.Attribute):
             receiver = _name(func.value)
             if (func.attr in BUILDERS and receiver in {"sa", "sqlalchemy"}) or (
-                func.attr in SESSION_METHODS and RECEIVER.search(receiver.split(".")[-1])
+                func.attr in SESSION_METHODS
+                and (
+                    RECEIVER.search(receiver.split(".")[-1])
+                    or (SHORT_RECEIVER.match(receiver) and func.attr not in {"get", "query"})
+                )
             ):
                 found.append(Violation(path, node.lineno, f"{receiver}.{func.attr}("))
     return found

@@ -52,6 +52,7 @@ def test_each_kind_of_sql_call_is_caught(tmp_path: Path) -> None:
         "    db_session.query(X)\n"
         "    update(X); delete(X); insert(X)\n"
         "    {}.get('not sql')\n"
+        "    s.execute(q); s.get('a dict named s')\n"
     )
     refused = _lint(_tree(tmp_path, {"tickets/service.py": source}), tmp_path / "b.txt")
     found = [line.strip() for line in refused.stderr.splitlines() if "outside" in line]
@@ -65,6 +66,7 @@ def test_each_kind_of_sql_call_is_caught(tmp_path: Path) -> None:
             (6, "update("),
             (6, "delete("),
             (6, "insert("),
+            (8, "s.execute("),
         ]
     )
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from accounts.models import Studio
-from catalog.models import Release, ReleaseAsset
+from catalog.models import Release, ReleaseAsset, ReleaseStatus, Title
 from core.scope import StudioScope
 from transcoding.models import EncodeChunk, TranscodeRun, Upload, UploadStatus
 
@@ -18,8 +18,27 @@ def get_release(session: Session, release_id: str) -> Release:
     return session.get_one(Release, release_id)
 
 
+def find_release(session: Session, release_id: str) -> Release | None:
+    return session.get(Release, release_id)
+
+
+def stalled_releases(
+    session: Session, busy: Collection[ReleaseStatus], cutoff: datetime
+) -> Sequence[Release]:
+    """Busy releases whose last sign of life (progress, else status change) is older than
+    ``cutoff``, locked for the caller."""
+    last_sign = func.coalesce(Release.progress_at, Release.status_changed_at)
+    return session.scalars(
+        select(Release).where(Release.status.in_(busy), last_sign < cutoff).with_for_update()
+    ).all()
+
+
 def get_asset(session: Session, asset_id: str) -> ReleaseAsset:
     return session.get_one(ReleaseAsset, asset_id)
+
+
+def get_title(session: Session, title_id: str) -> Title:
+    return session.get_one(Title, title_id)
 
 
 def get_studio(session: Session, studio_id: str) -> Studio:

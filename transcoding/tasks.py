@@ -8,7 +8,15 @@ from sqlalchemy.orm import Session
 
 from core.jobs import job
 from core.settings import get_settings
-from transcoding import ingest, notify, pipeline, repository, service
+from transcoding import (
+    detection,
+    ingest,
+    notify,
+    pipeline,
+    repository,
+    service,
+    track_publishing,
+)
 
 _LEASE = get_settings().transcode_lease_seconds
 
@@ -54,6 +62,16 @@ def package(session: Session, run_id: str) -> None:
     pipeline.package(session, run_id)
 
 
+@job(detection.DETECT_JOB, lease_seconds=600, max_attempts=3)
+def detect_tracks(session: Session, release_id: str) -> None:
+    detection.detect(session, release_id)
+
+
+@job(track_publishing.REPUBLISH_JOB, lease_seconds=120, max_attempts=5)
+def republish_tracks(session: Session, release_id: str, attempt: int) -> None:
+    track_publishing.republish(session, release_id, attempt)
+
+
 @job(service.NOTIFY_JOB, lease_seconds=60, max_attempts=8, backoff_seconds=5.0)
 def notify_studio(session: Session, release_id: str, event: str, attempt: int) -> None:
     notify.deliver(session, release_id, event)
@@ -62,3 +80,8 @@ def notify_studio(session: Session, release_id: str, event: str, attempt: int) -
 @job(service.ABANDONED_UPLOADS_JOB, lease_seconds=600)
 def abort_abandoned_uploads(session: Session) -> None:
     ingest.abort_abandoned(session)
+
+
+@job(service.STALLED_JOB, lease_seconds=120)
+def fail_stalled_releases(session: Session) -> None:
+    service.fail_stalled(session)

@@ -22,7 +22,7 @@ from tests.helpers import auth_header, create_studio, create_title, create_user
 NOW = utcnow()
 # Path parameters that name a studio's rows; the others (a locale, a country, a part number)
 # only narrow inside one of those.
-OWNED = {"title_id", "window_id", "collection_id", "release_id", "upload_id"}
+OWNED = {"title_id", "window_id", "collection_id", "release_id", "upload_id", "track_id"}
 # Routes with a body get a valid one, so what answers is the scope and not validation.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/v1/studio/titles"): {
@@ -53,6 +53,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "size_bytes": 1024,
     },
     ("post", "/v1/studio/uploads/{upload_id}/part-urls"): {"parts": [{"number": 1}]},
+    ("patch", "/v1/studio/releases/{release_id}/tracks/{track_id}"): {"name": "Taken"},
+    ("put", "/v1/studio/releases/{release_id}/channel-map"): {"groups": None},
 }
 
 
@@ -108,6 +110,8 @@ def owner(client: TestClient) -> Owner:
         "collection_id": collection_id,
         "release_id": release_id,
         "upload_id": upload_id,
+        # The release has no tracks before a run; the release's scope answers first anyway.
+        "track_id": "0" * 32,
         "locale": "en",
         "country": "FR",
         "number": "1",
