@@ -14,13 +14,14 @@ from core.logs import configure_logging
 from core.queue import celery_app, configure_celery
 from core.settings import get_settings
 from pocketcinema import models
+from tickets import tasks as tickets_tasks
 from transcoding import tasks as transcoding_tasks
 
 settings = get_settings()
 configure_logging(settings.log_level, settings.log_json)
 app = configure_celery(settings)
 
-TASK_MODULES = (boxoffice_tasks, catalog_tasks, outbox, transcoding_tasks)
+TASK_MODULES = (boxoffice_tasks, catalog_tasks, outbox, tickets_tasks, transcoding_tasks)
 MODELS = models  # every table known before any task runs
 
 

@@ -123,6 +123,8 @@ def services(
         env = {
             "POCKETCINEMA_DATABASE_URL": pg_url,
             "POCKETCINEMA_BROKER_URL": f"{REDIS_URL}/{redis_db}",
+            # Sign-in and sign-up limits count in Redis, as in production.
+            "POCKETCINEMA_RATE_LIMIT_STORAGE_URL": f"{REDIS_URL}/{redis_db}",
             "POCKETCINEMA_STORAGE_BACKEND": "s3",
             "POCKETCINEMA_S3_ENDPOINT_URL": endpoint,
             "POCKETCINEMA_S3_BUCKET": f"pc-test-{uuid.uuid4().hex[:8]}",
@@ -209,8 +211,12 @@ def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Configure]:
 
 @pytest.fixture
 def db(services: Services) -> Iterator[None]:
-    """A migrated database that is empty again after the test (tables truncated)."""
+    """A migrated database that is empty again after the test (tables truncated), and rate
+    limit counters that start from zero again."""
     yield
+    from core.ratelimit import reset_counters
+
+    reset_counters()
     empty_tables()
 
 

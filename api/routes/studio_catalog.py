@@ -11,6 +11,7 @@ from fastapi import APIRouter, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
+from accounts import service as accounts
 from api.deps import CallerScope, DbSession, PageParams, ReadDb, StudioUser
 from api.problems import PROBLEM_RESPONSES
 from api.routes.titles import CollectionRead as ViewerCollectionRead
@@ -33,13 +34,17 @@ CurrencyCode = Annotated[str, Field(min_length=3, max_length=3, examples=["USD"]
 # --- schemas --------------------------------------------------------------------------------
 
 
+# Seconds; a week bounds every film (and keeps the value inside the database's integer).
+Runtime = Annotated[int, Field(le=7 * 24 * 3600, description="Seconds, at most a week")]
+
+
 class TitleCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     slug: str = Field(max_length=120, examples=["the-lantern-keeper"])
     original_title: Text300
     original_language: str = Field(max_length=35, examples=["zh-Hant"])
-    runtime_seconds: int | None = None
+    runtime_seconds: Runtime | None = None
     genres: list[str] = Field(default_factory=list, max_length=20)
     trailer_url: Url | None = None
     trailer_key: Key | None = None
@@ -51,7 +56,7 @@ class TitleUpdate(BaseModel):
 
     original_title: Text300 | None = None
     original_language: str | None = Field(default=None, max_length=35)
-    runtime_seconds: int | None = None
+    runtime_seconds: Runtime | None = None
     genres: list[str] | None = Field(default=None, max_length=20)
     trailer_url: Url | None = None
     trailer_key: Key | None = None
@@ -238,9 +243,11 @@ def _reload(session: DbSession, title_id: str) -> StudioTitleRead:
 def create_title(
     session: DbSession, _: StudioUser, scope: CallerScope, body: TitleCreate
 ) -> StudioTitleRead:
+    studio_id = scope.owner(body.studio_id)
+    accounts.get_studio(session, studio_id)  # an admin may name a studio that does not exist
     title = catalog.create_title(
         session,
-        studio_id=scope.owner(body.studio_id),
+        studio_id=studio_id,
         slug=body.slug,
         original_title=body.original_title,
         original_language=body.original_language,
