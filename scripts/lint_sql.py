@@ -50,7 +50,6 @@ EXCEPTIONS: dict[str, str] = {
     "core/db.py": "the engine and session layer itself (insert_or_ignore builds the statement)",
     "core/outbox.py": "the outbox table and its relay belong to every package",
     "core/jobs.py": "leases on outbox rows, claimed and finished in their own transactions",
-    "core/changes.py": "pg_notify and PRAGMA data_version of the change feed",
 }
 BASELINE = Path(__file__).with_name("sql_baseline.txt")
 
