@@ -169,3 +169,8 @@ def watched_seconds(session: Session, ticket_id: str) -> float:
         select(TicketWatch.watched_seconds).where(TicketWatch.ticket_id == ticket_id)
     )
     return float(value or 0.0)
+
+
+def qualified_view_count(session: Session) -> int:
+    """Every qualified view ever recorded (operators' metrics)."""
+    return int(session.scalar(select(func.count()).select_from(QualifiedView)) or 0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
@@ -78,3 +79,26 @@ def sum_for_ticket(session: Session, ticket_id: str, kinds: Sequence[LedgerKind]
         )
     )
     return int(total or 0)
+
+
+@dataclass(frozen=True)
+class LedgerTotal:
+    currency: str
+    kind: LedgerKind
+    entries: int
+    tickets: int
+    amount_minor: int
+
+
+def ledger_totals(session: Session) -> list[LedgerTotal]:
+    """Every ledger row summed by currency and kind (operators' metrics; one GROUP BY)."""
+    rows = session.execute(
+        select(
+            LedgerEntry.currency,
+            LedgerEntry.kind,
+            func.count(),
+            func.count(func.distinct(LedgerEntry.ticket_id)),
+            func.coalesce(func.sum(LedgerEntry.amount_minor), 0),
+        ).group_by(LedgerEntry.currency, LedgerEntry.kind)
+    ).all()
+    return [LedgerTotal(c, LedgerKind(k), int(n), int(t), int(a)) for c, k, n, t, a in rows]

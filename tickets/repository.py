@@ -151,3 +151,23 @@ def release_prefix(session: Session, session_id: str) -> str | None:
         .join(PlaybackSession, PlaybackSession.release_id == Release.id)
         .where(PlaybackSession.id == session_id)
     )
+
+
+def failed_purchases_by_currency(session: Session) -> dict[str, int]:
+    """Tickets whose payment was declined, by currency (operators' metrics)."""
+    rows = session.execute(
+        select(Ticket.currency, func.count())
+        .where(Ticket.state == TicketState.failed)
+        .group_by(Ticket.currency)
+    ).all()
+    return {currency: int(count) for currency, count in rows}
+
+
+def active_session_count(session: Session, heard_since: datetime) -> int:
+    """Playback sessions not ended whose last heartbeat is no older than ``heard_since``."""
+    count = session.scalar(
+        select(func.count()).where(
+            PlaybackSession.ended_at.is_(None), PlaybackSession.last_heartbeat_at >= heard_since
+        )
+    )
+    return int(count or 0)

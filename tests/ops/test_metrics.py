@@ -1,0 +1,232 @@
+"""/metrics as an operator's Prometheus sees it: business figures read from the database,
+a short cache in front of them, and the bearer token that guards them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from api import metrics as business_metrics
+from boxoffice import views
+from core import jobs, outbox
+from core.db import get_engine, unit_of_work, utcnow
+from tests.boxoffice.support import pay, pending_ticket, refund, sandbox_event
+from tests.helpers import create_licensed_title, create_studio, create_user
+from tests.payments.conftest import Configure
+from tickets.models import Ticket
+from transcoding import service as transcoding
+
+pytestmark = pytest.mark.usefixtures("db")
+
+TOKEN = "metrics-" + "t" * 40
+
+
+@jobs.job("tests.metrics.always_fails", max_attempts=1)
+def always_fails(session: Session) -> None:
+    raise RuntimeError("the studio's server is down")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_figures(configure: Configure) -> Iterator[None]:
+    """Jobs here run in-process; the cache is dropped so each scrape reads this test's rows."""
+    configure(geo_fallback_country="US")
+    outbox.set_publish_after_commit(False)
+    business_metrics.BUSINESS.forget()
+    yield
+    outbox.set_publish_after_commit(True)
+    business_metrics.BUSINESS.forget()
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of an exposition, keyed by name and sorted labels."""
+    found: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+def scrape(
+    client: TestClient, **headers: str
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    response = client.get("/metrics", headers=headers)
+    assert response.status_code == 200, response.text
+    return samples(response.text)
+
+
+def declined(ticket: Ticket) -> None:
+    intent = {
+        "id": ticket.payment_intent_id,
+        "object": "payment_intent",
+        "amount": ticket.price_minor,
+        "currency": ticket.currency.lower(),
+        "status": "requires_payment_method",
+        "last_payment_error": {"code": "card_declined", "decline_code": "generic_decline"},
+    }
+    assert sandbox_event("payment_intent.payment_failed", intent, utcnow()) == "handled"
+
+
+def qualify(ticket: Ticket) -> None:
+    t0 = utcnow() - timedelta(minutes=20)
+    with unit_of_work() as session:
+        views.record_view_started(
+            session,
+            playback_session_id="ps-1",
+            ticket_id=ticket.id,
+            viewer_id=ticket.viewer_id,
+            title_id=ticket.title_id,
+            territory=ticket.territory,
+            at=t0,
+        )
+    for seq in range(1, 22):  # 30 s heartbeats: 10.5 minutes, past the 10-minute threshold
+        with unit_of_work() as session:
+            views.record_heartbeat(
+                session,
+                playback_session_id="ps-1",
+                ticket_id=ticket.id,
+                viewer_id=ticket.viewer_id,
+                title_id=ticket.title_id,
+                territory=ticket.territory,
+                seq=seq,
+                watched_seconds=30.0,
+                position_seconds=30.0 * seq,
+                at=t0 + timedelta(seconds=30 * seq),
+                runtime_seconds=7200.0,
+            )
+
+
+def test_business_figures_come_from_the_database(client: TestClient) -> None:
+    studio = create_studio()
+    film = create_licensed_title(studio.id, slug="harbour-lights")
+    viewers = [create_user(f"v{i}-{uuid.uuid4().hex[:6]}@example.com") for i in range(3)]
+    us, ca, declined_viewer = viewers
+    first = pending_ticket(us.id, film.id, "US")
+    second = pending_ticket(ca.id, film.id, "CA")
+    third = pending_ticket(declined_viewer.id, film.id, "US")
+    pay(first, utcnow() - timedelta(hours=1))
+    pay(second, utcnow() - timedelta(hours=1))
+    refund(second, 500, utcnow())
+    declined(third)
+    qualify(first)
+    backlog_before = scrape(client)[("pocketcinema_outbox_backlog", ())]
+    business_metrics.BUSINESS.forget()
+    with unit_of_work() as session:
+        # An encode waiting for a worker, a studio webhook, and a job that fails for good.
+        outbox.enqueue(session, transcoding.CHUNK_JOB, queue="transcode", chunk_id="c1")
+        failing = outbox.enqueue(session, "tests.metrics.always_fails")
+    assert jobs.run_job("tests.metrics.always_fails", failing.id, {})[0] == "failed"
+
+    figures = scrape(client)
+
+    assert figures[("pocketcinema_tickets_sold_total", (("currency", "USD"),))] == 1
+    assert figures[("pocketcinema_tickets_sold_total", (("currency", "CAD"),))] == 1
+    assert figures[("pocketcinema_tickets_refunded_total", (("currency", "CAD"),))] == 1
+    assert figures[("pocketcinema_tickets_refunded_total", (("currency", "USD"),))] == 0
+    assert figures[("pocketcinema_gross_minor_units_total", (("currency", "USD"),))] == 1299
+    assert figures[("pocketcinema_gross_minor_units_total", (("currency", "CAD"),))] == 1599
+    assert figures[("pocketcinema_net_minor_units", (("currency", "CAD"),))] == 1599 - 500
+    assert figures[("pocketcinema_purchases_failed", (("currency", "USD"),))] == 1
+    assert figures[("pocketcinema_qualified_views_total", ())] == 1
+    assert figures[("pocketcinema_transcode_queue_depth", ())] == 1
+    assert figures[("pocketcinema_transcode_queue_oldest_age_seconds", ())] >= 0
+    # One more open job (the chunk): the job that failed for good is out of the backlog.
+    assert figures[("pocketcinema_outbox_backlog", ())] == backlog_before + 1
+    failed_key = ("pocketcinema_jobs_failed_total", (("job", "tests.metrics.always_fails"),))
+    assert figures[failed_key] == 1
+    # The job runner counted the delivery in this process too.
+    runs = (
+        "pocketcinema_job_runs_total",
+        (("job", "tests.metrics.always_fails"), ("outcome", "failed")),
+    )
+    assert figures[runs] >= 1
+
+
+def test_a_scrape_reads_the_database_once_per_cache_period(
+    client: TestClient, configure: Configure
+) -> None:
+    configure(metrics_cache_seconds="3600")
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        if str(args[2]).lstrip().upper().startswith("SELECT"):  # not BEGIN on SQLite
+            statements.append(str(args[2]))
+
+    engine = get_engine()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        before = business_metrics.BUSINESS.reads
+        first = scrape(client)
+        read_cost = len(statements)
+        studio = create_studio()
+        create_licensed_title(studio.id, slug="later-film")
+        statements.clear()
+        second = scrape(client)
+        assert business_metrics.BUSINESS.reads == before + 1
+        assert statements == []  # the cached answer: not one query
+        assert (
+            first[("pocketcinema_outbox_backlog", ())]
+            == second[("pocketcinema_outbox_backlog", ())]
+        )
+        business_metrics.BUSINESS.forget()
+        scrape(client)
+        assert business_metrics.BUSINESS.reads == before + 2
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert 1 <= read_cost <= 5, f"a read costs {read_cost} queries"
+
+
+def test_metrics_want_the_bearer_token_when_one_is_set(
+    client: TestClient, configure: Configure
+) -> None:
+    configure(metrics_token=TOKEN)
+    missing = client.get("/metrics")
+    assert missing.status_code == 401
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert missing.json()["code"] == "metrics_unauthorized"
+    wrong = client.get("/metrics", headers={"Authorization": "Bearer " + "x" * 48})
+    assert wrong.json()["code"] == "metrics_unauthorized"
+    basic = client.get("/metrics", headers={"Authorization": "Basic " + TOKEN})
+    assert basic.status_code == 401
+    figures = scrape(client, Authorization=f"Bearer {TOKEN}")
+    assert ("pocketcinema_outbox_backlog", ()) in figures
+
+
+def production(configure: Configure, tmp: Any, **extra: str) -> None:
+    secret = "s" * 40
+    configure(
+        mode="production",
+        secret_key=secret,
+        playback_secret_key=secret + "p",
+        url_signing_key=secret + "u",
+        webhook_signing_key=secret + "w",
+        payment_provider="stripe",
+        stripe_secret_key="sk_live_abc",
+        stripe_webhook_secret="whsec_abc",
+        kek_file=str(tmp / "kek.json"),
+        **extra,
+    )
+
+
+def test_production_with_a_metrics_port_keeps_the_public_port_silent(
+    client: TestClient, configure: Configure, tmp_path: Any
+) -> None:
+    production(configure, tmp_path, metrics_port="9100")
+    hidden = client.get("/metrics")
+    assert hidden.status_code == 404
+    assert "pocketcinema_" not in hidden.text
+
+
+def test_production_with_a_token_serves_metrics_to_its_holder(
+    client: TestClient, configure: Configure, tmp_path: Any
+) -> None:
+    production(configure, tmp_path, metrics_token=TOKEN)
+    assert client.get("/metrics").status_code == 401
+    assert scrape(client, Authorization=f"Bearer {TOKEN}")
