@@ -53,7 +53,7 @@ def read_business_metrics() -> list[Metric]:
         views_total = views.qualified_view_count(session)
         heard_since = now - timedelta(seconds=settings.playback_session_timeout_seconds)
         active = tickets.active_session_count(session, heard_since)
-        jobs = outbox.job_stats(session)
+        jobs = outbox.job_stats(session, now)
 
     sold = CounterMetricFamily(
         "pocketcinema_tickets_sold",
@@ -103,7 +103,7 @@ def read_business_metrics() -> list[Metric]:
     )
 
     def age(rows: list[outbox.JobStats]) -> float:
-        oldest = [r.oldest_open for r in rows if r.oldest_open is not None]
+        oldest = [r.oldest_waiting for r in rows if r.oldest_waiting is not None]
         return max(0.0, (now - min(oldest)).total_seconds()) if oldest else 0.0
 
     encodes = [j for j in jobs if j.task in TRANSCODE_JOBS]
@@ -115,13 +115,13 @@ def read_business_metrics() -> list[Metric]:
     )
     queue_age = GaugeMetricFamily(
         "pocketcinema_transcode_queue_oldest_age_seconds",
-        "Age of the oldest transcode job not yet finished (0 when none)",
+        "Age of the oldest transcode job due and not claimed by a worker (0 when none)",
         value=age(encodes),
     )
     jobs_failed = CounterMetricFamily(
         "pocketcinema_jobs_failed",
         "Jobs that failed for good (retries exhausted or a permanent error), by job name",
-        labels=["job"],
+        labels=["task"],
     )
     for stats in sorted(jobs, key=lambda j: j.task):
         jobs_failed.add_metric([stats.task], stats.failed)
@@ -130,9 +130,14 @@ def read_business_metrics() -> list[Metric]:
         "Outbox jobs not finished and not failed (waiting, running or backing off)",
         value=sum(j.open for j in jobs),
     )
+    waiting = GaugeMetricFamily(
+        "pocketcinema_outbox_waiting",
+        "Outbox jobs due and claimed by no worker (not running, not backing off)",
+        value=sum(j.waiting for j in jobs),
+    )
     backlog_age = GaugeMetricFamily(
         "pocketcinema_outbox_oldest_age_seconds",
-        "Age of the oldest open outbox job (0 when none)",
+        "Age of the oldest outbox job due and claimed by no worker (0 when none)",
         value=age(jobs),
     )
     hooks_failed = CounterMetricFamily(
@@ -162,6 +167,7 @@ def read_business_metrics() -> list[Metric]:
         queue_age,
         jobs_failed,
         backlog,
+        waiting,
         backlog_age,
         hooks_failed,
         hooks_retrying,

@@ -30,16 +30,18 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # (`serve` aggregates its pool into the API's /metrics instead; tests start bare pools).
 EXPORT_PORT_ENV = "_POCKETCINEMA_WORKER_METRICS_PORT"
 
+# The job's name is the label `task`: Prometheus sets `job` on every series itself (the
+# scrape job), and a scraped `job` label would be renamed `exported_job`.
 JOB_RUNS = Counter(
     "pocketcinema_job_runs_total",
     "Job deliveries run by this worker pool, by job name and outcome "
     "(done, retry, failed, skipped, lease_lost)",
-    ["job", "outcome"],
+    ["task", "outcome"],
 )
 JOB_DURATION = Histogram(
     "pocketcinema_job_duration_seconds",
     "Wall time of one job delivery",
-    ["job"],
+    ["task"],
     buckets=(0.05, 0.25, 1, 5, 15, 60, 300, 900, 1800, 3600),
 )
 

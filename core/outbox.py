@@ -160,29 +160,38 @@ def sweep_task() -> int:
 
 @dataclass(frozen=True)
 class JobStats:
-    """Unfinished outbox rows of one job name: still open (waiting, leased or backing off),
-    open after a failed attempt, and given up for good."""
+    """Unfinished outbox rows of one job name: open (waiting, running or backing off), of
+    those the ones due and claimed by no worker (waiting), open after a failed attempt
+    (retrying), and given up for good (failed)."""
 
     task: str
     open: int
+    waiting: int
     retrying: int
     failed: int
-    oldest_open: datetime | None
+    oldest_waiting: datetime | None
 
 
-def job_stats(session: Session) -> list[JobStats]:
+def job_stats(session: Session, now: datetime) -> list[JobStats]:
     """One GROUP BY over the rows not finished (the open-jobs index: failed rows are not
     finished either), for operators' metrics."""
     is_open = OutboxJob.failed_at.is_(None)
+    # Due and unclaimed: a running job holds a lease; a retry backs off behind one too.
+    is_waiting = (
+        is_open
+        & (OutboxJob.available_at <= now)
+        & (OutboxJob.lease_until.is_(None) | (OutboxJob.lease_until < now))
+    )
     rows = session.execute(
         select(
             OutboxJob.task,
             func.count(case((is_open, 1))),
+            func.count(case((is_waiting, 1))),
             func.count(case((is_open & OutboxJob.last_error.is_not(None), 1))),
             func.count(OutboxJob.failed_at),
-            func.min(case((is_open, OutboxJob.created_at))),
+            func.min(case((is_waiting, OutboxJob.created_at))),
         )
         .where(OutboxJob.finished_at.is_(None))
         .group_by(OutboxJob.task)
     ).all()
-    return [JobStats(t, int(o), int(r), int(f), oldest) for t, o, r, f, oldest in rows]
+    return [JobStats(t, int(o), int(w), int(r), int(f), old) for t, o, w, r, f, old in rows]

@@ -19,6 +19,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Values that only ever make sense on a developer's machine. Production refuses every one.
 DEV_SECRET = "dev-only-insecure-secret-change-me"  # noqa: S105 - the point is to detect it
+# The mark of a value copied from an example file (infra/k8s/secret.example.yaml) unfilled.
+PLACEHOLDER = "CHANGE-ME"
 
 
 class Mode(StrEnum):
@@ -301,7 +303,7 @@ class Settings(BaseSettings):
         for name in ("secret_key", "playback_secret_key", "url_signing_key", "webhook_signing_key"):
             secret: SecretStr = getattr(self, name)
             value = secret.get_secret_value()
-            if not value or value.startswith(DEV_SECRET) or len(value) < 32:
+            if not value or value.startswith(DEV_SECRET) or len(value) < 32 or PLACEHOLDER in value:
                 problems.append(f"POCKETCINEMA_{name.upper()} (set a random value of 32+ chars)")
         if self.payment_provider is PaymentProvider.sandbox:
             problems.append("POCKETCINEMA_PAYMENT_PROVIDER (sandbox is refused in production)")
@@ -319,7 +321,7 @@ class Settings(BaseSettings):
                 "made with `pocketcinema create-kek FILE`; or use POCKETCINEMA_KEY_ENCRYPTION=kms)"
             )
         token = self.metrics_token.get_secret_value()
-        if token and len(token) < 32:
+        if token and (len(token) < 32 or PLACEHOLDER in token):
             problems.append("POCKETCINEMA_METRICS_TOKEN (32+ random chars)")
         if not token and self.metrics_port is None:
             problems.append(

@@ -15,18 +15,19 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from api import metrics as business_metrics
-from boxoffice import views
 from core import jobs, outbox
 from core.db import get_engine, unit_of_work, utcnow
-from tests.boxoffice.support import pay, pending_ticket, refund, sandbox_event
+from tests.boxoffice.support import pay, pending_ticket, refund
 from tests.helpers import create_licensed_title, create_studio, create_user
+from tests.ops.support import declined, qualify
 from tests.payments.conftest import Configure
-from tickets.models import Ticket
 from transcoding import service as transcoding
+from transcoding import tasks as transcoding_tasks
 
 pytestmark = pytest.mark.usefixtures("db")
 
 TOKEN = "metrics-" + "t" * 40
+JOBS = transcoding_tasks  # registers the studio webhook job this module runs in-process
 
 
 @jobs.job("tests.metrics.always_fails", max_attempts=1)
@@ -62,47 +63,6 @@ def scrape(
     return samples(response.text)
 
 
-def declined(ticket: Ticket) -> None:
-    intent = {
-        "id": ticket.payment_intent_id,
-        "object": "payment_intent",
-        "amount": ticket.price_minor,
-        "currency": ticket.currency.lower(),
-        "status": "requires_payment_method",
-        "last_payment_error": {"code": "card_declined", "decline_code": "generic_decline"},
-    }
-    assert sandbox_event("payment_intent.payment_failed", intent, utcnow()) == "handled"
-
-
-def qualify(ticket: Ticket) -> None:
-    t0 = utcnow() - timedelta(minutes=20)
-    with unit_of_work() as session:
-        views.record_view_started(
-            session,
-            playback_session_id="ps-1",
-            ticket_id=ticket.id,
-            viewer_id=ticket.viewer_id,
-            title_id=ticket.title_id,
-            territory=ticket.territory,
-            at=t0,
-        )
-    for seq in range(1, 22):  # 30 s heartbeats: 10.5 minutes, past the 10-minute threshold
-        with unit_of_work() as session:
-            views.record_heartbeat(
-                session,
-                playback_session_id="ps-1",
-                ticket_id=ticket.id,
-                viewer_id=ticket.viewer_id,
-                title_id=ticket.title_id,
-                territory=ticket.territory,
-                seq=seq,
-                watched_seconds=30.0,
-                position_seconds=30.0 * seq,
-                at=t0 + timedelta(seconds=30 * seq),
-                runtime_seconds=7200.0,
-            )
-
-
 def test_business_figures_come_from_the_database(client: TestClient) -> None:
     studio = create_studio()
     film = create_licensed_title(studio.id, slug="harbour-lights")
@@ -119,9 +79,16 @@ def test_business_figures_come_from_the_database(client: TestClient) -> None:
     backlog_before = scrape(client)[("pocketcinema_outbox_backlog", ())]
     business_metrics.BUSINESS.forget()
     with unit_of_work() as session:
-        # An encode waiting for a worker, a studio webhook, and a job that fails for good.
-        outbox.enqueue(session, transcoding.CHUNK_JOB, queue="transcode", chunk_id="c1")
+        # An encode waiting an hour for a worker, a studio webhook that could not be
+        # delivered (its release is gone), and a job that fails for good.
+        chunk = outbox.enqueue(session, transcoding.CHUNK_JOB, queue="transcode", chunk_id="c1")
+        chunk.created_at = utcnow() - timedelta(hours=1)
+        hook = outbox.enqueue(
+            session, transcoding.NOTIFY_JOB, release_id="gone", event="release.ready", attempt=1
+        )
+        hook_args = dict(hook.args)
         failing = outbox.enqueue(session, "tests.metrics.always_fails")
+    assert jobs.run_job(transcoding.NOTIFY_JOB, hook.id, hook_args)[0] == "retry"
     assert jobs.run_job("tests.metrics.always_fails", failing.id, {})[0] == "failed"
 
     figures = scrape(client)
@@ -136,15 +103,18 @@ def test_business_figures_come_from_the_database(client: TestClient) -> None:
     assert figures[("pocketcinema_purchases_failed", (("currency", "USD"),))] == 1
     assert figures[("pocketcinema_qualified_views_total", ())] == 1
     assert figures[("pocketcinema_transcode_queue_depth", ())] == 1
-    assert figures[("pocketcinema_transcode_queue_oldest_age_seconds", ())] >= 0
-    # One more open job (the chunk): the job that failed for good is out of the backlog.
-    assert figures[("pocketcinema_outbox_backlog", ())] == backlog_before + 1
-    failed_key = ("pocketcinema_jobs_failed_total", (("job", "tests.metrics.always_fails"),))
+    assert figures[("pocketcinema_transcode_queue_oldest_age_seconds", ())] >= 3600
+    assert figures[("pocketcinema_outbox_oldest_age_seconds", ())] >= 3600
+    # Two more open jobs (the chunk, the webhook backing off); the failed job is out.
+    assert figures[("pocketcinema_outbox_backlog", ())] == backlog_before + 2
+    assert figures[("pocketcinema_webhook_deliveries_retrying", ())] == 1
+    assert figures[("pocketcinema_webhook_deliveries_failed_total", ())] == 0
+    failed_key = ("pocketcinema_jobs_failed_total", (("task", "tests.metrics.always_fails"),))
     assert figures[failed_key] == 1
     # The job runner counted the delivery in this process too.
     runs = (
         "pocketcinema_job_runs_total",
-        (("job", "tests.metrics.always_fails"), ("outcome", "failed")),
+        (("outcome", "failed"), ("task", "tests.metrics.always_fails")),
     )
     assert figures[runs] >= 1
 
