@@ -4,6 +4,7 @@ webhooks, operations."""
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import problems
@@ -24,6 +25,7 @@ from api.routes import (
     titles,
     webhooks,
 )
+from core.settings import get_settings
 
 
 class PocketCinemaAPI(FastAPI):
@@ -65,6 +67,18 @@ def create_app(*, direct_lane: bool = True) -> FastAPI:
     )
     problems.install(app)
     docs.install(app)
+    origins = get_settings().cors_allowed_origins
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id"],
+            expose_headers=["X-Request-Id", "Content-Language", "Retry-After"],
+            # Bearer tokens, not cookies: browsers need no credentialed requests.
+            allow_credentials=False,
+            max_age=600,
+        )
     app.include_router(health.router)
     app.include_router(titles.router)
     app.include_router(auth.router)

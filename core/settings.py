@@ -13,6 +13,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -149,6 +150,10 @@ class Settings(BaseSettings):
 
     # --- requests ---------------------------------------------------------------------------
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Web apps on other origins that may call the API from a browser (CORS), e.g.
+    # "https://watch.example.com". Empty: no cross-origin browser access. "*" is refused:
+    # the API takes bearer tokens, and a wildcard would let any page script against it.
+    cors_allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     maxmind_db: Path | None = None
     # Country assumed for requests from loopback/private addresses (no real country). Unset:
     # such requests have no country. Development mode defaults it to US (docs/catalog.md).
@@ -211,6 +216,23 @@ class Settings(BaseSettings):
         for item in value or []:
             ipaddress.ip_network(item, strict=False)  # raises a clear ValueError
         return value
+
+    @field_validator("cors_allowed_origins", mode="before")
+    @classmethod
+    def _parse_origins(cls, value: Any) -> Any:
+        value = _split_csv(value)
+        for origin in value or []:
+            parsed = urlsplit(origin)
+            if (
+                parsed.scheme not in ("http", "https")
+                or not parsed.hostname
+                or parsed.path not in ("", "/")
+                or parsed.query
+                or parsed.fragment
+                or parsed.username
+            ):
+                raise ValueError(f"{origin!r} is not an origin like https://app.example.com")
+        return [o.rstrip("/") for o in value or []]
 
     @field_validator("apple_client_ids", "google_client_ids", "google_issuers", mode="before")
     @classmethod

@@ -171,3 +171,27 @@ def active_session_count(session: Session, heard_since: datetime) -> int:
         )
     )
     return int(count or 0)
+
+
+def resume_positions(session: Session, ticket_ids: Sequence[str]) -> dict[str, float]:
+    """Each ticket's playhead as last reported, by whichever device reported last."""
+    if not ticket_ids:
+        return {}
+    newest = (
+        select(
+            PlaybackSession.ticket_id,
+            PlaybackSession.position_seconds,
+            func.row_number()
+            .over(
+                partition_by=PlaybackSession.ticket_id,
+                order_by=(PlaybackSession.last_heartbeat_at.desc(), PlaybackSession.id),
+            )
+            .label("rank"),
+        )
+        .where(PlaybackSession.ticket_id.in_(ticket_ids))
+        .subquery()
+    )
+    rows = session.execute(
+        select(newest.c.ticket_id, newest.c.position_seconds).where(newest.c.rank == 1)
+    )
+    return {ticket_id: float(position) for ticket_id, position in rows}

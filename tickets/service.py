@@ -267,6 +267,12 @@ def get_ticket_for_viewer(session: Session, viewer_id: str, ticket_id: str) -> T
     return ticket
 
 
+def resume_positions(session: Session, ticket_ids: Sequence[str]) -> dict[str, float]:
+    """Where each ticket's film was left (seconds into the film; absent: never played), so
+    any device can offer "continue watching"."""
+    return repository.resume_positions(session, ticket_ids)
+
+
 def list_tickets(
     session: Session,
     viewer_id: str,

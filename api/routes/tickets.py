@@ -35,9 +35,14 @@ class TicketRead(BaseModel):
         "null unless watchable"
     )
     failure_code: str | None
+    resume_position_seconds: float = Field(
+        description="Continue watching from here: the playhead last reported by any device "
+        "(0 before the first play)",
+        examples=[1834.5],
+    )
 
 
-def ticket_read(ticket: Ticket, at: datetime) -> TicketRead:
+def ticket_read(ticket: Ticket, at: datetime, resume_at: float = 0.0) -> TicketRead:
     left = tickets.remaining(ticket, at)
     return TicketRead(
         id=ticket.id,
@@ -54,6 +59,7 @@ def ticket_read(ticket: Ticket, at: datetime) -> TicketRead:
         watch_hours=ticket.watch_hours,
         remaining_seconds=int(left.total_seconds()) if left is not None else None,
         failure_code=ticket.failure_code,
+        resume_position_seconds=resume_at,
     )
 
 
@@ -77,13 +83,17 @@ def list_my_tickets(
         session, principal.user_id, offset=page.offset, limit=page.limit, state=state
     )
     now = utcnow()
+    positions = tickets.resume_positions(session, [t.id for t in rows])
     return TicketPage(
-        items=[ticket_read(t, now) for t in rows], total=total, offset=page.offset, limit=page.limit
+        items=[ticket_read(t, now, positions.get(t.id, 0.0)) for t in rows],
+        total=total,
+        offset=page.offset,
+        limit=page.limit,
     )
 
 
 @router.get("/{ticket_id}", summary="One of my tickets", response_model=TicketRead)
 def get_my_ticket(session: DbSession, principal: CurrentUser, ticket_id: str) -> TicketRead:
-    return ticket_read(
-        tickets.get_ticket_for_viewer(session, principal.user_id, ticket_id), utcnow()
-    )
+    ticket = tickets.get_ticket_for_viewer(session, principal.user_id, ticket_id)
+    position = tickets.resume_positions(session, [ticket.id]).get(ticket.id, 0.0)
+    return ticket_read(ticket, utcnow(), position)

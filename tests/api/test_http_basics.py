@@ -122,3 +122,42 @@ def test_api_docs_work_offline(client: TestClient, page: str) -> None:
         assert asset.status_code == 200, url
         assert len(asset.content) > 100_000, url  # the real bundle, not a placeholder
     assert "openapi.json" in html.text
+
+
+@pytest.mark.usefixtures("db")
+def test_cors_answers_only_the_configured_web_origins(monkeypatch: pytest.MonkeyPatch) -> None:
+    from api.app import create_app
+    from core.settings import reset_settings_cache
+
+    monkeypatch.setenv("POCKETCINEMA_CORS_ALLOWED_ORIGINS", "https://watch.example.com/")
+    reset_settings_cache()
+    try:
+        with TestClient(create_app(), raise_server_exceptions=False) as web:
+            preflight = web.options(
+                "/v1/purchases",
+                headers={
+                    "Origin": "https://watch.example.com",
+                    "Access-Control-Request-Method": "POST",
+                    "Access-Control-Request-Headers": "authorization, idempotency-key",
+                },
+            )
+            assert preflight.status_code == 200
+            assert preflight.headers["access-control-allow-origin"] == "https://watch.example.com"
+            listing = web.get("/v1/titles", headers={"Origin": "https://watch.example.com"})
+            assert listing.headers["access-control-allow-origin"] == "https://watch.example.com"
+            assert "X-Request-Id" in listing.headers["access-control-expose-headers"]
+            stranger = web.get("/v1/titles", headers={"Origin": "https://evil.example"})
+            assert "access-control-allow-origin" not in stranger.headers
+            refused = web.options(
+                "/v1/purchases",
+                headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+            )
+            assert refused.status_code == 400
+    finally:
+        monkeypatch.delenv("POCKETCINEMA_CORS_ALLOWED_ORIGINS")
+        reset_settings_cache()
+
+
+def test_without_configured_origins_there_is_no_cors(client: TestClient) -> None:
+    response = client.get("/v1/titles", headers={"Origin": "https://watch.example.com"})
+    assert "access-control-allow-origin" not in response.headers

@@ -102,3 +102,11 @@ def test_development_trusts_loopback_proxies_only_by_default(
     # An explicit setting wins, even an empty one.
     monkeypatch.setenv("POCKETCINEMA_TRUSTED_PROXIES", "")
     assert Settings(data_dir=tmp_path, mode="development").trusted_proxies == []
+
+
+@pytest.mark.parametrize(
+    "origin", ["*", "watch.example.com", "https://watch.example.com/app", "ftp://x.example"]
+)
+def test_cors_origins_must_be_origins(tmp_path: Path, origin: str) -> None:
+    with pytest.raises(ValidationError, match="is not an origin"):
+        Settings(data_dir=tmp_path, cors_allowed_origins=origin)

@@ -117,3 +117,43 @@ def test_pending_tickets_are_not_watchable(client: TestClient) -> None:
         ticket = session.get_one(Ticket, ticket_id)
         assert not tickets.is_watchable(ticket, utcnow())
         assert tickets.remaining(ticket, utcnow()) is None
+
+
+def test_the_library_says_where_to_continue_watching(client: TestClient) -> None:
+    from tickets.models import PlaybackSession
+
+    ana = create_user("ana@example.com")
+    ticket_id = _paid_ticket(client, ana)
+    fresh = client.get(f"/v1/me/tickets/{ticket_id}", headers=auth_header(ana)).json()
+    assert fresh["resume_position_seconds"] == 0.0
+
+    # Two devices watched; the one that reported last decides where to continue.
+    now = utcnow()
+    with unit_of_work() as session:
+        ticket = session.get(Ticket, ticket_id)
+        assert ticket is not None
+        for name, position, ago in (("phone", 1200.0, 30), ("tablet", 1834.5, 5)):
+            session.add(
+                PlaybackSession(
+                    id=f"session-{name}",
+                    ticket_id=ticket_id,
+                    viewer_id=ana.id,
+                    title_id=ticket.title_id,
+                    release_id=_release_of(session, ticket.title_id),
+                    device_id=name,
+                    country="US",
+                    started_at=now - timedelta(minutes=40),
+                    last_heartbeat_at=now - timedelta(seconds=ago),
+                    position_seconds=position,
+                )
+            )
+    one = client.get(f"/v1/me/tickets/{ticket_id}", headers=auth_header(ana)).json()
+    assert one["resume_position_seconds"] == 1834.5
+    listed = client.get("/v1/me/tickets", headers=auth_header(ana)).json()["items"]
+    assert [t["resume_position_seconds"] for t in listed] == [1834.5]
+
+
+def _release_of(session: Any, title_id: str) -> str:
+    from catalog.releases import playable_release
+
+    return playable_release(session, title_id).id
