@@ -2,11 +2,13 @@
 figures read from the database at scrape time, and (under ``serve``) the worker pool's job
 counters.
 
-The business figures are totals the database already holds (ledger rows, failed tickets,
-qualified views, open outbox rows), so every API replica reports the same numbers and none
-is lost when a process restarts. Reading them costs five aggregate queries; a scrape reuses
-the previous answer for ``POCKETCINEMA_METRICS_CACHE_SECONDS``, so scrapers of every replica,
-however frequent, cost the database at most five queries per replica per period.
+The business figures are totals the database already holds (ledger rows, declined and
+refunded tickets, qualified views, open outbox rows), so every API replica reports the same
+numbers and none is lost when a process restarts. Each query ranges over an index: the
+append-only tables only over rows written since the last read (:class:`AppendOnlyTally`),
+tickets and sessions over partial indexes, the outbox over its open-jobs index. A scrape
+reuses the previous answer for ``POCKETCINEMA_METRICS_CACHE_SECONDS``, so scrapers of every
+replica, however frequent, cost the database one read per replica per period.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
@@ -24,6 +27,7 @@ from prometheus_client.metrics_core import (
     Metric,
 )
 from prometheus_client.registry import Collector
+from sqlalchemy.orm import Session
 
 from boxoffice import views
 from core import outbox
@@ -33,6 +37,7 @@ from core.settings import get_settings
 from payments import repository as payments
 from payments.models import LedgerKind
 from tickets import repository as tickets
+from tickets.models import TicketState
 from transcoding import service as transcoding
 
 # The jobs that make up a release's encode: their open rows are the transcode queue.
@@ -42,15 +47,51 @@ TRANSCODE_JOBS = frozenset(
 WEBHOOK_JOBS = frozenset({transcoding.NOTIFY_JOB})
 
 
-def read_business_metrics() -> list[Metric]:
-    """The business figures, straight from the database (five queries)."""
+@dataclass
+class AppendOnlyTally:
+    """Totals of the append-only rows (ledger entries, qualified views) written up to
+    ``through``. Each read adds the rows written since, so a scrape ranges over the newest
+    rows of the created_at indexes instead of every row ever written. Rows newer than
+    ``now - overlap`` are read afresh every time and folded in only once older: a
+    transaction that commits late (its rows stamped before it committed) is still counted,
+    the same margin the box-office roll-ups keep."""
+
+    through: datetime | None = None
+    ledger: dict[tuple[str, LedgerKind], tuple[int, int]] = field(default_factory=dict)
+    views: int = 0
+
+    def read(
+        self, session: Session, now: datetime, overlap: timedelta
+    ) -> tuple[dict[tuple[str, LedgerKind], tuple[int, int]], int]:
+        settled = now - overlap
+        if self.through is None or settled > self.through:
+            self.ledger = _add(self.ledger, payments.ledger_totals(session, self.through, settled))
+            self.views += views.qualified_view_count(session, self.through, settled)
+            self.through = settled
+        ledger = _add(self.ledger, payments.ledger_totals(session, self.through))
+        return ledger, self.views + views.qualified_view_count(session, self.through)
+
+
+def _add(
+    totals: dict[tuple[str, LedgerKind], tuple[int, int]], rows: list[payments.LedgerTotal]
+) -> dict[tuple[str, LedgerKind], tuple[int, int]]:
+    summed = dict(totals)
+    for row in rows:
+        entries, amount = summed.get((row.currency, row.kind), (0, 0))
+        summed[(row.currency, row.kind)] = (entries + row.entries, amount + row.amount_minor)
+    return summed
+
+
+def read_business_metrics(tally: AppendOnlyTally) -> list[Metric]:
+    """The business figures, from the database (seven small queries; nine when the tally
+    moves its settled mark)."""
     settings = get_settings()
     now = utcnow()
     started = time.perf_counter()
+    overlap = timedelta(seconds=settings.boxoffice_rollup_overlap_seconds)
     with read_only() as session:
-        ledger = payments.ledger_totals(session)
-        failed = tickets.failed_purchases_by_currency(session)
-        views_total = views.qualified_view_count(session)
+        ledger, views_total = tally.read(session, now, overlap)
+        unpaid = tickets.settled_unpaid_by_currency(session)
         heard_since = now - timedelta(seconds=settings.playback_session_timeout_seconds)
         active = tickets.active_session_count(session, heard_since)
         jobs = outbox.job_stats(session, now)
@@ -62,7 +103,7 @@ def read_business_metrics() -> list[Metric]:
     )
     refunded = CounterMetricFamily(
         "pocketcinema_tickets_refunded",
-        "Tickets with money refunded (wholly or in part), by currency",
+        "Tickets wholly refunded, by currency (partial refunds show in net)",
         labels=["currency"],
     )
     gross = CounterMetricFamily(
@@ -75,23 +116,23 @@ def read_business_metrics() -> list[Metric]:
         "Sales less refunds and chargebacks (plus won disputes), in minor units",
         labels=["currency"],
     )
-    for currency in sorted({t.currency for t in ledger}):
-        rows = [t for t in ledger if t.currency == currency]
-        sales = [t for t in rows if t.kind is LedgerKind.sale]
-        refunds = [t for t in rows if t.kind is LedgerKind.refund]
-        sold.add_metric([currency], sum(t.entries for t in sales))
-        refunded.add_metric([currency], sum(t.tickets for t in refunds))
-        gross.add_metric([currency], sum(t.amount_minor for t in sales))
-        net.add_metric([currency], sum(t.amount_minor for t in rows))
+    currencies = {c for c, _ in ledger} | {c for _, c in unpaid}
+    for currency in sorted(currencies):
+        rows = {kind: value for (c, kind), value in ledger.items() if c == currency}
+        sales_entries, sales_amount = rows.get(LedgerKind.sale, (0, 0))
+        sold.add_metric([currency], sales_entries)
+        refunded.add_metric([currency], unpaid.get((TicketState.refunded, currency), 0))
+        gross.add_metric([currency], sales_amount)
+        net.add_metric([currency], sum(amount for _, amount in rows.values()))
 
-    # A gauge, not a counter: a declined ticket paid later with another card leaves the set.
     payments_failed = GaugeMetricFamily(
         "pocketcinema_purchases_failed",
         "Tickets whose payment was declined or failed (and not paid since), by currency",
         labels=["currency"],
     )
-    for currency, count in sorted(failed.items()):
-        payments_failed.add_metric([currency], count)
+    for (state, currency), count in sorted(unpaid.items()):
+        if state is TicketState.failed:
+            payments_failed.add_metric([currency], count)
 
     qualified = CounterMetricFamily(
         "pocketcinema_qualified_views", "Qualified views (box office)", value=views_total
@@ -183,22 +224,29 @@ class BusinessCollector:
         self._lock = threading.Lock()
         self._read_at = float("-inf")
         self._metrics: list[Metric] = []
+        self._tally = AppendOnlyTally()
         self.reads = 0  # database reads so far (tests and the docs' cost claim)
 
     def collect(self) -> Iterator[Metric]:
         ttl = get_settings().metrics_cache_seconds
         with self._lock:
             if time.monotonic() - self._read_at >= ttl:
-                self._metrics = read_business_metrics()
+                self._metrics = read_business_metrics(self._tally)
                 self._read_at = time.monotonic()
                 self.reads += 1
             metrics = self._metrics
         yield from metrics
 
-    def forget(self) -> None:
-        """Drop the cached answer (tests that change the database between scrapes)."""
+    def expire(self) -> None:
+        """Drop the cached answer; the next scrape reads (the tally is kept)."""
         with self._lock:
             self._read_at = float("-inf")
+
+    def forget(self) -> None:
+        """Drop the cached answer and the tally (tests that empty the database)."""
+        with self._lock:
+            self._read_at = float("-inf")
+            self._tally = AppendOnlyTally()
 
 
 BUSINESS = BusinessCollector()

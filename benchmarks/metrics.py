@@ -76,7 +76,7 @@ def run(url: str, tickets: int) -> dict[str, object]:
 
     from sqlalchemy import select
 
-    from api.metrics import read_business_metrics
+    from api.metrics import AppendOnlyTally, read_business_metrics
     from core.db import read_only
     from tickets.models import Ticket
 
@@ -95,11 +95,18 @@ def run(url: str, tickets: int) -> dict[str, object]:
         return statistics.median(samples)
 
     base_ms = median_ms(baseline, 50)
-    read_ms = median_ms(read_business_metrics, 7)
-    figures = {m.name: [s.value for s in m.samples] for m in read_business_metrics()}
+    # The first read of a process folds every settled row into its tally (once); each later
+    # read ranges over the rows written since.
+    tally = AppendOnlyTally()
+    t0 = time.perf_counter()
+    read_business_metrics(tally)
+    first_ms = (time.perf_counter() - t0) * 1000
+    read_ms = median_ms(lambda: read_business_metrics(tally), 7)
+    figures = {m.name: [s.value for s in m.samples] for m in read_business_metrics(tally)}
     print(
-        f"one read of the business figures: {read_ms:.1f} ms = {read_ms / base_ms:.0f}x "
-        f"a primary-key fetch ({base_ms:.2f} ms)",
+        f"first read of a process: {first_ms:.0f} ms = {first_ms / base_ms:.0f}x a "
+        f"primary-key fetch ({base_ms:.2f} ms); every later read: {read_ms:.1f} ms = "
+        f"{read_ms / base_ms:.1f}x",
         file=sys.stderr,
     )
     return {
@@ -108,15 +115,18 @@ def run(url: str, tickets: int) -> dict[str, object]:
         "outbox_backlog": int(sum(figures["pocketcinema_outbox_backlog"])),
         "active_sessions": int(sum(figures["pocketcinema_playback_sessions_active"])),
         "pk_fetch_ms": round(base_ms, 2),
+        "first_read_ms": round(first_ms, 1),
+        "first_read_vs_pk_fetch": round(first_ms / base_ms, 1),
         "read_ms": round(read_ms, 1),
         "read_vs_pk_fetch": round(read_ms / base_ms, 1),
     }
 
 
 def fill(conn: psycopg.Connection, tickets: int) -> None:
-    """A studio, 200 titles, a release, tickets (3 % declined), a sale per paid ticket and a
-    refund for 3 %, qualified views for 60 %, one ended playback session per ticket (0.1 %
-    still live), and as many outbox jobs (finished but 1 %, of which a tenth failed)."""
+    """A studio, 200 titles, a release, tickets (3 % declined, 3 % refunded), a sale per paid
+    ticket and a refund row for the refunded, qualified views for 60 %, one ended playback
+    session per ticket (0.1 % still live), and as many outbox jobs (finished but 1 %, of
+    which a tenth failed)."""
     viewers = max(tickets // 4, 10)
     currencies = "ARRAY['USD','CAD','EUR','GBP','JPY','CNY']"
     sql = f"""
@@ -136,7 +146,8 @@ def fill(conn: psycopg.Connection, tickets: int) -> None:
       price_minor, currency, licence_window_id, state, provider, payment_intent_id,
       start_within_hours, watch_hours, paid_at, created_at, updated_at)
       SELECT id, viewer_id, title_id, id, 'f', 'US', 1299, currency, 'w',
-             CASE WHEN i % 33 = 1 THEN 'failed' ELSE 'active' END, 'sandbox', 'pi_' || id, 720, 48,
+             CASE i % 33 WHEN 1 THEN 'failed' WHEN 2 THEN 'refunded' ELSE 'active' END, 'sandbox',
+             'pi_' || id, 720, 48,
              paid_at, paid_at, paid_at FROM tk;
     INSERT INTO ledger_entry (id, ticket_id, title_id, territory, currency, amount_minor, kind,
       provider, provider_reference, occurred_at, created_at)
@@ -153,7 +164,7 @@ def fill(conn: psycopg.Connection, tickets: int) -> None:
     INSERT INTO playback_session (id, ticket_id, viewer_id, title_id, release_id, device_id, country,
       started_at, last_heartbeat_at, ended_at, end_reason, position_seconds, created_at)
       SELECT 'ps' || i, id, viewer_id, title_id, 'r0', 'd', 'US', paid_at,
-             CASE WHEN i % 1000 = 0 THEN now() ELSE paid_at + interval '1 hour' END,
+             CASE WHEN i % 1000 = 0 THEN now() + interval '1 day' ELSE paid_at + interval '1 hour' END,
              CASE WHEN i % 1000 = 0 THEN NULL ELSE paid_at + interval '1 hour' END,
              CASE WHEN i % 1000 = 0 THEN NULL ELSE 'stopped' END, 0, paid_at
       FROM tk;

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -86,19 +87,23 @@ class LedgerTotal:
     currency: str
     kind: LedgerKind
     entries: int
-    tickets: int
     amount_minor: int
 
 
-def ledger_totals(session: Session) -> list[LedgerTotal]:
-    """Every ledger row summed by currency and kind (operators' metrics; one GROUP BY)."""
-    rows = session.execute(
-        select(
-            LedgerEntry.currency,
-            LedgerEntry.kind,
-            func.count(),
-            func.count(func.distinct(LedgerEntry.ticket_id)),
-            func.coalesce(func.sum(LedgerEntry.amount_minor), 0),
-        ).group_by(LedgerEntry.currency, LedgerEntry.kind)
-    ).all()
-    return [LedgerTotal(c, LedgerKind(k), int(n), int(t), int(a)) for c, k, n, t, a in rows]
+def ledger_totals(
+    session: Session, after: datetime | None = None, until: datetime | None = None
+) -> list[LedgerTotal]:
+    """Ledger rows written in (after, until], summed by currency and kind (operators'
+    metrics; a range over the created_at index)."""
+    stmt = select(
+        LedgerEntry.currency,
+        LedgerEntry.kind,
+        func.count(),
+        func.coalesce(func.sum(LedgerEntry.amount_minor), 0),
+    ).group_by(LedgerEntry.currency, LedgerEntry.kind)
+    if after is not None:
+        stmt = stmt.where(LedgerEntry.created_at > after)
+    if until is not None:
+        stmt = stmt.where(LedgerEntry.created_at <= until)
+    rows = session.execute(stmt).all()
+    return [LedgerTotal(c, LedgerKind(k), int(n), int(a)) for c, k, n, a in rows]

@@ -62,13 +62,14 @@ class Ticket(TimestampMixin, Base):
         UniqueConstraint("viewer_id", "idempotency_key"),
         UniqueConstraint("provider", "payment_intent_id"),
         Index("ix_ticket_viewer_created", "viewer_id", "created_at"),
-        # Operators' metrics count declined tickets by currency at every scrape: a partial
-        # index holds only those few rows.
+        # Operators' metrics count declined and refunded tickets by currency at every
+        # scrape: a partial index holds only those few rows.
         Index(
-            "ix_ticket_failed",
+            "ix_ticket_failed_refunded",
+            "state",
             "currency",
-            postgresql_where=text("state = 'failed'"),
-            sqlite_where=text("state = 'failed'"),
+            postgresql_where=text("state IN ('failed', 'refunded')"),
+            sqlite_where=text("state IN ('failed', 'refunded')"),
         ),
     )
 

@@ -153,14 +153,15 @@ def release_prefix(session: Session, session_id: str) -> str | None:
     )
 
 
-def failed_purchases_by_currency(session: Session) -> dict[str, int]:
-    """Tickets whose payment was declined, by currency (operators' metrics)."""
+def settled_unpaid_by_currency(session: Session) -> dict[tuple[TicketState, str], int]:
+    """Tickets declined (failed) or wholly refunded, by state and currency (operators'
+    metrics; the partial index holds only those rows)."""
     rows = session.execute(
-        select(Ticket.currency, func.count())
-        .where(Ticket.state == TicketState.failed)
-        .group_by(Ticket.currency)
+        select(Ticket.state, Ticket.currency, func.count())
+        .where(Ticket.state.in_([TicketState.failed, TicketState.refunded]))
+        .group_by(Ticket.state, Ticket.currency)
     ).all()
-    return {currency: int(count) for currency, count in rows}
+    return {(TicketState(state), currency): int(count) for state, currency, count in rows}
 
 
 def active_session_count(session: Session, heard_since: datetime) -> int:

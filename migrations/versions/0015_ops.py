@@ -1,4 +1,4 @@
-"""partial indexes behind the operators' metrics: declined tickets, sessions not ended
+"""partial indexes behind the operators' metrics: declined and refunded tickets, live sessions
 
 Revision ID: 0015
 Revises: 0007
@@ -20,11 +20,11 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_index(
-        "ix_ticket_failed",
+        "ix_ticket_failed_refunded",
         "ticket",
-        ["currency"],
-        postgresql_where=sa.text("state = 'failed'"),
-        sqlite_where=sa.text("state = 'failed'"),
+        ["state", "currency"],
+        postgresql_where=sa.text("state IN ('failed', 'refunded')"),
+        sqlite_where=sa.text("state IN ('failed', 'refunded')"),
     )
     op.create_index(
         "ix_playback_session_not_ended",
@@ -37,4 +37,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_playback_session_not_ended", table_name="playback_session")
-    op.drop_index("ix_ticket_failed", table_name="ticket")
+    op.drop_index("ix_ticket_failed_refunded", table_name="ticket")
