@@ -83,8 +83,8 @@ def _add(
 
 
 def read_business_metrics(tally: AppendOnlyTally) -> list[Metric]:
-    """The business figures, from the database (seven small queries; nine when the tally
-    moves its settled mark)."""
+    """The business figures, from the database: seven index-range queries (five when the
+    settled mark has not moved since the previous read)."""
     settings = get_settings()
     now = utcnow()
     started = time.perf_counter()
