@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -18,6 +19,7 @@ from core.settings import get_settings
 from pocketcinema import models
 from transcoding import tasks as transcoding_tasks
 
+log = logging.getLogger(__name__)
 settings = get_settings()
 configure_logging(settings.log_level, settings.log_json)
 app = configure_celery(settings)
@@ -30,7 +32,16 @@ MODELS = models  # every table known before any task runs
 def _export_metrics(**_: Any) -> None:
     port = int(os.environ.get(EXPORT_PORT_ENV) or 0)
     if port:
-        serve_metrics(port, worker_registry(), settings.metrics_token.get_secret_value())
+        try:
+            serve_metrics(port, worker_registry(), settings.metrics_token.get_secret_value())
+        except OSError as exc:
+            # Jobs matter more than their counters: the pool runs on, and says why it is
+            # not exported (two pools on one host need two ports).
+            log.error(
+                "worker metrics not exported: port %s: %s (set POCKETCINEMA_WORKER_METRICS_PORT)",
+                port,
+                exc,
+            )
 
 
 @worker_process_init.connect
