@@ -21,6 +21,7 @@ from api.routes import (
     purchases,
     studio_catalog,
     studio_releases,
+    studio_tracks,
     tickets,
     titles,
     webhooks,
@@ -84,6 +85,7 @@ def create_app(*, direct_lane: bool = True) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(studio_catalog.router)
     app.include_router(studio_releases.router)
+    app.include_router(studio_tracks.router)
     app.include_router(admin.router)
     app.include_router(purchases.router)
     app.include_router(tickets.router)

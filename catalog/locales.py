@@ -167,3 +167,64 @@ def negotiate(preferences: Sequence[str], available: Collection[str]) -> str | N
         if tag in available:
             return tag
     return None
+
+
+# Words in a track's title that name the Chinese script (studios write "Simplified",
+# "简体", "Traditional", "繁體" ...); ISO 639-2 has one code for every Chinese.
+_SCRIPT_HINTS = (
+    ("Hans", ("simplified", "简体", "簡體", "简中", "hans", "chs")),
+    ("Hant", ("traditional", "繁体", "繁體", "繁中", "hant", "cht")),
+)
+
+
+@lru_cache(maxsize=1)
+def _iso639_2_to_1() -> dict[str, str]:
+    """ISO 639-2/T and /B codes -> the shortest BCP 47 language subtag (zho, chi -> zh)."""
+    table: dict[str, str] = {}
+    for lang in pycountry.languages:
+        short = getattr(lang, "alpha_2", None) or lang.alpha_3
+        table[lang.alpha_3] = short
+        bibliographic = getattr(lang, "bibliographic", None)
+        if bibliographic:
+            table[bibliographic] = short
+    return table
+
+
+def bcp47_from_media_tag(tag: str | None, *, title: str | None = None) -> str | None:
+    """The BCP 47 tag for a media stream's language tag, or None when it has none.
+
+    Containers carry ISO 639-2 (``zho``, ``chi``, ``eng``, ``ger``) and sometimes a BCP 47
+    tag already (Matroska's LanguageIETF, e.g. ``zh-Hant``). BCP 47 takes the two-letter
+    code where one exists (RFC 5646 section 2.2.1). A Chinese track gets a script subtag
+    when its tag or its title says which script (``Simplified Chinese``, ``繁體中文``).
+    ``und``, ``mis``, ``mul``, ``zxx`` and unknown codes count as untagged."""
+    if not tag or tag.strip().lower() in {"", "und", "mis", "mul", "zxx", "qaa"}:
+        return None
+    parts = re.split(r"[-_]", tag.strip())
+    code = parts[0].lower()
+    mapped = _iso639_2_to_1().get(code) if len(code) == 3 else code
+    if mapped is None:
+        return None
+    candidate = try_canonical("-".join([mapped, *parts[1:]]))
+    if candidate is None:
+        return None
+    if candidate.split("-")[0] == "zh" and not re.search(r"-[A-Z][a-z]{3}\b", candidate):
+        words = (title or "").lower()
+        for script, hints in _SCRIPT_HINTS:
+            if any(hint in words for hint in hints):
+                rest = candidate.split("-")[1:]
+                return "-".join(["zh", script, *rest])
+    return candidate
+
+
+def language_name(tag: str) -> str:
+    """An English name for a BCP 47 tag, for default track names: ``zh-Hant`` ->
+    ``Chinese (Traditional)``, ``de`` -> ``German``; the tag itself when unknown."""
+    parts = tag.split("-")
+    code = parts[0]
+    lang = pycountry.languages.get(alpha_2=code) if len(code) == 2 else None
+    lang = lang or pycountry.languages.get(alpha_3=code)
+    name = str(lang.name) if lang is not None else tag
+    scripts = {"Hans": "Simplified", "Hant": "Traditional"}
+    extra = [scripts.get(p, p) for p in parts[1:]]
+    return f"{name} ({', '.join(extra)})" if extra else name

@@ -12,6 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Enum,
     ForeignKey,
@@ -227,3 +228,47 @@ class CollectionTitle(Base):
         ForeignKey("title.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class TrackRole(StrEnum):
+    """What an audio track is to the viewer (subtitle tracks have no role)."""
+
+    original = "original"
+    dub = "dub"
+    commentary = "commentary"
+    description = "description"  # audio description for blind and partially sighted viewers
+
+
+class TrackStatus(StrEnum):
+    published = "published"  # becomes (or became) an HLS rendition
+    unsupported = "unsupported"  # listed for the studio, not published (bitmap subtitles)
+
+
+class ReleaseTrack(IdMixin, TimestampMixin, Base):
+    __tablename__ = "release_track"
+    __table_args__ = (UniqueConstraint("release_id", "source"),)
+
+    release_id: Mapped[str] = mapped_column(ForeignKey("release.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[TrackKind] = mapped_column(Enum(TrackKind, native_enum=False, length=10))
+    source: Mapped[str] = mapped_column(String(100))
+    codec: Mapped[str | None] = mapped_column(String(40))
+    channels: Mapped[int | None]
+    channel_layout: Mapped[str | None] = mapped_column(String(40))
+    language: Mapped[str] = mapped_column(String(35))  # BCP 47
+    # What the container said, for the studio to compare with ("chi", "und", None).
+    detected_language: Mapped[str | None] = mapped_column(String(35))
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[TrackRole | None] = mapped_column(Enum(TrackRole, native_enum=False, length=20))
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    forced: Mapped[bool] = mapped_column(Boolean, default=False)
+    sdh: Mapped[bool] = mapped_column(
+        Boolean, default=False
+    )  # subtitles for deaf / hard of hearing
+    status: Mapped[TrackStatus] = mapped_column(
+        Enum(TrackStatus, native_enum=False, length=20), default=TrackStatus.published
+    )
+    # The studio changed a label: a new run of the same uploads keeps the studio's labels.
+    edited: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The rendition's media playlist, relative to the master playlist, once packaged.
+    playlist: Mapped[str | None] = mapped_column(String(200))

@@ -75,6 +75,10 @@ class Release(IdMixin, TimestampMixin, Base):
     # that failed, an untagged audio track, a bitmap subtitle that needs OCR. A list of
     # {"code", "detail", "step"} dicts, cleared at the start of each transcode run.
     warnings: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    # How the master's mono audio streams are grouped into tracks, set by the studio:
+    # [[1, 2], [3, 4]] (audio streams numbered from 1 in file order); None means the
+    # default map (transcoding/tracks.py).
+    channel_map: Mapped[list[list[int]] | None] = mapped_column(JSON)
     status_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
     ready_at: Mapped[datetime | None]
 

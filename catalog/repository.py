@@ -15,6 +15,7 @@ from catalog.models import (
     CollectionTitle,
     LicenceTerritory,
     LicenceWindow,
+    ReleaseTrack,
     TerritoryMode,
     TerritoryPrice,
     Title,
@@ -228,3 +229,11 @@ def list_titles(
 def count_titles(session: Session, where: TitleFilter) -> int:
     stmt = select(func.count()).select_from(Title).where(*where.clauses())
     return int(session.scalar(stmt) or 0)
+
+
+def release_tracks(session: Session, release_id: str) -> Sequence[ReleaseTrack]:
+    return session.scalars(
+        select(ReleaseTrack)
+        .where(ReleaseTrack.release_id == release_id)
+        .order_by(ReleaseTrack.position, ReleaseTrack.id)
+    ).all()

@@ -277,6 +277,7 @@ def extract_text_subtitles(
     DVB, VobSub) are not converted (no OCR)."""
     if not stream.is_text:
         raise ValueError(f"subtitle stream #{stream.index} ({stream.codec}) is not text")
+    out.parent.mkdir(parents=True, exist_ok=True)
     argv = [
         ffmpeg_path(),
         *_GLOBAL_ARGS,

@@ -27,6 +27,7 @@ from core.db import utcnow
 from core.errors import Conflict, InvalidInput, NotFound
 from core.settings import get_settings
 from core.storage import UploadedPart, get_store
+from transcoding import detection
 from transcoding.models import Upload, UploadStatus
 
 MAX_PARTS = 10_000
@@ -198,6 +199,8 @@ def complete(session: Session, upload: Upload) -> ReleaseAsset:
     upload.completed_at = utcnow()
     asset = session.get_one(ReleaseAsset, upload.asset_id)
     asset.status = AssetStatus.uploaded
+    # The studio can review the detected tracks before it starts a run.
+    detection.request(session, asset.release_id)
     return asset
 
 

@@ -44,6 +44,12 @@ SUBTITLE_GROUP = "subs"
 # is not audio description for blind viewers, and mislabelling it would make accessibility
 # settings auto-select it.
 COMMENTARY_CHARACTERISTICS = "public.auxiliary-content"
+# Apple's characteristics for audio description and for subtitles for the deaf and hard of
+# hearing (SDH); accessibility settings on the device select these renditions.
+DESCRIPTION_CHARACTERISTICS = "public.accessibility.describes-video"
+SDH_CHARACTERISTICS = (
+    "public.accessibility.transcribes-spoken-dialog,public.accessibility.describes-music-and-sound"
+)
 
 
 class EncryptionScheme(StrEnum):
@@ -55,6 +61,7 @@ class AudioRole(StrEnum):
     original = "original"
     dub = "dub"
     commentary = "commentary"
+    description = "description"  # audio description
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,20 @@ class SubtitleTrack:
     name: str
     default: bool = False
     forced: bool = False
+    sdh: bool = False
+
+
+@dataclass(frozen=True)
+class RenditionLabel:
+    """What a player shows of an audio or subtitle rendition; changeable after packaging
+    (:func:`relabel_master`) because it lives only in the master playlist."""
+
+    language: str  # BCP 47
+    name: str
+    default: bool = False
+    role: AudioRole | None = None  # audio only
+    forced: bool = False  # subtitles only
+    sdh: bool = False  # subtitles only
 
 
 @dataclass(frozen=True)
@@ -443,7 +464,12 @@ def _rewrite_master(
     audio_avg = max((r[1] for r in audio_rates.values()), default=0)
     has_default_audio = any(t.default for t in audio_by_uri.values())
     first_main = next(
-        (uri for uri, t in audio_by_uri.items() if t.role is not AudioRole.commentary), None
+        (
+            uri
+            for uri, t in audio_by_uri.items()
+            if t.role not in (AudioRole.commentary, AudioRole.description)
+        ),
+        None,
     )
     lines = master.read_text(encoding="utf-8").splitlines()
     result: list[str] = []
@@ -453,21 +479,8 @@ def _rewrite_master(
             attrs = parse_attributes(line)
             track = audio_by_uri[attrs["URI"]]
             is_default = track.default if has_default_audio else attrs["URI"] == first_main
-            commentary = track.role is AudioRole.commentary
-            new = {
-                "TYPE": "AUDIO",
-                "URI": attrs["URI"],
-                "GROUP-ID": AUDIO_GROUP,
-                "LANGUAGE": _quoted_safe(track.language),
-                "NAME": _quoted_safe(track.name),
-                "DEFAULT": "YES" if is_default and not commentary else "NO",
-                # A commentary must never be picked for the viewer by language alone.
-                "AUTOSELECT": "NO" if commentary else "YES",
-                "CHANNELS": attrs.get("CHANNELS", "2"),
-            }
-            if commentary:
-                new["CHARACTERISTICS"] = COMMENTARY_CHARACTERISTICS
-            result.append(format_attributes("#EXT-X-MEDIA", new))
+            label = RenditionLabel(track.language, track.name, is_default, role=track.role)
+            result.append(format_attributes("#EXT-X-MEDIA", _media_attributes(attrs, label)))
         elif line.startswith("#EXT-X-STREAM-INF:"):
             pending_stream_inf = parse_attributes(line)
         elif pending_stream_inf is not None and line.strip() and not line.startswith("#"):
@@ -486,16 +499,12 @@ def _rewrite_master(
         media_lines.append(
             format_attributes(
                 "#EXT-X-MEDIA",
-                {
-                    "TYPE": "SUBTITLES",
-                    "URI": uri,
-                    "GROUP-ID": SUBTITLE_GROUP,
-                    "LANGUAGE": _quoted_safe(sub.language),
-                    "NAME": _quoted_safe(sub.name),
-                    "DEFAULT": "YES" if sub.default else "NO",
-                    "AUTOSELECT": "YES",
-                    "FORCED": "YES" if sub.forced else "NO",
-                },
+                _media_attributes(
+                    {"TYPE": "SUBTITLES", "URI": uri, "GROUP-ID": SUBTITLE_GROUP},
+                    RenditionLabel(
+                        sub.language, sub.name, sub.default, forced=sub.forced, sdh=sub.sdh
+                    ),
+                ),
             )
         )
     if media_lines:
@@ -504,3 +513,50 @@ def _rewrite_master(
         )
         result[at:at] = [*media_lines, ""]
     master.write_text("\n".join(result) + "\n", encoding="utf-8")
+
+
+def _media_attributes(attrs: Mapping[str, str], label: RenditionLabel) -> dict[str, str]:
+    """An EXT-X-MEDIA line's attributes from its fixed part (TYPE, URI, GROUP-ID, CHANNELS)
+    and its label."""
+    kind = attrs["TYPE"]
+    new = {
+        "TYPE": kind,
+        "URI": attrs["URI"],
+        "GROUP-ID": attrs["GROUP-ID"],
+        "LANGUAGE": _quoted_safe(label.language),
+        "NAME": _quoted_safe(label.name),
+    }
+    if kind == "AUDIO":
+        # A commentary must never be picked for the viewer by language alone; audio
+        # description is picked by the device's accessibility setting, never by default.
+        aside = label.role in (AudioRole.commentary, AudioRole.description)
+        new["DEFAULT"] = "YES" if label.default and not aside else "NO"
+        new["AUTOSELECT"] = "NO" if label.role is AudioRole.commentary else "YES"
+        new["CHANNELS"] = attrs.get("CHANNELS", "2")
+        if label.role is AudioRole.commentary:
+            new["CHARACTERISTICS"] = COMMENTARY_CHARACTERISTICS
+        elif label.role is AudioRole.description:
+            new["CHARACTERISTICS"] = DESCRIPTION_CHARACTERISTICS
+    else:
+        new["DEFAULT"] = "YES" if label.default else "NO"
+        new["AUTOSELECT"] = "YES"
+        new["FORCED"] = "YES" if label.forced else "NO"
+        if label.sdh:
+            new["CHARACTERISTICS"] = SDH_CHARACTERISTICS
+    return new
+
+
+def relabel_master(master_text: str, labels: Mapping[str, RenditionLabel]) -> str:
+    """The master playlist with new labels on the renditions named in ``labels`` (by URI).
+
+    Only EXT-X-MEDIA lines change: segments, media playlists and keys stay as they are, so
+    a studio's correction of a language or a name needs no re-encode."""
+    out = []
+    for line in master_text.splitlines():
+        if line.startswith("#EXT-X-MEDIA:"):
+            attrs = parse_attributes(line)
+            label = labels.get(attrs.get("URI", ""))
+            if label is not None:
+                line = format_attributes("#EXT-X-MEDIA", _media_attributes(attrs, label))
+        out.append(line)
+    return "\n".join(out) + "\n"

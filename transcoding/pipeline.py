@@ -29,7 +29,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog import releases
-from catalog import service as catalog
 from catalog.models import Title
 from catalog.releases import AssetKind, AssetStatus, Release, ReleaseAsset, ReleaseStatus
 from core.db import unit_of_work, utcnow
@@ -38,22 +37,20 @@ from core.outbox import enqueue
 from core.settings import get_settings
 from core.storage import get_store
 from drm import keys
-from transcoding import service
+from transcoding import service, track_publishing
 from transcoding.chunking import Chunk, plan_chunks
 from transcoding.encode import (
     RenditionFile,
     concat_renditions,
-    encode_audio,
     encode_ladder,
-    extract_text_subtitles,
 )
 from transcoding.images import make_poster, make_thumbnail_sprite
 from transcoding.ladder import DEFAULT_PROFILE, LadderProfile, load_profile, plan_ladder
 from transcoding.models import EncodeChunk, TranscodeRun
-from transcoding.package import AudioRole, AudioTrack, ContentKey, SubtitleTrack, package_hls
+from transcoding.package import ContentKey, package_hls
 from transcoding.policy import check_audio_sidecar, check_master, check_subtitle_sidecar
 from transcoding.probe import ProbeResult
-from transcoding.subtitles import load_subtitle_file
+from transcoding.tracks import SidecarInfo
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +130,18 @@ def _check(asset: AssetFile) -> ProbeResult | None:
         ) from None
 
 
+def _sidecar(asset: AssetFile, probed: ProbeResult | None) -> SidecarInfo:
+    audio = probed.audio[0] if probed is not None and probed.audio else None
+    return SidecarInfo(
+        asset_id=asset.id,
+        kind=asset.kind.value,
+        language=asset.language,
+        name=asset.name,
+        codec=audio.codec if audio else None,
+        channels=audio.channels if audio else None,
+    )
+
+
 def _reject_asset(asset_id: str, refused: InvalidInput) -> None:
     with unit_of_work() as session:
         row = session.get_one(ReleaseAsset, asset_id)
@@ -152,6 +161,7 @@ def prepare(session: Session, release_id: str, attempt: int) -> None:
         releases.set_status(release, ReleaseStatus.probing)
         assets = _asset_files(s, release_id)
     master_probe: ProbeResult | None = None
+    sidecars: list[SidecarInfo] = []
     for asset in assets:
         try:
             probed = _check(asset)
@@ -160,6 +170,8 @@ def prepare(session: Session, release_id: str, attempt: int) -> None:
             raise
         if asset.kind is AssetKind.master:
             master_probe = probed
+        else:
+            sidecars.append(_sidecar(asset, probed))
     if master_probe is None:
         raise InvalidInput("the release has no uploaded master", code="master_missing")
     ladder = plan_ladder(master_probe, profile())
@@ -171,6 +183,8 @@ def prepare(session: Session, release_id: str, attempt: int) -> None:
     release = releases.get_release(session, release_id, for_update=True)
     if release.attempt != attempt:
         return
+    original_language = session.get_one(Title, release.title_id).original_language
+    track_publishing.record_detected(session, release, master_probe, sidecars, original_language)
     run = TranscodeRun(
         release_id=release_id,
         attempt=attempt,
@@ -284,9 +298,9 @@ def package(session: Session, run_id: str) -> None:
         if release.attempt != run.attempt or release.status is not ReleaseStatus.encoding:
             return
         releases.set_status(release, ReleaseStatus.packaging, progress=0.0)
-        title = s.get_one(Title, release.title_id)
-        original_language = title.original_language
         assets = _asset_files(s, release.id)
+        tracks = track_publishing.specs(s, release.id)
+        channel_map = release.channel_map
         chunk_outputs = [
             c.outputs
             for c in s.scalars(
@@ -316,47 +330,17 @@ def package(session: Session, run_id: str) -> None:
                 )
             )
 
-        audio: list[AudioTrack] = []
-        if probe.audio:
-            audio.append(
-                AudioTrack(
-                    encode_audio(probe, tmp / "audio" / "original.mp4", profile=profile()),
-                    original_language,
-                    f"Original ({original_language})",
-                    AudioRole.original,
-                    default=True,
-                )
-            )
-        subtitles: list[SubtitleTrack] = []
-        for asset in assets:
-            if asset.kind in (AssetKind.audio, AssetKind.commentary):
-                source = check_audio_sidecar(local_copy(asset.storage_key))
-                role = AudioRole.dub if asset.kind is AssetKind.audio else AudioRole.commentary
-                language = asset.language or original_language
-                name = asset.name or (
-                    f"Commentary ({language})" if role is AudioRole.commentary else language
-                )
-                encoded = encode_audio(source, tmp / "audio" / f"{asset.id}.mp4", profile=profile())
-                audio.append(AudioTrack(encoded, language, name, role, default=not audio))
-            elif asset.kind is AssetKind.subtitle:
-                cues = check_subtitle_sidecar(local_copy(asset.storage_key))
-                language = asset.language or original_language
-                subtitles.append(SubtitleTrack(cues, language, asset.name or language))
-        for stream in probe.subtitles:
-            if (
-                stream.is_text
-                and stream.language
-                and stream.language not in {s.language for s in subtitles}
-            ):
-                vtt = extract_text_subtitles(
-                    probe, stream, tmp / "subs" / f"embedded-{stream.index}.vtt"
-                )
-                subtitles.append(
-                    SubtitleTrack(
-                        load_subtitle_file(vtt), stream.language, stream.title or stream.language
-                    )
-                )
-
+        storage_keys = {a.id: a.storage_key for a in assets}
+        built = track_publishing.build_renditions(
+            probe,
+            tracks,
+            channel_map=channel_map,
+            asset_path=lambda asset_id: local_copy(storage_keys[asset_id]),
+            work=tmp,
+            profile=profile(),
+        )
+        audio = [track for _, track in built.audio]
+        subtitles = [track for _, track in built.subtitles]
         packaged = package_hls(
             renditions,
             tmp / "hls",
@@ -391,6 +375,13 @@ def package(session: Session, run_id: str) -> None:
         release.poster_key = f"{prefix}/images/{poster.name}"
         release.sprite_key = f"{prefix}/images/{sprite.images[0].name}" if sprite.images else None
         release.sprite_vtt_key = f"{prefix}/images/{sprite.vtt.name}"
+        playlists = {
+            track_id: path.relative_to(packaged.out_dir).as_posix()
+            for (track_id, _), path in [
+                *zip(built.audio, packaged.audio_playlists, strict=True),
+                *zip(built.subtitles, packaged.subtitle_playlists, strict=True),
+            ]
+        }
         release.outputs = {
             "variants": [
                 {
@@ -403,21 +394,14 @@ def package(session: Session, run_id: str) -> None:
                 }
                 for v in packaged.variants
             ],
-            "audio": [
-                {"language": a.language, "name": a.name, "role": a.role.value} for a in audio
-            ],
-            "subtitles": [{"language": s.language, "name": s.name} for s in subtitles],
             "encrypted": packaged.encryption is not None,
             "encryption": packaged.encryption.value if packaged.encryption else None,
         }
         releases.set_status(release, ReleaseStatus.ready, progress=1.0)
         # The catalog shows viewers which languages they can hear and read before buying.
-        catalog.set_track_languages(
-            session,
-            release.title_id,
-            audio=sorted({a.language for a in audio if a.role is not AudioRole.commentary}),
-            subtitles=sorted({s.language for s in subtitles}),
-        )
+        track_publishing.record_packaged(session, release, playlists, tracks)
+        for warning in built.warnings:
+            releases.add_warning(release, code=warning.code, detail=warning.detail, step="package")
         session.get_one(TranscodeRun, run_id).finished_at = utcnow()
         enqueue(
             session,

@@ -36,7 +36,9 @@ GIB = 1024**3
 
 # Demuxer names as FFmpeg spells them (the first name of ffprobe's format_name list is
 # the demuxer; "mov,mp4,m4a,3gp,3g2,mj2" is one demuxer).
-MASTER_DEMUXERS = frozenset({"mov", "matroska", "mxf", "mpegts"})
+# "mpeg" is MPEG-PS: DVD-era archives (.vob, .mpg). MXF OP1a covers DNxHD/DNxHR, XDCAM
+# (MPEG-2) and AVC-Intra masters with one PCM channel per audio track.
+MASTER_DEMUXERS = frozenset({"mov", "matroska", "mxf", "mpegts", "mpeg"})
 AUDIO_DEMUXERS = frozenset({"wav", "aac", "mp3", "flac", "mov"})
 
 VIDEO_CODECS = frozenset(
@@ -46,6 +48,7 @@ VIDEO_CODECS = frozenset(
         "prores",
         "dnxhd",  # DNxHD and DNxHR
         "mpeg2video",
+        "mpeg1video",
         "vp9",
         "av1",
         "dvvideo",
@@ -62,6 +65,8 @@ AUDIO_CODECS = frozenset(
         "mp2",
         "ac3",
         "eac3",
+        "dts",
+        "pcm_dvd",  # DVD LPCM in MPEG-PS
         "flac",
         "alac",
         "opus",
@@ -84,6 +89,9 @@ IGNORED_STREAM_TYPES = frozenset({"data", "attachment"})
 # file (that is where FFmpeg's probes look) and anywhere in the head, because a playlist
 # can also ride inside another container.
 _PLAYLIST_PREFIXES = (b"#EXTM3U", b"ffconcat", b"#EXTINF", b"[playlist]", b"<?xml", b"v=0")
+# An IMF package (SMPTE ST 2067) is an XML composition playlist (CPL) naming separate MXF
+# track files, with an asset map and a packing list beside it.
+_IMF_MARKERS = (b"CompositionPlaylist", b"AssetMap", b"PackingList", b"ST2067")
 _PLAYLIST_MARKERS = (b"#EXTM3U", b"#EXT-X-", b"#EXTINF", b"ffconcat version")
 SNIFF_BYTES = 1024 * 1024
 
@@ -132,6 +140,14 @@ def sniff(path: Path, limits: PolicyLimits = DEFAULT_LIMITS) -> None:
     with path.open("rb") as fh:
         head = fh.read(SNIFF_BYTES)
     start = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if start.startswith(b"<") and any(marker in head for marker in _IMF_MARKERS):
+        raise _refuse(
+            "this is part of an IMF package (a composition playlist or its asset map); "
+            "reading one makes the decoder open the MXF track files it names, which an "
+            "upload may never do, and the track files are not in the upload. Export the "
+            "composition as one MXF OP1a or QuickTime master",
+            "imf_not_supported",
+        )
     if start[:16].lower().startswith(tuple(p.lower() for p in _PLAYLIST_PREFIXES)):
         raise _refuse(
             "file is a playlist or a list of other files (HLS, concat, SDP or similar); "

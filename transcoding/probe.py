@@ -126,6 +126,12 @@ class AudioStream:
     sample_rate: int | None
     language: str | None
     title: str | None
+    # Dispositions a muxer or post house set: they say what the track is for.
+    default: bool = False
+    comment: bool = False
+    visual_impaired: bool = False  # audio description
+    dub: bool = False
+    original: bool = False
 
 
 @dataclass(frozen=True)
@@ -135,6 +141,8 @@ class SubtitleStream:
     language: str | None
     title: str | None
     forced: bool
+    default: bool = False
+    hearing_impaired: bool = False  # SDH: speaker names and sounds as well as dialogue
 
     @property
     def is_text(self) -> bool:
@@ -142,6 +150,10 @@ class SubtitleStream:
 
 
 TEXT_SUBTITLE_CODECS = frozenset({"subrip", "srt", "webvtt", "mov_text", "ass", "ssa", "text"})
+# Pictures of text: converting them needs OCR, which we do not do.
+BITMAP_SUBTITLE_CODECS = frozenset(
+    {"hdmv_pgs_subtitle", "dvb_subtitle", "dvd_subtitle", "xsub", "dvb_teletext"}
+)
 
 
 @dataclass(frozen=True)
@@ -238,6 +250,11 @@ def parse_probe_json(data: Mapping[str, Any], path: Path) -> ProbeResult:
                     sample_rate=_int(s.get("sample_rate")),
                     language=_language(tags),
                     title=tags.get("title"),
+                    default=bool(disposition.get("default")),
+                    comment=bool(disposition.get("comment")),
+                    visual_impaired=bool(disposition.get("visual_impaired")),
+                    dub=bool(disposition.get("dub")),
+                    original=bool(disposition.get("original")),
                 )
             )
         elif kind == "subtitle":
@@ -248,6 +265,8 @@ def parse_probe_json(data: Mapping[str, Any], path: Path) -> ProbeResult:
                     language=_language(tags),
                     title=tags.get("title"),
                     forced=bool(disposition.get("forced")),
+                    default=bool(disposition.get("default")),
+                    hearing_impaired=bool(disposition.get("hearing_impaired")),
                 )
             )
         else:

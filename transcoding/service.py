@@ -6,10 +6,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from catalog import releases
+from catalog.models import ReleaseTrack
 from catalog.releases import AssetKind, AssetStatus, Release, ReleaseStatus
+from catalog.tracks import TrackChanges
 from core.db import utcnow
 from core.errors import Conflict
 from core.outbox import enqueue
+from transcoding import track_publishing
 from transcoding.models import EncodeChunk, TranscodeRun
 
 PREPARE_JOB = "transcoding.release.prepare"
@@ -126,3 +129,22 @@ def update_encode_progress(session: Session, chunk_id: str, fraction: float) -> 
     if run.encode_started_at is not None and share > 0.01:
         elapsed = (utcnow() - run.encode_started_at).total_seconds()
         release.eta_seconds = int(elapsed * (1 - share) / share)
+
+
+def relabel_track(
+    session: Session, release: Release, track_id: str, changes: TrackChanges
+) -> ReleaseTrack:
+    """A studio's correction of a detected track (see transcoding.track_publishing)."""
+    return track_publishing.relabel(session, release, track_id, changes)
+
+
+def set_channel_map(session: Session, release: Release, groups: list[list[int]] | None) -> None:
+    """How the master's mono audio streams become tracks, from the next transcode run on
+    (grouping changes what is encoded; labels alone never need a run). None: the default."""
+    if release.status in _BUSY:
+        raise Conflict(
+            "the release is being transcoded; set the channel map before or after",
+            code="release_busy",
+        )
+    release.channel_map = groups
+    session.flush()

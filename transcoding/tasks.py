@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from core.jobs import job
 from core.settings import get_settings
-from transcoding import ingest, notify, pipeline, service
+from transcoding import detection, ingest, notify, pipeline, service, track_publishing
 
 _LEASE = get_settings().transcode_lease_seconds
 
@@ -56,6 +56,16 @@ def encode_chunk(session: Session, chunk_id: str) -> None:
 )
 def package(session: Session, run_id: str) -> None:
     pipeline.package(session, run_id)
+
+
+@job(detection.DETECT_JOB, lease_seconds=600, max_attempts=3)
+def detect_tracks(session: Session, release_id: str) -> None:
+    detection.detect(session, release_id)
+
+
+@job(track_publishing.REPUBLISH_JOB, lease_seconds=120, max_attempts=5)
+def republish_tracks(session: Session, release_id: str, attempt: int) -> None:
+    track_publishing.republish(session, release_id, attempt)
 
 
 @job(service.NOTIFY_JOB, lease_seconds=60, max_attempts=8, backoff_seconds=5.0)

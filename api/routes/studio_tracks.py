@@ -1,0 +1,80 @@
+"""Studio routes: review and correct a release's audio and subtitle tracks; channel map."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+
+from accounts.models import Role
+from api.deps import DbSession, StudioUser
+from api.problems import PROBLEM_RESPONSES
+from api.track_schemas import ChannelMap, ChannelMapRead, TrackRead, TrackUpdate
+from catalog import releases, tracks
+from catalog.tracks import TrackChanges
+from transcoding import service as transcoding
+
+router = APIRouter(prefix="/v1/studio", tags=["studio: tracks"], responses=PROBLEM_RESPONSES)
+
+Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9a-f]+$")]
+
+
+def _studio_scope(principal: Any) -> str | None:
+    # Admins act for every studio; a studio user only ever for its own.
+    return None if principal.role is Role.admin else principal.studio_id
+
+
+@router.get(
+    "/releases/{release_id}/tracks",
+    summary="The release's audio and subtitle tracks, as detected and corrected",
+    response_model=list[TrackRead],
+)
+def list_tracks(session: DbSession, principal: StudioUser, release_id: Id) -> list[TrackRead]:
+    release = releases.get_studio_release(session, release_id, _studio_scope(principal))
+    return [TrackRead.model_validate(t) for t in tracks.tracks(session, release.id)]
+
+
+@router.patch(
+    "/releases/{release_id}/tracks/{track_id}",
+    summary="Correct a track's language, name, role or flags (no re-encode)",
+    response_model=TrackRead,
+)
+def update_track(
+    session: DbSession, principal: StudioUser, release_id: Id, track_id: Id, body: TrackUpdate
+) -> TrackRead:
+    releases.get_studio_release(session, release_id, _studio_scope(principal))
+    # Locked: a correction and the end of packaging must not interleave (see
+    # transcoding.track_publishing.record_packaged).
+    release = releases.get_release(session, release_id, for_update=True)
+    changes = TrackChanges(
+        language=body.language,
+        name=body.name,
+        role=body.role,
+        is_default=body.is_default,
+        forced=body.forced,
+        sdh=body.sdh,
+    )
+    return TrackRead.model_validate(transcoding.relabel_track(session, release, track_id, changes))
+
+
+@router.get(
+    "/releases/{release_id}/channel-map",
+    summary="How the master's audio streams are grouped into tracks",
+    response_model=ChannelMapRead,
+)
+def get_channel_map(session: DbSession, principal: StudioUser, release_id: Id) -> ChannelMapRead:
+    release = releases.get_studio_release(session, release_id, _studio_scope(principal))
+    return ChannelMapRead(groups=release.channel_map)
+
+
+@router.put(
+    "/releases/{release_id}/channel-map",
+    summary="Group the master's mono audio streams into stereo / 5.1 / 7.1 tracks",
+    response_model=ChannelMapRead,
+)
+def set_channel_map(
+    session: DbSession, principal: StudioUser, release_id: Id, body: ChannelMap
+) -> ChannelMapRead:
+    release = releases.get_studio_release(session, release_id, _studio_scope(principal))
+    transcoding.set_channel_map(session, release, body.groups)
+    return ChannelMapRead(groups=release.channel_map)
