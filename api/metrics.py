@@ -38,11 +38,17 @@ from payments import repository as payments
 from payments.models import LedgerKind
 from tickets import repository as tickets
 from tickets.models import TicketState
+from transcoding import detection
 from transcoding import service as transcoding
 
 # The jobs that make up a release's encode: their open rows are the transcode queue.
 TRANSCODE_JOBS = frozenset(
-    {transcoding.PREPARE_JOB, transcoding.CHUNK_JOB, transcoding.PACKAGE_JOB}
+    {
+        detection.DETECT_JOB,
+        transcoding.PREPARE_JOB,
+        transcoding.CHUNK_JOB,
+        transcoding.PACKAGE_JOB,
+    }
 )
 WEBHOOK_JOBS = frozenset({transcoding.NOTIFY_JOB})
 
@@ -151,7 +157,7 @@ def read_business_metrics(tally: AppendOnlyTally) -> list[Metric]:
     hooks = [j for j in jobs if j.task in WEBHOOK_JOBS]
     queue_depth = GaugeMetricFamily(
         "pocketcinema_transcode_queue_depth",
-        "Transcode jobs (prepare, chunk encodes, packaging) waiting or running",
+        "Transcode jobs (track detection, prepare, chunk encodes, packaging) waiting or running",
         value=sum(j.open for j in encodes),
     )
     queue_age = GaugeMetricFamily(
