@@ -71,8 +71,11 @@ class AppendOnlyTally:
     ) -> tuple[dict[tuple[str, LedgerKind], tuple[int, int]], int]:
         settled = now - overlap
         if self.through is None or settled > self.through:
-            self.ledger = _add(self.ledger, payments.ledger_totals(session, self.through, settled))
-            self.views += views.qualified_view_count(session, self.through, settled)
+            # Both read before either is kept: a failed query leaves the tally as it was.
+            ledger_rows = payments.ledger_totals(session, self.through, settled)
+            view_rows = views.qualified_view_count(session, self.through, settled)
+            self.ledger = _add(self.ledger, ledger_rows)
+            self.views += view_rows
             self.through = settled
         ledger = _add(self.ledger, payments.ledger_totals(session, self.through))
         return ledger, self.views + views.qualified_view_count(session, self.through)
