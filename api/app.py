@@ -16,6 +16,7 @@ from api.routes import (
     boxoffice,
     docs,
     health,
+    payment_desk,
     playback,
     player,
     purchases,
@@ -94,5 +95,6 @@ def create_app(*, direct_lane: bool = True) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(boxoffice.finance)
     app.include_router(boxoffice.studio)
+    app.include_router(payment_desk.router)
     app.direct_lane = direct_lane
     return app

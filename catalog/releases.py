@@ -80,6 +80,9 @@ class Release(IdMixin, TimestampMixin, Base):
     # default map (transcoding/tracks.py).
     channel_map: Mapped[list[list[int]] | None] = mapped_column(JSON)
     status_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The pipeline's last sign of life for this release (a status change, a progress
+    # report). A busy release whose last sign is too old is failed as ``stalled``.
+    progress_at: Mapped[datetime | None]
     ready_at: Mapped[datetime | None]
 
 
@@ -196,8 +199,10 @@ def set_status(
     failure_code: str | None = None,
     failure_reason: str | None = None,
 ) -> None:
+    now = utcnow()
     if release.status is not status:
-        release.status_changed_at = utcnow()
+        release.status_changed_at = now
+    release.progress_at = now
     release.status = status
     release.progress = progress
     release.eta_seconds = eta_seconds

@@ -68,3 +68,15 @@ class ServiceUnavailable(AppError):
     status = 503
     code = "unavailable"
     title = "Service unavailable"
+
+
+class RetryableError(Exception):
+    """A failure that another try may not repeat (a storage hiccup, a killed process).
+
+    The job runner retries it like any exception; ``code`` and ``detail`` are what gets
+    recorded if every try fails, so the domain can still name the step that broke."""
+
+    def __init__(self, detail: str, *, code: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.code = code

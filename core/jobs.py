@@ -11,7 +11,10 @@ a duplicate delivery finds the row finished or leased and does nothing. A failur
 recorded on the row and retried with back-off up to ``max_attempts``; then the row is
 marked failed and ``on_failure`` (if given) runs in its own transaction so the domain can
 record a reason a person can act on. An :class:`~core.errors.AppError` (a refused input, a
-broken rule) is permanent: it fails the job at once, with its ``code``, without retries.
+broken rule) is permanent: it fails the job at once, with its ``code``, without retries;
+a :class:`~core.errors.RetryableError` is retried and, if every try fails, recorded with
+its ``code``. A job whose worker died on every try (claimed more than ``max_attempts``
+times) is failed with the code ``worker_lost`` instead of being handed out for ever.
 
 SQLite note: the job's transaction begins at its first SQL statement and holds the write
 lock until commit. A long job (an encode) reads its inputs in its own short
@@ -33,7 +36,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from core.db import new_id, unit_of_work, utcnow
-from core.errors import AppError
+from core.errors import AppError, RetryableError
 from core.metrics import JOB_DURATION, JOB_RUNS
 from core.outbox import OutboxJob, enqueue
 from core.queue import celery_app
@@ -83,6 +86,11 @@ def claim(job_id: str, lease_seconds: int) -> str | None:
             .execution_options(synchronize_session=False)
         )
     return token if result.rowcount == 1 else None  # type: ignore[attr-defined]
+
+
+def _claims(job_id: str) -> int:
+    with unit_of_work() as session:
+        return session.get_one(OutboxJob, job_id).attempts
 
 
 def _finish(session: Session, job_id: str, token: str) -> None:
@@ -148,6 +156,20 @@ def _run_once(name: str, job_id: str, args: dict[str, Any]) -> tuple[str, float]
     if token is None:
         log.info("job already done or running elsewhere", extra={"job": name, "job_id": job_id})
         return "skipped", 0.0
+    if _claims(job_id) > spec.max_attempts:
+        # Every earlier try ended without a word: the worker died (out of memory, killed,
+        # a hard time limit) and the sweep handed the job out again. A job that kills its
+        # worker every time must end, not go round for ever.
+        _record_failure(
+            spec,
+            job_id,
+            token,
+            f"the worker running this job died {spec.max_attempts} times without finishing it",
+            args,
+            code="worker_lost",
+            permanent=True,
+        )
+        return "failed", 0.0
     try:
         with unit_of_work() as session:
             spec.function(session, **args)
@@ -159,9 +181,11 @@ def _run_once(name: str, job_id: str, args: dict[str, Any]) -> tuple[str, float]
         # A domain error (bad input, a refused master) will fail the same way every time:
         # record it once and stop, rather than burning retries on it.
         permanent = isinstance(exc, AppError)
-        error = exc.detail if isinstance(exc, AppError) else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, AppError | RetryableError):
+            error, code = exc.detail, exc.code
+        else:
+            error, code = f"{type(exc).__name__}: {exc}", "job_failed"
         log.exception("job failed", extra={"job": name, "job_id": job_id, "permanent": permanent})
-        code = exc.code if isinstance(exc, AppError) else "job_failed"
         delay = _record_failure(spec, job_id, token, error, args, code=code, permanent=permanent)
         return ("failed", 0.0) if delay is None else ("retry", delay)
     return "done", 0.0

@@ -62,6 +62,12 @@ def configure_celery(settings: Settings | None = None) -> Celery:
                 "schedule": settings.boxoffice_rollup_seconds,
                 "kwargs": {"job": "boxoffice.rollup.pending"},
             },
+            # Fails releases that stopped moving (see transcoding.service.fail_stalled).
+            "fail-stalled-releases": {
+                "task": "core.periodic",
+                "schedule": settings.outbox_sweep_seconds,
+                "kwargs": {"job": "transcoding.releases.fail_stalled"},
+            },
             "abort-abandoned-uploads": {
                 "task": "core.periodic",
                 "schedule": 3600.0,

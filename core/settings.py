@@ -185,6 +185,9 @@ class Settings(BaseSettings):
     # --- transcoding --------------------------------------------------------------------
     transcode_pool_size: int = Field(default=2, ge=1, le=1000)  # workers chunking plans for
     transcode_lease_seconds: int = Field(default=1800, ge=20)  # a chunk's time before retry
+    # A busy release with no sign of progress for this long is failed as `stalled` (the
+    # sweep runs every OUTBOX_SWEEP_SECONDS); keep it above the longest queue wait.
+    transcode_stall_seconds: float = Field(default=3600.0, gt=0)
     ladder_profile_file: Path | None = None  # JSON LadderProfile; None: the default ladder
     studio_webhook_timeout_seconds: float = Field(default=10.0, gt=0)
 

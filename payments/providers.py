@@ -66,6 +66,12 @@ class Refund:
 
 
 @dataclass(frozen=True)
+class DisputeUpdate:
+    id: str
+    status: str  # Stripe's dispute status after the update, e.g. under_review
+
+
+@dataclass(frozen=True)
 class Fee:
     amount_minor: int
     currency: str
@@ -93,8 +99,17 @@ class PaymentProviderAdapter(Protocol):
     def create_ephemeral_key(self, customer_id: str) -> str: ...
 
     def refund(
-        self, intent_id: str, *, amount_minor: int | None, idempotency_key: str
+        self,
+        intent_id: str,
+        *,
+        amount_minor: int | None,
+        idempotency_key: str,
+        currency: str | None = None,
     ) -> Refund: ...
+
+    def update_dispute(
+        self, dispute_id: str, *, evidence: dict[str, str], submit: bool, idempotency_key: str
+    ) -> DisputeUpdate: ...
 
     def list_refunds(self, charge_id: str) -> list[Refund]: ...
 
@@ -216,7 +231,15 @@ class StripeProvider:
         )
         return str(key.secret)
 
-    def refund(self, intent_id: str, *, amount_minor: int | None, idempotency_key: str) -> Refund:
+    def refund(
+        self,
+        intent_id: str,
+        *,
+        amount_minor: int | None,
+        idempotency_key: str,
+        currency: str | None = None,
+    ) -> Refund:
+        # Stripe knows the charge's currency; ``currency`` is for providers that do not.
         params: dict[str, Any] = {"payment_intent": intent_id}
         if amount_minor is not None:
             params["amount"] = amount_minor
@@ -224,6 +247,17 @@ class StripeProvider:
             self._client.v1.refunds.create, params, {"idempotency_key": idempotency_key}
         )
         return _refund(refund)
+
+    def update_dispute(
+        self, dispute_id: str, *, evidence: dict[str, str], submit: bool, idempotency_key: str
+    ) -> DisputeUpdate:
+        dispute = self._call(
+            self._client.v1.disputes.update,
+            dispute_id,
+            {"evidence": evidence, "submit": submit},
+            {"idempotency_key": idempotency_key},
+        )
+        return DisputeUpdate(id=str(dispute.id), status=str(dispute.status))
 
     def list_refunds(self, charge_id: str) -> list[Refund]:
         page = self._call(self._client.v1.refunds.list, {"charge": charge_id, "limit": 100})
@@ -260,6 +294,13 @@ class StripeProvider:
             raise PaymentProviderError(
                 f"Stripe refused a reused idempotency key: {exc.user_message}",
                 code="payment_idempotency_conflict",
+            ) from None
+        except stripe.InvalidRequestError as exc:
+            # A 4xx about the request itself (a refund larger than what is left, evidence
+            # for a closed dispute): asking again gives the same answer, so it is final.
+            raise PaymentProviderError(
+                f"Stripe refused the request: {exc.user_message or exc}",
+                code="payment_provider_refused",
             ) from None
         except stripe.StripeError as exc:
             log.warning("stripe call failed", extra={"error": str(exc)})
@@ -350,11 +391,59 @@ class SandboxProvider:
             "ephemeral", customer_id, str(time.time_ns()), secret=self._secret
         )
 
-    def refund(self, intent_id: str, *, amount_minor: int | None, idempotency_key: str) -> Refund:
-        raise PaymentProviderError(
-            "the sandbox refunds through the test card pm_card_refund",
-            code="payment_provider_unsupported",
+    def refund(
+        self,
+        intent_id: str,
+        *,
+        amount_minor: int | None,
+        idempotency_key: str,
+        currency: str | None = None,
+    ) -> Refund:
+        # The sandbox keeps no books, so it cannot look up what is left to refund: callers
+        # say how much. The id comes from the idempotency key, as Stripe's replay would.
+        if amount_minor is None or amount_minor < 1 or not currency:
+            raise PaymentProviderError(
+                "the sandbox needs the amount and currency of a refund",
+                code="payment_provider_unsupported",
+            )
+        return Refund(
+            id="re_sb_" + _digest("refund", intent_id, idempotency_key),
+            amount_minor=amount_minor,
+            currency=currency.upper(),
+            status="succeeded",
         )
+
+    def update_dispute(
+        self, dispute_id: str, *, evidence: dict[str, str], submit: bool, idempotency_key: str
+    ) -> DisputeUpdate:
+        return DisputeUpdate(id=dispute_id, status="under_review" if submit else "needs_response")
+
+    def refund_events(self, refund: Refund, intent_id: str) -> list[SignedEvent]:
+        """What Stripe sends about a refund it made: ``refund.created``."""
+        obj = {
+            "id": refund.id,
+            "object": "refund",
+            "amount": refund.amount_minor,
+            "currency": refund.currency.lower(),
+            "charge": "ch_sb_" + _digest("charge", intent_id),
+            "payment_intent": intent_id,
+            "status": refund.status,
+        }
+        return [self._event("refund.created", obj, int(time.time()))]
+
+    def dispute_events(
+        self, update: DisputeUpdate, intent_id: str, evidence: dict[str, str], salt: str
+    ) -> list[SignedEvent]:
+        """``charge.dispute.updated`` carrying the evidence: the sandbox's record of it."""
+        obj = {
+            "id": update.id,
+            "object": "dispute",
+            "charge": "ch_sb_" + _digest("charge", intent_id),
+            "payment_intent": intent_id,
+            "status": update.status,
+            "evidence": evidence,
+        }
+        return [self._event("charge.dispute.updated", obj, int(time.time()), salt)]
 
     def list_refunds(self, charge_id: str) -> list[Refund]:
         return []  # sandbox charge events always carry their refunds inline

@@ -7,11 +7,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from core.db import insert_or_ignore, new_id
-from payments.models import LedgerEntry, LedgerKind, PaymentCustomer, PaymentEvent
+from core.db import insert_or_ignore, new_id, utcnow
+from payments.models import (
+    ActionKind,
+    ActionStatus,
+    LedgerEntry,
+    LedgerKind,
+    PaymentAction,
+    PaymentCustomer,
+    PaymentEvent,
+    PaymentReview,
+    ReviewStatus,
+)
 
 
 def get_customer(session: Session, user_id: str, provider: str) -> PaymentCustomer | None:
@@ -80,6 +90,123 @@ def sum_for_ticket(session: Session, ticket_id: str, kinds: Sequence[LedgerKind]
         )
     )
     return int(total or 0)
+
+
+# --- review queue ------------------------------------------------------------------------
+
+
+def insert_review(session: Session, values: dict[str, Any]) -> PaymentReview | None:
+    review_id = new_id()
+    if not insert_or_ignore(
+        session, PaymentReview, {"id": review_id, **values}, ["provider", "payment_intent_id"]
+    ):
+        return None
+    return session.get_one(PaymentReview, review_id)
+
+
+def get_review(
+    session: Session, review_id: str, *, for_update: bool = False
+) -> PaymentReview | None:
+    stmt = select(PaymentReview).where(PaymentReview.id == review_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return session.scalar(stmt.execution_options(populate_existing=True))
+
+
+def review_for_ticket(
+    session: Session, ticket_id: str, *, for_update: bool = False
+) -> PaymentReview | None:
+    stmt = select(PaymentReview).where(PaymentReview.ticket_id == ticket_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return session.scalar(stmt.execution_options(populate_existing=True))
+
+
+def decide_review(
+    session: Session,
+    review_id: str,
+    *,
+    to: ReviewStatus,
+    allowed_from: Sequence[ReviewStatus],
+    actor_id: str | None,
+    reason: str | None,
+) -> bool:
+    """Move a review out of ``allowed_from`` in one conditional UPDATE; False when another
+    decision got there first (two finance users pressing at once: exactly one wins)."""
+    result = session.execute(
+        update(PaymentReview)
+        .where(PaymentReview.id == review_id, PaymentReview.status.in_(allowed_from))
+        .values(
+            status=to, decided_by=actor_id, decided_at=utcnow(), reason=reason, updated_at=utcnow()
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def list_reviews(
+    session: Session, *, status: ReviewStatus | None, offset: int, limit: int
+) -> tuple[Sequence[PaymentReview], int]:
+    where = [PaymentReview.status == status] if status is not None else []
+    rows = session.scalars(
+        select(PaymentReview)
+        .where(*where)
+        .order_by(PaymentReview.created_at, PaymentReview.id)
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    total = session.scalar(select(func.count()).select_from(PaymentReview).where(*where))
+    return rows, int(total or 0)
+
+
+# --- staff actions (the audit trail) ------------------------------------------------------
+
+
+def insert_action(session: Session, values: dict[str, Any]) -> bool:
+    return insert_or_ignore(session, PaymentAction, values, ["actor_id", "idempotency_key"])
+
+
+def get_action(
+    session: Session, action_id: str, *, for_update: bool = False
+) -> PaymentAction | None:
+    stmt = select(PaymentAction).where(PaymentAction.id == action_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return session.scalar(stmt.execution_options(populate_existing=True))
+
+
+def actions_for_ticket(session: Session, ticket_id: str) -> Sequence[PaymentAction]:
+    return session.scalars(
+        select(PaymentAction)
+        .where(PaymentAction.ticket_id == ticket_id)
+        .order_by(PaymentAction.created_at, PaymentAction.id)
+    ).all()
+
+
+def requested_refunds_minor(session: Session, ticket_id: str) -> int:
+    """Refunds staff asked for that the provider has not confirmed yet."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(PaymentAction.amount_minor), 0)).where(
+            PaymentAction.ticket_id == ticket_id,
+            PaymentAction.kind.in_([ActionKind.refund, ActionKind.review_refund]),
+            PaymentAction.status == ActionStatus.requested,
+        )
+    )
+    return int(total or 0)
+
+
+def dispute_event(session: Session, provider: str, dispute_id: str) -> PaymentEvent | None:
+    """The first stored event about a dispute (it names the PaymentIntent)."""
+    return session.scalar(
+        select(PaymentEvent)
+        .where(
+            PaymentEvent.provider == provider,
+            PaymentEvent.object_id == dispute_id,
+            PaymentEvent.type.like("charge.dispute.%"),
+        )
+        .order_by(PaymentEvent.received_at)
+        .limit(1)
+    )
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,7 @@ def record_money(
     provider_reference: str,
     occurred_at: datetime,
     fee: Fee | None = None,
+    note: str | None = None,
 ) -> LedgerEntry | None:
     """Append one ledger entry; None when this movement is already recorded."""
     if money.amount_minor < 0:
@@ -108,6 +109,7 @@ def record_money(
             "provider": provider,
             "provider_reference": provider_reference,
             "occurred_at": occurred_at,
+            "note": note[:500] if note else None,
             "created_at": utcnow(),
         },
     )
@@ -116,6 +118,11 @@ def record_money(
 def refunded_minor(session: Session, ticket_id: str) -> int:
     """Money returned for a ticket so far, as a positive number."""
     return -repository.sum_for_ticket(session, ticket_id, [LedgerKind.refund])
+
+
+def sold_minor(session: Session, ticket_id: str) -> int:
+    """What the ledger says the viewer paid for a ticket (0 before a sale is booked)."""
+    return repository.sum_for_ticket(session, ticket_id, [LedgerKind.sale])
 
 
 def ledger_for_ticket(session: Session, ticket_id: str) -> Sequence[LedgerEntry]:

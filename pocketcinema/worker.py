@@ -17,6 +17,7 @@ from core.metrics import EXPORT_PORT_ENV, MULTIPROC_ENV, serve_metrics, worker_r
 from core.queue import celery_app, configure_celery
 from core.settings import get_settings
 from pocketcinema import models
+from tickets import tasks as tickets_tasks
 from transcoding import tasks as transcoding_tasks
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ settings = get_settings()
 configure_logging(settings.log_level, settings.log_json)
 app = configure_celery(settings)
 
-TASK_MODULES = (boxoffice_tasks, catalog_tasks, outbox, transcoding_tasks)
+TASK_MODULES = (boxoffice_tasks, catalog_tasks, outbox, tickets_tasks, transcoding_tasks)
 MODELS = models  # every table known before any task runs
 
 

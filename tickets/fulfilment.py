@@ -17,16 +17,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from core.db import utcnow
 from core.errors import NotFound
+from payments import review as payment_review
 from payments import service as payments
-from payments.models import EventStatus, LedgerKind
+from payments.models import EventStatus, LedgerKind, ReviewStatus
 from payments.providers import (
+    Fee,
     PaymentProviderAdapter,
     PaymentProviderError,
     ProviderEvent,
@@ -95,10 +97,13 @@ def _succeeded(session: Session, provider: PaymentProviderAdapter, ev: ProviderE
     if ticket is None:
         return UNKNOWN
     amount = int(obj.get("amount_received") or obj.get("amount") or 0)
+    currency = str(obj.get("currency") or "").upper()
     try:
         fee = provider.fee_for(obj)
     except PaymentProviderError:
         fee = None  # the fee is "when known"; never lose the sale over it
+    if amount != ticket.price_minor or currency != ticket.currency:
+        return _hold_for_review(session, provider, ticket, ev, amount, currency, fee)
     payments.record_money(
         session,
         _money(ticket, obj, amount),
@@ -109,20 +114,91 @@ def _succeeded(session: Session, provider: PaymentProviderAdapter, ev: ProviderE
         fee=fee,
     )
     note = None
-    if amount != ticket.price_minor or str(obj.get("currency", "")).upper() != ticket.currency:
-        note = f"paid {amount} {obj.get('currency')} for a ticket priced {ticket.price_minor}"
     if ticket.state in (TicketState.pending, TicketState.failed):
         # failed -> active is normal: the PaymentSheet lets the viewer retry the same
         # PaymentIntent with another card after a decline.
-        ticket.state = TicketState.active
-        ticket.paid_at = ev.created_at
-        ticket.start_by = ev.created_at + timedelta(hours=ticket.start_within_hours)
-        ticket.failure_code = None
+        _activate(ticket, ev.created_at)
     else:
         # Refunded or disputed first (out of order): the money is recorded, the ticket
         # stays revoked.
-        note = note or f"payment recorded; ticket stays {ticket.state.value}"
+        note = f"payment recorded; ticket stays {ticket.state.value}"
     return EventStatus.handled, note
+
+
+def _activate(ticket: Ticket, paid_at: datetime) -> None:
+    ticket.state = TicketState.active
+    ticket.paid_at = paid_at
+    ticket.start_by = paid_at + timedelta(hours=ticket.start_within_hours)
+    ticket.failure_code = None
+
+
+def _hold_for_review(
+    session: Session,
+    provider: PaymentProviderAdapter,
+    ticket: Ticket,
+    ev: ProviderEvent,
+    amount: int,
+    currency: str,
+    fee: Fee | None,
+) -> Outcome:
+    """A correctly signed event can still report money other than what was ordered (1 JPY
+    for a 12.99 USD ticket): it never activates the ticket and books nothing until finance
+    decides (tickets/review.py)."""
+    mismatch = payment_review.Mismatch(
+        ticket_id=ticket.id,
+        title_id=ticket.title_id,
+        territory=ticket.territory,
+        provider=provider.name,
+        payment_intent_id=str(ev.object["id"]),
+        expected_minor=ticket.price_minor,
+        expected_currency=ticket.currency,
+        received_minor=amount,
+        received_currency=currency or ticket.currency,
+        paid_at=ev.created_at,
+        fee=fee,
+    )
+    payment_review.open_review(session, mismatch)
+    if ticket.state in (TicketState.pending, TicketState.failed):
+        ticket.state = TicketState.in_review
+        ticket.failure_code = None
+    log.warning("payment held for review", extra={"ticket_id": ticket.id, "event_id": ev.id})
+    return EventStatus.handled, f"held for review: {mismatch.note}"
+
+
+def _book(
+    session: Session,
+    provider: PaymentProviderAdapter,
+    ticket: Ticket,
+    obj: dict[str, Any],
+    *,
+    kind: LedgerKind,
+    amount: int,
+    reference: str,
+    occurred_at: datetime,
+) -> None:
+    """Book a refund, chargeback or reversal; for a payment in review, through the review's
+    rules (held while open, after the sale once decided)."""
+    money = _money(ticket, obj, amount)
+    review = payment_review.review_for_ticket(session, ticket.id, for_update=True)
+    if review is None:
+        payments.record_money(
+            session,
+            money,
+            kind=kind,
+            provider=provider.name,
+            provider_reference=reference,
+            occurred_at=occurred_at,
+        )
+        return
+    payment_review.book(
+        session,
+        review,
+        kind=kind,
+        amount_minor=amount,
+        currency=money.currency,
+        reference=reference,
+        occurred_at=occurred_at,
+    )
 
 
 def _failed(session: Session, provider: PaymentProviderAdapter, ev: ProviderEvent) -> Outcome:
@@ -149,20 +225,53 @@ def _refund_from(
 ) -> None:
     if refund.get("status") not in ("succeeded", "pending"):
         return  # failed or canceled refunds move no money
-    payments.record_money(
+    _book(
         session,
-        _money(ticket, refund, int(refund.get("amount") or 0)),
+        provider,
+        ticket,
+        refund,
         kind=LedgerKind.refund,
-        provider=provider.name,
-        provider_reference=str(refund["id"]),  # one entry per refund, whichever event says so
+        amount=int(refund.get("amount") or 0),
+        reference=str(refund["id"]),  # one entry per refund, whichever event says so
         occurred_at=ev.created_at,
     )
 
 
 def _revoke_if_fully_refunded(session: Session, ticket: Ticket, *, charge_says: bool) -> str | None:
-    if charge_says or payments.refunded_minor(session, ticket.id) >= ticket.price_minor:
+    review = payment_review.review_for_ticket(session, ticket.id)
+    if review is not None and review.status is ReviewStatus.open:
+        # Refunded at the provider (the Dashboard) before finance decided: once the money
+        # is all back there is nothing left to decide, so the review closes and books the
+        # sale with its refunds (net zero).
+        if not charge_says and payment_review.held_refunds_minor(review) < review.received_minor:
+            return "partial refund held for review; ticket stays " + ticket.state.value
+        payment_review.decide(
+            session,
+            review,
+            ReviewStatus.refunded,
+            actor_id=None,
+            reason="refunded at the payment provider before review",
+        )
+        payment_review.book_sale(
+            session, review, note=f"refunded before review: {payment_review.received_note(review)}"
+        )
         if ticket.state is not TicketState.disputed:
             _revoke(ticket, TicketState.refunded)
+        return "refunded at the provider; review closed"
+    # Full means "as much as was paid": a sale accepted from review may be below the price.
+    paid = payments.sold_minor(session, ticket.id) or ticket.price_minor
+    if charge_says or payments.refunded_minor(session, ticket.id) >= paid:
+        if ticket.state is not TicketState.disputed:
+            _revoke(ticket, TicketState.refunded)
+        if review is not None and review.status is ReviewStatus.refunding:
+            payment_review.decide(
+                session,
+                review,
+                ReviewStatus.refunded,
+                allowed_from=(ReviewStatus.refunding,),
+                actor_id=review.decided_by,
+                reason=review.reason,
+            )
         return None
     return "partial refund; ticket stays " + ticket.state.value
 
@@ -215,12 +324,14 @@ def _dispute_money(
     dispute = ev.object
     ticket = _ticket(session, provider, dispute.get("payment_intent"))
     if ticket is not None:
-        payments.record_money(
+        _book(
             session,
-            _money(ticket, dispute, int(dispute.get("amount") or 0)),
+            provider,
+            ticket,
+            dispute,
             kind=kind,
-            provider=provider.name,
-            provider_reference=str(dispute["id"]),
+            amount=int(dispute.get("amount") or 0),
+            reference=str(dispute["id"]),
             occurred_at=ev.created_at,
         )
     return ticket
@@ -252,11 +363,26 @@ def _dispute_closed(
     if ticket is None:
         return UNKNOWN
     if dispute.get("status") == "won" and ticket.state is TicketState.disputed:
-        # The bank sided with us: the viewer paid after all, so the ticket comes back.
-        ticket.state = TicketState.active if ticket.paid_at else TicketState.pending
+        # The bank sided with us: the viewer paid after all, so the ticket comes back; a
+        # payment still in review goes back to waiting for finance.
+        review = payment_review.review_for_ticket(session, ticket.id)
+        if review is not None and review.status is ReviewStatus.open:
+            ticket.state = TicketState.in_review
+        else:
+            ticket.state = TicketState.active if ticket.paid_at else TicketState.pending
         ticket.revoked_at = None
         return EventStatus.handled, "dispute won; ticket reinstated"
     return EventStatus.handled, f"dispute closed as {dispute.get('status')}"
+
+
+def _dispute_updated(
+    session: Session, provider: PaymentProviderAdapter, ev: ProviderEvent
+) -> Outcome:
+    # Evidence submitted (by staff through the API, or in the Dashboard): kept in the inbox
+    # as the provider's record; the ticket and the ledger do not change.
+    if _ticket(session, provider, ev.object.get("payment_intent")) is None:
+        return UNKNOWN
+    return EventStatus.handled, f"dispute {ev.object.get('status')}"
 
 
 HANDLERS: dict[str, Handler] = {
@@ -270,6 +396,7 @@ HANDLERS: dict[str, Handler] = {
     "charge.dispute.funds_withdrawn": _dispute_funds_withdrawn,
     "charge.dispute.funds_reinstated": _dispute_funds_reinstated,
     "charge.dispute.closed": _dispute_closed,
+    "charge.dispute.updated": _dispute_updated,
 }
 
 

@@ -42,6 +42,9 @@ class TicketState(StrEnum):
     refunded = "refunded"  # money returned; no longer watchable
     disputed = "disputed"  # the viewer's bank disputed the charge; no longer watchable
     failed = "failed"  # the payment was declined; a new purchase is needed
+    # Paid, but not the amount or currency ordered: held for finance (payments.PaymentReview);
+    # not watchable until finance accepts the payment.
+    in_review = "in_review"
 
 
 class RentalRule(TimestampMixin, Base):

@@ -31,6 +31,15 @@ def get_ticket(session: Session, ticket_id: str, *, fresh: bool = False) -> Tick
     return session.get(Ticket, ticket_id, execution_options=options)
 
 
+def get_ticket_for_update(session: Session, ticket_id: str) -> Ticket | None:
+    return session.scalar(
+        select(Ticket)
+        .where(Ticket.id == ticket_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
 def get_ticket_for_viewer(session: Session, viewer_id: str, ticket_id: str) -> Ticket | None:
     return session.scalar(
         select(Ticket).where(Ticket.id == ticket_id, Ticket.viewer_id == viewer_id)

@@ -8,6 +8,7 @@ rounded to even dimensions (4:2:0 chroma needs them).
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from enum import StrEnum
@@ -149,25 +150,85 @@ _STANDARD_RATES = (
 )
 
 
-def output_frame_rate(video: VideoStream, max_rate: float) -> Fraction:
-    """A constant rate for the ladder. VFR phone footage is snapped to the nearest standard
-    rate (its average), so GOPs and segments line up in time across rungs."""
+# A measured or nominal rate this close to a standard one is that standard rate (timestamps
+# in a coarse time base jitter around it); the nearest wins when two are in reach.
+_SNAP_TOLERANCE = Fraction(5, 1000)
+# Above this an r_frame_rate is a time base, not a cadence (Matroska's 1000/1, MPEG-TS 90000/1).
+_MAX_NOMINAL_RATE = Fraction(120)
+
+
+def snap_to_standard(rate: Fraction) -> Fraction:
+    """The nearest standard rate if ``rate`` is within 0.5 % of it, else ``rate`` itself
+    (as a fraction over 1001 at most, so 12.5 or 48 stay exact)."""
+    nearest = min(_STANDARD_RATES, key=lambda r: abs(r - rate))
+    if abs(nearest - rate) / nearest <= _SNAP_TOLERANCE:
+        return nearest
+    return rate.limit_denominator(1001)
+
+
+def nominal_frame_rate(video: VideoStream, cadence: Fraction | None = None) -> Fraction:
+    """The rate a variable-frame-rate stream runs at where it runs at full rate.
+
+    The average is the wrong answer: a 30 fps clip with dropouts averages, say, 25 fps, and
+    encoding it at the standard rate nearest that average throws away frames wherever it
+    really ran at 30. The measured cadence (the shortest common frame interval,
+    :func:`transcoding.cadence.measure_cadence`) comes first, then the stream's
+    ``r_frame_rate`` when it is a plausible rate rather than a time base, then the average.
+    """
+    if cadence is not None and cadence > 0:
+        return snap_to_standard(cadence)
+    nominal = video.r_frame_rate
+    if nominal is not None and nominal <= _MAX_NOMINAL_RATE:
+        return snap_to_standard(nominal)
+    return snap_to_standard(video.avg_frame_rate or nominal or Fraction(25))
+
+
+def output_frame_rate(
+    video: VideoStream, max_rate: float, cadence: Fraction | None = None
+) -> Fraction:
+    """A constant rate for the ladder, so GOPs and segments line up in time across rungs.
+    A VFR source is made constant at its nominal rate: a gap repeats the frame before it,
+    and no frame of a stretch that ran at full rate is dropped."""
     rate = video.frame_rate or Fraction(25)
     if video.variable_frame_rate:
-        rate = min(_STANDARD_RATES, key=lambda r: abs(r - rate))
+        rate = nominal_frame_rate(video, cadence)
     # High-frame-rate sources are halved until they fit the profile (120 -> 60).
     while float(rate) > max_rate + 1e-6:
         rate /= 2
     return rate
 
 
-def _rate(spec: RungSpec, size: tuple[int, int]) -> float:
-    """Rates are quoted for a full 16:9 box; a scope or 4:3 picture has fewer pixels."""
-    box = spec.height * spec.height * 16 / 9
-    return spec.bitrate_kbps * min(1.0, size[0] * size[1] / box)
+def _box_pixels(spec: RungSpec) -> float:
+    return spec.height * spec.height * 16 / 9
 
 
-def plan_ladder(probe: ProbeResult, profile: LadderProfile = DEFAULT_PROFILE) -> LadderPlan:
+def rate_for_pixels(profile: LadderProfile, pixels: int) -> float:
+    """Average kbit/s for a picture of ``pixels``: bits follow pixels.
+
+    The profile quotes a rate per 16:9 box; between two boxes the rate is interpolated
+    linearly in pixel count (through 0 below the smallest box), and a profile whose rates
+    do not grow with the box counts as its running maximum. So a rung never gets more bits
+    than a larger one (PAL 768x576 sits between the 540p and 720p rates, above 720x540),
+    and a 16:9 rung gets exactly its quoted rate.
+    """
+    points = [(0.0, 0.0)]
+    for spec in sorted(profile.rungs, key=_box_pixels):
+        points.append((_box_pixels(spec), max(float(spec.bitrate_kbps), points[-1][1])))
+    for (p0, r0), (p1, r1) in itertools.pairwise(points):
+        if pixels <= p1:
+            return r0 + (r1 - r0) * (pixels - p0) / (p1 - p0)
+    top_pixels, top_rate = points[-1]
+    return top_rate * pixels / top_pixels
+
+
+def plan_ladder(
+    probe: ProbeResult,
+    profile: LadderProfile = DEFAULT_PROFILE,
+    *,
+    cadence: Fraction | None = None,
+) -> LadderPlan:
+    """Plan the ladder for ``probe``; ``cadence`` is the measured frame rate of a VFR master
+    (see :func:`nominal_frame_rate`)."""
     video = probe.primary_video
     if video is None:
         raise ValueError("cannot plan a ladder for a file without video")
@@ -175,14 +236,16 @@ def plan_ladder(probe: ProbeResult, profile: LadderProfile = DEFAULT_PROFILE) ->
     rungs: list[LadderRung] = []
     seen: set[tuple[int, int]] = set()
 
-    def add(name: str, size: tuple[int, int], bitrate_kbps: float) -> None:
+    def add(size: tuple[int, int]) -> None:
         if size in seen:
             return
         seen.add(size)
-        bitrate = round(bitrate_kbps * 1000)
+        bitrate = round(rate_for_pixels(profile, size[0] * size[1]) * 1000)
         rungs.append(
             LadderRung(
-                name=name,
+                # Named by what it is: a 4:3 picture in the 540p box is 720x540, "540p";
+                # a scope picture in the 1080p box is 1920x804, "804p".
+                name=f"{min(size)}p",
                 width=size[0],
                 height=size[1],
                 bitrate=bitrate,
@@ -194,8 +257,7 @@ def plan_ladder(probe: ProbeResult, profile: LadderProfile = DEFAULT_PROFILE) ->
     specs = sorted(profile.rungs, key=lambda r: r.height, reverse=True)
     native = (_even(src_w), _even(src_h))
     sized = [(spec, fit_in_box(src_w, src_h, spec.height)) for spec in specs]
-    # Every rung whose box holds the whole source collapses to the source size; rate that
-    # one by the tightest such box, so a 1080p master's top rung gets the 1080p rate.
+    # Every rung whose box holds the whole source collapses to the source size.
     holding = [(spec, size) for spec, size in sized if size == native]
     smaller = [(spec, size) for spec, size in sized if size != native]
     if holding:
@@ -204,10 +266,10 @@ def plan_ladder(probe: ProbeResult, profile: LadderProfile = DEFAULT_PROFILE) ->
         gain = size[0] * size[1] / (smaller[0][1][0] * smaller[0][1][1]) if smaller else math.inf
         # A source just above a rung (1000x562 vs 960x540) adds bits, not picture.
         if exact or gain >= profile.native_rung_min_gain:
-            add(spec.name if exact else f"{min(native)}p", size, _rate(spec, size))
-    for spec, size in smaller:
-        add(spec.name, size, _rate(spec, size))
-    rate = output_frame_rate(video, profile.max_frame_rate)
+            add(size)
+    for _spec, size in smaller:
+        add(size)
+    rate = output_frame_rate(video, profile.max_frame_rate, cadence)
     return LadderPlan(
         profile=profile,
         rungs=tuple(rungs),

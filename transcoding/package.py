@@ -132,6 +132,8 @@ class PackageResult:
     subtitle_playlists: tuple[Path, ...]
     iframe_playlists: tuple[Path, ...]
     encryption: EncryptionScheme | None
+    # Why the I-frame playlists (trick play, optional) were left out, if they were.
+    iframe_error: str | None = None
 
 
 # ---------------------------------------------------------------------------- attributes
@@ -239,6 +241,7 @@ def package_hls(
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
     descriptors: list[str] = []
+    iframe_error: str | None = None
     video_playlists: list[str] = []
     iframe_playlists: list[Path] = []
     for rendition in renditions:
@@ -308,8 +311,14 @@ def package_hls(
     if key is not None and scheme is EncryptionScheme.aes_128:
         # I-frame entries first: they are byte ranges of the clear video segments, and a
         # byte range in the middle of a CBC-encrypted file cannot be decrypted on its own.
-        for iframe_list in iframe_playlists:
-            _split_iframe_ranges(iframe_list)
+        try:
+            for iframe_list in iframe_playlists:
+                _split_iframe_ranges(iframe_list)
+        except (OSError, ValueError) as exc:
+            # Trick play is optional: the release plays without it, so drop it, say why.
+            iframe_error = f"{type(exc).__name__}: {exc}"
+            _drop_iframe_playlists(out_dir / "master.m3u8", iframe_playlists)
+            iframe_playlists = []
         for media_list in [
             *(out_dir / p for p in video_playlists),
             *(out_dir / p for p in audio_by_uri),
@@ -352,6 +361,7 @@ def package_hls(
         subtitle_playlists=tuple(out_dir / uri for uri, _ in subtitle_entries),
         iframe_playlists=tuple(iframe_playlists),
         encryption=scheme if key is not None else None,
+        iframe_error=iframe_error,
     )
 
 
@@ -388,6 +398,17 @@ def _split_iframe_ranges(playlist: Path) -> None:
             continue
         out.append(line)
     playlist.write_text("\n".join(out) + "\n", encoding="utf-8")
+
+
+def _drop_iframe_playlists(master: Path, playlists: Sequence[Path]) -> None:
+    """Remove the I-frame playlists, the fragments cut for them and their master entries."""
+    for playlist in playlists:
+        for fragment in playlist.parent.glob("video_*/iframe_*.m4s"):
+            fragment.unlink()
+        playlist.unlink(missing_ok=True)
+    lines = master.read_text(encoding="utf-8").splitlines()
+    kept = [line for line in lines if not line.startswith("#EXT-X-I-FRAME-STREAM-INF:")]
+    master.write_text("\n".join(kept) + "\n", encoding="utf-8")
 
 
 def encrypt_playlist_aes128(

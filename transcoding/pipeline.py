@@ -8,12 +8,24 @@ renditions, converts subtitles, packages encrypted HLS and publishes it to stora
 
 Every step reads its inputs in a short transaction of its own, does the slow media work
 with no transaction open, and writes its results through the job's session, so a step
-that dies half-way leaves nothing half-written and can simply run again.
+that dies half-way leaves nothing half-written and can simply run again. A job delivered
+again after its step started (a retry) picks the work up again rather than taking the
+release's new status for "someone else did it": a job reports success only when its work
+is done or no longer wanted (the run was failed, stalled or superseded).
+
+Every piece of work runs inside ``with step(Step.x)`` (:mod:`transcoding.steps`), so any
+failure ends the release ``failed`` with a stable code; optional artifacts (poster, sprite,
+one audio or subtitle track) become release warnings instead.
+
+A retried release reuses the chunks an earlier run already encoded from the same master
+with the same plan (:func:`_reusable_chunks`), so a failure at packaging costs a repackage,
+not a re-encode.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -23,7 +35,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -38,18 +52,26 @@ from core.settings import get_settings
 from core.storage import get_store
 from drm import keys
 from transcoding import service, track_publishing
+from transcoding.cadence import measure_cadence
 from transcoding.chunking import Chunk, plan_chunks
 from transcoding.encode import (
     RenditionFile,
     concat_renditions,
     encode_ladder,
 )
-from transcoding.images import make_poster, make_thumbnail_sprite
-from transcoding.ladder import DEFAULT_PROFILE, LadderProfile, load_profile, plan_ladder
+from transcoding.images import ThumbnailSprite, make_poster, make_thumbnail_sprite
+from transcoding.ladder import (
+    DEFAULT_PROFILE,
+    LadderPlan,
+    LadderProfile,
+    load_profile,
+    plan_ladder,
+)
 from transcoding.models import EncodeChunk, TranscodeRun
-from transcoding.package import ContentKey, package_hls
+from transcoding.package import AudioTrack, ContentKey, PackageResult, SubtitleTrack, package_hls
 from transcoding.policy import check_audio_sidecar, check_master, check_subtitle_sidecar
 from transcoding.probe import ProbeResult
+from transcoding.steps import RunSuperseded, Step, step, warning_for
 from transcoding.tracks import SidecarInfo
 
 log = logging.getLogger(__name__)
@@ -71,6 +93,16 @@ class AssetFile:
 def profile() -> LadderProfile:
     path = get_settings().ladder_profile_file
     return load_profile(path.read_text()) if path else DEFAULT_PROFILE
+
+
+def plan(probe: ProbeResult) -> LadderPlan:
+    """The ladder for a checked master. Every step plans again from the same file and gets
+    the same answer; a VFR master's cadence is read from its timestamps first."""
+    video = probe.primary_video
+    cadence: Fraction | None = None
+    if video is not None and video.variable_frame_rate:
+        cadence = measure_cadence(probe, video)
+    return plan_ladder(probe, profile(), cadence=cadence)
 
 
 def work_dir() -> Path:
@@ -153,38 +185,96 @@ def _reject_asset(asset_id: str, refused: InvalidInput) -> None:
 # --- step 1 ---------------------------------------------------------------------------------
 
 
+def _fingerprint(master: AssetFile, ladder: LadderPlan, chunks: list[Chunk]) -> str:
+    """What a chunk's output depends on: the master file, every encoder setting, the chunk
+    boundaries. Two runs with the same fingerprint produce interchangeable chunks."""
+    identity = {
+        "version": 1,
+        "master": master.storage_key,
+        "profile": ladder.profile.model_dump(mode="json"),
+        "rungs": [
+            [r.name, r.width, r.height, r.bitrate, r.maxrate, r.bufsize] for r in ladder.rungs
+        ],
+        "frame_rate": str(ladder.frame_rate),
+        "gop_frames": ladder.gop_frames,
+        "deinterlace": ladder.deinterlace,
+        "chunks": [[c.index, c.start, c.duration] for c in chunks],
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def _reusable_chunks(release_id: str, attempt: int, fingerprint: str) -> dict[int, dict[str, Any]]:
+    """Outputs of chunks an earlier run of this release encoded with the same fingerprint and
+    that are still in storage, by chunk index (the newest run's when several have one)."""
+    with unit_of_work() as s:
+        done = s.execute(
+            select(EncodeChunk.index, EncodeChunk.outputs, TranscodeRun.plan)
+            .join(TranscodeRun, EncodeChunk.run_id == TranscodeRun.id)
+            .where(
+                TranscodeRun.release_id == release_id,
+                TranscodeRun.attempt < attempt,
+                EncodeChunk.done_at.is_not(None),
+            )
+            .order_by(TranscodeRun.attempt)
+        ).all()
+    candidates = {
+        index: dict(outputs)
+        for index, outputs, run_plan in done
+        if (run_plan or {}).get("fingerprint") == fingerprint and outputs
+    }
+    store = get_store()
+    return {
+        index: outputs
+        for index, outputs in candidates.items()
+        if all(store.exists(key) for key in outputs.values())
+    }
+
+
 def prepare(session: Session, release_id: str, attempt: int) -> None:
     with unit_of_work() as s:
         release = releases.get_release(s, release_id)
-        if release.attempt != attempt or release.status is not ReleaseStatus.queued:
+        # `probing` too: a retry of this job finds the status its first try set.
+        if release.attempt != attempt or release.status not in (
+            ReleaseStatus.queued,
+            ReleaseStatus.probing,
+        ):
             return  # a duplicate delivery, or a newer run superseded this one
         releases.set_status(release, ReleaseStatus.probing)
         assets = _asset_files(s, release_id)
     master_probe: ProbeResult | None = None
+    master_asset: AssetFile | None = None
     sidecars: list[SidecarInfo] = []
-    for asset in assets:
-        try:
-            probed = _check(asset)
-        except InvalidInput as refused:
-            _reject_asset(asset.id, refused)
-            raise
-        if asset.kind is AssetKind.master:
-            master_probe = probed
-        else:
-            sidecars.append(_sidecar(asset, probed))
-    if master_probe is None:
+    with step(Step.probe):
+        for asset in assets:
+            try:
+                probed = _check(asset)
+            except InvalidInput as refused:
+                _reject_asset(asset.id, refused)
+                raise
+            if asset.kind is AssetKind.master:
+                master_probe, master_asset = probed, asset
+            else:
+                sidecars.append(_sidecar(asset, probed))
+    if master_probe is None or master_asset is None:
         raise InvalidInput("the release has no uploaded master", code="master_missing")
-    ladder = plan_ladder(master_probe, profile())
-    duration = master_probe.duration or 0.0
-    chunks = plan_chunks(
-        duration, workers=get_settings().transcode_pool_size, segment_seconds=ladder.segment_seconds
-    )
+    with step(Step.plan):
+        ladder = plan(master_probe)
+        duration = master_probe.duration or 0.0
+        chunks = plan_chunks(
+            duration,
+            workers=get_settings().transcode_pool_size,
+            segment_seconds=ladder.segment_seconds,
+        )
+        fingerprint = _fingerprint(master_asset, ladder, chunks)
+    with step(Step.encode):
+        reused = _reusable_chunks(release_id, attempt, fingerprint)
 
     release = releases.get_release(session, release_id, for_update=True)
-    if release.attempt != attempt:
+    if release.attempt != attempt or release.status is not ReleaseStatus.probing:
         return
     original_language = session.get_one(Title, release.title_id).original_language
     track_publishing.record_detected(session, release, master_probe, sidecars, original_language)
+    now = utcnow()
     run = TranscodeRun(
         release_id=release_id,
         attempt=attempt,
@@ -193,16 +283,21 @@ def prepare(session: Session, release_id: str, attempt: int) -> None:
                 {"name": r.name, "width": r.width, "height": r.height, "bitrate": r.bitrate}
                 for r in ladder.rungs
             ],
+            "frame_rate": str(ladder.frame_rate),
             "segment_seconds": ladder.segment_seconds,
             "chunks": len(chunks),
+            "chunks_reused": len(reused),
             "duration": duration,
+            "fingerprint": fingerprint,
         },
         chunks_total=len(chunks),
-        encode_started_at=utcnow(),
+        chunks_done=len(reused),
+        encode_started_at=now,
     )
     session.add(run)
     session.flush()
     for chunk in chunks:
+        outputs = reused.get(chunk.index)
         row = EncodeChunk(
             run_id=run.id,
             index=chunk.index,
@@ -211,13 +306,22 @@ def prepare(session: Session, release_id: str, attempt: int) -> None:
                 chunk.duration if chunk.duration is not None else duration - chunk.start
             ),
         )
+        if outputs is not None:
+            row.done_at, row.progress, row.outputs, row.updated_at = now, 1.0, outputs, now
+            row.worker = "reused"
         session.add(row)
         session.flush()
-        enqueue(session, service.CHUNK_JOB, queue="transcode", chunk_id=row.id)
-    if release.content_key_id is None:
-        release.content_key_id = keys.create_content_key(session, release.id).key_id
+        if outputs is None:
+            enqueue(session, service.CHUNK_JOB, queue="transcode", chunk_id=row.id)
+    with step(Step.key):
+        if release.content_key_id is None:
+            release.content_key_id = keys.create_content_key(session, release.id).key_id
     release.duration_seconds = duration
     releases.set_status(release, ReleaseStatus.encoding)
+    if len(reused) == len(chunks):
+        # Every chunk is already encoded: straight to packaging (the fan-in never fires).
+        run.package_enqueued_at = now
+        enqueue(session, service.PACKAGE_JOB, queue="package", run_id=run.id)
 
 
 # --- step 2 ---------------------------------------------------------------------------------
@@ -261,9 +365,6 @@ def encode_chunk(session: Session, chunk_id: str) -> None:
     work = _load_chunk(chunk_id)
     if work is None:
         return
-    master = local_copy(work.master_key)
-    probe = check_master(master)  # the policy again: never hand FFmpeg an unchecked file
-    ladder = plan_ladder(probe, profile())
     last_report = 0.0
 
     def report(seconds_done: float) -> None:
@@ -273,16 +374,29 @@ def encode_chunk(session: Session, chunk_id: str) -> None:
             return
         last_report = now
         with unit_of_work() as s:
-            service.update_encode_progress(s, chunk_id, seconds_done / max(work.seconds, 0.001))
+            wanted = service.update_encode_progress(
+                s, chunk_id, seconds_done / max(work.seconds, 0.001)
+            )
+        if not wanted:
+            raise RunSuperseded(chunk_id)  # stops FFmpeg: nobody will package this chunk
 
     store = get_store()
     outputs: dict[str, str] = {}
-    with scratch(f"chunk-{work.chunk.index}-") as tmp:
-        result = encode_ladder(probe, ladder, tmp, chunk=work.chunk, on_progress=report)
-        for rendition in result.renditions:
-            key = f"work/{work.release_id}/{work.attempt}/chunks/{work.chunk.index:05d}/{rendition.rung.name}.mp4"
-            store.put_file(key, rendition.path, "video/mp4")
-            outputs[rendition.rung.name] = key
+    try:
+        with step(Step.probe):
+            # The policy again: never hand FFmpeg an unchecked file.
+            probe = check_master(local_copy(work.master_key))
+        with step(Step.plan):
+            ladder = plan(probe)
+        with step(Step.encode), scratch(f"chunk-{work.chunk.index}-") as tmp:
+            result = encode_ladder(probe, ladder, tmp, chunk=work.chunk, on_progress=report)
+            for rendition in result.renditions:
+                key = f"work/{work.release_id}/{work.attempt}/chunks/{work.chunk.index:05d}/{rendition.rung.name}.mp4"
+                store.put_file(key, rendition.path, "video/mp4")
+                outputs[rendition.rung.name] = key
+    except RunSuperseded:
+        log.info("chunk no longer wanted; encode stopped", extra={"chunk_id": chunk_id})
+        return
     service.record_chunk_done(
         session, chunk_id, outputs, worker=f"{socket.gethostname()}:{os.getpid()}"
     )
@@ -291,79 +405,211 @@ def encode_chunk(session: Session, chunk_id: str) -> None:
 # --- step 3 ---------------------------------------------------------------------------------
 
 
-def package(session: Session, run_id: str) -> None:
+@dataclass(frozen=True)
+class PackageWork:
+    release_id: str
+    attempt: int
+    original_language: str
+    assets: list[AssetFile]
+    chunk_outputs: list[dict[str, Any]]
+    key: keys.PlainKey
+    tracks: list[track_publishing.TrackSpec]  # as the studio last labelled them
+    channel_map: list[list[int]] | None
+
+
+def _load_package(run_id: str) -> PackageWork | None:
     with unit_of_work() as s:
         run = s.get_one(TranscodeRun, run_id)
         release = releases.get_release(s, run.release_id)
-        if release.attempt != run.attempt or release.status is not ReleaseStatus.encoding:
-            return
+        # `packaging` too: a retry of this job finds the status its first try set.
+        if release.attempt != run.attempt or release.status not in (
+            ReleaseStatus.encoding,
+            ReleaseStatus.packaging,
+        ):
+            return None
         releases.set_status(release, ReleaseStatus.packaging, progress=0.0)
-        assets = _asset_files(s, release.id)
+        title = s.get_one(Title, release.title_id)
         tracks = track_publishing.specs(s, release.id)
         channel_map = release.channel_map
         chunk_outputs = [
-            c.outputs
+            dict(c.outputs)
             for c in s.scalars(
                 select(EncodeChunk).where(EncodeChunk.run_id == run.id).order_by(EncodeChunk.index)
             )
         ]
-        key = keys.release_key(s, release.id)
-        release_id, attempt = release.id, run.attempt
+        with step(Step.key):
+            key = keys.release_key(s, release.id)
+        return PackageWork(
+            release_id=release.id,
+            attempt=run.attempt,
+            original_language=title.original_language,
+            assets=_asset_files(s, release.id),
+            chunk_outputs=chunk_outputs,
+            key=key,
+            tracks=list(tracks),
+            channel_map=channel_map,
+        )
 
+
+class _PackagingProgress:
+    """Reports packaging's share done (and so a sign of life) between its pieces of work."""
+
+    def __init__(self, work: PackageWork) -> None:
+        self.work = work
+
+    def __call__(self, fraction: float) -> None:
+        with unit_of_work() as s:
+            wanted = service.update_packaging_progress(
+                s, self.work.release_id, self.work.attempt, fraction
+            )
+        if not wanted:
+            raise RunSuperseded(self.work.release_id)
+
+
+def package(session: Session, run_id: str) -> None:
+    work = _load_package(run_id)
+    if work is None:
+        return
+    try:
+        _package(session, run_id, work)
+    except RunSuperseded:
+        log.info("packaging no longer wanted", extra={"run_id": run_id})
+
+
+def _join_chunks(
+    ladder: LadderPlan, work: PackageWork, tmp: Path, progress: _PackagingProgress
+) -> list[RenditionFile]:
     store = get_store()
-    master_asset = next(a for a in assets if a.kind is AssetKind.master)
-    probe = check_master(local_copy(master_asset.storage_key))
-    ladder = plan_ladder(probe, profile())
+    renditions = []
+    for n, rung in enumerate(ladder.rungs):
+        parts = []
+        for index, outputs in enumerate(work.chunk_outputs):
+            part = tmp / "chunks" / rung.name / f"{index:05d}.mp4"
+            store.download_to(outputs[rung.name], part)
+            parts.append(part)
+        joined = concat_renditions(parts, tmp / "video" / f"{rung.name}.mp4")
+        renditions.append(RenditionFile(rung=rung, path=joined))
+        progress(0.4 * (n + 1) / len(ladder.rungs))
+    return renditions
+
+
+def _audio_tracks(
+    probe: ProbeResult, work: PackageWork, tmp: Path, warnings: list[dict[str, str]]
+) -> list[tuple[str, AudioTrack]]:
+    """Every published audio track (the master's own streams, dubs, commentaries); one that
+    fails is a warning, all failing fails the step (transcoding.track_publishing)."""
+    return track_publishing.build_audio(
+        probe,
+        work.tracks,
+        channel_map=work.channel_map,
+        asset_path=lambda asset_id: local_copy(_asset_key(work, asset_id)),
+        work=tmp,
+        profile=profile(),
+        warnings=warnings,
+    )
+
+
+def _subtitle_tracks(
+    probe: ProbeResult, work: PackageWork, tmp: Path, warnings: list[dict[str, str]]
+) -> list[tuple[str, SubtitleTrack]]:
+    """Every published subtitle track, sidecar or embedded; one that fails is a warning."""
+    return track_publishing.build_subtitles(
+        probe,
+        work.tracks,
+        asset_path=lambda asset_id: local_copy(_asset_key(work, asset_id)),
+        work=tmp,
+        warnings=warnings,
+    )
+
+
+def _asset_key(work: PackageWork, asset_id: str) -> str:
+    return next(a.storage_key for a in work.assets if a.id == asset_id)
+
+
+def _images(
+    probe: ProbeResult, tmp: Path, warnings: list[dict[str, str]]
+) -> tuple[Path | None, ThumbnailSprite | None]:
+    """Poster and thumbnail sprite: each optional, a failure is a warning."""
+    poster: Path | None = None
+    sprite: ThumbnailSprite | None = None
+    try:
+        poster = make_poster(probe, tmp / "images" / "poster.jpg")
+    except RunSuperseded:
+        raise
+    except Exception as exc:
+        warnings.append(warning_for(Step.images, "poster_failed", "the poster", exc))
+    try:
+        sprite = make_thumbnail_sprite(probe, tmp / "images" / "sprite")
+    except RunSuperseded:
+        raise
+    except Exception as exc:
+        warnings.append(warning_for(Step.images, "sprite_failed", "the thumbnail sprite", exc))
+    return poster, sprite
+
+
+def _publish(prefix: str, packaged: PackageResult, images: list[Path]) -> None:
+    store = get_store()
+    for path in sorted(p for p in packaged.out_dir.rglob("*") if p.is_file()):
+        store.put_file(
+            f"{prefix}/{path.relative_to(packaged.out_dir).as_posix()}", path, _content_type(path)
+        )
+    for path in images:
+        store.put_file(f"{prefix}/images/{path.name}", path, _content_type(path))
+
+
+def _package(session: Session, run_id: str, work: PackageWork) -> None:
+    progress = _PackagingProgress(work)
+    warnings: list[dict[str, str]] = []
+    with step(Step.probe):
+        master_asset = next(a for a in work.assets if a.kind is AssetKind.master)
+        probe = check_master(local_copy(master_asset.storage_key))
+    with step(Step.plan):
+        ladder = plan(probe)
     settings = get_settings()
+    release_id, attempt = work.release_id, work.attempt
     prefix = f"hls/{release_id}/{attempt}"
     with scratch("package-") as tmp:
-        renditions = []
-        for rung in ladder.rungs:
-            parts = []
-            for index, outputs in enumerate(chunk_outputs):
-                part = tmp / "chunks" / rung.name / f"{index:05d}.mp4"
-                store.download_to(outputs[rung.name], part)
-                parts.append(part)
-            renditions.append(
-                RenditionFile(
-                    rung=rung, path=concat_renditions(parts, tmp / "video" / f"{rung.name}.mp4")
+        with step(Step.concat):
+            renditions = _join_chunks(ladder, work, tmp, progress)
+        with step(Step.audio):
+            audio = _audio_tracks(probe, work, tmp, warnings)
+        progress(0.55)
+        with step(Step.subtitles):
+            subtitles = _subtitle_tracks(probe, work, tmp, warnings)
+        progress(0.6)
+        with step(Step.package):
+            packaged = package_hls(
+                renditions,
+                tmp / "hls",
+                duration=probe.duration or 0.0,
+                audio=[track for _, track in audio],
+                subtitles=[track for _, track in subtitles],
+                segment_seconds=ladder.segment_seconds,
+                key=ContentKey(
+                    key=work.key.key,
+                    key_id=bytes.fromhex(work.key.key_id),
+                    key_uri_template=KEY_URI_TEMPLATE.format(base=settings.base_url.rstrip("/")),
+                ),
+            )
+        if packaged.iframe_error:
+            warnings.append(
+                warning_for(
+                    Step.package,
+                    "iframe_playlists_failed",
+                    "the I-frame (trick play) playlists",
+                    packaged.iframe_error,
                 )
             )
-
-        storage_keys = {a.id: a.storage_key for a in assets}
-        built = track_publishing.build_renditions(
-            probe,
-            tracks,
-            channel_map=channel_map,
-            asset_path=lambda asset_id: local_copy(storage_keys[asset_id]),
-            work=tmp,
-            profile=profile(),
-        )
-        audio = [track for _, track in built.audio]
-        subtitles = [track for _, track in built.subtitles]
-        packaged = package_hls(
-            renditions,
-            tmp / "hls",
-            duration=probe.duration or 0.0,
-            audio=audio,
-            subtitles=subtitles,
-            segment_seconds=ladder.segment_seconds,
-            key=ContentKey(
-                key=key.key,
-                key_id=bytes.fromhex(key.key_id),
-                key_uri_template=KEY_URI_TEMPLATE.format(base=settings.base_url.rstrip("/")),
-            ),
-        )
-        poster = make_poster(probe, tmp / "images" / "poster.jpg")
-        sprite = make_thumbnail_sprite(probe, tmp / "images" / "sprite")
-        for path in sorted(p for p in packaged.out_dir.rglob("*") if p.is_file()):
-            store.put_file(
-                f"{prefix}/{path.relative_to(packaged.out_dir).as_posix()}",
-                path,
-                _content_type(path),
-            )
-        for path in [poster, *sprite.images, sprite.vtt]:
-            store.put_file(f"{prefix}/images/{path.name}", path, _content_type(path))
+        progress(0.8)
+        with step(Step.images):
+            poster, sprite = _images(probe, tmp, warnings)
+        progress(0.85)
+        images = [
+            *([poster] if poster else []),
+            *([*sprite.images, sprite.vtt] if sprite else []),
+        ]
+        with step(Step.publish):
+            _publish(prefix, packaged, images)
 
         release = releases.get_release(session, release_id, for_update=True)
         if release.attempt != attempt or release.status is not ReleaseStatus.packaging:
@@ -372,14 +618,16 @@ def package(session: Session, run_id: str) -> None:
         release.master_playlist_key = (
             f"{prefix}/{packaged.master_playlist.relative_to(packaged.out_dir).as_posix()}"
         )
-        release.poster_key = f"{prefix}/images/{poster.name}"
-        release.sprite_key = f"{prefix}/images/{sprite.images[0].name}" if sprite.images else None
-        release.sprite_vtt_key = f"{prefix}/images/{sprite.vtt.name}"
+        release.poster_key = f"{prefix}/images/{poster.name}" if poster else None
+        release.sprite_key = (
+            f"{prefix}/images/{sprite.images[0].name}" if sprite and sprite.images else None
+        )
+        release.sprite_vtt_key = f"{prefix}/images/{sprite.vtt.name}" if sprite else None
         playlists = {
             track_id: path.relative_to(packaged.out_dir).as_posix()
             for (track_id, _), path in [
-                *zip(built.audio, packaged.audio_playlists, strict=True),
-                *zip(built.subtitles, packaged.subtitle_playlists, strict=True),
+                *zip(audio, packaged.audio_playlists, strict=True),
+                *zip(subtitles, packaged.subtitle_playlists, strict=True),
             ]
         }
         release.outputs = {
@@ -397,11 +645,11 @@ def package(session: Session, run_id: str) -> None:
             "encrypted": packaged.encryption is not None,
             "encryption": packaged.encryption.value if packaged.encryption else None,
         }
+        for warning in warnings:
+            releases.add_warning(release, **warning)
         releases.set_status(release, ReleaseStatus.ready, progress=1.0)
         # The catalog shows viewers which languages they can hear and read before buying.
-        track_publishing.record_packaged(session, release, playlists, tracks)
-        for warning in built.warnings:
-            releases.add_warning(release, code=warning.code, detail=warning.detail, step="package")
+        track_publishing.record_packaged(session, release, playlists, work.tracks)
         session.get_one(TranscodeRun, run_id).finished_at = utcnow()
         enqueue(
             session,
@@ -410,7 +658,8 @@ def package(session: Session, run_id: str) -> None:
             event="release.ready",
             attempt=attempt,
         )
-    store.delete_prefix(f"work/{release_id}/{attempt}/")
+    # Chunks of every run of this release: earlier runs' were kept for reuse.
+    get_store().delete_prefix(f"work/{release_id}/")
 
 
 _TYPES = {

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from catalog import releases
@@ -12,6 +14,7 @@ from catalog.tracks import TrackChanges
 from core.db import utcnow
 from core.errors import Conflict
 from core.outbox import enqueue
+from core.settings import get_settings
 from transcoding import track_publishing
 from transcoding.models import EncodeChunk, TranscodeRun
 
@@ -20,6 +23,7 @@ CHUNK_JOB = "transcoding.chunk.encode"
 PACKAGE_JOB = "transcoding.release.package"
 NOTIFY_JOB = "transcoding.release.notify"
 ABANDONED_UPLOADS_JOB = "transcoding.uploads.abort_abandoned"
+STALLED_JOB = "transcoding.releases.fail_stalled"
 
 _BUSY = {
     ReleaseStatus.queued,
@@ -42,6 +46,7 @@ def start_transcode(session: Session, release: Release) -> None:
         raise Conflict("upload and complete the master first", code="master_missing")
     release.attempt += 1
     releases.set_status(release, ReleaseStatus.queued)
+    releases.clear_warnings(release)
     enqueue(session, PREPARE_JOB, release_id=release.id, attempt=release.attempt)
 
 
@@ -66,6 +71,34 @@ def fail_release(
     enqueue(
         session, NOTIFY_JOB, release_id=release.id, event="release.failed", attempt=release.attempt
     )
+
+
+def fail_stalled(session: Session, now: datetime | None = None) -> list[str]:
+    """Fail every busy release that has shown no progress for ``TRANSCODE_STALL_SECONDS``.
+
+    The class of hangs this ends: a job marked done that did not do its work, a worker
+    that died more often than the retries allow, a job the broker lost and the sweep
+    cannot reach, an FFmpeg that stopped writing. Whatever the cause, the release ends
+    ``failed`` with ``stalled`` and the studio can start it again (encoded chunks are
+    reused). Returns the ids failed."""
+    now = now or utcnow()
+    cutoff = now - timedelta(seconds=get_settings().transcode_stall_seconds)
+    last_sign = func.coalesce(Release.progress_at, Release.status_changed_at)
+    stalled = session.scalars(
+        select(Release).where(Release.status.in_(_BUSY), last_sign < cutoff).with_for_update()
+    ).all()
+    for release in stalled:
+        idle = int((now - (release.progress_at or release.status_changed_at)).total_seconds())
+        fail_release(
+            session,
+            release.id,
+            release.attempt,
+            "stalled",
+            f"The transcode made no progress for {idle} s while {release.status.value}; it "
+            "was stopped. Start the transcode again (encoded chunks are reused); if it "
+            "stalls again, contact support with the release id.",
+        )
+    return [r.id for r in stalled]
 
 
 def record_chunk_done(
@@ -109,17 +142,20 @@ def record_chunk_done(
     return False
 
 
-def update_encode_progress(session: Session, chunk_id: str, fraction: float) -> None:
-    """Store one chunk's progress and refresh the release's percent and ETA."""
+def update_encode_progress(session: Session, chunk_id: str, fraction: float) -> bool:
+    """Store one chunk's progress and refresh the release's percent and ETA. Returns False
+    when the release no longer wants this chunk (failed, stalled, started again), so the
+    encode can stop instead of running on for nothing."""
     chunk = session.get(EncodeChunk, chunk_id)
     if chunk is None or chunk.done_at is not None:
-        return
+        return False
     chunk.progress = max(chunk.progress, min(fraction, 1.0))
     chunk.updated_at = utcnow()
     run = session.get_one(TranscodeRun, chunk.run_id)
     release = session.get_one(Release, run.release_id)
     if release.attempt != run.attempt or release.status is not ReleaseStatus.encoding:
-        return
+        return False
+    release.progress_at = chunk.updated_at
     session.flush()
     chunks = session.scalars(select(EncodeChunk).where(EncodeChunk.run_id == run.id)).all()
     total = sum(c.duration_seconds for c in chunks) or 1.0
@@ -129,6 +165,21 @@ def update_encode_progress(session: Session, chunk_id: str, fraction: float) -> 
     if run.encode_started_at is not None and share > 0.01:
         elapsed = (utcnow() - run.encode_started_at).total_seconds()
         release.eta_seconds = int(elapsed * (1 - share) / share)
+    return True
+
+
+def update_packaging_progress(
+    session: Session, release_id: str, attempt: int, fraction: float
+) -> bool:
+    """Packaging's percent and sign of life; False when the run was superseded."""
+    release = session.get(Release, release_id)
+    if release is None or release.attempt != attempt:
+        return False
+    if release.status is not ReleaseStatus.packaging:
+        return False
+    release.progress = max(release.progress, min(fraction, 1.0))
+    release.progress_at = utcnow()
+    return True
 
 
 def relabel_track(

@@ -76,3 +76,8 @@ def notify_studio(session: Session, release_id: str, event: str, attempt: int) -
 @job(service.ABANDONED_UPLOADS_JOB, lease_seconds=600)
 def abort_abandoned_uploads(session: Session) -> None:
     ingest.abort_abandoned(session)
+
+
+@job(service.STALLED_JOB, lease_seconds=120)
+def fail_stalled_releases(session: Session) -> None:
+    service.fail_stalled(session)

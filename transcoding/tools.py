@@ -30,11 +30,19 @@ ProgressCallback = Callable[[float], None]
 class ToolFailed(RuntimeError):
     """A media binary exited non-zero or ran past its wall-time limit."""
 
-    def __init__(self, tool: str, reason: str, stderr_tail: str = "") -> None:
+    def __init__(
+        self, tool: str, reason: str, stderr_tail: str = "", returncode: int | None = None
+    ) -> None:
         super().__init__(f"{tool}: {reason}" + (f"\n{stderr_tail}" if stderr_tail else ""))
         self.tool = tool
         self.reason = reason
         self.stderr_tail = stderr_tail
+        self.returncode = returncode
+
+    @property
+    def killed(self) -> bool:
+        """Ended by a signal (out-of-memory killer, an operator): not the input's fault."""
+        return self.returncode is not None and self.returncode < 0
 
 
 class ToolTimeout(ToolFailed):
@@ -107,7 +115,7 @@ def run_tool(
     stdout = proc.stdout.decode("utf-8", "replace")
     stderr = proc.stderr.decode("utf-8", "replace")
     if proc.returncode != 0:
-        raise ToolFailed(tool, f"exit status {proc.returncode}", _tail(stderr))
+        raise ToolFailed(tool, f"exit status {proc.returncode}", _tail(stderr), proc.returncode)
     return ToolResult(stdout=stdout, stderr=stderr, wall_seconds=time.monotonic() - started)
 
 
@@ -160,5 +168,5 @@ def run_ffmpeg_with_progress(
     if timed_out.is_set():
         raise ToolTimeout(tool, f"wall-time limit of {timeout:.0f}s reached", _tail(stderr))
     if returncode != 0:
-        raise ToolFailed(tool, f"exit status {returncode}", _tail(stderr))
+        raise ToolFailed(tool, f"exit status {returncode}", _tail(stderr), returncode)
     return ToolResult(stdout="", stderr=stderr, wall_seconds=time.monotonic() - started)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -22,7 +22,6 @@ from catalog import tracks as catalog_tracks
 from catalog.models import ReleaseTrack, TrackKind, TrackStatus
 from catalog.releases import Release, ReleaseStatus
 from core.db import unit_of_work
-from core.errors import InvalidInput
 from core.outbox import enqueue
 from core.storage import get_store
 from transcoding.audio_groups import encode_audio_group
@@ -37,8 +36,9 @@ from transcoding.package import (
 )
 from transcoding.policy import check_audio_sidecar, check_subtitle_sidecar
 from transcoding.probe import ProbeResult
+from transcoding.steps import RunSuperseded, Step, warning_for
 from transcoding.subtitles import load_subtitle_file
-from transcoding.tracks import SidecarInfo, Warning, detect_tracks, plan_audio_groups
+from transcoding.tracks import AudioGroup, SidecarInfo, detect_tracks, plan_audio_groups
 
 REPUBLISH_JOB = "transcoding.release.republish"
 STEP = "tracks"
@@ -101,14 +101,26 @@ def record_detected(
 # --- package step ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Renditions:
-    audio: list[tuple[str, AudioTrack]]  # (track id, what the packager needs)
-    subtitles: list[tuple[str, SubtitleTrack]]
-    warnings: list[Warning]
+Warnings = list[dict[str, str]]
 
 
-def build_renditions(
+def _encode_audio_track(
+    master: ProbeResult,
+    spec: TrackSpec,
+    groups: Mapping[str, AudioGroup],
+    out: Path,
+    asset_path: Callable[[str], Path],
+    profile: LadderProfile,
+) -> None:
+    kind, _, ref = spec.source.partition(":")
+    if kind == "asset":
+        # Sidecars are checked against the input policy again: never an unchecked file.
+        encode_audio(check_audio_sidecar(asset_path(ref)), out, profile=profile)
+    else:
+        encode_audio_group(master, groups[spec.source], out, profile=profile)
+
+
+def build_audio(
     master: ProbeResult,
     tracks: Sequence[TrackSpec],
     *,
@@ -116,47 +128,70 @@ def build_renditions(
     asset_path: Callable[[str], Path],
     work: Path,
     profile: LadderProfile,
-) -> Renditions:
-    """Encode every published audio track and convert every published subtitle track.
+    warnings: Warnings,
+) -> list[tuple[str, AudioTrack]]:
+    """Encode every published audio track: (track id, what the packager needs).
 
-    ``asset_path`` turns an asset id into a local file (sidecars are checked against the
-    input policy again here: never hand FFmpeg an unchecked file)."""
+    One track that fails becomes a warning and the film is published without it; when every
+    track fails the film would be silent, so the audio step fails with the first error."""
     groups = {g.source: g for g in plan_audio_groups(master, channel_map)[0]}
-    streams = {s.index: s for s in master.subtitles}
     audio: list[tuple[str, AudioTrack]] = []
+    first_error: Exception | None = None
+    published = [t for t in tracks if t.status is TrackStatus.published]
+    for n, spec in enumerate(t for t in published if t.kind is TrackKind.audio):
+        label = spec.label
+        out = work / "audio" / f"{n:03d}.mp4"
+        try:
+            _encode_audio_track(master, spec, groups, out, asset_path, profile)
+        except RunSuperseded:
+            raise
+        except Exception as exc:
+            first_error = first_error or exc
+            what = f"audio track {label.name!r} ({label.language})"
+            warnings.append(warning_for(Step.audio, "audio_track_failed", what, exc))
+            continue
+        role = label.role or AudioRole.original
+        audio.append((spec.id, AudioTrack(out, label.language, label.name, role, label.default)))
+    if first_error is not None and not audio:
+        raise first_error
+    if audio and not any(track.default for _, track in audio):
+        # The default track was the one that failed: players still need one to start with.
+        track_id, first = audio[0]
+        audio[0] = (track_id, replace(first, default=True))
+    return audio
+
+
+def build_subtitles(
+    master: ProbeResult,
+    tracks: Sequence[TrackSpec],
+    *,
+    asset_path: Callable[[str], Path],
+    work: Path,
+    warnings: Warnings,
+) -> list[tuple[str, SubtitleTrack]]:
+    """Convert every published subtitle track to cues. A track that fails (unreadable text,
+    an extraction error) becomes a warning: the film plays without it, and the studio can
+    upload a file instead."""
+    streams = {s.index: s for s in master.subtitles}
     subtitles: list[tuple[str, SubtitleTrack]] = []
-    warnings: list[Warning] = []
-    for n, spec in enumerate(t for t in tracks if t.status is TrackStatus.published):
+    published = [t for t in tracks if t.status is TrackStatus.published]
+    for spec in (t for t in published if t.kind is TrackKind.subtitle):
         label = spec.label
         kind, _, ref = spec.source.partition(":")
-        if spec.kind is TrackKind.audio:
-            out = work / "audio" / f"{n:03d}.mp4"
+        try:
             if kind == "asset":
-                encode_audio(check_audio_sidecar(asset_path(ref)), out, profile=profile)
+                cues = check_subtitle_sidecar(asset_path(ref))
             else:
-                encode_audio_group(master, groups[spec.source], out, profile=profile)
-            role = label.role or AudioRole.original
-            audio.append(
-                (spec.id, AudioTrack(out, label.language, label.name, role, label.default))
-            )
-            continue
-        if kind == "asset":
-            cues = check_subtitle_sidecar(asset_path(ref))
-        else:
-            vtt = extract_text_subtitles(
-                master, streams[int(ref)], work / "subs" / f"embedded-{ref}.vtt"
-            )
-            try:
-                cues = load_subtitle_file(vtt)
-            except InvalidInput as unreadable:
-                # The master plays without it; the studio learns why and can upload a file.
-                warnings.append(
-                    Warning(
-                        "subtitle_unreadable",
-                        f"subtitle stream #{ref} could not be converted: {unreadable.detail}",
-                    )
+                vtt = extract_text_subtitles(
+                    master, streams[int(ref)], work / "subs" / f"embedded-{ref}.vtt"
                 )
-                continue
+                cues = load_subtitle_file(vtt)
+        except RunSuperseded:
+            raise
+        except Exception as exc:
+            what = f"subtitles {label.name!r} ({label.language})"
+            warnings.append(warning_for(Step.subtitles, "subtitle_track_failed", what, exc))
+            continue
         subtitles.append(
             (
                 spec.id,
@@ -165,7 +200,7 @@ def build_renditions(
                 ),
             )
         )
-    return Renditions(audio, subtitles, warnings)
+    return subtitles
 
 
 def outputs_of(tracks: Sequence[TrackSpec]) -> dict[str, list[dict[str, object]]]:

@@ -1,7 +1,7 @@
 """release tracks
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-02 13:08:25.637613
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import core.db
 
 revision: str = "0009"
-down_revision: str | Sequence[str] | None = "0007"
+down_revision: str | Sequence[str] | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -2,8 +2,8 @@
 over real HTTP on loopback (form-encoded bodies, Bearer keys, Idempotency-Key replay).
 
 It implements what Pocket Cinema calls: Customers, PaymentIntents (create, retrieve,
-confirm), EphemeralKeys, Refunds (create, list) and BalanceTransactions (list), and it can
-build and sign webhook events the way Stripe does.
+confirm), EphemeralKeys, Refunds (create, list), Disputes (update with evidence) and
+BalanceTransactions (list), and it can build and sign webhook events the way Stripe does.
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ class FakeStripe:
         self.charges: dict[str, dict[str, Any]] = {}
         self.refunds: dict[str, dict[str, Any]] = {}
         self.balance: dict[str, dict[str, Any]] = {}
+        self.disputes: dict[str, dict[str, Any]] = {}
         self.idempotent: dict[tuple[str, str], tuple[dict[str, Any], int, dict[str, Any]]] = {}
         self.requests: list[tuple[str, str]] = []
         self.fail_next: int = 0  # answer the next N requests with a 500
@@ -145,6 +146,8 @@ class FakeStripe:
                 return {"object": "list", "data": data, "has_more": False, "url": "/v1/refunds"}
             case "GET", ["v1", "balance_transactions"]:
                 return self._list_balance(query)
+            case "POST", ["v1", "disputes", dispute_id]:
+                return self._update_dispute(dispute_id, params)
         raise StripeError(404, "invalid_request_error", f"Unrecognized request URL {path}")
 
     def _list_balance(self, query: dict[str, Any]) -> dict[str, Any]:
@@ -291,7 +294,38 @@ class FakeStripe:
         charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
         return refund
 
+    def _update_dispute(self, dispute_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        dispute = self.disputes.get(dispute_id)
+        if dispute is None:
+            raise StripeError(404, "invalid_request_error", f"No such dispute: {dispute_id}")
+        if dispute["status"] not in ("needs_response", "warning_needs_response"):
+            raise StripeError(
+                400, "invalid_request_error", "This dispute is no longer accepting evidence"
+            )
+        dispute["evidence"] = dispute["evidence"] | dict(params.get("evidence") or {})
+        if params.get("submit") == "true":
+            dispute["status"] = "under_review"
+        return dispute
+
     # -- helpers for tests ----------------------------------------------------------------
+
+    def open_dispute(self, intent_id: str) -> dict[str, Any]:
+        """The viewer's bank disputes the charge of ``intent_id`` (as Stripe would create it)."""
+        with self.lock:
+            intent = self._intent(intent_id)
+            dispute = {
+                "id": self._id("dp"),
+                "object": "dispute",
+                "amount": intent["amount"],
+                "currency": intent["currency"],
+                "charge": intent["latest_charge"],
+                "payment_intent": intent_id,
+                "reason": "fraudulent",
+                "status": "needs_response",
+                "evidence": {},
+            }
+            self.disputes[dispute["id"]] = dispute
+            return dict(dispute)
 
     def count(self, method: str, path: str) -> int:
         return sum(1 for r in self.requests if r == (method, path))

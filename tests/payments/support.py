@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from accounts.models import User
 from core.db import unit_of_work
-from payments.models import LedgerEntry, PaymentEvent
+from payments.models import LedgerEntry, PaymentAction, PaymentEvent, PaymentReview
 from tests.helpers import auth_header
 from tests.payments.fake_stripe import WEBHOOK_SECRET, sign
 from tickets.models import Ticket
@@ -51,6 +51,54 @@ def ledger(ticket_id: str | None = None) -> list[tuple[str, int, str, int | None
         ]
 
 
-def count(model: type[Ticket] | type[PaymentEvent] | type[LedgerEntry]) -> int:
+def count(
+    model: type[Ticket] | type[PaymentEvent] | type[LedgerEntry] | type[PaymentAction],
+) -> int:
     with unit_of_work() as session:
         return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def run_action_jobs() -> list[str]:
+    """Run every open staff-action job in-process (``core.jobs.run_job``: the code the
+    worker pool runs), oldest first; returns their outcomes."""
+    from core import jobs
+    from core.outbox import OutboxJob
+    from tickets import tasks
+    from tickets.refunds import ACTION_JOB
+
+    assert ACTION_JOB in jobs.REGISTRY, tasks  # importing the module registers the job
+    with unit_of_work() as session:
+        open_jobs = [
+            (j.id, dict(j.args))
+            for j in session.scalars(
+                select(OutboxJob)
+                .where(
+                    OutboxJob.task == ACTION_JOB,
+                    OutboxJob.finished_at.is_(None),
+                    OutboxJob.failed_at.is_(None),
+                )
+                .order_by(OutboxJob.created_at)
+            )
+        ]
+    return [jobs.run_job(ACTION_JOB, job_id, args)[0] for job_id, args in open_jobs]
+
+
+def review_of(ticket_id: str) -> PaymentReview:
+    with unit_of_work() as session:
+        found = session.scalars(
+            select(PaymentReview).where(PaymentReview.ticket_id == ticket_id)
+        ).one()
+        session.expunge(found)
+        return found
+
+
+def notes(ticket_id: str) -> list[str | None]:
+    with unit_of_work() as session:
+        return [
+            e.note
+            for e in session.scalars(
+                select(LedgerEntry)
+                .where(LedgerEntry.ticket_id == ticket_id)
+                .order_by(LedgerEntry.occurred_at, LedgerEntry.created_at)
+            )
+        ]

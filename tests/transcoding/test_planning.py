@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from core.errors import InvalidInput
+from transcoding.cadence import full_rate_interval
 from transcoding.chunking import Chunk, plan_chunks
 from transcoding.encode import build_ladder_command
 from transcoding.ladder import DEFAULT_PROFILE, LadderProfile, load_profile, plan_ladder
@@ -107,14 +108,90 @@ def test_source_just_above_a_rung_adds_no_native_rung() -> None:
     assert sizes(source(1600, 900))[0] == (1600, 900)
 
 
-def test_gop_from_frame_rate_and_vfr_snapping() -> None:
+def test_gop_from_frame_rate() -> None:
     assert plan_ladder(source(1280, 720, rate=Fraction(24))).gop_frames == 48
     ntsc = plan_ladder(source(1280, 720, rate=Fraction(30000, 1001)))
     assert ntsc.gop_frames == 60
-    vfr = plan_ladder(source(1280, 720, rate=Fraction(60), avg=Fraction(29_940, 1000)))
-    assert vfr.variable_frame_rate
-    assert vfr.frame_rate == Fraction(30000, 1001)
     assert plan_ladder(source(1280, 720, rate=Fraction(120))).frame_rate == Fraction(60)
+
+
+def test_vfr_is_made_constant_at_its_nominal_rate_not_its_average() -> None:
+    # A 30 fps phone clip with dropouts averages 25.4: the old rule (the standard rate
+    # nearest the average) encoded it at 25 and dropped every sixth frame where it ran at 30.
+    dropouts = source(1280, 720, rate=Fraction(30), avg=Fraction(254, 10))
+    assert dropouts.primary_video is not None
+    assert dropouts.primary_video.variable_frame_rate
+    assert plan_ladder(dropouts).frame_rate == Fraction(30)
+    # The measured cadence wins over r_frame_rate, and is snapped when close to a standard:
+    # 29.9707 fps (29.97 in a 1/15360 time base) is 29.97, 12.5 fps stays 12.5.
+    assert plan_ladder(dropouts, cadence=Fraction(15360 * 2, 1025)).frame_rate == Fraction(
+        30000, 1001
+    )
+    assert plan_ladder(dropouts, cadence=Fraction(25, 2)).frame_rate == Fraction(25, 2)
+    # An r_frame_rate that is a time base (Matroska 1000/1) is not a frame rate: the average
+    # is all that is left without a measured cadence.
+    timebase = source(1280, 720, rate=Fraction(1000), avg=Fraction(29_940, 1000))
+    assert plan_ladder(timebase).frame_rate == Fraction(30000, 1001)
+    # Above the profile's maximum, still halved.
+    assert plan_ladder(source(1280, 720, rate=Fraction(120), avg=Fraction(100))).frame_rate == 60
+
+
+def test_full_rate_interval_is_the_shortest_common_interval() -> None:
+    # 30 fps in a 1/15360 time base (512 ticks), a stretch at 15 fps (1024), one 4-frame gap.
+    pts = list(range(0, 512 * 40, 512))
+    pts += list(range(pts[-1] + 1024, pts[-1] + 1024 * 20, 1024))
+    pts += [pts[-1] + 2048 + 512 * i for i in range(20)]
+    assert full_rate_interval(pts) == 512
+    # 29.97 in the same time base jitters between 512 and 513 ticks: the group's mean.
+    jitter = [round(i * 15360 * 1001 / 30000) for i in range(300)]
+    assert full_rate_interval(jitter) == pytest.approx(15360 * 1001 / 30000, rel=1e-3)
+    assert full_rate_interval([0, 512, 1024]) is None  # too few frames to tell
+
+
+@pytest.mark.parametrize(
+    "probe",
+    [
+        source(720, 576, sar=Fraction(16, 15)),  # PAL 4:3 anamorphic: 768x576
+        source(720, 576, sar=Fraction(64, 45)),  # PAL 16:9 anamorphic: 1024x576
+        source(720, 480, sar=Fraction(10, 11)),  # NTSC 4:3: 654x480
+        source(2048, 858),
+        source(1920, 1080, rotation=90),
+        source(1000, 562),
+        source(1440, 1080),
+        source(640, 480),
+    ],
+    ids=["pal-4:3", "pal-16:9", "ntsc", "scope", "portrait", "just-above", "hdv", "vga"],
+)
+def test_bits_follow_pixels_and_names_follow_sizes(probe: ProbeResult) -> None:
+    rungs = plan_ladder(probe).rungs
+    for larger, smaller in itertools.pairwise(rungs):
+        assert larger.pixels > smaller.pixels
+        assert larger.bitrate >= smaller.bitrate, (larger, smaller)
+    assert [r.name for r in rungs] == [f"{min(r.width, r.height)}p" for r in rungs]
+
+
+def test_pal_anamorphic_top_rung_gets_more_bits_than_the_one_below() -> None:
+    rungs = plan_ladder(source(720, 576, sar=Fraction(16, 15))).rungs
+    assert [(r.name, r.width, r.height) for r in rungs[:2]] == [
+        ("576p", 768, 576),
+        ("540p", 720, 540),
+    ]
+    # (The old rule rated 768x576 by the 720p box's share, 1440k, below 720x540's 1500k.)
+    assert rungs[0].bitrate > rungs[1].bitrate > rungs[2].bitrate
+    # 768x576 has fewer pixels than the full 960x540 box, so fewer bits than its 2000k.
+    assert rungs[1].bitrate < rungs[0].bitrate < 2_000_000
+
+
+def test_sixteen_by_nine_rungs_get_exactly_the_quoted_rate() -> None:
+    rates = {r.name: r.bitrate for r in plan_ladder(source(2560, 1440)).rungs}
+    assert rates == {
+        "1440p": 12_000_000,
+        "1080p": 6_000_000,
+        "720p": 3_000_000,
+        "540p": 2_000_000,
+        "360p": 730_000,
+        "234p": 145_000,
+    }
 
 
 def test_profiles_are_configuration() -> None:

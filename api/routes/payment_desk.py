@@ -1,0 +1,168 @@
+"""Finance and admin: the payment review queue, staff refunds, dispute evidence, and the
+audit trail of all of them. Provider calls run as jobs; answers say what was recorded."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response
+
+from api.deps import DbSession, FinanceUser, PageParams, ReadDb
+from api.problems import PROBLEM_RESPONSES
+from payments.models import ReviewStatus
+from payments.schemas import (
+    ActionList,
+    ActionRead,
+    DisputeEvidenceCreate,
+    RefundCreate,
+    ReviewDecision,
+    ReviewPage,
+    ReviewRead,
+)
+from tickets import refunds, review
+from tickets.refunds import Recorded
+
+router = APIRouter(prefix="/v1/finance", tags=["finance"], responses=PROBLEM_RESPONSES)
+
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        min_length=8,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9._:-]+$",
+        description="A fresh UUID per action; repeats return the first answer",
+    ),
+]
+
+
+def _answer(recorded: Recorded, response: Response) -> ActionRead:
+    if recorded.replayed:
+        response.status_code = 200
+    return ActionRead.model_validate(recorded.action)
+
+
+@router.get("/payment-reviews", summary="Payments held for review", response_model=ReviewPage)
+def list_reviews(
+    session: ReadDb,
+    staff: FinanceUser,
+    page: PageParams,
+    status: Annotated[ReviewStatus | None, Query(description="Only this status")] = None,
+) -> ReviewPage:
+    rows, total = review.list_reviews(session, status=status, offset=page.offset, limit=page.limit)
+    return ReviewPage(
+        items=[ReviewRead.model_validate(r) for r in rows],
+        total=total,
+        offset=page.offset,
+        limit=page.limit,
+    )
+
+
+@router.get("/payment-reviews/{review_id}", summary="One review", response_model=ReviewRead)
+def get_review(session: ReadDb, staff: FinanceUser, review_id: str) -> ReviewRead:
+    return ReviewRead.model_validate(review.get_review(session, review_id))
+
+
+@router.post(
+    "/payment-reviews/{review_id}/accept",
+    summary="Keep the money received: book the sale and activate the ticket",
+    response_model=ActionRead,
+    status_code=201,
+)
+def accept_review(
+    session: DbSession, staff: FinanceUser, review_id: str, body: ReviewDecision
+) -> ActionRead:
+    return ActionRead.model_validate(
+        review.accept(
+            session, review_id=review_id, actor_id=staff.user_id, reason=body.reason
+        ).action
+    )
+
+
+@router.post(
+    "/payment-reviews/{review_id}/refund",
+    summary="Send the money back: a full refund through the provider (runs as a job)",
+    response_model=ActionRead,
+    status_code=202,
+)
+def refund_review(
+    session: DbSession, staff: FinanceUser, review_id: str, body: ReviewDecision
+) -> ActionRead:
+    return ActionRead.model_validate(
+        review.refund(
+            session, review_id=review_id, actor_id=staff.user_id, reason=body.reason
+        ).action
+    )
+
+
+@router.post(
+    "/tickets/{ticket_id}/refunds",
+    summary="Refund a ticket in full or in part through the provider (runs as a job)",
+    response_model=ActionRead,
+    status_code=202,
+    responses={200: {"description": "A repeat of an earlier request: the same action"}},
+)
+def refund_ticket(
+    session: DbSession,
+    staff: FinanceUser,
+    ticket_id: str,
+    body: RefundCreate,
+    response: Response,
+    idempotency_key: IdempotencyKey,
+) -> ActionRead:
+    recorded = refunds.request_refund(
+        session,
+        actor_id=staff.user_id,
+        ticket_id=ticket_id,
+        amount_minor=body.amount_minor,
+        reason=body.reason,
+        idempotency_key=idempotency_key,
+    )
+    return _answer(recorded, response)
+
+
+@router.post(
+    "/disputes/{dispute_id}/evidence",
+    summary="Send dispute evidence to the provider (runs as a job)",
+    response_model=ActionRead,
+    status_code=202,
+    responses={200: {"description": "A repeat of an earlier request: the same action"}},
+)
+def dispute_evidence(
+    session: DbSession,
+    staff: FinanceUser,
+    dispute_id: str,
+    body: DisputeEvidenceCreate,
+    response: Response,
+    idempotency_key: IdempotencyKey,
+) -> ActionRead:
+    recorded = refunds.submit_dispute_evidence(
+        session,
+        actor_id=staff.user_id,
+        dispute_id=dispute_id,
+        evidence=body.evidence,
+        submit=body.submit,
+        reason=body.reason,
+        idempotency_key=idempotency_key,
+    )
+    return _answer(recorded, response)
+
+
+@router.get(
+    "/tickets/{ticket_id}/payment-actions",
+    summary="The audit trail of a ticket's money: who did what, when, why",
+    response_model=ActionList,
+)
+def ticket_actions(session: ReadDb, staff: FinanceUser, ticket_id: str) -> ActionList:
+    return ActionList(
+        items=[ActionRead.model_validate(a) for a in refunds.actions_for_ticket(session, ticket_id)]
+    )
+
+
+@router.get(
+    "/payment-actions/{action_id}",
+    summary="One staff money action and what the provider answered",
+    response_model=ActionRead,
+)
+def get_action(session: ReadDb, staff: FinanceUser, action_id: str) -> ActionRead:
+    return ActionRead.model_validate(refunds.get_action(session, action_id))
