@@ -53,6 +53,17 @@ def family_revoked(session: Session, family_id: str) -> bool:
     )
 
 
+def device_signed_in_before(session: Session, user_id: str, device_id: str) -> bool:
+    """Whether this device ever started a sign-in session of this user (any refresh token)."""
+    return bool(
+        session.scalar(
+            select(
+                exists().where(RefreshToken.user_id == user_id, RefreshToken.device_id == device_id)
+            )
+        )
+    )
+
+
 def recent_failures(session: Session, email: str, ip: str, since: datetime) -> list[datetime]:
     return list(
         session.scalars(

@@ -15,11 +15,14 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from accounts import repository
+from accounts import repository, throttling
 from accounts.identity import ExternalClaims, Provider, verify_id_token
 from accounts.models import ExternalIdentity, RefreshToken, Role, Studio, User
+from accounts.passwords import check_password
+from core import outbound
 from core.db import new_id, utcnow
 from core.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, TooManyRequests
 from core.security import KeyRing, decode_token, hash_password, issue_token, verify_password
@@ -52,8 +55,6 @@ def normalize_email(email: str) -> str:
 
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-MIN_PASSWORD = 10
-MAX_PASSWORD = 256  # argon2 would happily hash megabytes; we do not offer that DoS lever
 # Verified against when the email is unknown, so a miss costs as much as a wrong password
 # and response time does not reveal which emails have accounts.
 _DUMMY_HASH = hash_password("dummy password for timing " + secrets.token_hex(8))
@@ -64,9 +65,18 @@ def create_studio(session: Session, name: str, webhook_url: str | None = None) -
         raise InvalidInput("a studio needs a name", code="name_empty")
     if repository.get_studio_by_name(session, name) is not None:
         raise Conflict(f"a studio named {name!r} exists", code="studio_exists")
+    if webhook_url is not None:
+        outbound.check_url(webhook_url)
     studio = Studio(name=name, webhook_url=webhook_url)
     session.add(studio)
     session.flush()
+    return studio
+
+
+def get_studio(session: Session, studio_id: str) -> Studio:
+    studio = repository.get_studio(session, studio_id)
+    if studio is None:
+        raise InvalidInput("no such studio", code="studio_not_found")
     return studio
 
 
@@ -82,7 +92,7 @@ def create_user(
     if not _EMAIL.match(email) or len(email) > 320:
         raise InvalidInput("that is not an email address", code="invalid_email")
     if password is not None:
-        check_password(password)
+        check_password(password, email)
     if repository.get_user_by_email(session, email) is not None:
         raise Conflict("an account with this email exists", code="email_taken")
     if role is Role.studio and studio_id is None:
@@ -99,13 +109,6 @@ def create_user(
     session.add(user)
     session.flush()
     return user
-
-
-def check_password(password: str) -> None:
-    if len(password) < MIN_PASSWORD:
-        raise InvalidInput(f"use at least {MIN_PASSWORD} characters", code="password_too_short")
-    if len(password) > MAX_PASSWORD:
-        raise InvalidInput(f"use at most {MAX_PASSWORD} characters", code="password_too_long")
 
 
 def get_user(session: Session, user_id: str) -> User:
@@ -166,9 +169,13 @@ class RefreshTokenReused(AuthFailure):
 class LoginRateLimited(TooManyRequests):
     code = "login_rate_limited"
 
-    def __init__(self, detail: str, retry_after: int) -> None:
-        super().__init__(detail, retry_after=retry_after)
+    def __init__(self, detail: str, retry_after: int, *, code: str | None = None) -> None:
+        super().__init__(detail, code=code, retry_after=retry_after)
         self.retry_after = retry_after
+
+
+class SignUpRateLimited(LoginRateLimited):
+    code = "signup_rate_limited"
 
 
 def _hash(token: str) -> str:
@@ -203,23 +210,59 @@ def sign_up(
     session: Session,
     email: str,
     password: str,
+    ip: str,
     device_id: str | None = None,
     display_name: str | None = None,
-) -> TokenPair:
-    user = create_user(session, email, password, Role.viewer, display_name=display_name)
-    pair = _start_or_continue(session, user, device_id)
-    return TokenPair(**{**pair.__dict__, "created": True})
+) -> None:
+    """Create a viewer account, or do nothing when the address already has one.
+
+    The caller cannot tell which happened: both answer the same, after the same work (one
+    password hash), so sign-up does not reveal which addresses have accounts. The owner of
+    an existing account simply signs in as always. Sign-ups are limited per client address
+    and globally."""
+    wait = max(
+        throttling.signup_per_ip().retry_after(ip), throttling.signup_everyone().retry_after()
+    )
+    if wait:
+        raise SignUpRateLimited("too many sign-ups; try again later", wait)
+    throttling.signup_per_ip().hit(ip)
+    throttling.signup_everyone().hit()
+    email = normalize_email(email)
+    if not _EMAIL.match(email) or len(email) > 320:
+        raise InvalidInput("that is not an email address", code="invalid_email")
+    check_password(password, email)
+    if repository.get_user_by_email(session, email) is not None:
+        hash_password(password)  # the work a new account costs, so timing tells nothing
+        return
+    try:
+        with session.begin_nested():
+            session.add(
+                User(
+                    email=email,
+                    password_hash=hash_password(password),
+                    role=Role.viewer,
+                    display_name=display_name,
+                )
+            )
+    except IntegrityError:
+        return  # a concurrent sign-up with the same address won; same answer either way
 
 
 def login(
     session: Session, email: str, password: str, ip: str, device_id: str | None = None
 ) -> TokenPair:
-    """Email + password. Failures are counted per (email, client IP): past
+    """Email + password, behind the limits of accounts/throttling.py: failed sign-ins per
+    client address (any account); per (email, client IP) in the database: past
     ``login_max_failures`` within ``login_failure_window_seconds`` further attempts are
-    refused until the oldest failure leaves the window (even with the right password)."""
+    refused until the oldest failure leaves the window (even with the right password); and,
+    for devices that never signed in to the account, failures per account and all attempts
+    together."""
     settings = get_settings()
     email = normalize_email(email)
     now = utcnow()
+    wait = throttling.login_per_ip().retry_after(ip)
+    if wait:
+        raise LoginRateLimited("too many failed sign-ins from your address; try again later", wait)
     window = timedelta(seconds=settings.login_failure_window_seconds)
     failures = repository.recent_failures(session, email, ip, now - window)
     if len(failures) >= settings.login_max_failures:
@@ -227,11 +270,32 @@ def login(
         retry = max(1, int((oldest + window - now).total_seconds()) + 1)
         raise LoginRateLimited("too many failed attempts; try again later", retry)
     user = repository.get_user_by_email(session, email)
+    known_device = (
+        user is not None
+        and device_id is not None
+        and repository.device_signed_in_before(session, user.id, device_id)
+    )
+    if not known_device:
+        # Soft limits: they never stop a device the owner has used (see throttling.py).
+        wait = max(
+            throttling.login_per_account().retry_after(email),
+            throttling.login_everyone().retry_after(),
+        )
+        if wait:
+            raise LoginRateLimited(
+                "too many sign-in attempts on this account; sign in from a device you have "
+                "used before, or try again later",
+                wait,
+                code="login_throttled",
+            )
+        throttling.login_everyone().hit()
     ok = verify_password(
         user.password_hash if user and user.password_hash else _DUMMY_HASH, password
     )
     if not ok or user is None or user.password_hash is None or user.disabled_at is not None:
         repository.record_failure(session, email, ip, now, keep_after=now - window)
+        throttling.login_per_ip().hit(ip)
+        throttling.login_per_account().hit(email)
         raise InvalidCredentials("wrong email or password")
     repository.clear_failures(session, email, ip)
     return _start_or_continue(session, user, device_id)

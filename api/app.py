@@ -9,6 +9,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import problems
 from api.direct import DirectDispatch
+from api.headers import SecurityHeaders
+from api.limits import RequestLimits
 from api.middleware import RequestContextMiddleware
 from api.routes import (
     admin,
@@ -31,9 +33,10 @@ from core.settings import get_settings
 
 
 class PocketCinemaAPI(FastAPI):
-    """FastAPI, with the request context (ids, logs, metrics) and the direct playback lane
-    (api/direct.py) in front of the framework's own middleware stack: the hot playback
-    requests skip it entirely; every other request goes through it as usual."""
+    """FastAPI, with the request context (ids, logs, metrics), the security headers, the
+    request limits (api/limits.py: sizes are checked before anything parses) and the direct
+    playback lane (api/direct.py) in front of the framework's own middleware stack: the hot
+    playback requests skip the framework entirely, never the limits or the headers."""
 
     front: ASGIApp | None = None
     direct_lane = True  # False: every request through the router (tests compare the two)
@@ -49,7 +52,7 @@ class PocketCinemaAPI(FastAPI):
                         routes=playback.DIRECT,
                         parse=playback.call_from_scope,
                     )
-                self.front = RequestContextMiddleware(inner)
+                self.front = RequestContextMiddleware(SecurityHeaders(RequestLimits(inner)))
             await self.front(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)

@@ -18,7 +18,7 @@ import stripe
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.errors import AppError
+from core.errors import AppError, InvalidInput
 from core.settings import PaymentProvider, get_settings
 from payments.models import LedgerEntry, LedgerKind, PaymentEvent
 
@@ -87,6 +87,12 @@ def ledger_movements(session: Session, provider: str, day: date) -> list[Movemen
 
 def stripe_movements(day: date) -> list[Movement]:
     settings = get_settings()
+    if not settings.stripe_secret_key.get_secret_value():
+        # Without a key the SDK would still go to Stripe (and fail slowly): say what is wrong.
+        raise InvalidInput(
+            "Stripe is not configured here (POCKETCINEMA_STRIPE_SECRET_KEY)",
+            code="payment_provider_not_configured",
+        )
     base = {"api": settings.stripe_api_base.rstrip("/")} if settings.stripe_api_base else {}
     client = stripe.StripeClient(
         settings.stripe_secret_key.get_secret_value(),

@@ -47,6 +47,7 @@ from core.errors import Conflict, InvalidInput, NotFound
 from core.geo import is_country, is_currency, known_countries
 from core.money import amount_step
 from core.outbox import enqueue
+from core.storage import check_key
 
 __all__ = [
     "INDEX_JOB",
@@ -174,6 +175,8 @@ def create_title(
         raise Conflict(f"slug {slug!r} is taken", code="slug_taken")
     if runtime_seconds is not None and runtime_seconds <= 0:
         raise InvalidInput("runtime must be positive", code="invalid_runtime")
+    if trailer_key is not None:
+        check_key(trailer_key)  # refused when saved, not only when served
     title = Title(
         studio_id=studio_id,
         slug=slug,
@@ -222,7 +225,7 @@ def update_title(session: Session, title: Title, changes: TitleChanges) -> Title
     if changes.trailer_url is not None:
         title.trailer_url = changes.trailer_url
     if changes.trailer_key is not None:
-        title.trailer_key = changes.trailer_key
+        title.trailer_key = check_key(changes.trailer_key)
     session.flush()
     _reindex(session, title)
     return title

@@ -24,6 +24,32 @@ DEV_SECRET = "dev-only-insecure-secret-change-me"  # noqa: S105 - the point is t
 PLACEHOLDER = "CHANGE-ME"
 
 
+# Keys we sign with; production wants each random (256+ bits) and different from the others.
+SIGNING_SECRETS = ("secret_key", "playback_secret_key", "url_signing_key", "webhook_signing_key")
+
+
+def secret_bits(value: str) -> int:
+    """A conservative estimate of a secret's strength in bits: its length times the bits of
+    the smallest usual alphabet that holds it (hex 4, base64 6, anything else 6.5), but never
+    more than its zlib-compressed size allows (so ``"ab" * 40`` is weak however long)."""
+    import math
+    import string
+    import zlib
+
+    if all(c in string.hexdigits for c in value):
+        per_char = 4.0
+    elif all(c in string.ascii_letters + string.digits + "-_+/=" for c in value):
+        per_char = 6.0
+    else:
+        per_char = 6.5
+    by_alphabet = len(value) * per_char
+    # zlib adds about 11 bytes of framing to anything; what remains is the content.
+    by_compression = max(0, len(zlib.compress(value.encode(), 9)) - 11) * 8
+    distinct = len(set(value))
+    by_symbols = len(value) * math.log2(distinct) if distinct > 1 else 0.0
+    return int(min(by_alphabet, by_compression, max(by_symbols, 0.0) * 1.5))
+
+
 class Mode(StrEnum):
     development = "development"
     test = "test"
@@ -149,6 +175,13 @@ class Settings(BaseSettings):
     player_vendor_dir: Path = Path(".cache/player")
 
     # --- requests ---------------------------------------------------------------------------
+    # Limits checked before anything parses a request (api/limits.py, docs/security.md).
+    max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    max_webhook_body_bytes: int = Field(default=512 * 1024, ge=1024, le=64 * 1024 * 1024)
+    max_json_depth: int = Field(default=32, ge=4, le=1000)
+    max_request_headers: int = Field(default=100, ge=10, le=1000)
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024, le=1024 * 1024)
+    max_header_line_bytes: int = Field(default=8 * 1024, ge=256, le=1024 * 1024)
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Web apps on other origins that may call the API from a browser (CORS), e.g.
     # "https://watch.example.com". Empty: no cross-origin browser access. "*" is refused:
@@ -163,6 +196,18 @@ class Settings(BaseSettings):
     refresh_token_days: int = Field(default=30, ge=1, le=365)
     login_max_failures: int = Field(default=5, ge=1)  # per (email, client IP) ...
     login_failure_window_seconds: int = Field(default=900, ge=1)  # ... within this window
+    # Rate limits (the `limits` library's notation; docs/security.md). Failed sign-ins per
+    # client address over all accounts (password spraying); failed sign-ins per account
+    # over all addresses, and all sign-in attempts together, counted and refused only for
+    # devices that never signed in to the account (so nobody can lock an owner out).
+    login_ip_limit: str = "20/minute;200/hour"
+    login_account_limit: str = "30/hour"
+    login_global_limit: str = "600/minute"
+    signup_ip_limit: str = "10/hour;50/day"
+    signup_global_limit: str = "1000/hour"
+    # Where the counters live: memory:// (one API process) or redis://... (shared).
+    # Empty: memory:// outside production; production must name a shared store.
+    rate_limit_storage_url: str = ""
     # Sign in with Apple / Google: an empty client id list turns the provider off. The JWKS
     # comes from the URL, or from a file when one is named (offline/air-gapped deployments).
     apple_client_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -191,6 +236,13 @@ class Settings(BaseSettings):
     ladder_profile_file: Path | None = None  # JSON LadderProfile; None: the default ladder
     studio_webhook_timeout_seconds: float = Field(default=10.0, gt=0)
 
+    # --- outbound requests to user-supplied URLs (core/outbound.py, docs/security.md) -------
+    # Networks allowed although private or loopback: on-premises receivers. Empty: only
+    # public addresses are ever contacted.
+    outbound_allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    outbound_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    outbound_max_response_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+
     # --- views and box office (docs/boxoffice.md) ------------------------------------------
     # A qualified view: a ticket whose watched time reaches the lesser of these two.
     view_qualify_seconds: float = Field(default=600.0, gt=0)
@@ -212,12 +264,29 @@ class Settings(BaseSettings):
     # committed late (its created_at stamped before the previous run) is still picked up.
     boxoffice_rollup_overlap_seconds: float = Field(default=900.0, ge=0)
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "outbound_allowed_networks", mode="before")
     @classmethod
     def _parse_proxies(cls, value: Any) -> Any:
         value = _split_csv(value)
         for item in value or []:
             ipaddress.ip_network(item, strict=False)  # raises a clear ValueError
+        return value
+
+    @field_validator(
+        "login_ip_limit",
+        "login_account_limit",
+        "login_global_limit",
+        "signup_ip_limit",
+        "signup_global_limit",
+    )
+    @classmethod
+    def _check_limits(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(f"{value!r}: write limits like 10/minute;100/hour") from None
         return value
 
     @field_validator("cors_allowed_origins", mode="before")
@@ -325,11 +394,31 @@ class Settings(BaseSettings):
 
     def _refuse_development_values(self, kek_file_named: bool) -> None:
         problems: list[str] = []
-        for name in ("secret_key", "playback_secret_key", "url_signing_key", "webhook_signing_key"):
+        seen: dict[str, str] = {}
+        for name in SIGNING_SECRETS:
             secret: SecretStr = getattr(self, name)
             value = secret.get_secret_value()
-            if not value or value.startswith(DEV_SECRET) or len(value) < 32 or PLACEHOLDER in value:
-                problems.append(f"POCKETCINEMA_{name.upper()} (set a random value of 32+ chars)")
+            if (
+                not value
+                or value.startswith(DEV_SECRET)
+                or PLACEHOLDER in value
+                or secret_bits(value) < 256
+            ):
+                problems.append(
+                    f"POCKETCINEMA_{name.upper()} (set a random value of 256+ bits, "
+                    "e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+                )
+            elif value in seen:
+                problems.append(
+                    f"POCKETCINEMA_{name.upper()} (the same value as "
+                    f"POCKETCINEMA_{seen[value].upper()}; each purpose needs its own key)"
+                )
+            seen.setdefault(value, name)
+        if not self.rate_limit_storage_url or self.rate_limit_storage_url.startswith("memory"):
+            problems.append(
+                "POCKETCINEMA_RATE_LIMIT_STORAGE_URL (set redis://...: sign-in limits must be "
+                "shared by every API process)"
+            )
         if self.payment_provider is PaymentProvider.sandbox:
             problems.append("POCKETCINEMA_PAYMENT_PROVIDER (sandbox is refused in production)")
         else:
@@ -355,6 +444,10 @@ class Settings(BaseSettings):
             )
         if problems:
             raise ValueError("production mode refuses development values: " + "; ".join(problems))
+
+    @property
+    def rate_limit_url(self) -> str:
+        return self.rate_limit_storage_url or "memory://"
 
     @property
     def is_sqlite(self) -> bool:

@@ -30,7 +30,12 @@ _KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]{0,1023}$")
 def check_key(key: str) -> str:
     """Refuse keys that could escape the store's root (``..``, absolute, odd characters)."""
     if not _KEY_RE.match(key) or any(part in ("", ".", "..") for part in key.split("/")):
-        raise InvalidInput(f"invalid storage key: {key!r}", code="invalid_storage_key")
+        # The key is not echoed: it may be (part of) an internal path, and an error message
+        # is no place to reflect what an attacker sent.
+        raise InvalidInput(
+            "invalid storage key: use letters, digits and . _ - / (no empty, . or .. parts)",
+            code="invalid_storage_key",
+        )
     return key
 
 
@@ -119,13 +124,13 @@ class LocalStore:
         try:
             return self._path(key).read_bytes()
         except FileNotFoundError:
-            raise NotFound(f"no object {key}", code="object_not_found") from None
+            raise NotFound("no such object", code="object_not_found") from None
 
     def open_read(self, key: str) -> BinaryIO:
         try:
             return self._path(key).open("rb")
         except FileNotFoundError:
-            raise NotFound(f"no object {key}", code="object_not_found") from None
+            raise NotFound("no such object", code="object_not_found") from None
 
     def download_to(self, key: str, path: Path) -> None:
         with self.open_read(key) as src:
@@ -138,7 +143,7 @@ class LocalStore:
         try:
             return self._path(key).stat().st_size
         except FileNotFoundError:
-            raise NotFound(f"no object {key}", code="object_not_found") from None
+            raise NotFound("no such object", code="object_not_found") from None
 
     def list_keys(self, prefix: str) -> list[str]:
         base = self.root
@@ -298,7 +303,7 @@ class S3Store:
             "NoSuchKey",
             "NotFound",
         }:
-            return NotFound(f"no object {key}", code="object_not_found")
+            return NotFound("no such object", code="object_not_found")
         return None
 
     def _extra(self, content_type: str | None) -> dict[str, Any]:

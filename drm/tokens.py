@@ -94,7 +94,8 @@ def _decode(ring: KeyRing, token: str) -> PlaybackClaims:
             device_id=str(claims["dev"]),
             expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
         )
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError, OSError):
+        # OverflowError/OSError: an expiry past what a datetime holds.
         raise NotAuthenticated("not a playback token", code="invalid_token") from None
 
 

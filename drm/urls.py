@@ -84,7 +84,8 @@ def verify_media_signature(
     """Refuse a forged, altered or expired API-served media URL (403 with a code)."""
     key = get_settings().url_signing_key.get_secret_value().encode()
     expected = _mac(key, session_id, exp)
-    if not hmac.compare_digest(expected, sig):
+    # compare_digest refuses str with non-ASCII characters (TypeError): compare bytes.
+    if not hmac.compare_digest(expected.encode(), sig.encode("utf-8", "surrogatepass")):
         raise Forbidden("this media URL is not signed by us", code="url_signature_invalid")
     if exp < (time.time() if now is None else now):
         raise Forbidden("this media URL has expired; fetch the playlist again", code="url_expired")

@@ -129,18 +129,23 @@ def _verify(payload: bytes, signature: str | None, secret: str, tolerance: int) 
     if not signature:
         raise WebhookRejected("missing Stripe-Signature header", code="webhook_signature_missing")
     try:
+        text = payload.decode("utf-8")
         # The SDK checks the HMAC over the *raw* body and the timestamp tolerance; any
-        # re-serialisation of the JSON before this point would break the signature.
-        stripe.Webhook.construct_event(payload.decode("utf-8"), signature, secret, tolerance)
+        # re-serialisation of the JSON before this point would break the signature. Only the
+        # signature: the SDK's own event parsing fails with a crash on a signed body that is
+        # valid JSON but not an object (an array), so we parse it ourselves below.
+        stripe.WebhookSignature.verify_header(text, signature, secret, tolerance)
     except stripe.SignatureVerificationError as exc:
         raise WebhookRejected(
             f"signature verification failed: {exc.user_message or exc}",
             code="webhook_signature_invalid",
         ) from None
-    except (ValueError, UnicodeDecodeError):
+    except UnicodeDecodeError:
         raise WebhookRejected("body is not a JSON event", code="webhook_payload_invalid") from None
-    data = json.loads(payload)
     try:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise TypeError("not an object")
         return ProviderEvent(
             id=str(data["id"]),
             type=str(data["type"]),
@@ -148,9 +153,10 @@ def _verify(payload: bytes, signature: str | None, secret: str, tolerance: int) 
             object=dict(data["data"]["object"]),
             payload=data,
         )
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError, OSError, RecursionError):
         raise WebhookRejected(
-            "event lacks id, type, created or data.object", code="webhook_payload_invalid"
+            "body is not a JSON event with id, type, created and data.object",
+            code="webhook_payload_invalid",
         ) from None
 
 

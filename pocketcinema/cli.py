@@ -197,8 +197,17 @@ def _run_api(host: str, port: int, children: list[subprocess.Popen[bytes]] | Non
                 for sig, handler in previous.items():
                     signal.signal(sig, handler)
 
+    settings = get_settings()
     config = uvicorn.Config(
-        create_app(), host=host, port=port, log_config=None, access_log=False, proxy_headers=False
+        create_app(),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+        # The header block the server buffers is bounded before the app sees it (with the
+        # h11 parser; with httptools api/limits.py refuses the same requests with a 431).
+        h11_max_incomplete_event_size=settings.max_header_bytes + 1024,
     )
     try:
         Server(config).run()

@@ -115,6 +115,8 @@ def services(tmp_path_factory: pytest.TempPathFactory, s3_server: str) -> Iterat
         env = {
             "POCKETCINEMA_DATABASE_URL": pg_url,
             "POCKETCINEMA_BROKER_URL": f"{REDIS_URL}/{redis_db}",
+            # Sign-in and sign-up limits count in Redis, as in production.
+            "POCKETCINEMA_RATE_LIMIT_STORAGE_URL": f"{REDIS_URL}/{redis_db}",
             "POCKETCINEMA_STORAGE_BACKEND": "s3",
             "POCKETCINEMA_S3_ENDPOINT_URL": s3_server,
             "POCKETCINEMA_S3_BUCKET": f"pc-test-{uuid.uuid4().hex[:8]}",
@@ -162,8 +164,12 @@ def services(tmp_path_factory: pytest.TempPathFactory, s3_server: str) -> Iterat
 
 @pytest.fixture
 def db(services: Services) -> Iterator[None]:
-    """A migrated database that is empty again after the test (tables truncated)."""
+    """A migrated database that is empty again after the test (tables truncated), and rate
+    limit counters that start from zero again."""
     yield
+    from core.ratelimit import reset_counters
+
+    reset_counters()
     from core.db import get_engine
     from pocketcinema.models import Base
 

@@ -4,7 +4,9 @@ Each studio has its own signing secret, derived from ``POCKETCINEMA_WEBHOOK_SIGN
 and the studio id (so no secret is stored, and rotating the key rotates them all). The
 signature header reads like Stripe's: ``X-PocketCinema-Signature: t=<unix>,v1=<hex>``,
 where ``v1 = HMAC-SHA256(secret, f"{t}.{raw body}")``. A delivery that does not get a 2xx
-raises, and the job runner retries it with exponential back-off.
+raises, and the job runner retries it with exponential back-off. Deliveries go through the
+guarded client (core/outbound.py): a URL that leads to a private, loopback or link-local
+address is refused when the studio saves it and again when we send.
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ import json
 import time
 from typing import Any
 
-import httpx
 from sqlalchemy.orm import Session
 
 from accounts.models import Studio
 from catalog.releases import Release
+from core import outbound
 from core.security import hmac_sign
 from core.settings import get_settings
 
@@ -35,7 +37,14 @@ def webhook_url(session: Session, studio_id: str) -> str | None:
 
 
 def set_webhook_url(session: Session, studio_id: str, url: str | None) -> None:
+    if url is not None:
+        outbound.check_url(url)
     session.get_one(Studio, studio_id).webhook_url = url
+
+
+class WebhookRejected(RuntimeError):
+    """The receiver answered, but not with a 2xx. Not an AppError on purpose: the job runner
+    retries it with back-off like a network error, while a refused URL fails at once."""
 
 
 def sign(secret: str, body: bytes, timestamp: int) -> str:
@@ -69,12 +78,13 @@ def deliver(session: Session, release_id: str, event: str) -> bool:
         SIGNATURE_HEADER: sign(studio_secret(studio.id), body, int(time.time())),
         "User-Agent": "PocketCinema-Webhooks/1",
     }
-    response = httpx.post(
+    reply = outbound.send(
+        "POST",
         studio.webhook_url,
         content=body,
         headers=headers,
         timeout=get_settings().studio_webhook_timeout_seconds,
-        follow_redirects=False,
     )
-    response.raise_for_status()
+    if not 200 <= reply.status < 300:
+        raise WebhookRejected(f"the receiver answered {reply.status}")
     return True

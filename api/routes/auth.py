@@ -32,7 +32,9 @@ class SignUp(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     email: str = Field(max_length=320, examples=["viewer@example.com"])
-    password: str = Field(max_length=1024, description="10 to 256 characters")
+    password: str = Field(
+        max_length=1024, description="10 to 256 characters; not only spaces, not a common one"
+    )
     display_name: str | None = Field(default=None, max_length=200)
     device_id: DeviceId | None = None
 
@@ -110,26 +112,62 @@ def _no_store(response: Response) -> None:
     response.headers["Cache-Control"] = "no-store"
 
 
+class SignUpAccepted(BaseModel):
+    status: str = Field(default="accepted", description="Always `accepted`")
+    detail: str = Field(
+        default="sign in with this address and password to continue",
+        description="The same answer whether or not the address already had an account",
+    )
+
+
 @router.post(
     "/auth/signup",
     summary="Create a viewer account with email and password",
-    status_code=201,
-    response_model=Tokens,
+    description=(
+        "Answers 202 and the same body whether the address is new or already has an account "
+        "(then nothing changes), so sign-up does not tell who has an account; continue with "
+        "`/v1/auth/login`. Passwords: 10 to 256 characters, not only spaces, not on the list "
+        "of common passwords (`password_common`). Limited per client address and globally "
+        "(429 `signup_rate_limited`, with Retry-After)."
+    ),
+    status_code=202,
+    response_model=SignUpAccepted,
+    responses={429: PROBLEM_RESPONSES[422] | {"description": "Too many sign-ups"}},
 )
 def sign_up(
-    session: DbSession, body: SignUp, response: Response, device: DeviceHeader = None
-) -> Tokens:
+    session: DbSession,
+    request: Request,
+    body: SignUp,
+    ip: ClientIp,
+    response: Response,
+    device: DeviceHeader = None,
+) -> SignUpAccepted | JSONResponse:
     _no_store(response)
-    pair = accounts.sign_up(
-        session, body.email, body.password, device or body.device_id, body.display_name
-    )
-    return tokens(pair)
+    try:
+        accounts.sign_up(
+            session, body.email, body.password, ip, device or body.device_id, body.display_name
+        )
+    except accounts.SignUpRateLimited as exc:
+        return _rate_limited(request, exc)
+    return SignUpAccepted()
+
+
+def _rate_limited(request: Request, exc: accounts.LoginRateLimited) -> JSONResponse:
+    limited = problem_response(exc.status, exc.code, exc.title, exc.detail, request)
+    limited.headers["Retry-After"] = str(exc.retry_after)
+    return limited
 
 
 @router.post(
     "/auth/login",
     summary="Sign in with email and password",
     response_model=Tokens,
+    description=(
+        "Wrong email and wrong password answer the same (`invalid_credentials`). Limits "
+        "(429 with Retry-After): failed sign-ins per client address (`login_rate_limited`), "
+        "per account and address, and, for devices that never signed in to the account, "
+        "per account and overall (`login_throttled`: a device used before still gets in)."
+    ),
     responses={429: PROBLEM_RESPONSES[422] | {"description": "Too many failed attempts"}},
 )
 def login(
@@ -146,9 +184,7 @@ def login(
     except accounts.AuthFailure as exc:
         return committed_problem(request, exc)
     except accounts.LoginRateLimited as exc:
-        limited = problem_response(exc.status, exc.code, exc.title, exc.detail, request)
-        limited.headers["Retry-After"] = str(exc.retry_after)
-        return limited
+        return _rate_limited(request, exc)
     return tokens(pair)
 
 

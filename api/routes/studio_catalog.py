@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from accounts import service as accounts
 from accounts.service import Principal
 from api.deps import DbSession, PageParams, StudioUser
 from api.problems import PROBLEM_RESPONSES
@@ -32,13 +33,17 @@ CurrencyCode = Annotated[str, Field(min_length=3, max_length=3, examples=["USD"]
 # --- schemas --------------------------------------------------------------------------------
 
 
+# Seconds; a week bounds every film (and keeps the value inside the database's integer).
+Runtime = Annotated[int, Field(le=7 * 24 * 3600, description="Seconds, at most a week")]
+
+
 class TitleCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     slug: str = Field(max_length=120, examples=["the-lantern-keeper"])
     original_title: Text300
     original_language: str = Field(max_length=35, examples=["zh-Hant"])
-    runtime_seconds: int | None = None
+    runtime_seconds: Runtime | None = None
     genres: list[str] = Field(default_factory=list, max_length=20)
     trailer_url: Url | None = None
     trailer_key: Key | None = None
@@ -50,7 +55,7 @@ class TitleUpdate(BaseModel):
 
     original_title: Text300 | None = None
     original_language: str | None = Field(default=None, max_length=35)
-    runtime_seconds: int | None = None
+    runtime_seconds: Runtime | None = None
     genres: list[str] | None = Field(default=None, max_length=20)
     trailer_url: Url | None = None
     trailer_key: Key | None = None
@@ -243,6 +248,7 @@ def create_title(session: DbSession, user: StudioUser, body: TitleCreate) -> Stu
         raise InvalidInput("say which studio owns the title", code="studio_required")
     if user.studio_id is not None and body.studio_id not in (None, user.studio_id):
         raise InvalidInput("you can only create titles for your studio", code="studio_mismatch")
+    accounts.get_studio(session, studio_id)  # an admin may name a studio that does not exist
     title = catalog.create_title(
         session,
         studio_id=studio_id,

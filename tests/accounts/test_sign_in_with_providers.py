@@ -151,9 +151,9 @@ def test_sign_in_with_google(client: TestClient, providers: JwksServer, signer: 
 def test_a_verified_email_links_to_the_existing_account(
     client: TestClient, providers: JwksServer, signer: Signer
 ) -> None:
-    signup = client.post(
-        "/v1/auth/signup", json={"email": "ana@example.com", "password": "correct horse battery"}
-    )
+    account = {"email": "ana@example.com", "password": "correct horse battery"}
+    assert client.post("/v1/auth/signup", json=account).status_code == 202
+    signup = client.post("/v1/auth/login", json=account)
     linked = apple(client, signer.token(email="ana@example.com"))
     assert linked.json()["user_id"] == signup.json()["user_id"]
     # Unverified: a new account, never a takeover of the existing one.

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,51 @@ def test_embedded_defaults_need_no_configuration(tmp_path: Path) -> None:
     assert Path(settings.ffmpeg_path).is_file(), "FFmpeg comes with the Python install"
 
 
+@pytest.mark.parametrize(
+    "weak",
+    [
+        "x" * 64,  # long, but one symbol
+        "ab" * 40,  # long, but a pattern
+        "correct-horse",  # short
+        secrets.token_urlsafe(24),  # random, but 192 bits
+        "0123456789abcdef" * 4,  # hex digits, in order
+    ],
+)
+def test_production_refuses_low_entropy_secrets(tmp_path: Path, weak: str) -> None:
+    with pytest.raises(ValidationError, match="POCKETCINEMA_URL_SIGNING_KEY"):
+        Settings(
+            data_dir=tmp_path,
+            mode="production",
+            secret_key=secrets.token_urlsafe(48),
+            playback_secret_key=secrets.token_urlsafe(48),
+            url_signing_key=weak,
+            webhook_signing_key=secrets.token_urlsafe(48),
+            payment_provider="stripe",
+            stripe_secret_key="sk_live_abc",
+            stripe_webhook_secret="whsec_abc",
+            rate_limit_storage_url="redis://127.0.0.1:6379/3",
+        )
+
+
+def test_production_refuses_one_secret_for_two_purposes(tmp_path: Path) -> None:
+    shared = secrets.token_urlsafe(48)
+    with pytest.raises(ValidationError) as refused:
+        Settings(
+            data_dir=tmp_path,
+            mode="production",
+            secret_key=shared,
+            playback_secret_key=shared,
+            url_signing_key=secrets.token_urlsafe(48),
+            webhook_signing_key=secrets.token_urlsafe(48),
+            payment_provider="stripe",
+            stripe_secret_key="sk_live_abc",
+            stripe_webhook_secret="whsec_abc",
+        )
+    message = str(refused.value)
+    assert "POCKETCINEMA_PLAYBACK_SECRET_KEY (the same value as POCKETCINEMA_SECRET_KEY" in message
+    assert "POCKETCINEMA_RATE_LIMIT_STORAGE_URL" in message  # memory is one process only
+
+
 def test_production_refuses_development_secrets_and_names_them(tmp_path: Path) -> None:
     with pytest.raises(ValidationError) as refused:
         Settings(data_dir=tmp_path, mode="production")
@@ -37,19 +83,19 @@ def test_production_refuses_development_secrets_and_names_them(tmp_path: Path) -
 
 
 def test_production_starts_with_real_secrets(tmp_path: Path) -> None:
-    secret = "x" * 40
     settings = Settings(
         data_dir=tmp_path,
         mode="production",
-        secret_key=secret,
-        playback_secret_key=secret + "p",
-        url_signing_key=secret + "u",
-        webhook_signing_key=secret + "w",
+        secret_key=secrets.token_urlsafe(48),
+        playback_secret_key=secrets.token_urlsafe(48),
+        url_signing_key=secrets.token_hex(32),
+        webhook_signing_key=secrets.token_urlsafe(32),
         payment_provider="stripe",
         stripe_secret_key="sk_live_abc",
         stripe_webhook_secret="whsec_abc",
         kek_file=tmp_path / "kek.json",
         metrics_token="m" * 40,
+        rate_limit_storage_url="redis://127.0.0.1:6379/3",
     )
     assert settings.mode is Mode.production
     assert not settings.secret_key.get_secret_value().startswith(DEV_SECRET)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import secrets
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,7 @@ def interpolate(value: str) -> str:
 
     def one(match: re.Match[str]) -> str:
         operator, rest = match.group(2), match.group(3)
-        return rest if operator == ":-" else "r4nd0m-" + "x" * 40
+        return rest if operator == ":-" else secrets.token_urlsafe(48)
 
     return re.sub(r"\$\{([A-Z_]+)(:-|:\?)([^}]*)\}", one, value)
 
@@ -215,7 +216,7 @@ def test_kubernetes_settings_pass_production_checks_once_placeholders_are_replac
     message = " ".join(str(e["msg"]) for e in refused.value.errors())
     assert "POCKETCINEMA_SECRET_KEY" in message
     assert "POCKETCINEMA_METRICS_TOKEN" in message
-    filled = {k: str(v).replace(PLACEHOLDER, "r4nd0m") for k, v in raw.items()}
+    filled = {k: secrets.token_urlsafe(48) if PLACEHOLDER in str(v) else v for k, v in raw.items()}
     settings = Settings.model_validate(filled | {"data_dir": tmp_path})
     assert settings.mode is Mode.production
     assert str(settings.kek_file) == config["POCKETCINEMA_KEK_FILE"]

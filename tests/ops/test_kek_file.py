@@ -4,6 +4,7 @@ made silently by a production process (which would wrap keys no other role can o
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +14,6 @@ import pytest
 from core.settings import Settings
 from drm.envelope import LocalKek, make_wrapper
 from tests.helpers import ROOT
-
-SECRET = "s" * 40
 
 
 def create_kek(path: Path) -> subprocess.CompletedProcess[str]:
@@ -33,14 +32,15 @@ def production(tmp_path: Path, kek_file: Path) -> Settings:
         {
             "data_dir": tmp_path,
             "mode": "production",
-            "secret_key": SECRET,
-            "playback_secret_key": SECRET + "p",
-            "url_signing_key": SECRET + "u",
-            "webhook_signing_key": SECRET + "w",
+            "secret_key": secrets.token_urlsafe(48),
+            "playback_secret_key": secrets.token_urlsafe(48),
+            "url_signing_key": secrets.token_urlsafe(48),
+            "webhook_signing_key": secrets.token_urlsafe(48),
+            "rate_limit_storage_url": "redis://127.0.0.1:6379/3",
             "payment_provider": "stripe",
             "stripe_secret_key": "sk_live_abc",
             "stripe_webhook_secret": "whsec_abc",
-            "metrics_token": SECRET + "m",
+            "metrics_token": secrets.token_urlsafe(48),
             "kek_file": kek_file,
         }
     )

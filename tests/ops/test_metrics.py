@@ -3,6 +3,7 @@ a short cache in front of them, and the bearer token that guards them."""
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -174,13 +175,14 @@ def test_metrics_want_the_bearer_token_when_one_is_set(
 
 
 def production(configure: Configure, tmp: Any, **extra: str) -> None:
-    secret = "s" * 40
+    key = secrets.token_urlsafe
     configure(
         mode="production",
-        secret_key=secret,
-        playback_secret_key=secret + "p",
-        url_signing_key=secret + "u",
-        webhook_signing_key=secret + "w",
+        secret_key=key(48),
+        playback_secret_key=key(48),
+        url_signing_key=key(48),
+        webhook_signing_key=key(48),
+        rate_limit_storage_url="redis://127.0.0.1:6379/3",
         payment_provider="stripe",
         stripe_secret_key="sk_live_abc",
         stripe_webhook_secret="whsec_abc",

@@ -28,6 +28,7 @@ from catalog.releases import Release, ReleaseStatus
 from core import jobs
 from core.db import unit_of_work
 from core.outbox import OutboxJob
+from core.settings import reset_settings_cache
 from core.storage import get_store
 from tests.helpers import (
     auth_header,
@@ -296,12 +297,17 @@ class WebhookSink:
 
 
 @pytest.fixture
-def webhook_sink(studio: StudioSide) -> Iterator[WebhookSink]:
+def webhook_sink(studio: StudioSide, monkeypatch: pytest.MonkeyPatch) -> Iterator[WebhookSink]:
+    # The receiver listens on loopback, which the guarded client refuses unless allowed.
+    monkeypatch.setenv("POCKETCINEMA_OUTBOUND_ALLOWED_NETWORKS", "127.0.0.1/32")
+    reset_settings_cache()
     sink = WebhookSink()
     with unit_of_work() as session:
         session.get_one(Studio, studio.studio_id).webhook_url = sink.url
     yield sink
     sink.server.shutdown()
+    monkeypatch.delenv("POCKETCINEMA_OUTBOUND_ALLOWED_NETWORKS")
+    reset_settings_cache()
 
 
 def _fast_pool_env() -> dict[str, str]:
