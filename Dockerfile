@@ -11,8 +11,8 @@ ENV PATH=/opt/venv/bin:$PATH
 # Dependencies first, so code edits do not reinstall them.
 COPY pyproject.toml README.md ./
 RUN --mount=type=cache,target=/root/.cache/pip \
-    mkdir -p core accounts catalog payments drm tickets transcoding boxoffice api pocketcinema \
-    && for p in core accounts catalog payments drm tickets transcoding boxoffice api pocketcinema; do touch $p/__init__.py; done \
+    mkdir -p core accounts catalog payments drm tickets transcoding boxoffice playback api pocketcinema \
+    && for p in core accounts catalog payments drm tickets transcoding boxoffice playback api pocketcinema; do touch $p/__init__.py; done \
     && pip install . && pip uninstall -y pocketcinema
 COPY . .
 RUN --mount=type=cache,target=/root/.cache/pip pip install --no-deps .

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import problems
-from api.direct import DirectDispatch
 from api.headers import SecurityHeaders
 from api.limits import RequestLimits
 from api.middleware import RequestContextMiddleware
@@ -32,34 +30,8 @@ from api.routes import (
 from core.settings import get_settings
 
 
-class PocketCinemaAPI(FastAPI):
-    """FastAPI, with the request context (ids, logs, metrics), the security headers, the
-    request limits (api/limits.py: sizes are checked before anything parses) and the direct
-    playback lane (api/direct.py) in front of the framework's own middleware stack: the hot
-    playback requests skip the framework entirely, never the limits or the headers."""
-
-    front: ASGIApp | None = None
-    direct_lane = True  # False: every request through the router (tests compare the two)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            if self.front is None:
-                inner: ASGIApp = super().__call__
-                if self.direct_lane:
-                    inner = DirectDispatch(
-                        inner,
-                        prefix=playback.PREFIX,
-                        routes=playback.DIRECT,
-                        parse=playback.call_from_scope,
-                    )
-                self.front = RequestContextMiddleware(SecurityHeaders(RequestLimits(inner)))
-            await self.front(scope, receive, send)
-        else:
-            await super().__call__(scope, receive, send)
-
-
-def create_app(*, direct_lane: bool = True) -> FastAPI:
-    app = PocketCinemaAPI(
+def create_app(*, fast_hot_paths: bool = True) -> FastAPI:
+    app = FastAPI(
         title="Pocket Cinema",
         version="0.1.0",
         summary="Pay-per-view streaming: geo-licensed tickets, encrypted HLS, box office.",
@@ -72,18 +44,34 @@ def create_app(*, direct_lane: bool = True) -> FastAPI:
     )
     problems.install(app)
     docs.install(app)
+    # Every route, the playback hot paths included, goes through the same middleware stack.
+    # add_middleware wraps what is there, so from the outside in: request context (ids,
+    # logs, metrics), security headers, CORS, request limits (sizes are checked before
+    # anything parses), then the router.
+    app.add_middleware(RequestLimits)
     origins = get_settings().cors_allowed_origins
     if origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "X-Request-Id",
+                "X-Device-Id",  # players send it with every playback request
+            ],
             expose_headers=["X-Request-Id", "Content-Language", "Retry-After"],
             # Bearer tokens, not cookies: browsers need no credentialed requests.
             allow_credentials=False,
             max_age=600,
         )
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestContextMiddleware)
+    # The playback hot paths first: routers are matched in order, and a player asks for
+    # keys, playlists and media far more often than for anything else.
+    app.include_router(playback.router)
     app.include_router(health.router)
     app.include_router(titles.router)
     app.include_router(auth.router)
@@ -93,11 +81,11 @@ def create_app(*, direct_lane: bool = True) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(purchases.router)
     app.include_router(tickets.router)
-    app.include_router(playback.router)
     app.include_router(player.router)
     app.include_router(webhooks.router)
     app.include_router(boxoffice.finance)
     app.include_router(boxoffice.studio)
     app.include_router(payment_desk.router)
-    app.direct_lane = direct_lane
+    if fast_hot_paths:  # see api/routes/playback.py, "the hot paths' fast routes"
+        app.router.routes[0:0] = playback.fast_routes()
     return app

@@ -95,7 +95,7 @@ def get_request_country(request: Request) -> str | None:
 
 
 def scope_country(scope: Scope) -> str | None:
-    """:func:`get_request_country` on the raw ASGI scope (api/direct.py has no Request)."""
+    """:func:`get_request_country` on the raw ASGI scope (for callers holding only the scope)."""
     client = scope.get("client")
     headers: dict[str, str] = {}
     forwarded: list[str] = []

@@ -1,6 +1,6 @@
 """Limits before work: every request is measured before anything parses it.
 
-One pure ASGI middleware, in front of the router and the direct playback lane:
+One pure ASGI middleware, in front of the router (every route, the playback hot paths too):
 
 - **Headers**: more than ``max_request_headers`` lines, a line longer than
   ``max_header_line_bytes`` or more than ``max_header_bytes`` in all: 431.

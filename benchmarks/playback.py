@@ -1,14 +1,15 @@
 """Playback hot paths: variant playlist and key requests per second and p99, on the embedded
 default (SQLite) and on PostgreSQL when one is reachable, each next to a bare ASGI endpoint
-measured in the same run. Also the time to sign a 2-hour (1,200-segment) variant playlist.
+measured in the same run. Also the time to render a 2-hour (1,200-segment) variant playlist.
 
 Server: one uvicorn process (one worker) on 127.0.0.1, pinned to CPU 0 when there are two or
 more. Load: wrk (one thread, 32 keep-alive connections, pinned to the other CPU) in its own
 process; installed with apt-get when missing and running as root. Without wrk, a fallback of
 worker processes with raw keep-alive HTTP/1.1 sockets (the result says which was used).
 Every phase is bounded in time (BENCH_SECONDS, default 5, after a 1 s warm-up) and count
-(MAX_REQUESTS). The requests carry the 64 sessions' playback tokens (Authorization header);
-the server gets a session timeout, token lifetime and key rate limit that outlast the run,
+(MAX_REQUESTS). The requests carry the 64 sessions' playback grants (Authorization header)
+and device ids (X-Device-Id); the server goes through its whole middleware stack, as every
+route does. It gets a session timeout, grant lifetime and key rate limit that outlast the run,
 every URL is checked once (must be 200) before the load, and non-2xx responses and socket
 errors are counted separately: only 2xx responses count as throughput, and a run with any
 error says so on stderr and in the JSON ("errors" > 0, "clean": false).
@@ -63,8 +64,9 @@ def free_port() -> int:
 
 def signing_time_ms() -> tuple[float, float]:
     from core.settings import Settings
+    from drm.grants import Grant
     from drm.playlists import SessionUrls, compile_playlist, render
-    from drm.urls import api_signer
+    from drm.urls import media_signer
 
     lines = [
         "#EXTM3U",
@@ -80,7 +82,10 @@ def signing_time_ms() -> tuple[float, float]:
     for _ in range(200):
         start = time.perf_counter()
         sid = uuid.uuid4().hex
-        render(template, SessionUrls(sid, api_signer(sid, settings=settings)))
+        grant = Grant(
+            sid, "t", "u", "f", "r", "hls/r/1", "master.m3u8", "US", "d", ("v",), (0, 0), (), 0
+        )
+        render(template, SessionUrls(sid, media_signer(grant, settings=settings)))
         times.append((time.perf_counter() - start) * 1000)
     times.sort()
     return statistics.median(times), times[int(len(times) * 0.99) - 1]
@@ -190,6 +195,8 @@ def setup_data() -> dict[str, Any]:
             assert started.status_code == 201, started.text
             sessions.append(started.json())
     dispose_engine()
+    for n, started in enumerate(sessions):
+        started["device_id"] = f"dev-{n}"
     return {"sessions": sessions, "key_id": key_id}
 
 
@@ -465,7 +472,10 @@ def measure(name: str, env: dict[str, str], load: Any) -> dict[str, Any]:
     proc, base = serve("api.app:create_app", env, factory=True)
     try:
         prefix = "/v1/playback/sessions"
-        auth = [{"Authorization": f"Bearer {s['token']}"} for s in data["sessions"]]
+        auth = [
+            {"Authorization": f"Bearer {s['token']}", "X-Device-Id": s["device_id"]}
+            for s in data["sessions"]
+        ]
         keys = [
             (f"{prefix}/{s['session_id']}/keys/{data['key_id']}", h)
             for s, h in zip(data["sessions"], auth, strict=True)
@@ -532,10 +542,10 @@ def main() -> None:
         "POCKETCINEMA_GEO_FALLBACK_COUNTRY": "US",
         # The benchmark hammers 64 sessions far beyond a real player: lift the per-session
         # key limit to its maximum (10,000/min/session, 64 sessions: >10,000 rps), and keep
-        # sessions and tokens alive for the whole run (no heartbeats are sent).
+        # sessions and grants alive for the whole run (no heartbeats are sent).
         "POCKETCINEMA_PLAYBACK_KEY_REQUESTS_PER_MINUTE": "10000",
         "POCKETCINEMA_PLAYBACK_SESSION_TIMEOUT_SECONDS": "3600",
-        "POCKETCINEMA_PLAYBACK_TOKEN_MINUTES": "120",
+        "POCKETCINEMA_PLAYBACK_GRANT_SECONDS": "600",
     }
     os.environ.update(common)
     median, p99 = signing_time_ms()

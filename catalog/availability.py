@@ -20,27 +20,18 @@ The offer ends when the window ends, or earlier when the allowing collections en
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from catalog import repository
 from catalog.models import (
     Collection,
-    CollectionTerritory,
-    CollectionTitle,
-    LicenceTerritory,
     LicenceWindow,
     TerritoryMode,
-    TerritoryPrice,
 )
-from core import changes
-from core.changes import WatchedCache
-from core.db import read_only
 from core.errors import Forbidden, NotFound
 
 
@@ -196,97 +187,6 @@ def offer_for(session: Session, title_id: str, country: str | None, at: datetime
         country,
         at,
     )
-
-
-# Playback re-checks the licence on every key and playlist request. Windows and collections
-# change rarely, so those checks read the title's terms from a cache that the change feed
-# empties on every licensing edit, from any process (core/changes.py). The decision is
-# made for the request's own country and time on every call (see TitleTerms.offer).
-LICENSING_TOPIC = "licensing"
-
-
-@dataclass
-class TitleTerms:
-    """One title's licensing terms, and the offers already decided from them by country.
-
-    :func:`decide` depends on the time only through comparisons with window and collection
-    starts and ends, so its answer is the same everywhere between two consecutive such
-    boundaries. An offer is remembered with that span and reused only inside it: the same
-    answer as deciding again, for a dictionary lookup. Refusals are always decided afresh.
-    """
-
-    title_id: str
-    windows: list[WindowTerms]
-    gates: list[CollectionGate]
-    boundaries: list[datetime] = field(init=False)
-    offers: dict[str, tuple[datetime | None, datetime | None, Offer]] = field(
-        init=False, default_factory=dict
-    )
-
-    def __post_init__(self) -> None:
-        moments = {m for w in self.windows for m in (w.starts_at, w.ends_at)}
-        moments |= {m for g in self.gates for m in (g.starts_at, g.ends_at) if m is not None}
-        self.boundaries = sorted(moments)
-
-    def offer(self, country: str | None, at: datetime) -> Offer:
-        hit = self.offers.get(country) if country else None
-        if hit is not None and (hit[0] is None or hit[0] <= at) and (hit[1] is None or at < hit[1]):
-            return hit[2]
-        offer = decide(self.title_id, self.windows, self.gates, country, at)
-        after = bisect.bisect_right(self.boundaries, at)
-        since = self.boundaries[after - 1] if after else None
-        until = self.boundaries[after] if after < len(self.boundaries) else None
-        if country:
-            self.offers[country] = (since, until, offer)
-        return offer
-
-
-_terms_cache: WatchedCache[TitleTerms | None] = WatchedCache([LICENSING_TOPIC])
-
-
-def offer_for_playback(
-    title_id: str, country: str | None, at: datetime, *, fresh: bool = False
-) -> Offer:
-    """:func:`offer_for` for the playback hot path: same answer, terms cached (``fresh``:
-    read them from the database again first)."""
-
-    def load() -> TitleTerms | None:
-        with read_only() as session:
-            if repository.get_title(session, title_id) is None:
-                return None
-            windows, collections = repository.licensing_terms(session, [title_id])
-            return TitleTerms(
-                title_id,
-                [window_terms(w) for w in windows.get(title_id, [])],
-                [collection_gate(c) for c in collections.get(title_id, []) if c.restricts],
-            )
-
-    if fresh:
-        _terms_cache.forget(title_id)
-    terms = _terms_cache.get(title_id, load)
-    if terms is None:
-        raise TitleNotFound("no such title")
-    return terms.offer(country, at)
-
-
-_LICENSING_ROWS = (
-    LicenceWindow,
-    LicenceTerritory,
-    TerritoryPrice,
-    Collection,
-    CollectionTerritory,
-    CollectionTitle,
-)
-
-
-@event.listens_for(Session, "after_flush")
-def _publish_licence_edits(session: Session, _context: object) -> None:
-    # Every process's next playback check sees the edit once it commits. A collection edit
-    # can touch many titles, so the notice says "licensing changed", not which title.
-    if any(
-        isinstance(o, _LICENSING_ROWS) for o in (*session.new, *session.dirty, *session.deleted)
-    ):
-        changes.publish(session, LICENSING_TOPIC, None)
 
 
 def offers_for(

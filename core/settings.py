@@ -158,18 +158,21 @@ class Settings(BaseSettings):
     kms_endpoint_url: str | None = None
     media_delivery: MediaDelivery = MediaDelivery.api
     cloudfront_domain: str = ""
-    cloudfront_key_pair_id: str = ""
-    cloudfront_private_key_file: Path | None = None
 
     # --- playback ------------------------------------------------------------------------
-    playback_token_minutes: int = Field(default=10, ge=1, le=120)  # refreshed by the app
+    # Every playback decision (session start, heartbeat, refresh) issues a grant that lives
+    # this long; keys, playlists and media trust the grant alone, so this bounds how long a
+    # refund, a closed window or a lost stream can go unnoticed by the stream.
+    playback_grant_seconds: int = Field(default=60, ge=1, le=600)
     playback_streams_per_ticket: int = Field(default=1, ge=1, le=20)  # concurrent sessions
-    playback_heartbeat_seconds: int = Field(default=30, ge=5, le=600)  # what apps are told
+    playback_heartbeat_seconds: int = Field(default=30, ge=1, le=600)  # what apps are told
     # A session with no heartbeat for this long has ended and frees its stream slot.
-    playback_session_timeout_seconds: int = Field(default=120, ge=10, le=3600)
-    # Segment URLs outlive the token: a VOD player reads the variant playlist once and then
-    # fetches segments for the whole film. The key route, not the segment, is the gate.
-    playback_url_ttl_seconds: int = Field(default=6 * 3600, ge=60, le=48 * 3600)
+    playback_session_timeout_seconds: int = Field(default=120, ge=2, le=3600)
+    # Content keys rotate every this many seconds of content (rounded to whole segments);
+    # a grant opens the keys of the periods within ``playback_key_periods_around`` of the
+    # session's reported position, so one fetched key opens one period of the film.
+    playback_key_period_seconds: float = Field(default=600.0, ge=1.0, le=6 * 3600.0)
+    playback_key_periods_around: int = Field(default=1, ge=0, le=100)
     playback_key_requests_per_minute: int = Field(default=60, ge=1, le=10_000)
     # Where scripts/setup_player.sh put hls.js (npm); the API serves it to /play from here.
     player_vendor_dir: Path = Path(".cache/player")

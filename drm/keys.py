@@ -1,12 +1,16 @@
-"""Content keys: create, read (unwrapped, cached briefly), and re-wrap after KEK rotation."""
+"""Content keys: create, read (unwrapped, cached by key id), and re-wrap after KEK rotation.
+
+A content key never changes once created (KEK rotation changes only its envelope), so the
+unwrapped bytes are cached by key id with no freshness rule: who may have a key is decided
+by the playback grant, never by this cache."""
 
 from __future__ import annotations
 
 import os
 import threading
-import time
 from dataclasses import dataclass
 
+from cachetools import TTLCache
 from sqlalchemy.orm import Session
 
 from core.db import read_only, utcnow
@@ -16,9 +20,10 @@ from drm import repository
 from drm.envelope import KeyWrapper, make_wrapper
 from drm.models import ContentKey
 
-# Unwrapped keys stay in process memory for a short while: the key route is a hot path and
-# a KMS Decrypt per request would cost a network round trip and money.
-_CACHE_SECONDS = 300.0
+# The key route is a hot path and a KMS Decrypt per request would cost a network round trip
+# and money. The TTL only bounds how long plaintext keys sit in memory; it is not freshness.
+_CACHE_SECONDS = 3600.0
+_CACHE_ENTRIES = 100_000
 
 
 @dataclass(frozen=True)
@@ -27,7 +32,7 @@ class PlainKey:
     key: bytes
 
 
-_cache: dict[str, tuple[float, bytes, str]] = {}  # key id -> (until, key, release id)
+_cache: TTLCache[str, tuple[bytes, str]] = TTLCache(_CACHE_ENTRIES, _CACHE_SECONDS)
 _lock = threading.Lock()
 _wrapper: KeyWrapper | None = None
 
@@ -56,42 +61,37 @@ def create_content_key(session: Session, release_id: str) -> PlainKey:
     return PlainKey(key_id, key)
 
 
-def _cached(session: Session | None, key_id: str) -> tuple[bytes, str]:
-    """The key and its release, from memory or else from the database (``session``, or a
-    read-only one of its own when None)."""
-    now = time.monotonic()
+def cached_key(key_id: str) -> tuple[bytes, str] | None:
+    """The key and its release if they are in memory (no I/O: safe on the event loop)."""
     with _lock:
-        hit = _cache.get(key_id)
-    if hit and hit[0] > now:
-        return hit[1], hit[2]
+        return _cache.get(key_id.lower())
+
+
+def load_key(key_id: str, session: Session | None = None) -> tuple[bytes, str]:
+    """The key and its release, from memory or else from the database and the key wrapper
+    (blocking: a database read, and a KMS call in production)."""
+    key_id = key_id.lower()
+    hit = cached_key(key_id)
+    if hit is not None:
+        return hit
     if session is None:
         with read_only() as own:
-            return _load(own, key_id, now)
-    return _load(session, key_id, now)
+            return _load(own, key_id)
+    return _load(session, key_id)
 
 
-def _load(session: Session, key_id: str, now: float) -> tuple[bytes, str]:
+def _load(session: Session, key_id: str) -> tuple[bytes, str]:
     row = repository.get_by_key_id(session, key_id)
     if row is None:
         raise NotFound("no such key", code="key_not_found")
     plain = wrapper().unwrap(row.key_id, row.wrapped_key, row.kek_ref)
     with _lock:
-        _cache[key_id] = (now + _CACHE_SECONDS, plain, row.release_id)
+        _cache[key_id] = (plain, row.release_id)
     return plain, row.release_id
 
 
 def content_key(session: Session, key_id: str) -> PlainKey:
-    return PlainKey(key_id, _cached(session, key_id)[0])
-
-
-def key_for_release(key_id: str, release_id: str) -> bytes:
-    """The 16 key bytes, only if ``key_id`` is one of ``release_id``'s keys: a session for
-    one film can never be used to fetch another film's key. Reads the database (its own
-    read-only session) only when the key is not in memory."""
-    plain, owner = _cached(None, key_id.lower())
-    if owner != release_id:
-        raise NotFound("no such key", code="key_not_found")
-    return plain
+    return PlainKey(key_id, load_key(key_id, session)[0])
 
 
 def release_key(session: Session, release_id: str) -> PlainKey:
@@ -125,9 +125,10 @@ def rotate_kek(session: Session) -> tuple[str, int]:
 __all__ = [
     "ContentKey",
     "PlainKey",
+    "cached_key",
     "content_key",
     "create_content_key",
-    "key_for_release",
+    "load_key",
     "release_key",
     "rotate_kek",
 ]

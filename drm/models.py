@@ -11,8 +11,9 @@ from core.db import Base, IdMixin, TimestampMixin
 
 
 class ContentKey(IdMixin, TimestampMixin, Base):
-    """One AES-128 key per release. ``wrapped_key`` is the key encrypted under the
-    key-encryption key named by ``kek_ref``; the plaintext never touches the database."""
+    """One AES-128 key of a release (one per key period). ``wrapped_key`` is the key
+    encrypted under the key-encryption key named by ``kek_ref``; the plaintext never touches
+    the database."""
 
     __tablename__ = "content_key"
 

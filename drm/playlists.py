@@ -5,14 +5,14 @@ The packaged playlists in storage carry relative segment names and a key URI of 
 request so that
 
 * variant, audio, subtitle and I-frame playlists point at this session's playlist route;
-* every segment and init segment (``EXT-X-MAP``) is a signed, expiring URL (HMAC, S3
-  presigned or CloudFront, see :mod:`drm.urls`);
-* every ``EXT-X-KEY`` URI points at this session's key route, which checks entitlement
-  on each fetch. Key rotation (several keys in one playlist) is kept as is.
+* every segment and init segment (``EXT-X-MAP``) is a media URL under the session's
+  grant (:mod:`drm.urls`);
+* every ``EXT-X-KEY`` URI points at this session's key route, which serves only the keys
+  the grant opens. Key rotation (one key per key period) is kept as is.
 
 Packaged playlists are immutable (a new transcode writes under a new prefix), so each is
-parsed once into a template and cached; rendering is string joining plus one HMAC per
-segment, which keeps a 1,200-segment playlist well under a millisecond per hundred lines.
+parsed once into a template and cached (an LRU by storage key: the only state here, and it
+never goes stale); rendering is string joining.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from __future__ import annotations
 import posixpath
 import re
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote
+
+from cachetools import LRUCache
 
 from core.errors import NotFound
 
@@ -41,6 +42,7 @@ class Template:
     key_ids: frozenset[str]
     playlists: frozenset[str]  # playlists this one refers to (rel paths)
     segments: int
+    folders: frozenset[str]  # folders its segments live in (rel paths)
 
 
 def resolve(base_dir: str, uri: str) -> str:
@@ -63,6 +65,7 @@ def compile_playlist(text: str, rel_path: str) -> Template:
     key_ids: set[str] = set()
     playlists: set[str] = set()
     segments = 0
+    folders: set[str] = set()
     buffer: list[str] = []
     next_is_playlist = False
 
@@ -89,9 +92,9 @@ def compile_playlist(text: str, rel_path: str) -> Template:
             elif match and line.startswith("#EXT-X-MAP:"):
                 buffer.append(line[: match.start(1)])
                 flush()
-                parts.append(
-                    (_SEGMENT, resolve(base_dir, match.group(1)), line[match.end(1) :] + "\n")
-                )
+                target = resolve(base_dir, match.group(1))
+                folders.add(posixpath.dirname(target))
+                parts.append((_SEGMENT, target, line[match.end(1) :] + "\n"))
             elif match and line.startswith(("#EXT-X-MEDIA:", "#EXT-X-I-FRAME-STREAM-INF:")):
                 target = resolve(base_dir, match.group(1))
                 playlists.add(target)
@@ -111,10 +114,13 @@ def compile_playlist(text: str, rel_path: str) -> Template:
             parts.append((_PLAYLIST, target, "\n"))
         else:
             segments += 1
+            folders.add(posixpath.dirname(target))
             parts.append((_SEGMENT, target, "\n"))
         next_is_playlist = False
     flush()
-    return Template(tuple(parts), frozenset(key_ids), frozenset(playlists), segments)
+    return Template(
+        tuple(parts), frozenset(key_ids), frozenset(playlists), segments, frozenset(folders)
+    )
 
 
 @dataclass(frozen=True)
@@ -156,17 +162,20 @@ def render(template: Template, urls: SessionUrls) -> str:
 class TemplateCache:
     """Compiled templates by storage key (immutable objects), least recently used out."""
 
-    def __init__(self, size: int = 512) -> None:
-        self._size = size
-        self._items: OrderedDict[str, Template] = OrderedDict()
+    def __init__(self, size: int = 2048) -> None:
+        self._items: LRUCache[str, Template] = LRUCache(maxsize=size)
         self._lock = threading.Lock()
 
-    def get(self, storage_key: str, rel_path: str, load: Callable[[str], bytes]) -> Template:
+    def cached(self, storage_key: str) -> Template | None:
+        """The template if it is in memory (no I/O: safe on the event loop)."""
         with self._lock:
-            hit = self._items.get(storage_key)
-            if hit is not None:
-                self._items.move_to_end(storage_key)
-                return hit
+            return self._items.get(storage_key)
+
+    def get(self, storage_key: str, rel_path: str, load: Callable[[str], bytes]) -> Template:
+        """The template, reading and compiling the playlist on a miss (blocking I/O)."""
+        hit = self.cached(storage_key)
+        if hit is not None:
+            return hit
         try:
             text = load(storage_key).decode("utf-8")
         except NotFound:
@@ -174,8 +183,6 @@ class TemplateCache:
         template = compile_playlist(text, rel_path)
         with self._lock:
             self._items[storage_key] = template
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
         return template
 
     def clear(self) -> None:

@@ -474,7 +474,7 @@ class Journey:
             f"{url if url.startswith('http') else self.api.base + url}?token={started['token']}"
         )
         decoded = subprocess.run(
-            [self.ffmpeg, "-nostdin", "-v", "error", "-headers", "CloudFront-Viewer-Country: US\r\n",
+            [self.ffmpeg, "-nostdin", "-v", "error", "-headers", "CloudFront-Viewer-Country: US\r\nX-Device-Id: demo-phone-1\r\n",
              "-protocol_whitelist", "http,tcp,crypto,hls", "-i", master, "-map", "0:v:0", "-map", "0:a:0", "-f", "framemd5", "-"],
             capture_output=True, text=True, timeout=600, check=False,
         )  # fmt: skip
@@ -492,18 +492,19 @@ class Journey:
         # claim more than the time since the previous one, so the demo really waits.
         needed = min(600.0, 0.25 * self.seconds) + 1.0
         interval = 2.0
-        seq, watched = 0, 0.0
+        seq, watched, grant = 0, 0.0, str(started["token"])
         while watched < needed:
             time.sleep(interval)
             seq += 1
             watched += interval
-            self.api.call(
+            beat = self.api.call(
                 step,
                 "POST",
                 f"/v1/playback/sessions/{started['session_id']}/heartbeat",
-                headers={**US, "Authorization": f"Bearer {started['token']}"},
+                headers={**US, "Authorization": f"Bearer {grant}"},
                 json={"seq": seq, "position_seconds": watched, "watched_seconds": interval},
             )
+            grant = str(beat["token"])  # every heartbeat answers with the next grant
             progress_bar("watching ", watched / needed)
         if sys.stdout.isatty():
             print()
@@ -511,7 +512,7 @@ class Journey:
             step,
             "POST",
             f"/v1/playback/sessions/{started['session_id']}/stop",
-            headers={**US, "Authorization": f"Bearer {started['token']}"},
+            headers={**US, "Authorization": f"Bearer {grant}"},
         )
         say(
             f"sent {seq} heartbeats ({watched:.0f} s watched): the view qualifies (threshold {needed - 1:.1f} s)"

@@ -19,17 +19,11 @@ from sqlalchemy import (
     Index,
     String,
     UniqueConstraint,
-    event,
-    inspect,
     text,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-from core import changes
 from core.db import Base, TimestampMixin, utcnow
-
-TICKET_TOPIC = "ticket"
-SESSION_TOPIC = "playback_session"
 
 DEFAULT_START_WITHIN_HOURS = 30 * 24
 DEFAULT_WATCH_HOURS = 48
@@ -138,36 +132,6 @@ class PlaybackSession(TimestampMixin, Base):
     started_at: Mapped[datetime]
     last_heartbeat_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
-    end_reason: Mapped[str | None] = mapped_column(String(30))  # stopped, timed_out, replaced
-    first_key_at: Mapped[datetime | None]  # the first key delivery: "view started"
+    end_reason: Mapped[str | None] = mapped_column(String(30))  # stopped, timed_out, replaced, …
     last_seq: Mapped[int | None]
     position_seconds: Mapped[float] = mapped_column(Float, default=0.0)
-
-
-# Hot paths cache tickets and sessions (tickets/snapshots.py); every change that can turn
-# "may play" into "may not" is published on the change feed in the same transaction. Bulk
-# UPDATEs publish in tickets/repository.py. Heartbeat-only changes are not published: a
-# stale last_heartbeat_at can only make a session look older, and refusals re-read.
-_SESSION_FIELDS_THAT_MATTER = ("ended_at", "end_reason", "first_key_at", "device_id")
-
-
-@event.listens_for(Session, "after_flush")
-def _publish_ticket_and_session_changes(session: Session, _context: object) -> None:
-    tickets: list[str] = []
-    sessions: list[str] = []
-    for obj in session.deleted:
-        if isinstance(obj, Ticket):
-            tickets.append(obj.id)
-        elif isinstance(obj, PlaybackSession):
-            sessions.append(obj.id)
-    for obj in session.dirty:
-        if isinstance(obj, Ticket):
-            tickets.append(obj.id)
-        elif isinstance(obj, PlaybackSession):
-            state = inspect(obj)
-            if any(state.attrs[f].history.has_changes() for f in _SESSION_FIELDS_THAT_MATTER):
-                sessions.append(obj.id)
-    if tickets:
-        changes.publish(session, TICKET_TOPIC, tickets)
-    if sessions:
-        changes.publish(session, SESSION_TOPIC, sessions)

@@ -9,16 +9,8 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from core import changes
 from core.db import insert_or_ignore
-from tickets.models import (
-    SESSION_TOPIC,
-    TICKET_TOPIC,
-    PlaybackSession,
-    RentalRule,
-    Ticket,
-    TicketState,
-)
+from tickets.models import PlaybackSession, RentalRule, Ticket, TicketState
 
 
 def insert_ticket(session: Session, values: dict[str, Any]) -> bool:
@@ -84,10 +76,7 @@ def set_first_play(session: Session, ticket_id: str, at: datetime, watch_until: 
         .values(first_played_at=at, watch_until=watch_until, updated_at=at)
         .execution_options(synchronize_session=False)
     )
-    stamped = bool(result.rowcount)  # type: ignore[attr-defined]
-    if stamped:  # the rental clock changed: cached copies must expire on the new deadline
-        changes.publish(session, TICKET_TOPIC, [ticket_id])
-    return stamped
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 # --- playback sessions -----------------------------------------------------------------------
@@ -120,45 +109,18 @@ def end_session(session: Session, session_id: str, at: datetime, reason: str) ->
         .values(ended_at=at, end_reason=reason)
         .execution_options(synchronize_session="fetch")
     )
-    changes.publish(session, SESSION_TOPIC, [session_id])
 
 
 def get_session(session: Session, session_id: str) -> PlaybackSession | None:
     return session.get(PlaybackSession, session_id)
 
 
-def lock_session(session: Session, session_id: str) -> PlaybackSession:
-    found = session.scalar(
+def lock_session(session: Session, session_id: str) -> PlaybackSession | None:
+    return session.scalar(
         select(PlaybackSession)
         .where(PlaybackSession.id == session_id)
         .with_for_update()
         .execution_options(populate_existing=True)
-    )
-    if found is None:  # pragma: no cover - the caller just read it
-        raise LookupError(session_id)
-    return found
-
-
-def stamp_first_key(session: Session, session_id: str, at: datetime) -> bool:
-    result = session.execute(
-        update(PlaybackSession)
-        .where(PlaybackSession.id == session_id, PlaybackSession.first_key_at.is_(None))
-        .values(first_key_at=at)
-        .execution_options(synchronize_session=False)
-    )
-    stamped = bool(result.rowcount)  # type: ignore[attr-defined]
-    if stamped:  # or every process keeps trying to record "view started" again
-        changes.publish(session, SESSION_TOPIC, [session_id])
-    return stamped
-
-
-def release_prefix(session: Session, session_id: str) -> str | None:
-    from catalog.releases import Release
-
-    return session.scalar(
-        select(Release.hls_prefix)
-        .join(PlaybackSession, PlaybackSession.release_id == Release.id)
-        .where(PlaybackSession.id == session_id)
     )
 
 

@@ -226,8 +226,8 @@ def package_hls(
     """Package encoded rungs and audio tracks into an HLS presentation under ``out_dir``.
 
     Key rotation (AES-128 only): with ``rotate_every_segments=N`` segment ``i`` of every
-    playlist is encrypted with ``[key, *rotation_keys][(i // N) % count]``, so the same
-    stretch of film uses the same key in every rendition.
+    playlist is encrypted with ``[key, *rotation_keys][min(i // N, count - 1)]``, so the
+    same stretch of film uses the same key in every rendition (one key per key period).
 
     ``out_dir`` is replaced: packaging is idempotent so a retried task starts clean.
     """
@@ -437,7 +437,7 @@ def encrypt_playlist_aes128(
     for line in lines:
         if line and not line.startswith("#"):
             period = index // rotate_every if rotate_every else 0
-            key = keys[period % len(keys)]
+            key = keys[min(period, len(keys) - 1)]  # the last key covers any tail
             if key is not current:
                 out.append(
                     format_attributes(

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 import socket
@@ -415,6 +416,10 @@ class PackageWork:
     key: keys.PlainKey
     tracks: list[track_publishing.TrackSpec]  # as the studio last labelled them
     channel_map: list[list[int]] | None
+    # Key rotation: one key per key period (``key`` is period 0), segments per period.
+    rotation: list[keys.PlainKey]
+    period_segments: int
+    segment_seconds: float
 
 
 def _load_package(run_id: str) -> PackageWork | None:
@@ -438,7 +443,14 @@ def _load_package(run_id: str) -> PackageWork | None:
             )
         ]
         with step(Step.key):
-            key = keys.release_key(s, release.id)
+            if release.content_key_id is None:  # pragma: no cover - prepare() made it
+                raise InvalidInput("the release has no content key", code="key_not_found")
+            key = keys.content_key(s, release.content_key_id)
+            segment_seconds = float(run.plan["segment_seconds"])
+            period_segments, periods = key_periods(float(run.plan["duration"]), segment_seconds)
+            # Period 0 uses the release's first key; each later period gets its own. A retried
+            # packaging makes new ones: keys no grant names and no segment uses open nothing.
+            rotation = [keys.create_content_key(s, release.id) for _ in range(periods - 1)]
         return PackageWork(
             release_id=release.id,
             attempt=run.attempt,
@@ -448,6 +460,9 @@ def _load_package(run_id: str) -> PackageWork | None:
             key=key,
             tracks=list(tracks),
             channel_map=channel_map,
+            rotation=rotation,
+            period_segments=period_segments,
+            segment_seconds=segment_seconds,
         )
 
 
@@ -585,11 +600,9 @@ def _package(session: Session, run_id: str, work: PackageWork) -> None:
                 audio=[track for _, track in audio],
                 subtitles=[track for _, track in subtitles],
                 segment_seconds=ladder.segment_seconds,
-                key=ContentKey(
-                    key=work.key.key,
-                    key_id=bytes.fromhex(work.key.key_id),
-                    key_uri_template=KEY_URI_TEMPLATE.format(base=settings.base_url.rstrip("/")),
-                ),
+                key=_packager_key(work.key, settings.base_url),
+                rotation_keys=[_packager_key(k, settings.base_url) for k in work.rotation],
+                rotate_every_segments=work.period_segments if work.rotation else None,
             )
         if packaged.iframe_error:
             warnings.append(
@@ -644,6 +657,11 @@ def _package(session: Session, run_id: str, work: PackageWork) -> None:
             ],
             "encrypted": packaged.encryption is not None,
             "encryption": packaged.encryption.value if packaged.encryption else None,
+            # Segment i of every playlist is encrypted with key_ids[i // period_segments].
+            "key_periods": {
+                "seconds": work.period_segments * work.segment_seconds,
+                "key_ids": [work.key.key_id, *(k.key_id for k in work.rotation)],
+            },
         }
         for warning in warnings:
             releases.add_warning(release, **warning)
@@ -660,6 +678,23 @@ def _package(session: Session, run_id: str, work: PackageWork) -> None:
         )
     # Chunks of every run of this release: earlier runs' were kept for reuse.
     get_store().delete_prefix(f"work/{release_id}/")
+
+
+def key_periods(duration: float, segment_seconds: float) -> tuple[int, int]:
+    """(segments per key period, number of periods) for a film of ``duration`` seconds:
+    one key per ``playback_key_period_seconds`` of content, in whole segments (a track one
+    segment longer than the video keeps the last period's key: see package_hls)."""
+    per_period = max(1, round(get_settings().playback_key_period_seconds / segment_seconds))
+    segments = max(1, math.ceil(duration / segment_seconds - 1e-6))
+    return per_period, math.ceil(segments / per_period)
+
+
+def _packager_key(key: keys.PlainKey, base_url: str) -> ContentKey:
+    return ContentKey(
+        key=key.key,
+        key_id=bytes.fromhex(key.key_id),
+        key_uri_template=KEY_URI_TEMPLATE.format(base=base_url.rstrip("/")),
+    )
 
 
 _TYPES = {

@@ -1,10 +1,10 @@
 // Pocket Cinema's minimal player: sign in, list my tickets, play one with hls.js.
-// Playback follows docs/playback.md: start a session, send the playback token on playlist
-// and key requests (never on signed segment URLs, which may live on S3 or CloudFront),
-// refresh the token before it expires, heartbeat, stop.
+// Playback follows docs/playback.md: start a session, send the current playback grant and
+// this device's id with every playlist, key and media request, heartbeat (each answer is
+// the next grant), refresh the grant after a seek, stop.
 "use strict";
 
-const state = { access: null, device: null, session: null, token: null, hls: null,
+const state = { access: null, device: null, session: null, token: null, expires: 0, hls: null,
   seq: 0, lastTime: 0, watched: 0, timers: [], errors: [] };
 window.pocketCinema = state; // lets tests and curious people look inside
 
@@ -63,8 +63,7 @@ async function showLibrary() {
 }
 
 function isOurs(url) {
-  return new URL(url, location.href).pathname.startsWith("/v1/playback/sessions/") &&
-    !new URL(url, location.href).pathname.includes("/media/");
+  return new URL(url, location.href).pathname.startsWith("/v1/playback/sessions/");
 }
 
 async function play(ticketId) {
@@ -79,9 +78,13 @@ async function play(ticketId) {
   $("player").hidden = false;
   const video = $("video");
   const hls = new Hls({
-    // Our playlists and keys need the playback token; segment URLs are signed on their own.
+    // Playlists, keys and media trust the grant alone; hls.js asks here for every request,
+    // so the grant a heartbeat just brought is the one sent.
     xhrSetup: (xhr, url) => {
-      if (isOurs(url)) xhr.setRequestHeader("Authorization", "Bearer " + state.token);
+      if (isOurs(url)) {
+        xhr.setRequestHeader("Authorization", "Bearer " + state.token);
+        xhr.setRequestHeader("X-Device-Id", state.device);
+      }
     },
   });
   state.hls = hls;
@@ -105,12 +108,15 @@ async function play(ticketId) {
   hls.loadSource(started.master_playlist_url);
   hls.attachMedia(video);
 
-  // Refresh the token at 60 % of its life, heartbeat on the interval the API asks for.
-  const life = new Date(started.token_expires_at).getTime() - Date.now();
-  state.timers.push(setInterval(refresh, Math.max(5000, life * 0.6)));
+  // A grant lives about a minute and every heartbeat brings the next one; a refresh only
+  // when a heartbeat was late and the grant is about to run out. A seek refreshes at once
+  // (the grant opens the key periods around the playhead).
+  state.expires = new Date(started.token_expires_at).getTime();
+  state.timers.push(setInterval(() => { if (state.expires - Date.now() < 15000) refresh(); }, 5000));
   state.timers.push(setInterval(heartbeat, started.heartbeat_interval_seconds * 1000));
   state.lastTime = 0;
   video.addEventListener("timeupdate", countWatched);
+  video.addEventListener("seeking", refresh);
 }
 
 function countWatched() {
@@ -122,9 +128,11 @@ function countWatched() {
 
 async function refresh() {
   if (!state.session) return;
-  const fresh = await api(`/v1/playback/sessions/${state.session.session_id}/token`,
-    { method: "POST" }, state.token);
-  state.token = fresh.token;
+  const fresh = await api(`/v1/playback/sessions/${state.session.session_id}/token`, {
+    method: "POST", headers: { "X-Device-Id": state.device },
+    body: JSON.stringify({ position_seconds: $("video").currentTime }),
+  }, state.token).catch((e) => showError(`${e.code}: ${e.message}`));
+  if (fresh) { state.token = fresh.token; state.expires = new Date(fresh.token_expires_at).getTime(); }
 }
 
 async function heartbeat() {
@@ -132,10 +140,11 @@ async function heartbeat() {
   const watched = state.watched;
   state.watched = 0;
   state.seq += 1;
-  await api(`/v1/playback/sessions/${state.session.session_id}/heartbeat`, {
-    method: "POST",
+  const beat = await api(`/v1/playback/sessions/${state.session.session_id}/heartbeat`, {
+    method: "POST", headers: { "X-Device-Id": state.device },
     body: JSON.stringify({ seq: state.seq, position_seconds: $("video").currentTime, watched_seconds: watched }),
   }, state.token).catch((e) => showError(`${e.code}: ${e.message}`));
+  if (beat) { state.token = beat.token; state.expires = new Date(beat.token_expires_at).getTime(); }
 }
 
 async function stop() {

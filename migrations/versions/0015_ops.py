@@ -1,7 +1,7 @@
 """partial indexes behind the operators' metrics: declined and refunded tickets, live sessions
 
 Revision ID: 0015
-Revises: 0014
+Revises: 0010
 Create Date: 2026-12-02 14:00:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0015"
-down_revision: str | Sequence[str] | None = "0014"
+down_revision: str | Sequence[str] | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

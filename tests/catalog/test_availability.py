@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from catalog import service as catalog
-from catalog.availability import CollectionGate, Territories, TitleTerms, WindowTerms, decide
+from catalog.availability import CollectionGate, Territories, WindowTerms, decide
 from catalog.models import TerritoryMode
 from core.db import unit_of_work, utcnow
 from core.errors import AppError
@@ -130,30 +130,6 @@ def test_decide_agrees_with_the_reference_model(
 ) -> None:
     expected = reference(windows, collection_gates, country, at)
     assert outcome(lambda: decide("t", windows, collection_gates, country, at)) == expected
-
-
-@given(
-    windows=st.lists(window_terms(), max_size=4),
-    collection_gates=st.lists(gates(), max_size=2),
-    asked=st.lists(
-        st.tuples(st.none() | st.sampled_from([*COUNTRIES, "DE"]), st.integers(-60, 120)),
-        min_size=1,
-        max_size=12,
-    ),
-)
-@settings(max_examples=400, deadline=None)
-def test_remembered_offers_are_what_deciding_again_says(
-    windows: list[WindowTerms],
-    collection_gates: list[CollectionGate],
-    asked: list[tuple[str | None, int]],
-) -> None:
-    """TitleTerms.offer reuses an offer only between two boundaries; in any order of
-    questions it answers exactly as decide() would."""
-    terms = TitleTerms("t", windows, collection_gates)
-    for country, hour in asked:
-        at = hours(hour)
-        remembered = outcome(lambda: terms.offer(country, at))  # noqa: B023 - called at once
-        assert remembered == outcome(lambda: decide("t", windows, collection_gates, country, at))  # noqa: B023
 
 
 @given(window=window_terms(), country=st.sampled_from(COUNTRIES))

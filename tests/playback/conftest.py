@@ -2,7 +2,7 @@
 viewer holding a paid ticket for it in every test that asks.
 
 The transcode (a 12 s 960x540 master with a German dub, a commentary and English subtitles,
-two fast rungs) runs the pipeline's own jobs in-process, in order, through
+two fast rungs, 2 s segments and a 4 s key period, so the film has three key periods) runs the pipeline's own jobs in-process, in order, through
 ``core.jobs.run_job``: the same code the worker pool runs, without waiting on a broker.
 Its files stay in storage for the whole session; each test gets fresh database rows (the
 ``db`` fixture empties tables after every test) pointing at them, with the same wrapped
@@ -46,11 +46,13 @@ FAST_PROFILE = {
     "name": "ci",
     "preset": "superfast",
     "native_rung_min_gain": 1000,
+    "segment_seconds": 2,
     "rungs": [
         {"name": "540p", "height": 540, "bitrate_kbps": 1200},
         {"name": "270p", "height": 270, "bitrate_kbps": 300},
     ],
 }
+KEY_PERIOD_SECONDS = 4
 PIPELINE_JOBS = (transcoding.PREPARE_JOB, transcoding.CHUNK_JOB, transcoding.PACKAGE_JOB)
 
 
@@ -59,7 +61,12 @@ class PackagedRelease:
     """What the pipeline left behind: the release row and its wrapped key, as values."""
 
     release: dict[str, Any]
-    key: dict[str, Any]
+    keys: list[dict[str, Any]]
+
+    @property
+    def key_ids(self) -> list[str]:
+        """The key of each key period, in order (from the release's outputs)."""
+        return [str(k) for k in self.release["outputs"]["key_periods"]["key_ids"]]
 
 
 def _make_sources(d: Path) -> dict[str, Path]:
@@ -145,9 +152,14 @@ def packaged_release(
     profile.write_text(json.dumps(FAST_PROFILE))
     saved = {
         k: os.environ.get(k)
-        for k in ("POCKETCINEMA_LADDER_PROFILE_FILE", "POCKETCINEMA_MULTIPART_PART_SIZE")
+        for k in (
+            "POCKETCINEMA_LADDER_PROFILE_FILE",
+            "POCKETCINEMA_MULTIPART_PART_SIZE",
+            "POCKETCINEMA_PLAYBACK_KEY_PERIOD_SECONDS",
+        )
     }
     os.environ["POCKETCINEMA_LADDER_PROFILE_FILE"] = str(profile)
+    os.environ["POCKETCINEMA_PLAYBACK_KEY_PERIOD_SECONDS"] = str(KEY_PERIOD_SECONDS)
     os.environ["POCKETCINEMA_MULTIPART_PART_SIZE"] = str(5 * 1024 * 1024)
     reset_settings_cache()
     try:
@@ -202,19 +214,22 @@ def packaged_release(
         _run_pipeline(release_id)
         with unit_of_work() as session:
             release = session.get_one(Release, release_id)
-            key = session.scalars(
+            keys = session.scalars(
                 select(ContentKey).where(ContentKey.release_id == release_id)
-            ).one()
+            ).all()
             snapshot = PackagedRelease(
                 release={
                     c.key: getattr(release, c.key)
                     for c in Release.__table__.columns  # type: ignore[attr-defined]
                     if c.key not in ("title_id", "studio_id")
                 },
-                key={
-                    c.key: getattr(key, c.key)
-                    for c in ContentKey.__table__.columns  # type: ignore[attr-defined]
-                },
+                keys=[
+                    {
+                        c.key: getattr(key, c.key)
+                        for c in ContentKey.__table__.columns  # type: ignore[attr-defined]
+                    }
+                    for key in keys
+                ],
             )
         _empty_tables()  # every test installs its own rows (see install_release)
     finally:
@@ -238,21 +253,37 @@ class Viewing:
     ticket_id: str
     payment_intent_id: str
     release_id: str
-    key_id: str
+    key_ids: list[str]
+    device_id: str = "phone-1"
 
-    def start(self, headers: dict[str, str] | None = None, client: TestClient | None = None) -> Any:
+    @property
+    def key_id(self) -> str:
+        """The key of the first key period."""
+        return self.key_ids[0]
+
+    def start(
+        self,
+        headers: dict[str, str] | None = None,
+        client: TestClient | None = None,
+        **body: Any,
+    ) -> Any:
         return (client or self.client).post(
             "/v1/playback/sessions",
-            json={"ticket_id": self.ticket_id},
+            json={"ticket_id": self.ticket_id, **body},
             headers=headers or self.headers,
         )
+
+    def grant_headers(self, grant: str, device: str | None = None) -> dict[str, str]:
+        """What a player sends with playlist, key and media requests."""
+        return {"Authorization": f"Bearer {grant}", "X-Device-Id": device or self.device_id}
 
 
 def install_release(packaged: PackagedRelease, title_id: str, studio_id: str) -> None:
     with unit_of_work() as session:
         session.add(Release(**packaged.release, title_id=title_id, studio_id=studio_id))
         session.flush()
-        session.add(ContentKey(**packaged.key))
+        for key in packaged.keys:
+            session.add(ContentKey(**key))
 
 
 def buy_ticket(client: TestClient, headers: dict[str, str], title_id: str) -> tuple[str, str]:
@@ -345,7 +376,7 @@ def viewing(client: TestClient, packaged_release: PackagedRelease, configure: An
         ticket_id=ticket_id,
         payment_intent_id=intent,
         release_id=str(packaged_release.release["id"]),
-        key_id=str(packaged_release.key["key_id"]),
+        key_ids=packaged_release.key_ids,
     )
 
 

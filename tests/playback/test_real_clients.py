@@ -1,5 +1,6 @@
-"""Real clients against the API on a loopback port: FFmpeg decodes the whole stream through
-the signed playlists and the key route; headless Chromium plays it in /play with hls.js.
+"""Real clients against the API on a loopback port: FFmpeg decodes the whole stream (three
+key periods, so two key changes) through the session's playlists, media and key routes;
+headless Chromium plays it in /play with hls.js across a key change.
 
 Chromium and hls.js come from scripts/setup_player.sh (Debian's chromium, npm's hls.js). In
 CI (CI=true) a missing one fails the run; on a laptop the browser test skips.
@@ -16,6 +17,7 @@ import subprocess
 import tempfile
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -58,6 +60,9 @@ def _ffmpeg(url: str, *selection: str) -> subprocess.CompletedProcess[str]:
             "error",
             "-protocol_whitelist",
             "http,tcp,crypto,hls",
+            # The HLS demuxer sends these with every playlist, segment and key request.
+            "-headers",
+            "X-Device-Id: phone-1\r\n",
             "-i",
             url,
             *selection,
@@ -76,10 +81,13 @@ def _frames(output: str, stream: int = 0) -> list[str]:
     return [line for line in output.splitlines() if line.startswith(f"{stream},")]
 
 
-def test_ffmpeg_decodes_the_whole_stream_through_signed_urls(
-    live_server: LiveServer, viewing: Viewing
+def test_ffmpeg_decodes_the_whole_stream_across_key_changes(
+    live_server: LiveServer, viewing: Viewing, configure: Any
 ) -> None:
+    # Open every key period to this grant, as heartbeats would while the film plays on.
+    configure(playback_key_periods_around="5")
     body = _start(live_server, viewing)
+    assert body["key_periods"] == [0, 2]
     master_url = f"{body['master_playlist_url']}?token={body['token']}"
     master = httpx.get(master_url, timeout=10).text
     assert "#EXT-X-KEY" not in master
@@ -107,10 +115,18 @@ def test_ffmpeg_decodes_the_whole_stream_through_signed_urls(
         ]
         assert errors == [], errors
         assert len(_frames(done.stdout)) == 12 * 24
-    # The same playlist with the key route refusing (ticket refunded): FFmpeg cannot decode.
-    from tests.playback.conftest import refund
-
-    refund(viewing.client, viewing)
+    # A grant that opens only the periods near the start: FFmpeg cannot fetch the film
+    # whole in advance (the third period's key is refused).
+    configure(playback_key_periods_around="1")
+    near = httpx.post(
+        f"{live_server.base_url}{urlsplit(body['refresh_url']).path}",
+        headers={"Authorization": f"Bearer {body['token']}"},
+        timeout=10,
+    )
+    assert near.json()["key_periods"] == [0, 1], near.text
+    partial = _ffmpeg(f"{body['master_playlist_url']}?token={near.json()['token']}")
+    assert partial.returncode != 0 or len(_frames(partial.stdout)) < 12 * 24
+    # The same playlist without a device id: no key, FFmpeg cannot decode.
     refused = subprocess.run(
         [
             get_settings().ffmpeg_path,
@@ -223,6 +239,10 @@ async def _play_in_browser(port: int, base_url: str, email: str) -> dict[str, An
         await tools.wait_for(
             f"document.getElementById('video').currentTime > {before + 1.0}", 30, "playing on"
         )
+        # Into the third key period (8-12 s): two key changes played through.
+        await tools.wait_for(
+            "document.getElementById('video').currentTime > 9", 60, "the third key period"
+        )
         return {
             "levels": levels,
             "audio": audio,
@@ -235,9 +255,14 @@ async def _play_in_browser(port: int, base_url: str, email: str) -> dict[str, An
 
 
 def test_chromium_plays_the_encrypted_title_with_hlsjs(
-    live_server: LiveServer, viewing: Viewing
+    live_server: LiveServer, viewing: Viewing, configure: Any
 ) -> None:
     chromium = _chromium()
+    # hls.js buffers up to 30 s ahead and fetches each fragment's key as it buffers. The
+    # grant's key window must cover that buffer: with the defaults (10 min periods, one on
+    # each side) it does; with this film's 4 s periods it takes two on each side. Heartbeats
+    # every 2 s keep renewing the grant while the key changes twice.
+    configure(playback_heartbeat_seconds="2", playback_key_periods_around="2")
     port = free_port()
     profile = tempfile.mkdtemp(prefix="chromium-")
     argv = [

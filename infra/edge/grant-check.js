@@ -1,0 +1,96 @@
+// Pocket Cinema playback grants, checked at a CDN edge (a CloudFront Function, runtime
+// cloudfront-js-2.0, on viewer requests for /hls/*), with nothing but the shared secret:
+// the same checks as the API's media route (drm/grants.py, playback/service.py).
+//
+// A grant is "<payload>.<mac>": payload is base64url JSON, mac is base64url of the first
+// 16 bytes of HMAC-SHA256("pcg1." + payload) under POCKETCINEMA_PLAYBACK_SECRET_KEY. The
+// request is allowed when the mac is right, the grant has not expired, and the path is
+// one file directly inside one of the grant's rendition folders of the grant's release:
+// /<pre>/<one of ren>/<file>. Players send the grant as "Authorization: Bearer <grant>"
+// (hls.js xhrSetup) or, if they cannot set headers, as ?token=<grant>.
+//
+// Deploy: replace SECRET below (or read it from a CloudFront KeyValueStore). Tests run this
+// file under node (tests/drm/test_grants.py).
+"use strict";
+
+var crypto = require("crypto");
+
+var SECRET = "replace-with-POCKETCINEMA_PLAYBACK_SECRET_KEY";
+var MAC_BYTES = 16;
+
+function toBase64Url(b64) {
+  return b64.replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function fromBase64Url(text) {
+  var b64 = text.replace(/-/g, "+").replace(/_/g, "/");
+  while (b64.length % 4) b64 += "=";
+  return Buffer.from(b64, "base64").toString("utf8");
+}
+
+function sameText(a, b) {
+  // Constant time for equal lengths: the mac must not be guessable byte by byte.
+  if (a.length !== b.length) return false;
+  var diff = 0;
+  for (var i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
+}
+
+function macOf(payload, secret) {
+  var hex = crypto.createHmac("sha256", secret).update("pcg1." + payload).digest("hex");
+  return toBase64Url(Buffer.from(hex.slice(0, MAC_BYTES * 2), "hex").toString("base64"));
+}
+
+// {ok: true, grant} or {ok: false, status, code}; nowSeconds is Unix time.
+function checkGrant(token, path, secret, nowSeconds) {
+  var dot = token.indexOf(".");
+  if (dot <= 0) return { ok: false, status: 401, code: "invalid_grant" };
+  var payload = token.slice(0, dot);
+  if (!sameText(token.slice(dot + 1), macOf(payload, secret))) {
+    return { ok: false, status: 401, code: "invalid_grant" };
+  }
+  var grant;
+  try {
+    grant = JSON.parse(fromBase64Url(payload));
+  } catch (e) {
+    return { ok: false, status: 401, code: "invalid_grant" };
+  }
+  if (!(grant.exp > nowSeconds)) return { ok: false, status: 401, code: "grant_expired" };
+  var prefix = "/" + grant.pre + "/";
+  if (path.indexOf(prefix) !== 0) return { ok: false, status: 403, code: "media_not_granted" };
+  var rest = path.slice(prefix.length).split("/");
+  var file = rest[1];
+  if (rest.length !== 2 || grant.ren.indexOf(rest[0]) < 0 || !file || file === "." ||
+      file === ".." || file.indexOf("\\") >= 0) {
+    return { ok: false, status: 403, code: "media_not_granted" };
+  }
+  return { ok: true, grant: grant };
+}
+
+function refuse(status, code) {
+  return {
+    statusCode: status,
+    statusDescription: code,
+    headers: {
+      "content-type": { value: "application/problem+json" },
+      "cache-control": { value: "no-store" },
+    },
+    body: JSON.stringify({ status: status, code: code, title: code, detail: code }),
+  };
+}
+
+function handler(event) {
+  var request = event.request;
+  var token = null;
+  var auth = request.headers.authorization;
+  if (auth && auth.value.indexOf("Bearer ") === 0) token = auth.value.slice(7).trim();
+  else if (request.querystring.token) token = request.querystring.token.value;
+  if (!token) return refuse(401, "not_authenticated");
+  var checked = checkGrant(token, request.uri, SECRET, Math.floor(Date.now() / 1000));
+  if (!checked.ok) return refuse(checked.status, checked.code);
+  var device = request.headers["x-device-id"];
+  if (device && device.value.trim() !== checked.grant.dev) return refuse(403, "device_mismatch");
+  return request;
+}
+
+if (typeof module !== "undefined") module.exports = { checkGrant: checkGrant, handler: handler };

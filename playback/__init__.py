@@ -1,0 +1,1 @@
+"""Playback orchestration: decisions against the database, grants for the hot paths."""

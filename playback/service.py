@@ -1,0 +1,331 @@
+"""Playback, orchestrated: start, heartbeat, refresh and stop decide against the database
+and issue a grant; keys, playlists and media trust the grant alone.
+
+It sits above tickets (sessions and their rule, tickets/playback.py) and boxoffice (views),
+below the API, whose routes parse, call one function here and map the answer. The hot-path
+functions (``*_for_grant``) do no I/O; where a request needs something not yet in memory
+(a playlist template, a content key: both immutable) the route loads it off the event loop
+with the blocking twin named here.
+
+Refusals of a decision are *returned* (:class:`Refused`), not raised, together with the
+session end they cause, so the request's transaction commits that end.
+"""
+
+from __future__ import annotations
+
+import math
+import posixpath
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from boxoffice import views as boxoffice
+from catalog.releases import Release
+from core.errors import AppError, Forbidden, NotFound
+from core.settings import get_settings
+from core.storage import check_key, get_store
+from drm import grants
+from drm.grants import Grant
+from drm.playlists import SessionUrls, Template, render, templates
+from drm.ratelimit import key_limiter
+from drm.urls import media_signer
+from tickets import playback as sessions
+from tickets.models import PlaybackSession
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A "yes": the grant (signed) and what it says."""
+
+    token: str
+    grant: Grant
+    session: PlaybackSession
+    release: Release
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A "no" whose bookkeeping (the session's end) must commit with the request."""
+
+    error: AppError
+
+
+@dataclass(frozen=True)
+class Beat:
+    issued: Issued
+    recorded: bool  # False when this seq was already received
+
+
+# --- what a grant names --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReleaseLayout:
+    """What never changes about a packaged release: its master, the folders its media
+    lives in, and the key of each key period."""
+
+    master: str
+    renditions: tuple[str, ...]
+    period_seconds: float
+    key_ids: tuple[str, ...]
+
+
+def layout(release: Release) -> ReleaseLayout:
+    """Read (and cache, by storage key) the release's playlists: blocking on a miss, so it
+    is called only by decisions, which run in the threadpool with the database."""
+    if not release.hls_prefix or not release.master_playlist_key:
+        raise NotFound("this release is no longer available", code="release_not_ready")
+    prefix = release.hls_prefix
+    master = release.master_playlist_key.removeprefix(prefix + "/")
+    load = get_store().get_bytes
+    folders: set[str] = set()
+    for playlist in templates.get(f"{prefix}/{master}", master, load).playlists:
+        folders |= templates.get(f"{prefix}/{playlist}", playlist, load).folders
+    outputs: dict[str, Any] = release.outputs or {}
+    periods = outputs.get("key_periods") or {}
+    key_ids = tuple(str(k).lower() for k in periods.get("key_ids", []))
+    if not key_ids and release.content_key_id:  # packaged before keys rotated: one key
+        key_ids = (release.content_key_id.lower(),)
+    seconds = float(periods.get("seconds") or math.inf)
+    return ReleaseLayout(master, tuple(sorted(f for f in folders if f)), seconds, key_ids)
+
+
+def key_window(layout: ReleaseLayout, position_seconds: float) -> tuple[int, int]:
+    """The key periods a grant opens around ``position_seconds``: the current one and
+    ``playback_key_periods_around`` on each side (seeks nearby, the next period's key
+    fetched ahead), never the whole film."""
+    if not layout.key_ids:
+        return (0, -1)
+    around = get_settings().playback_key_periods_around
+    current = (
+        0 if math.isinf(layout.period_seconds) else int(position_seconds // layout.period_seconds)
+    )
+    current = min(max(current, 0), len(layout.key_ids) - 1)
+    return max(0, current - around), min(len(layout.key_ids) - 1, current + around)
+
+
+def _issue(entitled: sessions.Entitled, position_seconds: float) -> Issued:
+    release = entitled.release
+    found = layout(release)
+    first, last = key_window(found, position_seconds)
+    playback = entitled.session
+    grant = Grant(
+        session_id=playback.id,
+        ticket_id=playback.ticket_id,
+        viewer_id=playback.viewer_id,
+        title_id=playback.title_id,
+        release_id=release.id,
+        hls_prefix=release.hls_prefix or "",
+        master=found.master,
+        country=playback.country,
+        device_id=playback.device_id,
+        renditions=found.renditions,
+        key_periods=(first, last),
+        key_ids=found.key_ids[first : last + 1],
+        expires_at=int(time.time()) + get_settings().playback_grant_seconds,
+    )
+    return Issued(grants.encode(grant), grant, playback, release)
+
+
+# --- decisions (database) --------------------------------------------------------------------
+
+
+def start(
+    session: Session,
+    *,
+    viewer_id: str,
+    device_id: str | None,
+    ticket_id: str,
+    country: str | None,
+    at: datetime,
+    take_over: bool = False,
+    position_seconds: float = 0.0,
+) -> Issued:
+    entitled = sessions.start(
+        session,
+        viewer_id=viewer_id,
+        device_id=device_id,
+        ticket_id=ticket_id,
+        country=country,
+        at=at,
+        take_over=take_over,
+    )
+    entitled.session.position_seconds = position_seconds
+    session.flush()
+    return _issue(entitled, position_seconds)
+
+
+def _caller(token: str, session_id: str, device_id: str | None) -> sessions.Caller:
+    # An expired grant still says who is asking: the decision itself re-checks everything,
+    # so a player back from a pause longer than a grant's life can carry on.
+    grace = get_settings().playback_session_timeout_seconds
+    grant = grants.decode(token, grace_seconds=grace)
+    grants.require_session(grant, session_id)
+    grants.require_device(grant, device_id, required=False)
+    return sessions.Caller(grant.viewer_id, grant.ticket_id, grant.device_id)
+
+
+def _decide(
+    session: Session, session_id: str, caller: sessions.Caller, country: str | None, at: datetime
+) -> sessions.Entitled | Refused:
+    try:
+        return sessions.decide(session, session_id, caller, country=country, at=at)
+    except (Forbidden, sessions.SessionEnded, sessions.SessionNotFound) as refusal:
+        sessions.revoke(session, session_id, at, refusal)
+        session.flush()
+        return Refused(refusal)
+
+
+def refresh(
+    session: Session,
+    token: str,
+    session_id: str,
+    *,
+    device_id: str | None,
+    country: str | None,
+    at: datetime,
+    position_seconds: float | None = None,
+) -> Issued | Refused:
+    """A new grant, if the database still says yes. ``position_seconds`` (after a seek)
+    moves the key periods the grant opens."""
+    caller = _caller(token, session_id, device_id)
+    decided = _decide(session, session_id, caller, country, at)
+    if isinstance(decided, Refused):
+        return decided
+    if position_seconds is not None:
+        decided.session.position_seconds = position_seconds
+        session.flush()
+    return _issue(decided, decided.session.position_seconds)
+
+
+def heartbeat(
+    session: Session,
+    token: str,
+    session_id: str,
+    *,
+    device_id: str | None,
+    country: str | None,
+    seq: int,
+    position_seconds: float,
+    watched_seconds: float,
+    at: datetime,
+) -> Beat | Refused:
+    """Keep the session alive, count the watched time (box office's rules), and answer
+    with a new grant. A refused heartbeat counts nothing and ends the session."""
+    caller = _caller(token, session_id, device_id)
+    decided = _decide(session, session_id, caller, country, at)
+    if isinstance(decided, Refused):
+        return decided
+    playback = decided.session
+    first = playback.last_seq is None
+    fresh = sessions.beat(playback, seq=seq, position_seconds=position_seconds, at=at)
+    session.flush()
+    recorded = False
+    if first:
+        # The first heartbeat is the view start: the player has the stream and plays. No
+        # key request ever has to write. Idempotent (one row per session): a first
+        # heartbeat whose transaction failed is simply first again.
+        boxoffice.record_view_started(
+            session,
+            playback_session_id=playback.id,
+            ticket_id=playback.ticket_id,
+            viewer_id=playback.viewer_id,
+            title_id=playback.title_id,
+            territory=playback.country,
+            at=playback.started_at,
+        )
+    if fresh:
+        recorded = boxoffice.record_heartbeat(
+            session,
+            playback_session_id=playback.id,
+            ticket_id=playback.ticket_id,
+            viewer_id=playback.viewer_id,
+            title_id=playback.title_id,
+            territory=playback.country,
+            seq=seq,
+            watched_seconds=watched_seconds,
+            position_seconds=position_seconds,
+            at=at,
+            runtime_seconds=decided.release.duration_seconds,
+        )
+    return Beat(_issue(decided, playback.position_seconds), recorded)
+
+
+def stop(
+    session: Session, token: str, session_id: str, *, device_id: str | None, at: datetime
+) -> None:
+    sessions.stop(session, session_id, _caller(token, session_id, device_id), at=at)
+
+
+# --- the hot paths: no database, no I/O ---------------------------------------------------------
+
+
+def grant_for(token: str, session_id: str, device_id: str | None, *, key: bool = False) -> Grant:
+    """The request's grant: ours, unexpired, for this session and this device (key
+    requests must say which device they come from)."""
+    grant = grants.decode(token)
+    grants.require_session(grant, session_id)
+    grants.require_device(grant, device_id, required=key)
+    return grant
+
+
+class KeyNotGranted(Forbidden):
+    code = "key_not_granted"
+
+
+def check_key_request(grant: Grant, key_id: str) -> None:
+    """Before any key bytes: the grant opens this key's period, and the session is within
+    its key request rate."""
+    if not grant.allows_key(key_id):
+        raise KeyNotGranted(
+            "this key's period is not open to this grant: send a heartbeat or refresh with "
+            "the playhead position",
+            key_periods=list(grant.key_periods),
+        )
+    key_limiter.take(grant.session_id, get_settings().playback_key_requests_per_minute)
+
+
+def key_bytes(grant: Grant, found: tuple[bytes, str]) -> bytes:
+    key, release_id = found
+    if release_id != grant.release_id:  # a grant lists only its release's keys
+        raise NotFound("no such key", code="key_not_found")
+    return key
+
+
+def playlist_location(grant: Grant, path: str | None) -> tuple[str, str]:
+    """(storage key, path in the release) of the master (``path`` None) or of a media
+    playlist of the grant's release."""
+    rel = grant.master if path is None else path
+    if not rel.endswith(".m3u8"):
+        raise NotFound("no such playlist in this release", code="playlist_not_found")
+    try:
+        return check_key(f"{grant.hls_prefix}/{rel}"), rel
+    except AppError:
+        raise NotFound("no such playlist in this release", code="playlist_not_found") from None
+
+
+def load_playlist(storage_key: str, rel_path: str) -> Template:
+    """Blocking twin of :meth:`drm.playlists.TemplateCache.cached` (reads storage)."""
+    return templates.get(storage_key, rel_path, get_store().get_bytes)
+
+
+def render_playlist(grant: Grant, template: Template, token_suffix: str) -> bytes:
+    if not template.folders <= set(grant.renditions):
+        raise NotFound("no such playlist in this release", code="playlist_not_found")
+    urls = SessionUrls(grant.session_id, media_signer(grant, token_suffix), token_suffix)
+    return render(template, urls).encode()
+
+
+class MediaNotGranted(Forbidden):
+    code = "media_not_granted"
+
+
+def media_location(grant: Grant, path: str) -> str:
+    """The storage key of one file of a granted rendition (segments, init segments,
+    subtitle cues); anything else of the release, or of another, is refused."""
+    if not grant.allows_media(path) or posixpath.normpath(path) != path:
+        raise MediaNotGranted("this file is not part of the renditions this grant opens")
+    return check_key(f"{grant.hls_prefix}/{path}")
