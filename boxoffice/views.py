@@ -169,3 +169,16 @@ def watched_seconds(session: Session, ticket_id: str) -> float:
         select(TicketWatch.watched_seconds).where(TicketWatch.ticket_id == ticket_id)
     )
     return float(value or 0.0)
+
+
+def qualified_view_count(
+    session: Session, after: datetime | None = None, until: datetime | None = None
+) -> int:
+    """Qualified views recorded in (after, until] (operators' metrics; a range over the
+    created_at index)."""
+    stmt = select(func.count()).select_from(QualifiedView)
+    if after is not None:
+        stmt = stmt.where(QualifiedView.created_at > after)
+    if until is not None:
+        stmt = stmt.where(QualifiedView.created_at <= until)
+    return int(session.scalar(stmt) or 0)

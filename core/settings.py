@@ -21,6 +21,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Values that only ever make sense on a developer's machine. Production refuses every one.
 DEV_SECRET = "dev-only-insecure-secret-change-me"  # noqa: S105 - the point is to detect it
+# The mark of a value copied from an example file (infra/k8s/secret.example.yaml) unfilled.
+PLACEHOLDER = "CHANGE-ME"
 
 
 # Keys we sign with; production wants each random (256+ bits) and different from the others.
@@ -119,6 +121,15 @@ class Settings(BaseSettings):
     base_url: str = "http://127.0.0.1:8000"
     log_level: str = "INFO"
     log_json: bool = True
+
+    # --- operations: /metrics (docs/operations.md) -------------------------------------------
+    # With a token, every metrics endpoint wants `Authorization: Bearer <token>`. Production
+    # refuses to start without a token unless the API's metrics live on their own port.
+    metrics_token: SecretStr = SecretStr("")
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)  # API: a separate listener
+    worker_metrics_port: int = Field(default=9101, ge=0, le=65535)  # 0: the worker exports none
+    # Business figures are read from the database at scrape time, at most once per this long.
+    metrics_cache_seconds: float = Field(default=15.0, ge=0, le=3600)
 
     # --- database and queue -------------------------------------------------------------
     database_url: str = ""  # default: sqlite:///<data_dir>/pocketcinema.db
@@ -381,6 +392,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _fill_defaults_and_refuse_dev_secrets(self) -> Settings:
+        # Read before the defaults below are filled in: assigning a field marks it as set.
+        kek_file_named = "kek_file" in self.model_fields_set
         data_dir = self.data_dir.resolve()
         self.data_dir = data_dir
         if not self.database_url:
@@ -402,7 +415,7 @@ class Settings(BaseSettings):
             self.geo_fallback_country = self.geo_fallback_country.strip().upper() or None
         self._fill_password_hashing()
         if self.mode is Mode.production:
-            self._refuse_development_values()
+            self._refuse_development_values(kek_file_named)
         return self
 
     def _fill_password_hashing(self) -> None:
@@ -444,13 +457,18 @@ class Settings(BaseSettings):
             self.password_hash_parallelism,
         )
 
-    def _refuse_development_values(self) -> None:
+    def _refuse_development_values(self, kek_file_named: bool) -> None:
         problems: list[str] = []
         seen: dict[str, str] = {}
         for name in SIGNING_SECRETS:
             secret: SecretStr = getattr(self, name)
             value = secret.get_secret_value()
-            if not value or value.startswith(DEV_SECRET) or secret_bits(value) < 256:
+            if (
+                not value
+                or value.startswith(DEV_SECRET)
+                or PLACEHOLDER in value
+                or secret_bits(value) < 256
+            ):
                 problems.append(
                     f"POCKETCINEMA_{name.upper()} (set a random value of 256+ bits, "
                     "e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')"
@@ -474,6 +492,21 @@ class Settings(BaseSettings):
                     problems.append(f"POCKETCINEMA_{name.upper()} (missing)")
         if self.key_encryption is KeyEncryption.kms and not self.kms_key_id:
             problems.append("POCKETCINEMA_KMS_KEY_ID (missing)")
+        if self.key_encryption is KeyEncryption.local and not kek_file_named:
+            # A default path is a file per container: the API could not unwrap the keys a
+            # worker wrapped. Every role must read the same mounted file (or use KMS).
+            problems.append(
+                "POCKETCINEMA_KEK_FILE (name the key-encryption key file every role mounts, "
+                "made with `pocketcinema create-kek FILE`; or use POCKETCINEMA_KEY_ENCRYPTION=kms)"
+            )
+        token = self.metrics_token.get_secret_value()
+        if token and (len(token) < 32 or PLACEHOLDER in token):
+            problems.append("POCKETCINEMA_METRICS_TOKEN (32+ random chars)")
+        if not token and self.metrics_port is None:
+            problems.append(
+                "POCKETCINEMA_METRICS_TOKEN (set one, or serve metrics on a separate port "
+                "with POCKETCINEMA_METRICS_PORT)"
+            )
         if problems:
             raise ValueError("production mode refuses development values: " + "; ".join(problems))
 
