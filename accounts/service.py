@@ -14,6 +14,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -25,8 +26,9 @@ from accounts.passwords import check_password
 from core import outbound
 from core.db import new_id, utcnow
 from core.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, TooManyRequests
+from core.scope import StudioScope
 from core.security import KeyRing, decode_token, hash_password, issue_token, verify_password
-from core.settings import get_settings
+from core.settings import PasswordHashCost, get_settings
 
 ACCESS_AUDIENCE = "pocketcinema-api"
 ACCESS_TTL = timedelta(minutes=15)
@@ -46,6 +48,17 @@ class Principal:
             raise Forbidden("your role may not do this", code="role_forbidden")
 
 
+def studio_scope(principal: Principal) -> StudioScope:
+    """The one answer to "which studios' data may this caller touch?": every studio for
+    admins and finance, its own for a studio user, none for anyone else (a viewer, or a
+    studio account not yet attached to a studio)."""
+    if principal.role in (Role.admin, Role.finance):
+        return StudioScope.all_studios()
+    if principal.role is Role.studio and principal.studio_id is not None:
+        return StudioScope.one(principal.studio_id)
+    return StudioScope.nothing()
+
+
 def login_keyring() -> KeyRing:
     return KeyRing.single(get_settings().secret_key.get_secret_value(), "login")
 
@@ -55,9 +68,16 @@ def normalize_email(email: str) -> str:
 
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-# Verified against when the email is unknown, so a miss costs as much as a wrong password
-# and response time does not reveal which emails have accounts.
-_DUMMY_HASH = hash_password("dummy password for timing " + secrets.token_hex(8))
+MIN_PASSWORD = 10
+MAX_PASSWORD = 256  # argon2 would happily hash megabytes; we do not offer that DoS lever
+
+
+@lru_cache(maxsize=4)
+def _dummy_hash(cost: PasswordHashCost) -> str:
+    # Verified against when the email is unknown, so a miss costs as much as a wrong password
+    # and response time does not reveal which emails have accounts; made with the current
+    # cost, once per cost.
+    return hash_password("dummy password for timing " + secrets.token_hex(8))
 
 
 def create_studio(session: Session, name: str, webhook_url: str | None = None) -> Studio:
@@ -290,7 +310,8 @@ def login(
             )
         throttling.login_everyone().hit()
     ok = verify_password(
-        user.password_hash if user and user.password_hash else _DUMMY_HASH, password
+        user.password_hash if user and user.password_hash else _dummy_hash(settings.password_hash),
+        password,
     )
     if not ok or user is None or user.password_hash is None or user.disabled_at is not None:
         repository.record_failure(session, email, ip, now, keep_after=now - window)

@@ -11,10 +11,11 @@ from sqlalchemy.orm import Session
 from starlette.types import Scope
 
 from accounts.models import Role
-from accounts.service import Principal, principal_from_token
+from accounts.service import Principal, principal_from_token, studio_scope
 from core.db import read_only, session_factory
 from core.errors import NotAuthenticated
 from core.geo import COUNTRY_HEADERS, request_country
+from core.scope import StudioScope
 from core.settings import get_settings
 
 
@@ -71,6 +72,16 @@ def require_role(*roles: Role) -> object:
 StudioUser = Annotated[Principal, require_role(Role.studio)]
 FinanceUser = Annotated[Principal, require_role(Role.finance)]
 AdminUser = Annotated[Principal, require_role(Role.admin)]
+
+
+def get_studio_scope(principal: CurrentUser) -> StudioScope:
+    """Whose studio data the caller may touch (accounts.service.studio_scope decides)."""
+    return studio_scope(principal)
+
+
+# Route parameters: the role check (StudioUser, FinanceUser) says *whether* a caller may use
+# a route; this says *which studios' rows* it sees. Every studio and report query takes it.
+CallerScope = Annotated[StudioScope, Depends(get_studio_scope)]
 
 
 class Page:

@@ -86,8 +86,7 @@ def setup_data(viewers: int) -> dict[str, Any]:
     from accounts import service as accounts
     from accounts.models import Role, User
     from catalog import service as catalog
-    from catalog.models import TerritoryMode
-    from catalog.releases import Release, ReleaseStatus
+    from catalog.models import Release, ReleaseStatus, TerritoryMode
     from core.db import new_id, unit_of_work, utcnow
     from core.storage import get_store
     from drm import keys

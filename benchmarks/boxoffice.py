@@ -212,7 +212,7 @@ def fill(conn: psycopg.Connection, tickets: int, views: int, titles: int, first_
              paid_at + interval '2 hours' FROM tk WHERE i % 5 < 3;
     ANALYZE;
     """
-    conn.execute(sql)  # type: ignore[arg-type]
+    conn.execute(sql)
 
 
 if __name__ == "__main__":

@@ -75,9 +75,8 @@ def run(beats: int) -> dict[str, object]:
     reset_settings_cache()
     from accounts import service as accounts
     from boxoffice import views
-    from catalog import releases
     from catalog import service as catalog
-    from catalog.models import TerritoryMode
+    from catalog.models import ReleaseStatus, TerritoryMode
     from core.db import unit_of_work, utcnow
     from pocketcinema import migrate
     from tickets import service as tickets
@@ -98,10 +97,10 @@ def run(beats: int) -> dict[str, object]:
             ends_at=now + timedelta(days=30),
             prices={"US": (999, "USD")},
         )
-        release = releases.create_release(  # only titles with a ready release are sold
+        release = catalog.create_release(  # only titles with a ready release are sold
             s, title_id=title.id, studio_id=studio.id, label="Main feature"
         )
-        releases.set_status(release, releases.ReleaseStatus.ready)
+        catalog.set_status(release, ReleaseStatus.ready)
         viewer = accounts.create_user(s, "bench@example.com", "correct horse battery")
         ids = {
             "title": title.id,

@@ -105,8 +105,7 @@ def setup_data() -> dict[str, Any]:
     from accounts.models import Role
     from api.app import create_app
     from catalog import service as catalog
-    from catalog.models import TerritoryMode
-    from catalog.releases import Release, ReleaseStatus
+    from catalog.models import Release, ReleaseStatus, TerritoryMode
     from core.db import dispose_engine, unit_of_work, utcnow
     from core.storage import get_store
     from drm import keys
@@ -380,7 +379,10 @@ def python_load(base: str, reqs: list[Request], seconds: float) -> dict[str, Any
         errors += err
         latencies += lat
     latencies.sort()
-    pct = lambda q: latencies[max(0, int(len(latencies) * q) - 1)] * 1000 if latencies else 0.0  # noqa: E731
+
+    def pct(q: float) -> float:
+        return latencies[max(0, int(len(latencies) * q) - 1)] * 1000 if latencies else 0.0
+
     return {
         "duration_s": elapsed,
         "status": status,

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from boxoffice import repository
 from boxoffice.models import FxRate
-from boxoffice.rollup import upsert
+from boxoffice.repository import upsert
 from core.db import utcnow
 from core.errors import InvalidInput
 from core.outbox import enqueue
@@ -97,7 +97,4 @@ def load_rates(session: Session, text: str, *, source: str) -> FxLoad:
 
 
 def rates_on(session: Session, day: date) -> dict[str, str]:
-    return {
-        r.currency: r.per_eur
-        for r in session.scalars(select(FxRate).where(FxRate.day == day).order_by(FxRate.currency))
-    }
+    return {r.currency: r.per_eur for r in repository.fx_rates_on(session, day)}

@@ -23,7 +23,6 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     false,
-    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -75,8 +74,8 @@ class ViewHeartbeat(IdMixin, TimestampMixin, Base):
     reported_seconds: Mapped[float] = mapped_column(Float)
     credited_seconds: Mapped[float] = mapped_column(Float)
     position_seconds: Mapped[float] = mapped_column(Float)
-    covered_from_ms: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
-    covered_to_ms: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    covered_from_ms: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    covered_to_ms: Mapped[int] = mapped_column(BigInteger, server_default="0")
     outside_territory: Mapped[bool] = mapped_column(Boolean, server_default=false())
     at: Mapped[datetime]
 
@@ -93,7 +92,7 @@ class TicketWatch(Base):
     territory: Mapped[str] = mapped_column(String(2))
     watched_seconds: Mapped[float] = mapped_column(Float)  # covered content, in seconds
     # Sorted disjoint [start_ms, end_ms) pairs: the union of the heartbeats' ranges.
-    intervals: Mapped[list[list[int]]] = mapped_column(JSON, server_default=text("'[]'"))
+    intervals: Mapped[list[list[int]]] = mapped_column(JSON, server_default="[]")
     latest_at: Mapped[datetime | None]  # latest heartbeat time seen
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -15,12 +15,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import stripe
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from boxoffice import repository
 from core.errors import AppError, InvalidInput
 from core.settings import PaymentProvider, get_settings
-from payments.models import LedgerEntry, LedgerKind, PaymentEvent
+from payments.models import LedgerKind, PaymentEvent
 
 
 class ReconciliationUnavailable(AppError):
@@ -65,13 +65,7 @@ def _bounds(day: date) -> tuple[datetime, datetime]:
 
 def ledger_movements(session: Session, provider: str, day: date) -> list[Movement]:
     start, end = _bounds(day)
-    rows = session.scalars(
-        select(LedgerEntry).where(
-            LedgerEntry.provider == provider,
-            LedgerEntry.occurred_at >= start,
-            LedgerEntry.occurred_at < end,
-        )
-    )
+    rows = repository.ledger_entries(session, provider, start, end)
     return [
         Movement(
             e.provider_reference,
@@ -141,13 +135,7 @@ def _from_stripe(txn: Any) -> Movement | None:
 def sandbox_movements(session: Session, day: date) -> list[Movement]:
     """The sandbox's own books: the money events it signed, with the fee it models."""
     start, end = _bounds(day)
-    events = session.scalars(
-        select(PaymentEvent).where(
-            PaymentEvent.provider == "sandbox",
-            PaymentEvent.provider_created_at >= start,
-            PaymentEvent.provider_created_at < end,
-        )
-    )
+    events = repository.sandbox_events(session, start, end)
     out: list[Movement] = []
     for event in events:
         out.extend(_from_sandbox(event))

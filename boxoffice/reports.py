@@ -17,11 +17,12 @@ from enum import StrEnum
 from html import escape
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
 
+from boxoffice import repository
 from boxoffice.definitions import Measure, territory_zone
-from boxoffice.models import DailyFigure, FxRate
+from boxoffice.models import DailyFigure
 from boxoffice.rollup import (
     FX_CHARGEBACKS,
     FX_FEES,
@@ -31,8 +32,8 @@ from boxoffice.rollup import (
     FX_PAYABLE,
     FX_REFUNDS,
 )
-from catalog.models import Title
 from core.errors import InvalidInput, NotFound
+from core.scope import ALL_STUDIOS, StudioScope
 from core.settings import get_settings
 
 MAX_DAYS = 731
@@ -52,7 +53,9 @@ class ReportQuery:
     date_to: date
     group_by: GroupBy = GroupBy.day
     title_ids: tuple[str, ...] = ()
-    studio_id: str | None = None
+    # Whose titles: the API always passes the caller's scope (accounts.service.studio_scope);
+    # jobs and benchmarks report over every studio.
+    scope: StudioScope = ALL_STUDIOS
     territories: tuple[str, ...] = ()
     offset: int = 0
     limit: int = 100
@@ -147,33 +150,15 @@ def check_query(session: Session, query: ReportQuery) -> None:
     if (query.date_to - query.date_from).days >= MAX_DAYS:
         raise InvalidInput(f"ask for at most {MAX_DAYS} days at once", code="report_range_too_long")
     for title_id in query.title_ids:
-        title = session.get(Title, title_id)
         # Another studio's title is "not found", exactly like a title that does not exist.
-        if title is None or (query.studio_id is not None and title.studio_id != query.studio_id):
+        if not repository.title_in_scope(session, title_id, query.scope):
             raise NotFound("no such title", code="title_not_found")
 
 
 def _filters(query: ReportQuery) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = [
-        DailyFigure.day >= query.date_from,
-        DailyFigure.day <= query.date_to,
-    ]
-    if query.title_ids:
-        conditions.append(DailyFigure.title_id.in_(query.title_ids))
-    if query.territories:
-        conditions.append(DailyFigure.territory.in_([t.upper() for t in query.territories]))
-    if query.studio_id is not None:
-        conditions.append(
-            DailyFigure.title_id.in_(select(Title.id).where(Title.studio_id == query.studio_id))
-        )
-    return conditions
-
-
-def _title_names(session: Session, ids: list[str]) -> dict[str, str]:
-    if not ids:
-        return {}
-    rows = session.execute(select(Title.id, Title.original_title).where(Title.id.in_(ids)))
-    return {title_id: name for title_id, name in rows}
+    return repository.figure_conditions(
+        query.date_from, query.date_to, query.title_ids, query.territories, query.scope
+    )
 
 
 def _bucket(day: date, group_by: GroupBy) -> str:
@@ -216,18 +201,13 @@ def build_report(session: Session, query: ReportQuery) -> Report:
         )
     else:
         key_col = DailyFigure.day
-    stmt = (
-        select(key_col, DailyFigure.measure, DailyFigure.currency, func.sum(DailyFigure.value))
-        .where(and_(*_filters(query)))
-        .group_by(key_col, DailyFigure.measure, DailyFigure.currency)
-    )
     groups: dict[str, tuple[ReportRow, dict[str, LocalMoney], dict[str, Converted]]] = {}
-    for key, measure, currency, value in session.execute(stmt):
+    for key, measure, currency, value in repository.figure_sums(session, key_col, _filters(query)):
         name = _bucket(key, query.group_by) if isinstance(key, date) else str(key)
         row, local, converted = groups.setdefault(name, (ReportRow(name, name), {}, {}))
         _add(row, local, converted, measure, currency, int(value or 0))
     if query.group_by is GroupBy.title and groups:
-        names = _title_names(session, list(groups))
+        names = repository.title_names(session, list(groups))
         for name, (row, _, _) in groups.items():
             row.label = names.get(name, name)
     totals: tuple[ReportRow, dict[str, LocalMoney], dict[str, Converted]] = (
@@ -242,9 +222,7 @@ def build_report(session: Session, query: ReportQuery) -> Report:
     ordered = [groups[k][0] for k in sorted(groups)]
     if query.group_by is GroupBy.title:
         ordered.sort(key=lambda r: (r.label.lower(), r.key))
-    territories = sorted(
-        session.scalars(select(DailyFigure.territory).where(and_(*_filters(query))).distinct())
-    )
+    territories = sorted(repository.figure_territories(session, _filters(query)))
     return Report(
         date_from=query.date_from,
         date_to=query.date_to,
@@ -307,22 +285,11 @@ def _missing_rates(
     """(day, currency) pairs whose rate is needed and absent: the money of that day in that
     currency, or the reporting currency itself on a day with money."""
     money_measures = list(_LOCAL)
-    needed = session.execute(
-        select(DailyFigure.day, DailyFigure.currency)
-        .where(and_(*_filters(query)), DailyFigure.measure.in_(money_measures))
-        .distinct()
-    ).all()
+    needed = repository.money_days(session, _filters(query), money_measures)
     if not needed:
         return []
     days = {d for d, _ in needed}
-    have: set[tuple[date, str]] = set(
-        (d, c)
-        for d, c in session.execute(
-            select(FxRate.day, FxRate.currency).where(
-                FxRate.day >= min(days), FxRate.day <= max(days)
-            )
-        )
-    )
+    have = repository.rates_held(session, min(days), max(days))
     missing: set[tuple[date, str]] = set()
     for day, currency in needed:
         for code in {currency, *currencies}:
@@ -403,21 +370,13 @@ def daily_series(
 ) -> dict[str, dict[date, tuple[int | None, int]]]:
     """Per title label: day -> (gross in ``currency`` or None if unconverted, qualified views)."""
     check_query(session, query)
-    stmt = (
-        select(
-            DailyFigure.title_id, DailyFigure.day, DailyFigure.measure, func.sum(DailyFigure.value)
-        )
-        .where(
-            and_(*_filters(query)),
-            ((DailyFigure.measure.in_([FX_GROSS, FX_MISSING])) & (DailyFigure.currency == currency))
-            | (DailyFigure.measure == Measure.qualified_views.value),
-        )
-        .group_by(DailyFigure.title_id, DailyFigure.day, DailyFigure.measure)
-    )
+    measures = [FX_GROSS, FX_MISSING]
     raw: dict[str, dict[date, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
-    for title_id, day, measure, value in session.execute(stmt):
+    for title_id, day, measure, value in repository.daily_sums(
+        session, _filters(query), measures, currency, Measure.qualified_views.value
+    ):
         raw[title_id][day][measure] = int(value or 0)
-    names = _title_names(session, list(raw))
+    names = repository.title_names(session, list(raw))
     series: dict[str, dict[date, tuple[int | None, int]]] = {}
     for title_id, days in raw.items():
         series[f"{names.get(title_id, title_id)} ({title_id[:8]})"] = {

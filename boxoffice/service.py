@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from boxoffice import repository
 from boxoffice.definitions import territory_zone
 from boxoffice.fx import FxLoad, load_rates, parse_ecb_csv, rates_on
-from boxoffice.models import DailyFigure, RevenueShare
-from boxoffice.rollup import rollup_day, rollup_pending, rollup_range, upsert
+from boxoffice.models import RevenueShare
+from boxoffice.repository import upsert
+from boxoffice.rollup import rollup_day, rollup_pending, rollup_range
 from boxoffice.views import record_heartbeat, record_view_started
-from catalog.models import Title
 from core.db import utcnow
 from core.errors import InvalidInput, NotFound
 from core.outbox import enqueue
@@ -44,7 +44,7 @@ def set_revenue_share(
 ) -> RevenueShare:
     """Set the studio's share of net for a title (optionally one territory). Converted
     figures of days already rolled up are recomputed by a job."""
-    if session.get(Title, title_id) is None:
+    if not repository.title_exists(session, title_id):
         raise NotFound("no such title", code="title_not_found")
     bps = studio_share_percent * 100
     if not Decimal(0) <= bps <= Decimal(10000) or bps != bps.to_integral_value():
@@ -64,12 +64,8 @@ def set_revenue_share(
         ["title_id", "territory"],
         values,
     )
-    first, last = session.execute(
-        select(func.min(DailyFigure.day), func.max(DailyFigure.day)).where(
-            DailyFigure.title_id == title_id
-        )
-    ).one()
-    if first is not None:
+    first, last = repository.rolled_up_days(session, title_id)
+    if first is not None and last is not None:
         enqueue(
             session,
             "boxoffice.rollup.range",
@@ -78,16 +74,10 @@ def set_revenue_share(
             title_id=title_id,
         )
     session.flush()
-    return session.get_one(RevenueShare, (title_id, code))
+    return repository.get_revenue_share(session, title_id, code)
 
 
 def revenue_shares(session: Session, title_id: str) -> tuple[list[RevenueShare], Decimal]:
     """A title's shares, and the default that applies where it has none."""
-    rows = list(
-        session.scalars(
-            select(RevenueShare)
-            .where(RevenueShare.title_id == title_id)
-            .order_by(RevenueShare.territory)
-        )
-    )
+    rows = repository.revenue_shares(session, title_id)
     return rows, Decimal(str(get_settings().boxoffice_default_studio_share_percent))

@@ -259,3 +259,16 @@ def coverage_of(session: Session, ticket_id: str) -> list[Interval]:
     """The ticket's covered content as stored: sorted disjoint [start_ms, end_ms) ranges."""
     stored = session.scalar(select(TicketWatch.intervals).where(TicketWatch.ticket_id == ticket_id))
     return [(a, b) for a, b in stored or []]
+
+
+def qualified_view_count(
+    session: Session, after: datetime | None = None, until: datetime | None = None
+) -> int:
+    """Qualified views recorded in (after, until] (operators' metrics; a range over the
+    created_at index)."""
+    stmt = select(func.count()).select_from(QualifiedView)
+    if after is not None:
+        stmt = stmt.where(QualifiedView.created_at > after)
+    if until is not None:
+        stmt = stmt.where(QualifiedView.created_at <= until)
+    return int(session.scalar(stmt) or 0)

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     CheckConstraint,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -24,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from core.db import Base, IdMixin, TimestampMixin
+from core.db import Base, IdMixin, TimestampMixin, utcnow
 
 
 class TerritoryMode(StrEnum):
@@ -228,6 +231,96 @@ class CollectionTitle(Base):
         ForeignKey("title.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# --- releases -------------------------------------------------------------------------------
+# Releases: the playable versions of a title, their uploaded assets and their HLS output.
+#
+# A release belongs to one title (and so one studio). Its master, dubs, commentary and
+# subtitle files are :class:`ReleaseAsset` rows; the transcoding pipeline moves the release
+# through :class:`ReleaseStatus` and records what it produced, which is all playback needs to
+# know (playlist location, content key id, tracks). The catalog owns this record so that
+# playback (``tickets``/``drm``) can read it without depending on ``transcoding``.
+
+
+class ReleaseStatus(StrEnum):
+    awaiting_upload = "awaiting_upload"
+    queued = "queued"
+    probing = "probing"
+    encoding = "encoding"
+    packaging = "packaging"
+    ready = "ready"
+    failed = "failed"
+
+
+class AssetKind(StrEnum):
+    master = "master"
+    audio = "audio"  # a dub
+    commentary = "commentary"  # audio that explains cultural background
+    subtitle = "subtitle"
+
+
+class AssetStatus(StrEnum):
+    uploading = "uploading"
+    uploaded = "uploaded"
+    rejected = "rejected"
+
+
+def _enum(kind: type[StrEnum]) -> Enum:
+    return Enum(kind, native_enum=False, length=30)
+
+
+class Release(IdMixin, TimestampMixin, Base):
+    __tablename__ = "release"
+
+    title_id: Mapped[str] = mapped_column(ForeignKey("title.id"), index=True)
+    studio_id: Mapped[str] = mapped_column(ForeignKey("studio.id"), index=True)
+    label: Mapped[str] = mapped_column(String(200), default="Main feature")
+    status: Mapped[ReleaseStatus] = mapped_column(
+        _enum(ReleaseStatus), default=ReleaseStatus.awaiting_upload
+    )
+    attempt: Mapped[int] = mapped_column(default=0)  # one per transcode run
+    progress: Mapped[float] = mapped_column(Float, default=0.0)  # 0..1 of the current phase
+    eta_seconds: Mapped[int | None]
+    failure_code: Mapped[str | None] = mapped_column(String(80))
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
+    hls_prefix: Mapped[str | None] = mapped_column(String(500))
+    master_playlist_key: Mapped[str | None] = mapped_column(String(500))
+    content_key_id: Mapped[str | None] = mapped_column(String(32))
+    poster_key: Mapped[str | None] = mapped_column(String(500))
+    sprite_key: Mapped[str | None] = mapped_column(String(500))
+    sprite_vtt_key: Mapped[str | None] = mapped_column(String(500))
+    # What the packager produced: variants, audio and subtitle renditions (for apps and QA).
+    outputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # What the studio should know but that did not stop the release: an optional artifact
+    # that failed, an untagged audio track, a bitmap subtitle that needs OCR. A list of
+    # {"code", "detail", "step"} dicts, cleared at the start of each transcode run.
+    warnings: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    # How the master's mono audio streams are grouped into tracks, set by the studio:
+    # [[1, 2], [3, 4]] (audio streams numbered from 1 in file order); None means the
+    # default map (transcoding/tracks.py).
+    channel_map: Mapped[list[list[int]] | None] = mapped_column(JSON)
+    status_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The pipeline's last sign of life for this release (a status change, a progress
+    # report). A busy release whose last sign is too old is failed as ``stalled``.
+    progress_at: Mapped[datetime | None]
+    ready_at: Mapped[datetime | None]
+
+
+class ReleaseAsset(IdMixin, TimestampMixin, Base):
+    __tablename__ = "release_asset"
+
+    release_id: Mapped[str] = mapped_column(ForeignKey("release.id"), index=True)
+    kind: Mapped[AssetKind] = mapped_column(_enum(AssetKind))
+    language: Mapped[str | None] = mapped_column(String(35))  # BCP 47
+    name: Mapped[str | None] = mapped_column(String(100))  # label shown in the player
+    filename: Mapped[str] = mapped_column(String(300))
+    storage_key: Mapped[str] = mapped_column(String(500))
+    size_bytes: Mapped[int]
+    status: Mapped[AssetStatus] = mapped_column(_enum(AssetStatus), default=AssetStatus.uploading)
+    rejection_code: Mapped[str | None] = mapped_column(String(80))
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class TrackRole(StrEnum):

@@ -15,6 +15,9 @@ from catalog.models import (
     CollectionTitle,
     LicenceTerritory,
     LicenceWindow,
+    Release,
+    ReleaseAsset,
+    ReleaseStatus,
     ReleaseTrack,
     TerritoryMode,
     TerritoryPrice,
@@ -22,23 +25,30 @@ from catalog.models import (
     TitleGenre,
     TitleTrackLanguage,
 )
+from core.scope import StudioScope
 
 
 def get_title(session: Session, title_id: str) -> Title | None:
     return session.get(Title, title_id)
 
 
+# Everything a title page shows, in a fixed number of queries however many titles load.
+TITLE_FULL = (
+    selectinload(Title.localizations),
+    selectinload(Title.genres),
+    selectinload(Title.tracks),
+    selectinload(Title.windows).selectinload(LicenceWindow.territories),
+    selectinload(Title.windows).selectinload(LicenceWindow.prices),
+)
+
+
 def get_title_full(session: Session, title_id: str) -> Title | None:
+    return session.scalar(select(Title).where(Title.id == title_id).options(*TITLE_FULL))
+
+
+def get_studio_title(session: Session, scope: StudioScope, title_id: str) -> Title | None:
     return session.scalar(
-        select(Title)
-        .where(Title.id == title_id)
-        .options(
-            selectinload(Title.localizations),
-            selectinload(Title.genres),
-            selectinload(Title.tracks),
-            selectinload(Title.windows).selectinload(LicenceWindow.territories),
-            selectinload(Title.windows).selectinload(LicenceWindow.prices),
-        )
+        select(Title).where(Title.id == title_id, scope.where(Title.studio_id)).options(*TITLE_FULL)
     )
 
 
@@ -71,15 +81,27 @@ def get_collection(session: Session, collection_id: str) -> Collection | None:
     )
 
 
+def get_studio_collection(
+    session: Session, scope: StudioScope, collection_id: str
+) -> Collection | None:
+    return session.scalar(
+        select(Collection)
+        .where(Collection.id == collection_id, scope.where(Collection.studio_id))
+        .options(selectinload(Collection.territories), selectinload(Collection.members))
+    )
+
+
 def get_collection_by_slug(session: Session, slug: str) -> Collection | None:
     return session.scalar(select(Collection).where(Collection.slug == slug))
 
 
-def list_collections(session: Session, *, studio_id: str | None = None) -> Sequence[Collection]:
-    stmt = select(Collection).options(selectinload(Collection.territories))
-    if studio_id is not None:
-        stmt = stmt.where(Collection.studio_id == studio_id)
-    return session.scalars(stmt.order_by(Collection.name, Collection.id)).all()
+def list_collections(session: Session, scope: StudioScope) -> Sequence[Collection]:
+    return session.scalars(
+        select(Collection)
+        .where(scope.where(Collection.studio_id))
+        .options(selectinload(Collection.territories), selectinload(Collection.members))
+        .order_by(Collection.name, Collection.id)
+    ).all()
 
 
 def licensing_terms(
@@ -163,7 +185,7 @@ def on_sale_clause(country: str, at: datetime) -> ColumnElement[bool]:
 class TitleFilter:
     country: str | None = None  # None: no availability filter (studio views)
     at: datetime | None = None
-    studio_id: str | None = None
+    scope: StudioScope | None = None  # None: no studio filter (the viewer catalog)
     query: str | None = None  # already folded
     genre: str | None = None
     language: str | None = None
@@ -173,8 +195,8 @@ class TitleFilter:
         out: list[ColumnElement[bool]] = []
         if self.country is not None and self.at is not None:
             out.append(on_sale_clause(self.country, self.at))
-        if self.studio_id is not None:
-            out.append(Title.studio_id == self.studio_id)
+        if self.scope is not None:
+            out.append(self.scope.where(Title.studio_id))
         if self.query:
             out.append(Title.search_text.contains(self.query, autoescape=True))
         if self.genre:
@@ -209,16 +231,18 @@ class TitleFilter:
 
 
 def list_titles(
-    session: Session, where: TitleFilter, *, offset: int, limit: int
+    session: Session, where: TitleFilter, *, offset: int, limit: int, full: bool = False
 ) -> Sequence[Title]:
+    """A page of titles; ``full`` also loads windows with territories and prices."""
+    light = (
+        selectinload(Title.localizations),
+        selectinload(Title.genres),
+        selectinload(Title.tracks),
+    )
     stmt = (
         select(Title)
         .where(*where.clauses())
-        .options(
-            selectinload(Title.localizations),
-            selectinload(Title.genres),
-            selectinload(Title.tracks),
-        )
+        .options(*(TITLE_FULL if full else light))
         .order_by(Title.created_at.desc(), Title.id)
         .offset(offset)
         .limit(limit)
@@ -231,9 +255,78 @@ def count_titles(session: Session, where: TitleFilter) -> int:
     return int(session.scalar(stmt) or 0)
 
 
+# --- releases ---------------------------------------------------------------------------------
+
+
+def find_release(session: Session, release_id: str, *, for_update: bool = False) -> Release | None:
+    stmt = select(Release).where(Release.id == release_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return session.scalar(stmt)
+
+
+def find_studio_release(session: Session, release_id: str, scope: StudioScope) -> Release | None:
+    return session.scalar(
+        select(Release).where(Release.id == release_id, scope.where(Release.studio_id))
+    )
+
+
+def list_releases(
+    session: Session, *, scope: StudioScope, title_id: str | None, offset: int, limit: int
+) -> Sequence[Release]:
+    stmt = (
+        select(Release)
+        .where(scope.where(Release.studio_id))
+        .order_by(Release.created_at.desc(), Release.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    if title_id is not None:
+        stmt = stmt.where(Release.title_id == title_id)
+    return session.scalars(stmt).all()
+
+
+def assets_of(session: Session, release_ids: Sequence[str]) -> dict[str, list[ReleaseAsset]]:
+    """The assets of several releases in one query (a page of releases)."""
+    found: dict[str, list[ReleaseAsset]] = {release_id: [] for release_id in release_ids}
+    for asset in session.scalars(
+        select(ReleaseAsset)
+        .where(ReleaseAsset.release_id.in_(release_ids))
+        .order_by(ReleaseAsset.created_at, ReleaseAsset.id)
+    ):
+        found[asset.release_id].append(asset)
+    return found
+
+
+def playable_title_ids(session: Session, title_ids: Sequence[str]) -> set[str]:
+    """Which of these titles have a ready release (one query for a whole catalog page)."""
+    if not title_ids:
+        return set()
+    return set(
+        session.scalars(
+            select(Release.title_id)
+            .where(Release.title_id.in_(title_ids), Release.status == ReleaseStatus.ready)
+            .distinct()
+        )
+    )
+
+
+def newest_ready_release(session: Session, title_id: str) -> Release | None:
+    return session.scalar(
+        select(Release)
+        .where(Release.title_id == title_id, Release.status == ReleaseStatus.ready)
+        .order_by(Release.ready_at.desc())
+        .limit(1)
+    )
+
+
 def release_tracks(session: Session, release_id: str) -> Sequence[ReleaseTrack]:
     return session.scalars(
         select(ReleaseTrack)
         .where(ReleaseTrack.release_id == release_id)
         .order_by(ReleaseTrack.position, ReleaseTrack.id)
     ).all()
+
+
+def find_track(session: Session, track_id: str) -> ReleaseTrack | None:
+    return session.get(ReleaseTrack, track_id)

@@ -27,11 +27,16 @@ from catalog.availability import (
 )
 from catalog.locales import canonical_locale, negotiate
 from catalog.models import (
+    AssetKind,
+    AssetStatus,
     Collection,
     CollectionTerritory,
     CollectionTitle,
     LicenceTerritory,
     LicenceWindow,
+    Release,
+    ReleaseAsset,
+    ReleaseStatus,
     TerritoryMode,
     TerritoryPrice,
     Title,
@@ -47,6 +52,7 @@ from core.errors import Conflict, InvalidInput, NotFound
 from core.geo import is_country, is_currency, known_countries
 from core.money import amount_step
 from core.outbox import enqueue
+from core.scope import StudioScope
 from core.storage import check_key
 
 __all__ = [
@@ -238,10 +244,10 @@ def get_title(session: Session, title_id: str) -> Title:
     return title
 
 
-def studio_title(session: Session, studio_id: str | None, title_id: str) -> Title:
-    """A studio's own title; another studio's title is indistinguishable from none (404)."""
-    title = repository.get_title_full(session, title_id)
-    if title is None or (studio_id is not None and title.studio_id != studio_id):
+def studio_title(session: Session, scope: StudioScope, title_id: str) -> Title:
+    """A title in the caller's scope; another studio's is indistinguishable from none (404)."""
+    title = repository.get_studio_title(session, scope, title_id)
+    if title is None:
         raise TitleNotFound("no such title")
     return title
 
@@ -535,9 +541,9 @@ def update_collection(
     return collection
 
 
-def studio_collection(session: Session, studio_id: str | None, collection_id: str) -> Collection:
-    collection = repository.get_collection(session, collection_id)
-    if collection is None or (studio_id is not None and collection.studio_id != studio_id):
+def studio_collection(session: Session, scope: StudioScope, collection_id: str) -> Collection:
+    collection = repository.get_studio_collection(session, scope, collection_id)
+    if collection is None:
         raise NotFound("no such collection", code="collection_not_found")
     return collection
 
@@ -561,8 +567,8 @@ def remove_from_collection(session: Session, collection: Collection, title: Titl
     session.flush()
 
 
-def list_collections(session: Session, studio_id: str | None = None) -> Sequence[Collection]:
-    return repository.list_collections(session, studio_id=studio_id)
+def list_collections(session: Session, scope: StudioScope) -> Sequence[Collection]:
+    return repository.list_collections(session, scope)
 
 
 def open_collections(session: Session, country: str | None, at: datetime) -> list[Collection]:
@@ -570,7 +576,8 @@ def open_collections(session: Session, country: str | None, at: datetime) -> lis
     if not country:
         return []
     out = []
-    for collection in repository.list_collections(session):
+    # Every studio's collections: which ones a viewer may browse is the gate's answer.
+    for collection in repository.list_collections(session, StudioScope.all_studios()):
         gate = collection_gate(collection)
         if not collection.restricts or (gate.covers(country.upper()) and gate.contains(at)):
             out.append(collection)
@@ -637,17 +644,18 @@ def list_on_sale(
 
 def list_studio_titles(
     session: Session,
-    studio_id: str | None,
+    scope: StudioScope,
     *,
     offset: int,
     limit: int,
     filters: CatalogQuery = CatalogQuery(),
 ) -> tuple[Sequence[Title], int]:
-    where = _filter(session, filters, studio_id=studio_id)
+    """A page of the titles in scope, each fully loaded (windows, prices, territories)."""
+    where = _filter(session, filters, scope=scope)
     if where is None:
         return [], 0
     return (
-        repository.list_titles(session, where, offset=offset, limit=limit),
+        repository.list_titles(session, where, offset=offset, limit=limit, full=True),
         repository.count_titles(session, where),
     )
 
@@ -658,7 +666,7 @@ def _filter(
     *,
     country: str | None = None,
     at: datetime | None = None,
-    studio_id: str | None = None,
+    scope: StudioScope | None = None,
 ) -> TitleFilter | None:
     collection_id = None
     if filters.collection:
@@ -672,9 +680,141 @@ def _filter(
     return TitleFilter(
         country=country,
         at=at,
-        studio_id=studio_id,
+        scope=scope,
         query=fold(filters.query) if filters.query else None,
         genre=filters.genre.strip().lower() if filters.genre else None,
         language=language,
         collection_id=collection_id,
     )
+
+
+# --- releases ---------------------------------------------------------------------------------
+
+
+def create_release(session: Session, *, title_id: str, studio_id: str, label: str) -> Release:
+    release = Release(title_id=title_id, studio_id=studio_id, label=label)
+    session.add(release)
+    session.flush()
+    return release
+
+
+def get_release(session: Session, release_id: str, *, for_update: bool = False) -> Release:
+    release = repository.find_release(session, release_id, for_update=for_update)
+    if release is None:
+        raise NotFound("no such release", code="release_not_found")
+    return release
+
+
+def get_studio_release(session: Session, release_id: str, scope: StudioScope) -> Release:
+    """A studio sees only its own releases; another studio's is "not found", not "forbidden",
+    so release ids cannot be probed."""
+    release = repository.find_studio_release(session, release_id, scope)
+    if release is None:
+        raise NotFound("no such release", code="release_not_found")
+    return release
+
+
+def list_releases(
+    session: Session, *, scope: StudioScope, title_id: str | None, offset: int, limit: int
+) -> Sequence[Release]:
+    return repository.list_releases(
+        session, scope=scope, title_id=title_id, offset=offset, limit=limit
+    )
+
+
+def assets(session: Session, release_id: str) -> Sequence[ReleaseAsset]:
+    return repository.assets_of(session, [release_id])[release_id]
+
+
+def assets_of(session: Session, release_ids: Sequence[str]) -> dict[str, list[ReleaseAsset]]:
+    """The assets of several releases in one query (a page of releases)."""
+    return repository.assets_of(session, release_ids)
+
+
+def add_asset(
+    session: Session,
+    release: Release,
+    *,
+    kind: AssetKind,
+    language: str | None,
+    name: str | None,
+    filename: str,
+    size_bytes: int,
+) -> ReleaseAsset:
+    if release.status not in (
+        ReleaseStatus.awaiting_upload,
+        ReleaseStatus.failed,
+        ReleaseStatus.ready,
+    ):
+        raise Conflict(
+            "the release is being transcoded; wait for it to finish", code="release_busy"
+        )
+    if kind is AssetKind.master and any(
+        a.kind is AssetKind.master and a.status is not AssetStatus.rejected
+        for a in assets(session, release.id)
+    ):
+        raise Conflict("this release already has a master", code="master_exists")
+    asset = ReleaseAsset(
+        release_id=release.id,
+        kind=kind,
+        language=language,
+        name=name,
+        filename=filename,
+        storage_key="",
+        size_bytes=size_bytes,
+    )
+    session.add(asset)
+    session.flush()
+    suffix = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
+    asset.storage_key = f"releases/{release.id}/assets/{asset.id}.{suffix}"
+    return asset
+
+
+def set_status(
+    release: Release,
+    status: ReleaseStatus,
+    *,
+    progress: float = 0.0,
+    eta_seconds: int | None = None,
+    failure_code: str | None = None,
+    failure_reason: str | None = None,
+) -> None:
+    now = utcnow()
+    if release.status is not status:
+        release.status_changed_at = now
+    release.progress_at = now
+    release.status = status
+    release.progress = progress
+    release.eta_seconds = eta_seconds
+    release.failure_code = failure_code
+    release.failure_reason = failure_reason
+    if status is ReleaseStatus.ready:
+        release.ready_at = utcnow()
+
+
+def add_warning(release: Release, *, code: str, detail: str, step: str) -> None:
+    """Record a warning on the release (once per code and detail).
+
+    Assigns a new list rather than appending in place: SQLAlchemy does not track in-place
+    changes to a plain JSON column."""
+    entry = {"code": code, "detail": detail, "step": step}
+    current = list(release.warnings or [])
+    if entry not in current:
+        release.warnings = [*current, entry]
+
+
+def clear_warnings(release: Release) -> None:
+    release.warnings = []
+
+
+def playable_title_ids(session: Session, title_ids: Sequence[str]) -> set[str]:
+    """Which of these titles have a ready release (one query for a whole catalog page)."""
+    return repository.playable_title_ids(session, title_ids)
+
+
+def playable_release(session: Session, title_id: str) -> Release:
+    """The newest ready release of a title: what a ticket holder watches."""
+    release = repository.newest_ready_release(session, title_id)
+    if release is None:
+        raise NotFound("this title has no playable release yet", code="release_not_ready")
+    return release

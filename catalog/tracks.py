@@ -60,7 +60,7 @@ def tracks(session: Session, release_id: str) -> Sequence[ReleaseTrack]:
 
 
 def get_track(session: Session, release_id: str, track_id: str) -> ReleaseTrack:
-    track = session.get(ReleaseTrack, track_id)
+    track = repository.find_track(session, track_id)
     if track is None or track.release_id != release_id:
         raise NotFound("no such track on this release", code="track_not_found")
     return track

@@ -134,8 +134,13 @@ def get_engine() -> Engine:
             if _engine is None:
                 engine = make_engine(get_settings())
                 _sessionmaker = sessionmaker(engine, expire_on_commit=False)
+                read_options: dict[str, Any] = {READ_ONLY: True}
+                if engine.dialect.name == "postgresql":
+                    # Each read transaction begins READ ONLY: the server itself refuses a
+                    # write, and such transactions never take row locks.
+                    read_options["postgresql_readonly"] = True
                 _read_sessionmaker = sessionmaker(
-                    engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+                    engine.execution_options(**read_options), expire_on_commit=False
                 )
                 _engine = engine
     return _engine
@@ -172,6 +177,12 @@ def dispose_engine() -> None:
         _engine = None
         _sessionmaker = None
         _read_sessionmaker = None
+
+
+def ping_database() -> None:
+    """One round trip to the database (readiness checks)."""
+    with get_engine().connect() as conn:
+        conn.exec_driver_sql("SELECT 1")
 
 
 @contextmanager

@@ -11,10 +11,11 @@ finish in the same transaction as the job's effects.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Index, String, Text, event, or_, select, update
+from sqlalchemy import JSON, Index, String, Text, case, event, func, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.db import Base, get_engine, new_id, utcnow
@@ -155,3 +156,42 @@ def sweep(now: datetime | None = None) -> int:
 @celery_app.task(name="core.outbox.sweep", ignore_result=True)
 def sweep_task() -> int:
     return sweep()
+
+
+@dataclass(frozen=True)
+class JobStats:
+    """Unfinished outbox rows of one job name: open (waiting, running or backing off), of
+    those the ones due and claimed by no worker (waiting), open after a failed attempt
+    (retrying), and given up for good (failed)."""
+
+    task: str
+    open: int
+    waiting: int
+    retrying: int
+    failed: int
+    oldest_waiting: datetime | None
+
+
+def job_stats(session: Session, now: datetime) -> list[JobStats]:
+    """One GROUP BY over the rows not finished (the open-jobs index: failed rows are not
+    finished either), for operators' metrics."""
+    is_open = OutboxJob.failed_at.is_(None)
+    # Due and unclaimed: a running job holds a lease; a retry backs off behind one too.
+    is_waiting = (
+        is_open
+        & (OutboxJob.available_at <= now)
+        & (OutboxJob.lease_until.is_(None) | (OutboxJob.lease_until < now))
+    )
+    rows = session.execute(
+        select(
+            OutboxJob.task,
+            func.count(case((is_open, 1))),
+            func.count(case((is_waiting, 1))),
+            func.count(case((is_open & OutboxJob.last_error.is_not(None), 1))),
+            func.count(OutboxJob.failed_at),
+            func.min(case((is_waiting, OutboxJob.created_at))),
+        )
+        .where(OutboxJob.finished_at.is_(None))
+        .group_by(OutboxJob.task)
+    ).all()
+    return [JobStats(t, int(o), int(w), int(r), int(f), old) for t, o, w, r, f, old in rows]

@@ -13,6 +13,7 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -21,20 +22,32 @@ from jose import ExpiredSignatureError, JWTError, jwt
 
 from core.db import new_id, utcnow
 from core.errors import NotAuthenticated
+from core.settings import PasswordHashCost, get_settings
 
 ALGORITHM = "HS256"
 ISSUER = "pocketcinema"
 
-_hasher = PasswordHasher()
+
+@lru_cache(maxsize=4)
+def _hasher(cost: PasswordHashCost) -> PasswordHasher:
+    return PasswordHasher(
+        time_cost=cost.time_cost, memory_cost=cost.memory_kib, parallelism=cost.parallelism
+    )
+
+
+def password_hasher() -> PasswordHasher:
+    """argon2id with the settings' cost (cheap only in test mode, see core/settings.py)."""
+    return _hasher(get_settings().password_hash)
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return password_hasher().hash(password)
 
 
 def verify_password(password_hash: str, password: str) -> bool:
+    # The hash carries its own parameters; the hasher's cost only matters for new hashes.
     try:
-        return _hasher.verify(password_hash, password)
+        return password_hasher().verify(password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

@@ -9,6 +9,7 @@ The full list with meanings lives in docs/configuration.md; keep the two in step
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +21,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Values that only ever make sense on a developer's machine. Production refuses every one.
 DEV_SECRET = "dev-only-insecure-secret-change-me"  # noqa: S105 - the point is to detect it
+# The mark of a value copied from an example file (infra/k8s/secret.example.yaml) unfilled.
+PLACEHOLDER = "CHANGE-ME"
 
 
 # Keys we sign with; production wants each random (256+ bits) and different from the others.
@@ -52,6 +55,21 @@ class Mode(StrEnum):
     development = "development"
     test = "test"
     production = "production"
+
+
+@dataclass(frozen=True)
+class PasswordHashCost:
+    """argon2id parameters: passes, memory in KiB, lanes."""
+
+    time_cost: int
+    memory_kib: int
+    parallelism: int
+
+
+# RFC 9106's second recommended option (argon2-cffi's default profile).
+PASSWORD_HASH_PRODUCTION = PasswordHashCost(time_cost=3, memory_kib=64 * 1024, parallelism=4)
+# argon2's smallest legal parameters: only for tests.
+PASSWORD_HASH_TEST = PasswordHashCost(time_cost=1, memory_kib=8, parallelism=1)
 
 
 class StorageBackend(StrEnum):
@@ -103,6 +121,15 @@ class Settings(BaseSettings):
     base_url: str = "http://127.0.0.1:8000"
     log_level: str = "INFO"
     log_json: bool = True
+
+    # --- operations: /metrics (docs/operations.md) -------------------------------------------
+    # With a token, every metrics endpoint wants `Authorization: Bearer <token>`. Production
+    # refuses to start without a token unless the API's metrics live on their own port.
+    metrics_token: SecretStr = SecretStr("")
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)  # API: a separate listener
+    worker_metrics_port: int = Field(default=9101, ge=0, le=65535)  # 0: the worker exports none
+    # Business figures are read from the database at scrape time, at most once per this long.
+    metrics_cache_seconds: float = Field(default=15.0, ge=0, le=3600)
 
     # --- database and queue -------------------------------------------------------------
     database_url: str = ""  # default: sqlite:///<data_dir>/pocketcinema.db
@@ -185,6 +212,12 @@ class Settings(BaseSettings):
     geo_fallback_country: str | None = Field(default=None, pattern=r"^[A-Za-z]{2}$")
 
     # --- sign-in (accounts) ------------------------------------------------------------------
+    # argon2id cost. Unset: RFC 9106's low-memory profile (t=3, 64 MiB, p=4), or in test mode
+    # a cheap one (t=1, 8 KiB, p=1) so a suite that signs up hundreds of users stays fast.
+    # Below the RFC profile is refused outside test mode (see _refuse_cheap_password_hashing).
+    password_hash_time_cost: int | None = Field(default=None, ge=1, le=100)
+    password_hash_memory_kib: int | None = Field(default=None, ge=8, le=4 * 1024 * 1024)
+    password_hash_parallelism: int | None = Field(default=None, ge=1, le=64)
     refresh_token_days: int = Field(default=30, ge=1, le=365)
     login_max_failures: int = Field(default=5, ge=1)  # per (email, client IP) ...
     login_failure_window_seconds: int = Field(default=900, ge=1)  # ... within this window
@@ -358,6 +391,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _fill_defaults_and_refuse_dev_secrets(self) -> Settings:
+        # Read before the defaults below are filled in: assigning a field marks it as set.
+        kek_file_named = "kek_file" in self.model_fields_set
         data_dir = self.data_dir.resolve()
         self.data_dir = data_dir
         if not self.database_url:
@@ -377,17 +412,62 @@ class Settings(BaseSettings):
             self.trusted_proxies = ["127.0.0.1/32", "::1/128"]
         if self.geo_fallback_country is not None:
             self.geo_fallback_country = self.geo_fallback_country.strip().upper() or None
+        self._fill_password_hashing()
         if self.mode is Mode.production:
-            self._refuse_development_values()
+            self._refuse_development_values(kek_file_named)
         return self
 
-    def _refuse_development_values(self) -> None:
+    def _fill_password_hashing(self) -> None:
+        floor = PASSWORD_HASH_TEST if self.mode is Mode.test else PASSWORD_HASH_PRODUCTION
+        if self.password_hash_time_cost is None:
+            self.password_hash_time_cost = floor.time_cost
+        if self.password_hash_memory_kib is None:
+            self.password_hash_memory_kib = floor.memory_kib
+        if self.password_hash_parallelism is None:
+            self.password_hash_parallelism = floor.parallelism
+        if self.mode is not Mode.test:
+            self._refuse_cheap_password_hashing()
+        if self.password_hash_memory_kib < 8 * self.password_hash_parallelism:
+            raise ValueError("POCKETCINEMA_PASSWORD_HASH_MEMORY_KIB must be 8 KiB per lane or more")
+
+    def _refuse_cheap_password_hashing(self) -> None:
+        # A cheap profile copied from a test environment would make stolen hashes cheap to
+        # crack; only the test suite may trade that away for speed.
+        cost = self.password_hash
+        prod = PASSWORD_HASH_PRODUCTION
+        if cost.time_cost < prod.time_cost or cost.memory_kib < prod.memory_kib:
+            raise ValueError(
+                "POCKETCINEMA_PASSWORD_HASH_TIME_COST/_MEMORY_KIB below "
+                f"t={prod.time_cost}, m={prod.memory_kib} KiB are allowed in test mode only"
+            )
+
+    @property
+    def password_hash(self) -> PasswordHashCost:
+        """The argon2id parameters new password hashes are made with."""
+        if (
+            self.password_hash_time_cost is None
+            or self.password_hash_memory_kib is None
+            or self.password_hash_parallelism is None
+        ):  # pragma: no cover - the validator always fills them
+            raise RuntimeError("settings not validated")
+        return PasswordHashCost(
+            self.password_hash_time_cost,
+            self.password_hash_memory_kib,
+            self.password_hash_parallelism,
+        )
+
+    def _refuse_development_values(self, kek_file_named: bool) -> None:
         problems: list[str] = []
         seen: dict[str, str] = {}
         for name in SIGNING_SECRETS:
             secret: SecretStr = getattr(self, name)
             value = secret.get_secret_value()
-            if not value or value.startswith(DEV_SECRET) or secret_bits(value) < 256:
+            if (
+                not value
+                or value.startswith(DEV_SECRET)
+                or PLACEHOLDER in value
+                or secret_bits(value) < 256
+            ):
                 problems.append(
                     f"POCKETCINEMA_{name.upper()} (set a random value of 256+ bits, "
                     "e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')"
@@ -411,6 +491,21 @@ class Settings(BaseSettings):
                     problems.append(f"POCKETCINEMA_{name.upper()} (missing)")
         if self.key_encryption is KeyEncryption.kms and not self.kms_key_id:
             problems.append("POCKETCINEMA_KMS_KEY_ID (missing)")
+        if self.key_encryption is KeyEncryption.local and not kek_file_named:
+            # A default path is a file per container: the API could not unwrap the keys a
+            # worker wrapped. Every role must read the same mounted file (or use KMS).
+            problems.append(
+                "POCKETCINEMA_KEK_FILE (name the key-encryption key file every role mounts, "
+                "made with `pocketcinema create-kek FILE`; or use POCKETCINEMA_KEY_ENCRYPTION=kms)"
+            )
+        token = self.metrics_token.get_secret_value()
+        if token and (len(token) < 32 or PLACEHOLDER in token):
+            problems.append("POCKETCINEMA_METRICS_TOKEN (32+ random chars)")
+        if not token and self.metrics_port is None:
+            problems.append(
+                "POCKETCINEMA_METRICS_TOKEN (set one, or serve metrics on a separate port "
+                "with POCKETCINEMA_METRICS_PORT)"
+            )
         if problems:
             raise ValueError("production mode refuses development values: " + "; ".join(problems))
 

@@ -7,6 +7,7 @@ so a wrapped key copied onto another row does not decrypt.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from core.settings import KeyEncryption, Settings
+from core.settings import KeyEncryption, Mode, Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
@@ -40,13 +41,21 @@ class LocalKek:
     Fit for the embedded default and single-host installs; production uses KMS so the
     key-encryption key never sits on the application host's disk."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, create: bool = True) -> None:
         self.path = path
+        # Production never creates one: a key file made by one container is a key the
+        # others do not have, and content keys it wraps open nowhere else.
+        self.create = create
 
     def _load(self) -> dict[str, object]:
         if not self.path.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._save({"current": "v1", "keys": {"v1": base64.b64encode(os.urandom(32)).decode()}})
+            if not self.create:
+                raise FileNotFoundError(
+                    f"key-encryption key file {self.path} does not exist; make one with "
+                    "`pocketcinema create-kek FILE` and mount it in every role"
+                )
+            with contextlib.suppress(FileExistsError):  # another process made it first
+                create_key_file(self.path)
         data: dict[str, object] = json.loads(self.path.read_text())
         return data
 
@@ -132,4 +141,17 @@ def make_wrapper(settings: Settings) -> KeyWrapper:
         return KmsKek(client, settings.kms_key_id)
     if settings.kek_file is None:  # pragma: no cover - the settings validator fills it
         raise RuntimeError("kek_file is not set")
-    return LocalKek(settings.kek_file)
+    return LocalKek(settings.kek_file, create=settings.mode is not Mode.production)
+
+
+def create_key_file(path: Path) -> None:
+    """Write a new key-encryption key file (mode 0600) that every role then mounts."""
+    if path.exists():
+        raise FileExistsError(f"{path} exists; keys in it may still wrap content keys")
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    data = {"current": "v1", "keys": {"v1": base64.b64encode(os.urandom(32)).decode()}}
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(data, out)
+    os.replace(tmp, path)

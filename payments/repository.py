@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -205,3 +207,30 @@ def dispute_event(session: Session, provider: str, dispute_id: str) -> PaymentEv
         .order_by(PaymentEvent.received_at)
         .limit(1)
     )
+
+
+@dataclass(frozen=True)
+class LedgerTotal:
+    currency: str
+    kind: LedgerKind
+    entries: int
+    amount_minor: int
+
+
+def ledger_totals(
+    session: Session, after: datetime | None = None, until: datetime | None = None
+) -> list[LedgerTotal]:
+    """Ledger rows written in (after, until], summed by currency and kind (operators'
+    metrics; a range over the created_at index)."""
+    stmt = select(
+        LedgerEntry.currency,
+        LedgerEntry.kind,
+        func.count(),
+        func.coalesce(func.sum(LedgerEntry.amount_minor), 0),
+    ).group_by(LedgerEntry.currency, LedgerEntry.kind)
+    if after is not None:
+        stmt = stmt.where(LedgerEntry.created_at > after)
+    if until is not None:
+        stmt = stmt.where(LedgerEntry.created_at <= until)
+    rows = session.execute(stmt).all()
+    return [LedgerTotal(c, LedgerKind(k), int(n), int(a)) for c, k, n, a in rows]

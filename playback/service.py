@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from boxoffice import views as boxoffice
-from catalog.releases import Release
+from catalog.models import Release
 from core.errors import AppError, Forbidden, NotFound
 from core.settings import get_settings
 from core.storage import check_key, get_store

@@ -154,11 +154,34 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
+def _pool_metrics_env() -> dict[str, str]:
+    """Environment of the worker pool ``serve`` starts: its children write job counters to
+    a directory the API's /metrics reads, so one scrape covers the whole machine."""
+    from api.metrics import include_worker_pool
+    from core.metrics import MULTIPROC_ENV, fresh_multiprocess_dir
+    from core.settings import get_settings
+
+    directory = fresh_multiprocess_dir(get_settings().data_dir / "metrics" / "pool")
+    include_worker_pool(directory)
+    return {**os.environ, MULTIPROC_ENV: str(directory)}
+
+
 def _run_api(host: str, port: int, children: list[subprocess.Popen[bytes]] | None = None) -> None:
     import uvicorn
 
     from api.app import create_app
+    from api.metrics import exposition_registry
+    from core.metrics import serve_metrics
     from core.settings import get_settings
+
+    settings = get_settings()
+    if settings.metrics_port is not None:
+        serve_metrics(
+            settings.metrics_port,
+            exposition_registry(),
+            settings.metrics_token.get_secret_value(),
+            host=host,
+        )
 
     class Server(uvicorn.Server):
         # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown, which would kill us
@@ -213,6 +236,7 @@ def serve(
         _worker_argv(workers, beat=True, queues=QUEUES),
         start_new_session=True,  # Ctrl-C reaches us; we stop the pool in order
         preexec_fn=_die_with_parent,
+        env=_pool_metrics_env(),
     )
     typer.echo(f"pocketcinema: API on http://{host}:{port}  worker pool: {workers} processes")
     _run_api(host, port, children=[worker])
@@ -235,9 +259,17 @@ def worker(
         bool, typer.Option(help="Also run the periodic scheduler (one per cluster)")
     ] = False,
 ) -> None:
-    """Run a worker pool only."""
-    load_settings()
+    """Run a worker pool only; it exports its job counters on POCKETCINEMA_WORKER_METRICS_PORT."""
+    from core.metrics import EXPORT_PORT_ENV, MULTIPROC_ENV, fresh_multiprocess_dir
+
+    settings = load_settings()
     _check_broker()
+    port = int(getattr(settings, "worker_metrics_port"))  # noqa: B009
+    if port:
+        # Set before Celery starts: prometheus_client chooses multiprocess storage on import.
+        directory = Path(getattr(settings, "data_dir")) / "metrics" / f"worker-{port}"  # noqa: B009
+        os.environ[MULTIPROC_ENV] = str(fresh_multiprocess_dir(directory))
+        os.environ[EXPORT_PORT_ENV] = str(port)
     os.execv(sys.executable, _worker_argv(concurrency, beat=beat, queues=queues))  # noqa: S606
 
 
@@ -278,6 +310,20 @@ def migrate(
                     "run: pocketcinema makemigration 'what changed'",
                 )
     typer.echo("pocketcinema: database is up to date")
+
+
+@app.command("create-kek")
+def create_kek(
+    file: Annotated[Path, typer.Argument(help="Where to write the new key file (must not exist)")],
+) -> None:
+    """Make the local key-encryption key file every role mounts (POCKETCINEMA_KEK_FILE)."""
+    from drm.envelope import create_key_file
+
+    try:
+        create_key_file(file)
+    except FileExistsError as exc:
+        raise fail(str(exc), "keep it: content keys wrapped with it open only with it") from None
+    typer.echo(f"pocketcinema: wrote {file} (mode 0600); mount it at POCKETCINEMA_KEK_FILE")
 
 
 @app.command()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from accounts import models as accounts_models
 from boxoffice import models as boxoffice_models
 from catalog import models as catalog_models
-from catalog import releases as catalog_releases
 from core import outbox
 from core.db import Base
 from drm import models as drm_models
@@ -18,7 +17,6 @@ __all__ = [
     "accounts_models",
     "boxoffice_models",
     "catalog_models",
-    "catalog_releases",
     "drm_models",
     "outbox",
     "payments_models",

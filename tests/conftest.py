@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 from sqlalchemy import text
@@ -99,7 +100,9 @@ def _drop_pg_database(url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def services(tmp_path_factory: pytest.TempPathFactory, s3_server: str) -> Iterator[Services]:
+def services(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Services]:
     from core.db import dispose_engine
     from core.settings import reset_settings_cache
     from core.storage import S3Store, reset_store
@@ -107,8 +110,13 @@ def services(tmp_path_factory: pytest.TempPathFactory, s3_server: str) -> Iterat
 
     data_dir = tmp_path_factory.mktemp("var")
     pg_url: str | None = None
+    s3_endpoint: str | None = None
     if PROFILE == "services":
         pg_url = _create_pg_database()
+        # Only this profile stores media in S3; the embedded one starts moto only for the
+        # few tests that ask for ``s3_server`` themselves.
+        endpoint: str = request.getfixturevalue("s3_server")
+        s3_endpoint = endpoint
         if not port_open("127.0.0.1", 6379):
             service_unavailable("Redis at 127.0.0.1:6379")
         redis_db = 1 + (os.getpid() % 14)
@@ -118,7 +126,7 @@ def services(tmp_path_factory: pytest.TempPathFactory, s3_server: str) -> Iterat
             # Sign-in and sign-up limits count in Redis, as in production.
             "POCKETCINEMA_RATE_LIMIT_STORAGE_URL": f"{REDIS_URL}/{redis_db}",
             "POCKETCINEMA_STORAGE_BACKEND": "s3",
-            "POCKETCINEMA_S3_ENDPOINT_URL": s3_server,
+            "POCKETCINEMA_S3_ENDPOINT_URL": endpoint,
             "POCKETCINEMA_S3_BUCKET": f"pc-test-{uuid.uuid4().hex[:8]}",
         }
     elif PROFILE == "embedded":
@@ -154,7 +162,7 @@ def services(tmp_path_factory: pytest.TempPathFactory, s3_server: str) -> Iterat
             database_url=settings.database_url,
             broker_url=settings.broker_url,
             storage=settings.storage_backend.value,
-            s3_endpoint=s3_server if PROFILE == "services" else None,
+            s3_endpoint=s3_endpoint,
         )
     finally:
         dispose_engine()
@@ -162,14 +170,8 @@ def services(tmp_path_factory: pytest.TempPathFactory, s3_server: str) -> Iterat
             _drop_pg_database(pg_url)
 
 
-@pytest.fixture
-def db(services: Services) -> Iterator[None]:
-    """A migrated database that is empty again after the test (tables truncated), and rate
-    limit counters that start from zero again."""
-    yield
-    from core.ratelimit import reset_counters
-
-    reset_counters()
+def empty_tables() -> None:
+    """Every table emptied: the one teardown of every fixture that leaves rows behind."""
     from core.db import get_engine
     from pocketcinema.models import Base
 
@@ -181,6 +183,41 @@ def db(services: Services) -> Iterator[None]:
         else:
             for table in reversed(Base.metadata.sorted_tables):
                 conn.execute(table.delete())
+
+
+class Configure(Protocol):
+    def __call__(self, **values: str | None) -> None: ...
+
+
+@pytest.fixture
+def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Configure]:
+    """Set POCKETCINEMA_* variables for one test (None unsets one); settings are re-read now
+    and again after the test, when the variables are back as they were."""
+    from core.settings import reset_settings_cache
+
+    def apply(**values: str | None) -> None:
+        for name, value in values.items():
+            key = f"POCKETCINEMA_{name.upper()}"
+            if value is None:
+                monkeypatch.delenv(key, raising=False)
+            else:
+                monkeypatch.setenv(key, value)
+        reset_settings_cache()
+
+    yield apply
+    monkeypatch.undo()
+    reset_settings_cache()
+
+
+@pytest.fixture
+def db(services: Services) -> Iterator[None]:
+    """A migrated database that is empty again after the test (tables truncated), and rate
+    limit counters that start from zero again."""
+    yield
+    from core.ratelimit import reset_counters
+
+    reset_counters()
+    empty_tables()
 
 
 @pytest.fixture
@@ -198,7 +235,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # the services profile, the demo's tour of the embedded default only in the embedded one;
     # each profile leaves the other's out instead of skipping them.
     left_out = "postgres" if PROFILE != "services" else "embedded_only"
-    kept, dropped = [], []
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
     for item in items:
         (dropped if item.get_closest_marker(left_out) else kept).append(item)
     if dropped:

@@ -16,10 +16,8 @@ from fastapi.testclient import TestClient
 
 from accounts import service as accounts
 from accounts.models import Role, Studio, User
-from catalog import releases
 from catalog import service as catalog
-from catalog.models import TerritoryMode, Title
-from catalog.releases import ReleaseStatus
+from catalog.models import ReleaseStatus, TerritoryMode, Title
 from core.db import unit_of_work, utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,10 +75,10 @@ def create_licensed_title(
             prices=prices,
         )
         if playable:
-            release = releases.create_release(
+            release = catalog.create_release(
                 session, title_id=title.id, studio_id=studio_id, label="Main feature"
             )
-            releases.set_status(release, ReleaseStatus.ready)
+            catalog.set_status(release, ReleaseStatus.ready)
         return title
 
 

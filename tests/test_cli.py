@@ -71,6 +71,16 @@ def test_serve_runs_api_and_worker_pool_and_stops_cleanly(tmp_path: Path) -> Non
             ),
             timeout=60,
         ), "the worker pool never indexed the seeded title"
+        # The pool's children count their jobs into files the API's /metrics reads.
+        indexed = 'pocketcinema_job_runs_total{outcome="done",task="catalog.title.index"}'
+
+        def pool_counted() -> bool:
+            try:
+                return indexed in httpx.get(f"{base}/metrics", timeout=10).text
+            except httpx.HTTPError:  # a slow answer on a busy machine: ask again
+                return False
+
+        assert wait_for(pool_counted, timeout=60), "serve's /metrics lacks the pool's jobs"
         assert httpx.get(f"{base}/openapi.json", timeout=5).status_code == 200
         workers = child_pids(serve.pid)
         assert workers, "serve should have a worker pool child"

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Index,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -58,6 +59,15 @@ class Ticket(TimestampMixin, Base):
         UniqueConstraint("viewer_id", "idempotency_key"),
         UniqueConstraint("provider", "payment_intent_id"),
         Index("ix_ticket_viewer_created", "viewer_id", "created_at"),
+        # Operators' metrics count declined and refunded tickets by currency at every
+        # scrape: a partial index holds only those few rows.
+        Index(
+            "ix_ticket_failed_refunded",
+            "state",
+            "currency",
+            postgresql_where=text("state IN ('failed', 'refunded')"),
+            sqlite_where=text("state IN ('failed', 'refunded')"),
+        ),
     )
 
     # Derived from (viewer, idempotency key), so concurrent identical requests agree on the
@@ -100,7 +110,17 @@ class PlaybackSession(TimestampMixin, Base):
     """
 
     __tablename__ = "playback_session"
-    __table_args__ = (Index("ix_playback_session_ticket_live", "ticket_id", "ended_at"),)
+    __table_args__ = (
+        Index("ix_playback_session_ticket_live", "ticket_id", "ended_at"),
+        # Live sessions for operators' metrics: a range over recent heartbeats among the
+        # sessions not ended, never a scan of every session ever played.
+        Index(
+            "ix_playback_session_not_ended",
+            "last_heartbeat_at",
+            postgresql_where=text("ended_at IS NULL"),
+            sqlite_where=text("ended_at IS NULL"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     ticket_id: Mapped[str] = mapped_column(ForeignKey("ticket.id"))

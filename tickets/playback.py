@@ -25,7 +25,8 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from catalog.availability import Offer, offer_for
-from catalog.releases import Release, playable_release
+from catalog.models import Release
+from catalog.service import playable_release
 from core.db import new_id
 from core.errors import Forbidden, Gone, InvalidInput, NotFound
 from core.settings import get_settings

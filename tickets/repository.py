@@ -124,6 +124,27 @@ def lock_session(session: Session, session_id: str) -> PlaybackSession | None:
     )
 
 
+def settled_unpaid_by_currency(session: Session) -> dict[tuple[TicketState, str], int]:
+    """Tickets declined (failed) or wholly refunded, by state and currency (operators'
+    metrics; the partial index holds only those rows)."""
+    rows = session.execute(
+        select(Ticket.state, Ticket.currency, func.count())
+        .where(Ticket.state.in_([TicketState.failed, TicketState.refunded]))
+        .group_by(Ticket.state, Ticket.currency)
+    ).all()
+    return {(TicketState(state), currency): int(count) for state, currency, count in rows}
+
+
+def active_session_count(session: Session, heard_since: datetime) -> int:
+    """Playback sessions not ended whose last heartbeat is no older than ``heard_since``."""
+    count = session.scalar(
+        select(func.count()).where(
+            PlaybackSession.ended_at.is_(None), PlaybackSession.last_heartbeat_at >= heard_since
+        )
+    )
+    return int(count or 0)
+
+
 def resume_positions(session: Session, ticket_ids: Sequence[str]) -> dict[str, float]:
     """Each ticket's playhead as last reported, by whichever device reported last."""
     if not ticket_ids:

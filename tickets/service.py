@@ -17,7 +17,7 @@ from typing import Protocol
 from sqlalchemy.orm import Session
 
 from accounts import repository as accounts_repository
-from catalog import releases
+from catalog import service as catalog
 from catalog.availability import offer_for
 from core.db import utcnow
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -106,7 +106,7 @@ def purchase(
         return _replay(session, existing, fingerprint)
 
     offer = offer_for(session, request.title_id, country, at)
-    if not releases.playable_title_ids(session, [offer.title_id]):
+    if not catalog.playable_title_ids(session, [offer.title_id]):
         # Before any payment exists: a ticket for a film nobody can watch yet is a refund
         # waiting to happen.
         raise Conflict(

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from catalog import releases
-from catalog.models import Title
-from catalog.releases import AssetKind, AssetStatus, ReleaseStatus
+from catalog import service as catalog
+from catalog.models import AssetKind, AssetStatus, ReleaseStatus, Title
 from core.db import unit_of_work
 from core.errors import InvalidInput
 from core.outbox import enqueue
@@ -34,14 +33,14 @@ def request(session: Session, release_id: str) -> None:
 
 def detect(session: Session, release_id: str) -> None:
     with unit_of_work() as s:
-        release = releases.get_release(s, release_id)
+        release = catalog.get_release(s, release_id)
         if release.status not in _OPEN:
             return
         attempt = release.attempt
         original_language = s.get_one(Title, release.title_id).original_language
         uploaded = [
             (a.id, a.kind, a.language, a.name, a.storage_key)
-            for a in releases.assets(s, release_id)
+            for a in catalog.assets(s, release_id)
             if a.status is AssetStatus.uploaded
         ]
     master: ProbeResult | None = None
@@ -73,7 +72,7 @@ def detect(session: Session, release_id: str) -> None:
         )
     if master is None:
         return
-    release = releases.get_release(session, release_id, for_update=True)
+    release = catalog.get_release(session, release_id, for_update=True)
     if release.status not in _OPEN or release.attempt != attempt:
         return
     try:
@@ -81,4 +80,4 @@ def detect(session: Session, release_id: str) -> None:
     except InvalidInput as refused:
         # A channel map that does not fit this master: the run will fail with the code;
         # say so now, while the studio can still change the map.
-        releases.add_warning(release, code=refused.code, detail=refused.detail, step="probe")
+        catalog.add_warning(release, code=refused.code, detail=refused.detail, step="probe")

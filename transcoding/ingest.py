@@ -18,16 +18,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import IO
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from catalog import releases
-from catalog.releases import AssetKind, AssetStatus, Release, ReleaseAsset
+from catalog import service as catalog
+from catalog.models import AssetKind, AssetStatus, Release, ReleaseAsset
 from core.db import utcnow
 from core.errors import Conflict, InvalidInput, NotFound
+from core.scope import StudioScope
 from core.settings import get_settings
 from core.storage import UploadedPart, get_store
-from transcoding import detection
+from transcoding import detection, repository
 from transcoding.models import Upload, UploadStatus
 
 MAX_PARTS = 10_000
@@ -74,7 +74,7 @@ def start_upload(
         raise InvalidInput(
             "dubs, commentary and subtitles need a language", code="language_required"
         )
-    asset = releases.add_asset(
+    asset = catalog.add_asset(
         session,
         release,
         kind=kind,
@@ -103,9 +103,9 @@ def part_count(upload: Upload) -> int:
     return max(1, math.ceil(upload.size_bytes / upload.part_size))
 
 
-def get_upload(session: Session, upload_id: str, studio_id: str | None) -> Upload:
-    upload = session.get(Upload, upload_id)
-    if upload is None or (studio_id is not None and upload.studio_id != studio_id):
+def get_upload(session: Session, upload_id: str, scope: StudioScope) -> Upload:
+    upload = repository.find_studio_upload(session, upload_id, scope)
+    if upload is None:
         raise NotFound("no such upload", code="upload_not_found")
     return upload
 
@@ -197,7 +197,7 @@ def complete(session: Session, upload: Upload) -> ReleaseAsset:
     get_store().complete_multipart(upload.storage_key, upload.multipart_id, parts)
     upload.status = UploadStatus.completed
     upload.completed_at = utcnow()
-    asset = session.get_one(ReleaseAsset, upload.asset_id)
+    asset = repository.get_asset(session, upload.asset_id)
     asset.status = AssetStatus.uploaded
     # The studio can review the detected tracks before it starts a run.
     detection.request(session, asset.release_id)
@@ -210,7 +210,7 @@ def abort(session: Session, upload: Upload) -> None:
     with contextlib.suppress(NotFound):
         get_store().abort_multipart(upload.storage_key, upload.multipart_id)
     upload.status = UploadStatus.aborted
-    asset = session.get_one(ReleaseAsset, upload.asset_id)
+    asset = repository.get_asset(session, upload.asset_id)
     asset.status = AssetStatus.rejected
     asset.rejection_code = "upload_aborted"
     asset.rejection_reason = "the upload was aborted before it completed"
@@ -219,11 +219,7 @@ def abort(session: Session, upload: Upload) -> None:
 def abort_abandoned(session: Session) -> int:
     """Abort uploads left open longer than the configured age; returns how many."""
     cutoff = utcnow() - timedelta(hours=get_settings().upload_abandon_hours)
-    stale = session.scalars(
-        select(Upload)
-        .where(Upload.status == UploadStatus.open, Upload.created_at < cutoff)
-        .limit(500)
-    ).all()
+    stale = repository.abandoned_uploads(session, cutoff)
     for upload in stale:
         abort(session, upload)
     return len(stale)

@@ -17,11 +17,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from accounts.models import Studio
-from catalog.releases import Release
+from catalog.models import Release
 from core import outbound
 from core.security import hmac_sign
 from core.settings import get_settings
+from transcoding import repository
 
 SIGNATURE_HEADER = "X-PocketCinema-Signature"
 
@@ -33,13 +33,13 @@ def studio_secret(studio_id: str) -> str:
 
 
 def webhook_url(session: Session, studio_id: str) -> str | None:
-    return session.get_one(Studio, studio_id).webhook_url
+    return repository.get_studio(session, studio_id).webhook_url
 
 
 def set_webhook_url(session: Session, studio_id: str, url: str | None) -> None:
     if url is not None:
         outbound.check_url(url)
-    session.get_one(Studio, studio_id).webhook_url = url
+    repository.get_studio(session, studio_id).webhook_url = url
 
 
 class WebhookRejected(RuntimeError):
@@ -68,8 +68,8 @@ def payload(release: Release, event: str) -> dict[str, Any]:
 
 def deliver(session: Session, release_id: str, event: str) -> bool:
     """POST the event to the studio's webhook URL; returns False when none is configured."""
-    release = session.get_one(Release, release_id)
-    studio = session.get_one(Studio, release.studio_id)
+    release = repository.get_release(session, release_id)
+    studio = repository.get_studio(session, release.studio_id)
     if not studio.webhook_url:
         return False
     body = json.dumps(payload(release, event), separators=(",", ":")).encode()

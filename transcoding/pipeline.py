@@ -43,16 +43,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from catalog import releases
-from catalog.models import Title
-from catalog.releases import AssetKind, AssetStatus, Release, ReleaseAsset, ReleaseStatus
+from catalog import service as catalog
+from catalog.models import AssetKind, AssetStatus, Release, ReleaseStatus, Title
 from core.db import unit_of_work, utcnow
 from core.errors import InvalidInput
 from core.outbox import enqueue
 from core.settings import get_settings
 from core.storage import get_store
 from drm import keys
-from transcoding import service, track_publishing
+from transcoding import repository, service, track_publishing
 from transcoding.cadence import measure_cadence
 from transcoding.chunking import Chunk, plan_chunks
 from transcoding.encode import (
@@ -142,7 +141,7 @@ def local_copy(storage_key: str) -> Path:
 def _asset_files(session: Session, release_id: str) -> list[AssetFile]:
     return [
         AssetFile(a.id, a.kind, a.language, a.name, a.filename, a.storage_key)
-        for a in releases.assets(session, release_id)
+        for a in catalog.assets(session, release_id)
         if a.status is AssetStatus.uploaded
     ]
 
@@ -177,7 +176,7 @@ def _sidecar(asset: AssetFile, probed: ProbeResult | None) -> SidecarInfo:
 
 def _reject_asset(asset_id: str, refused: InvalidInput) -> None:
     with unit_of_work() as session:
-        row = session.get_one(ReleaseAsset, asset_id)
+        row = repository.get_asset(session, asset_id)
         row.status = AssetStatus.rejected
         row.rejection_code = refused.code
         row.rejection_reason = refused.detail
@@ -233,14 +232,14 @@ def _reusable_chunks(release_id: str, attempt: int, fingerprint: str) -> dict[in
 
 def prepare(session: Session, release_id: str, attempt: int) -> None:
     with unit_of_work() as s:
-        release = releases.get_release(s, release_id)
+        release = catalog.get_release(s, release_id)
         # `probing` too: a retry of this job finds the status its first try set.
         if release.attempt != attempt or release.status not in (
             ReleaseStatus.queued,
             ReleaseStatus.probing,
         ):
             return  # a duplicate delivery, or a newer run superseded this one
-        releases.set_status(release, ReleaseStatus.probing)
+        catalog.set_status(release, ReleaseStatus.probing)
         assets = _asset_files(s, release_id)
     master_probe: ProbeResult | None = None
     master_asset: AssetFile | None = None
@@ -270,10 +269,10 @@ def prepare(session: Session, release_id: str, attempt: int) -> None:
     with step(Step.encode):
         reused = _reusable_chunks(release_id, attempt, fingerprint)
 
-    release = releases.get_release(session, release_id, for_update=True)
+    release = catalog.get_release(session, release_id, for_update=True)
     if release.attempt != attempt or release.status is not ReleaseStatus.probing:
         return
-    original_language = session.get_one(Title, release.title_id).original_language
+    original_language = repository.get_title(session, release.title_id).original_language
     track_publishing.record_detected(session, release, master_probe, sidecars, original_language)
     now = utcnow()
     run = TranscodeRun(
@@ -318,7 +317,7 @@ def prepare(session: Session, release_id: str, attempt: int) -> None:
         if release.content_key_id is None:
             release.content_key_id = keys.create_content_key(session, release.id).key_id
     release.duration_seconds = duration
-    releases.set_status(release, ReleaseStatus.encoding)
+    catalog.set_status(release, ReleaseStatus.encoding)
     if len(reused) == len(chunks):
         # Every chunk is already encoded: straight to packaging (the fan-in never fires).
         run.package_enqueued_at = now
@@ -425,14 +424,14 @@ class PackageWork:
 def _load_package(run_id: str) -> PackageWork | None:
     with unit_of_work() as s:
         run = s.get_one(TranscodeRun, run_id)
-        release = releases.get_release(s, run.release_id)
+        release = catalog.get_release(s, run.release_id)
         # `packaging` too: a retry of this job finds the status its first try set.
         if release.attempt != run.attempt or release.status not in (
             ReleaseStatus.encoding,
             ReleaseStatus.packaging,
         ):
             return None
-        releases.set_status(release, ReleaseStatus.packaging, progress=0.0)
+        catalog.set_status(release, ReleaseStatus.packaging, progress=0.0)
         title = s.get_one(Title, release.title_id)
         tracks = track_publishing.specs(s, release.id)
         channel_map = release.channel_map
@@ -624,7 +623,7 @@ def _package(session: Session, run_id: str, work: PackageWork) -> None:
         with step(Step.publish):
             _publish(prefix, packaged, images)
 
-        release = releases.get_release(session, release_id, for_update=True)
+        release = catalog.get_release(session, release_id, for_update=True)
         if release.attempt != attempt or release.status is not ReleaseStatus.packaging:
             return
         release.hls_prefix = prefix
@@ -664,11 +663,11 @@ def _package(session: Session, run_id: str, work: PackageWork) -> None:
             },
         }
         for warning in warnings:
-            releases.add_warning(release, **warning)
-        releases.set_status(release, ReleaseStatus.ready, progress=1.0)
+            catalog.add_warning(release, **warning)
+        catalog.set_status(release, ReleaseStatus.ready, progress=1.0)
         # The catalog shows viewers which languages they can hear and read before buying.
         track_publishing.record_packaged(session, release, playlists, work.tracks)
-        session.get_one(TranscodeRun, run_id).finished_at = utcnow()
+        repository.get_run(session, run_id).finished_at = utcnow()
         enqueue(
             session,
             service.NOTIFY_JOB,

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from catalog import releases
-from catalog.models import ReleaseTrack
-from catalog.releases import AssetKind, AssetStatus, Release, ReleaseStatus
+from catalog import service as catalog
+from catalog.models import AssetKind, AssetStatus, Release, ReleaseStatus, ReleaseTrack
 from catalog.tracks import TrackChanges
 from core.db import utcnow
 from core.errors import Conflict
 from core.outbox import enqueue
 from core.settings import get_settings
-from transcoding import track_publishing
-from transcoding.models import EncodeChunk, TranscodeRun
+from transcoding import repository, track_publishing
 
 PREPARE_JOB = "transcoding.release.prepare"
 CHUNK_JOB = "transcoding.chunk.encode"
@@ -39,35 +36,27 @@ def start_transcode(session: Session, release: Release) -> None:
         raise Conflict("this release is already being transcoded", code="release_busy")
     masters = [
         a
-        for a in releases.assets(session, release.id)
+        for a in catalog.assets(session, release.id)
         if a.kind is AssetKind.master and a.status is AssetStatus.uploaded
     ]
     if not masters:
         raise Conflict("upload and complete the master first", code="master_missing")
     release.attempt += 1
-    releases.set_status(release, ReleaseStatus.queued)
-    releases.clear_warnings(release)
+    catalog.set_status(release, ReleaseStatus.queued)
+    catalog.clear_warnings(release)
     enqueue(session, PREPARE_JOB, release_id=release.id, attempt=release.attempt)
-
-
-def current_run(session: Session, release: Release) -> TranscodeRun | None:
-    return session.scalar(
-        select(TranscodeRun).where(
-            TranscodeRun.release_id == release.id, TranscodeRun.attempt == release.attempt
-        )
-    )
 
 
 def fail_release(
     session: Session, release_id: str, attempt: int | None, code: str, reason: str
 ) -> None:
     """Record a failure a studio can act on, unless a newer run has started since."""
-    release = releases.get_release(session, release_id, for_update=True)
+    release = catalog.get_release(session, release_id, for_update=True)
     if attempt is not None and release.attempt != attempt:
         return
     if release.status is ReleaseStatus.failed:
         return
-    releases.set_status(release, ReleaseStatus.failed, failure_code=code, failure_reason=reason)
+    catalog.set_status(release, ReleaseStatus.failed, failure_code=code, failure_reason=reason)
     enqueue(
         session, NOTIFY_JOB, release_id=release.id, event="release.failed", attempt=release.attempt
     )
@@ -83,10 +72,7 @@ def fail_stalled(session: Session, now: datetime | None = None) -> list[str]:
     reused). Returns the ids failed."""
     now = now or utcnow()
     cutoff = now - timedelta(seconds=get_settings().transcode_stall_seconds)
-    last_sign = func.coalesce(Release.progress_at, Release.status_changed_at)
-    stalled = session.scalars(
-        select(Release).where(Release.status.in_(_BUSY), last_sign < cutoff).with_for_update()
-    ).all()
+    stalled = repository.stalled_releases(session, _BUSY, cutoff)
     for release in stalled:
         idle = int((now - (release.progress_at or release.status_changed_at)).total_seconds())
         fail_release(
@@ -111,32 +97,11 @@ def record_chunk_done(
     ``chunks_done == chunks_total`` with ``package_enqueued_at`` still empty (the row lock
     of the UPDATE serializes them on PostgreSQL; SQLite serializes all writers)."""
     now = utcnow()
-    marked = session.execute(
-        update(EncodeChunk)
-        .where(EncodeChunk.id == chunk_id, EncodeChunk.done_at.is_(None))
-        .values(done_at=now, progress=1.0, outputs=outputs, updated_at=now, worker=worker)
-        .execution_options(synchronize_session=False)
-    )
-    if marked.rowcount != 1:  # type: ignore[attr-defined]
+    if not repository.mark_chunk_done(session, chunk_id, now, outputs, worker):
         return False
-    chunk = session.get_one(EncodeChunk, chunk_id)
-    session.execute(
-        update(TranscodeRun)
-        .where(TranscodeRun.id == chunk.run_id)
-        .values(chunks_done=TranscodeRun.chunks_done + 1)
-        .execution_options(synchronize_session=False)
-    )
-    last = session.execute(
-        update(TranscodeRun)
-        .where(
-            TranscodeRun.id == chunk.run_id,
-            TranscodeRun.chunks_done == TranscodeRun.chunks_total,
-            TranscodeRun.package_enqueued_at.is_(None),
-        )
-        .values(package_enqueued_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if last.rowcount == 1:  # type: ignore[attr-defined]
+    chunk = repository.get_chunk(session, chunk_id)
+    repository.count_chunk_done(session, chunk.run_id)
+    if repository.claim_packaging(session, chunk.run_id, now):
         enqueue(session, PACKAGE_JOB, queue="package", run_id=chunk.run_id)
         return True
     return False
@@ -146,18 +111,18 @@ def update_encode_progress(session: Session, chunk_id: str, fraction: float) -> 
     """Store one chunk's progress and refresh the release's percent and ETA. Returns False
     when the release no longer wants this chunk (failed, stalled, started again), so the
     encode can stop instead of running on for nothing."""
-    chunk = session.get(EncodeChunk, chunk_id)
+    chunk = repository.find_chunk(session, chunk_id)
     if chunk is None or chunk.done_at is not None:
         return False
     chunk.progress = max(chunk.progress, min(fraction, 1.0))
     chunk.updated_at = utcnow()
-    run = session.get_one(TranscodeRun, chunk.run_id)
-    release = session.get_one(Release, run.release_id)
+    run = repository.get_run(session, chunk.run_id)
+    release = repository.get_release(session, run.release_id)
     if release.attempt != run.attempt or release.status is not ReleaseStatus.encoding:
         return False
     release.progress_at = chunk.updated_at
     session.flush()
-    chunks = session.scalars(select(EncodeChunk).where(EncodeChunk.run_id == run.id)).all()
+    chunks = repository.chunks_of(session, run.id)
     total = sum(c.duration_seconds for c in chunks) or 1.0
     done = sum(c.duration_seconds * c.progress for c in chunks)
     share = done / total
@@ -172,7 +137,7 @@ def update_packaging_progress(
     session: Session, release_id: str, attempt: int, fraction: float
 ) -> bool:
     """Packaging's percent and sign of life; False when the run was superseded."""
-    release = session.get(Release, release_id)
+    release = repository.find_release(session, release_id)
     if release is None or release.attempt != attempt:
         return False
     if release.status is not ReleaseStatus.packaging:

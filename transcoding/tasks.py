@@ -8,7 +8,15 @@ from sqlalchemy.orm import Session
 
 from core.jobs import job
 from core.settings import get_settings
-from transcoding import detection, ingest, notify, pipeline, service, track_publishing
+from transcoding import (
+    detection,
+    ingest,
+    notify,
+    pipeline,
+    repository,
+    service,
+    track_publishing,
+)
 
 _LEASE = get_settings().transcode_lease_seconds
 
@@ -17,15 +25,11 @@ def _fail_release(session: Session, reason: str, code: str, args: dict[str, Any]
     release_id = args.get("release_id")
     attempt = args.get("attempt")
     if release_id is None and "chunk_id" in args:
-        from transcoding.models import EncodeChunk, TranscodeRun
-
-        chunk = session.get(EncodeChunk, args["chunk_id"])
-        run = session.get(TranscodeRun, chunk.run_id) if chunk else None
+        chunk = repository.find_chunk(session, args["chunk_id"])
+        run = repository.find_run(session, chunk.run_id) if chunk else None
         release_id, attempt = (run.release_id, run.attempt) if run else (None, None)
     if release_id is None and "run_id" in args:
-        from transcoding.models import TranscodeRun
-
-        run = session.get(TranscodeRun, args["run_id"])
+        run = repository.find_run(session, args["run_id"])
         release_id, attempt = (run.release_id, run.attempt) if run else (None, None)
     if release_id is not None:
         service.fail_release(session, release_id, attempt, code, reason)

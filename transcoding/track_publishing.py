@@ -16,11 +16,9 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from catalog import releases
 from catalog import service as catalog
 from catalog import tracks as catalog_tracks
-from catalog.models import ReleaseTrack, TrackKind, TrackStatus
-from catalog.releases import Release, ReleaseStatus
+from catalog.models import Release, ReleaseStatus, ReleaseTrack, TrackKind, TrackStatus
 from core.db import unit_of_work
 from core.outbox import enqueue
 from core.storage import get_store
@@ -95,7 +93,7 @@ def record_detected(
     )
     catalog_tracks.record_detected(session, release.id, detected)
     for warning in warnings:
-        releases.add_warning(release, code=warning.code, detail=warning.detail, step="probe")
+        catalog.add_warning(release, code=warning.code, detail=warning.detail, step="probe")
 
 
 # --- package step ----------------------------------------------------------------------------
@@ -291,7 +289,7 @@ def republish(session: Session, release_id: str, attempt: int) -> None:
     it. Every correction enqueues one of these; one that finds the labels changed again
     since it read them leaves the publishing to the job the newer correction enqueued."""
     with unit_of_work() as s:
-        release = releases.get_release(s, release_id)
+        release = catalog.get_release(s, release_id)
         if (
             release.attempt != attempt
             or release.status is not ReleaseStatus.ready
@@ -309,7 +307,7 @@ def republish(session: Session, release_id: str, attempt: int) -> None:
     if new_key != master_key:
         store.put_bytes(new_key, text.encode(), "application/vnd.apple.mpegurl")
 
-    release = releases.get_release(session, release_id, for_update=True)
+    release = catalog.get_release(session, release_id, for_update=True)
     if release.attempt != attempt or release.status is not ReleaseStatus.ready:
         return
     now = specs(session, release_id)

@@ -66,7 +66,7 @@ class SidecarInfo:
     """An uploaded dub, commentary or subtitle file as detection needs it."""
 
     asset_id: str
-    kind: str  # "audio", "commentary" or "subtitle" (catalog.releases.AssetKind values)
+    kind: str  # "audio", "commentary" or "subtitle" (catalog.models.AssetKind values)
     language: str | None
     name: str | None
     codec: str | None = None

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from accounts import service as accounts
 from accounts.identity import Provider
-from api.deps import ClientIp, CurrentUser, DbSession
+from api.deps import ClientIp, CurrentUser, DbSession, ReadDb
 from api.problems import PROBLEM_RESPONSES, problem_response
 
 router = APIRouter(prefix="/v1", tags=["auth"], responses=PROBLEM_RESPONSES)
@@ -247,7 +247,7 @@ def sign_in_with_google(
 
 
 @router.get("/me", summary="Who am I", response_model=Me)
-def me(session: DbSession, principal: CurrentUser) -> Me:
+def me(session: ReadDb, principal: CurrentUser) -> Me:
     user = accounts.get_user(session, principal.user_id)
     return Me(
         user_id=user.id,

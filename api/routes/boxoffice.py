@@ -13,10 +13,11 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from api.deps import DbSession, FinanceUser, ReadDb, StudioUser
+from api.deps import CallerScope, DbSession, FinanceUser, ReadDb, StudioUser
 from api.problems import PROBLEM_RESPONSES
 from boxoffice import reconciliation, reports, service
 from core.errors import InvalidInput
+from core.scope import StudioScope
 
 finance = APIRouter(prefix="/v1/finance", tags=["finance"], responses=PROBLEM_RESPONSES)
 studio = APIRouter(prefix="/v1/studio/boxoffice", tags=["studio"], responses=PROBLEM_RESPONSES)
@@ -50,7 +51,7 @@ def _query(
     group_by: reports.GroupBy,
     title_ids: list[str] | None,
     territories: list[str] | None,
-    studio_id: str | None,
+    scope: StudioScope,
     offset: int,
     limit: int,
 ) -> reports.ReportQuery:
@@ -60,7 +61,7 @@ def _query(
         group_by=group_by,
         title_ids=tuple(title_ids or ()),
         territories=tuple(t.upper() for t in territories or ()),
-        studio_id=studio_id,
+        scope=scope,
         offset=offset,
         limit=limit,
     )
@@ -110,6 +111,7 @@ _REPORT_DOC: dict[int | str, dict[str, Any]] = {
 def finance_report(
     session: ReadDb,
     _: FinanceUser,
+    scope: CallerScope,
     date_from: DateFrom,
     date_to: DateTo,
     group_by: GroupByQ = reports.GroupBy.day,
@@ -120,7 +122,8 @@ def finance_report(
     offset: Offset = 0,
     limit: Limit = 100,
 ) -> Response:
-    query = _query(date_from, date_to, group_by, title_ids, territories, studio_id, offset, limit)
+    scope = scope.narrowed(studio_id)
+    query = _query(date_from, date_to, group_by, title_ids, territories, scope, offset, limit)
     return _render(reports.build_report(session, query), format)
 
 
@@ -133,20 +136,23 @@ def finance_report(
 def finance_chart(
     session: ReadDb,
     _: FinanceUser,
+    scope: CallerScope,
     date_from: DateFrom,
     date_to: DateTo,
     title_ids: TitleIds = None,
     territories: Territories = None,
     studio_id: Annotated[str | None, Query()] = None,
 ) -> Response:
-    query = _query(date_from, date_to, reports.GroupBy.day, title_ids, territories, studio_id, 0, 1)
+    scope = scope.narrowed(studio_id)
+    query = _query(date_from, date_to, reports.GroupBy.day, title_ids, territories, scope, 0, 1)
     return Response(reports.chart_svg(session, query), media_type="image/svg+xml")
 
 
 @studio.get("/report", summary="Box-office report over my studio's titles", responses=_REPORT_DOC)
 def studio_report(
     session: ReadDb,
-    principal: StudioUser,
+    _: StudioUser,
+    scope: CallerScope,
     date_from: DateFrom,
     date_to: DateTo,
     group_by: GroupByQ = reports.GroupBy.day,
@@ -156,7 +162,6 @@ def studio_report(
     offset: Offset = 0,
     limit: Limit = 100,
 ) -> Response:
-    scope = principal.studio_id or "-"  # an admin without a studio sees no titles here
     query = _query(date_from, date_to, group_by, title_ids, territories, scope, offset, limit)
     return _render(reports.build_report(session, query), format)
 
@@ -169,13 +174,13 @@ def studio_report(
 )
 def studio_chart(
     session: ReadDb,
-    principal: StudioUser,
+    _: StudioUser,
+    scope: CallerScope,
     date_from: DateFrom,
     date_to: DateTo,
     title_ids: TitleIds = None,
     territories: Territories = None,
 ) -> Response:
-    scope = principal.studio_id or "-"
     query = _query(date_from, date_to, reports.GroupBy.day, title_ids, territories, scope, 0, 1)
     return Response(reports.chart_svg(session, query), media_type="image/svg+xml")
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
+from prometheus_client import CONTENT_TYPE_LATEST
 
-from core.db import get_engine
+from api import metrics as business_metrics
+from core.db import ping_database
+from core.errors import NotAuthenticated, NotFound
+from core.metrics import bearer_ok
 from core.queue import check_broker
+from core.settings import Mode, get_settings
 from core.storage import get_store
 
 router = APIRouter(tags=["operations"])
@@ -23,8 +26,7 @@ async def healthz() -> dict[str, str]:
 
 
 def _check_database() -> None:
-    with get_engine().connect() as conn:
-        conn.execute(text("SELECT 1"))
+    ping_database()
 
 
 @router.get(
@@ -60,6 +62,27 @@ async def readyz() -> JSONResponse:
     return JSONResponse({"status": "ready", "checks": checks})
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics: HTTP, business figures, jobs (docs/operations.md)",
+    response_class=Response,
+    responses={
+        401: {"description": "`metrics_unauthorized`: the bearer token is missing or wrong"},
+        404: {"description": "Production without a token: metrics are on their own port"},
+    },
+)
+async def metrics(authorization: Annotated[str | None, Header()] = None) -> Response:
+    settings = get_settings()
+    token = settings.metrics_token.get_secret_value()
+    if token:
+        if not bearer_ok(authorization, token):
+            raise NotAuthenticated(
+                "send Authorization: Bearer <POCKETCINEMA_METRICS_TOKEN>",
+                code="metrics_unauthorized",
+            )
+    elif settings.mode is Mode.production:
+        # Production starts without a token only when metrics have their own port; this
+        # public port then says nothing about the business.
+        raise NotFound("metrics are served on POCKETCINEMA_METRICS_PORT", code="not_found")
+    body = await asyncio.to_thread(business_metrics.render)  # reads the database
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

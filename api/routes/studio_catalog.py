@@ -9,10 +9,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from accounts import service as accounts
-from accounts.service import Principal
-from api.deps import DbSession, PageParams, StudioUser
+from api.deps import CallerScope, DbSession, PageParams, ReadDb, StudioUser
 from api.problems import PROBLEM_RESPONSES
 from api.routes.titles import CollectionRead as ViewerCollectionRead
 from api.routes.titles import collection_read as viewer_collection_read
@@ -20,6 +20,7 @@ from api.routes.titles import title_facts
 from catalog import service as catalog
 from catalog.models import Collection, LicenceWindow, TerritoryMode, Title
 from core.errors import InvalidInput
+from core.scope import StudioScope
 
 router = APIRouter(prefix="/v1/studio", tags=["studio catalog"], responses=PROBLEM_RESPONSES)
 
@@ -224,13 +225,10 @@ def collection_read(collection: Collection) -> CollectionRead:
     )
 
 
-def _studio_scope(principal: Principal) -> str | None:
-    """The studio whose data the caller may touch; None for admins (every studio)."""
-    return principal.studio_id if principal.studio_id is not None else None
-
-
-def _own_title(session: DbSession, principal: Principal, title_id: str) -> Title:
-    return catalog.studio_title(session, _studio_scope(principal), title_id)
+def _studio_window(
+    session: Session, scope: StudioScope, title_id: str, window_id: str
+) -> LicenceWindow:
+    return catalog.get_window(session, catalog.studio_title(session, scope, title_id), window_id)
 
 
 def _reload(session: DbSession, title_id: str) -> StudioTitleRead:
@@ -242,12 +240,10 @@ def _reload(session: DbSession, title_id: str) -> StudioTitleRead:
 
 
 @router.post("/titles", summary="Create a title", status_code=201, response_model=StudioTitleRead)
-def create_title(session: DbSession, user: StudioUser, body: TitleCreate) -> StudioTitleRead:
-    studio_id = user.studio_id or body.studio_id
-    if studio_id is None:
-        raise InvalidInput("say which studio owns the title", code="studio_required")
-    if user.studio_id is not None and body.studio_id not in (None, user.studio_id):
-        raise InvalidInput("you can only create titles for your studio", code="studio_mismatch")
+def create_title(
+    session: DbSession, _: StudioUser, scope: CallerScope, body: TitleCreate
+) -> StudioTitleRead:
+    studio_id = scope.owner(body.studio_id)
     accounts.get_studio(session, studio_id)  # an admin may name a studio that does not exist
     title = catalog.create_title(
         session,
@@ -264,12 +260,12 @@ def create_title(session: DbSession, user: StudioUser, body: TitleCreate) -> Stu
 
 
 @router.get("/titles", summary="Your studio's titles", response_model=StudioTitlePage)
-def list_titles(session: DbSession, user: StudioUser, page: PageParams) -> StudioTitlePage:
-    rows, total = catalog.list_studio_titles(
-        session, _studio_scope(user), offset=page.offset, limit=page.limit
-    )
+def list_titles(
+    session: ReadDb, _: StudioUser, scope: CallerScope, page: PageParams
+) -> StudioTitlePage:
+    rows, total = catalog.list_studio_titles(session, scope, offset=page.offset, limit=page.limit)
     return StudioTitlePage(
-        items=[title_read(catalog.get_title(session, t.id)) for t in rows],
+        items=[title_read(t) for t in rows],
         total=total,
         offset=page.offset,
         limit=page.limit,
@@ -277,17 +273,17 @@ def list_titles(session: DbSession, user: StudioUser, page: PageParams) -> Studi
 
 
 @router.get("/titles/{title_id}", summary="One of your titles", response_model=StudioTitleRead)
-def get_title(session: DbSession, user: StudioUser, title_id: str) -> StudioTitleRead:
-    return title_read(_own_title(session, user, title_id))
+def get_title(session: ReadDb, _: StudioUser, scope: CallerScope, title_id: str) -> StudioTitleRead:
+    return title_read(catalog.studio_title(session, scope, title_id))
 
 
 @router.patch(
     "/titles/{title_id}", summary="Change a title's details", response_model=StudioTitleRead
 )
 def update_title(
-    session: DbSession, user: StudioUser, title_id: str, body: TitleUpdate
+    session: DbSession, _: StudioUser, scope: CallerScope, title_id: str, body: TitleUpdate
 ) -> StudioTitleRead:
-    title = _own_title(session, user, title_id)
+    title = catalog.studio_title(session, scope, title_id)
     catalog.update_title(
         session,
         title,
@@ -310,9 +306,14 @@ def update_title(
     response_model=LocalizationRead,
 )
 def put_localization(
-    session: DbSession, user: StudioUser, title_id: str, locale: str, body: LocalizationPut
+    session: DbSession,
+    _: StudioUser,
+    scope: CallerScope,
+    title_id: str,
+    locale: str,
+    body: LocalizationPut,
 ) -> LocalizationRead:
-    title = _own_title(session, user, title_id)
+    title = catalog.studio_title(session, scope, title_id)
     row = catalog.put_localization(
         session,
         title,
@@ -332,9 +333,9 @@ def put_localization(
     status_code=204,
 )
 def delete_localization(
-    session: DbSession, user: StudioUser, title_id: str, locale: str
+    session: DbSession, _: StudioUser, scope: CallerScope, title_id: str, locale: str
 ) -> Response:
-    catalog.delete_localization(session, _own_title(session, user, title_id), locale)
+    catalog.delete_localization(session, catalog.studio_title(session, scope, title_id), locale)
     return Response(status_code=204)
 
 
@@ -358,9 +359,9 @@ def _prices(prices: list[PriceIn]) -> dict[str, tuple[int, str]]:
     response_model=WindowRead,
 )
 def create_window(
-    session: DbSession, user: StudioUser, title_id: str, body: WindowCreate
+    session: DbSession, _: StudioUser, scope: CallerScope, title_id: str, body: WindowCreate
 ) -> WindowRead:
-    title = _own_title(session, user, title_id)
+    title = catalog.studio_title(session, scope, title_id)
     window = catalog.add_window(
         session,
         title,
@@ -379,12 +380,16 @@ def create_window(
     response_model=WindowRead,
 )
 def update_window(
-    session: DbSession, user: StudioUser, title_id: str, window_id: str, body: WindowUpdate
+    session: DbSession,
+    _: StudioUser,
+    scope: CallerScope,
+    title_id: str,
+    window_id: str,
+    body: WindowUpdate,
 ) -> WindowRead:
-    title = _own_title(session, user, title_id)
     window = catalog.update_window(
         session,
-        catalog.get_window(session, title, window_id),
+        _studio_window(session, scope, title_id, window_id),
         territory_mode=body.territory_mode,
         countries=body.countries,
         starts_at=body.starts_at,
@@ -398,9 +403,10 @@ def update_window(
     summary="Delete a licence window and its prices",
     status_code=204,
 )
-def delete_window(session: DbSession, user: StudioUser, title_id: str, window_id: str) -> Response:
-    title = _own_title(session, user, title_id)
-    catalog.delete_window(session, catalog.get_window(session, title, window_id))
+def delete_window(
+    session: DbSession, _: StudioUser, scope: CallerScope, title_id: str, window_id: str
+) -> Response:
+    catalog.delete_window(session, _studio_window(session, scope, title_id, window_id))
     return Response(status_code=204)
 
 
@@ -411,14 +417,14 @@ def delete_window(session: DbSession, user: StudioUser, title_id: str, window_id
 )
 def put_price(
     session: DbSession,
-    user: StudioUser,
+    _: StudioUser,
+    scope: CallerScope,
     title_id: str,
     window_id: str,
     country: str,
     body: PricePut,
 ) -> WindowRead:
-    title = _own_title(session, user, title_id)
-    window = catalog.get_window(session, title, window_id)
+    window = _studio_window(session, scope, title_id, window_id)
     catalog.set_price(session, window, country, body.amount_minor, body.currency)
     return window_read(window)
 
@@ -429,10 +435,14 @@ def put_price(
     response_model=WindowRead,
 )
 def delete_price(
-    session: DbSession, user: StudioUser, title_id: str, window_id: str, country: str
+    session: DbSession,
+    _: StudioUser,
+    scope: CallerScope,
+    title_id: str,
+    window_id: str,
+    country: str,
 ) -> WindowRead:
-    title = _own_title(session, user, title_id)
-    window = catalog.get_window(session, title, window_id)
+    window = _studio_window(session, scope, title_id, window_id)
     catalog.delete_price(session, window, country)
     return window_read(window)
 
@@ -447,13 +457,11 @@ def delete_price(
     response_model=CollectionRead,
 )
 def create_collection(
-    session: DbSession, user: StudioUser, body: CollectionCreate
+    session: DbSession, _: StudioUser, scope: CallerScope, body: CollectionCreate
 ) -> CollectionRead:
-    if user.studio_id is None:
-        raise InvalidInput("collections belong to a studio account", code="studio_required")
     collection = catalog.create_collection(
         session,
-        studio_id=user.studio_id,
+        studio_id=scope.owner(),
         slug=body.slug,
         name=body.name,
         description=body.description,
@@ -468,11 +476,8 @@ def create_collection(
 @router.get(
     "/collections", summary="Your studio's collections", response_model=list[CollectionRead]
 )
-def list_collections(session: DbSession, user: StudioUser) -> list[CollectionRead]:
-    return [
-        collection_read(catalog.studio_collection(session, _studio_scope(user), c.id))
-        for c in catalog.list_collections(session, _studio_scope(user))
-    ]
+def list_collections(session: ReadDb, _: StudioUser, scope: CallerScope) -> list[CollectionRead]:
+    return [collection_read(c) for c in catalog.list_collections(session, scope)]
 
 
 @router.put(
@@ -481,9 +486,9 @@ def list_collections(session: DbSession, user: StudioUser) -> list[CollectionRea
     response_model=CollectionRead,
 )
 def replace_collection(
-    session: DbSession, user: StudioUser, collection_id: str, body: CollectionWrite
+    session: DbSession, _: StudioUser, scope: CallerScope, collection_id: str, body: CollectionWrite
 ) -> CollectionRead:
-    collection = catalog.studio_collection(session, _studio_scope(user), collection_id)
+    collection = catalog.studio_collection(session, scope, collection_id)
     catalog.update_collection(
         session,
         collection,
@@ -505,13 +510,14 @@ def replace_collection(
 )
 def add_member(
     session: DbSession,
-    user: StudioUser,
+    _: StudioUser,
+    scope: CallerScope,
     collection_id: str,
     title_id: str,
     body: MemberPut | None = None,
 ) -> CollectionRead:
-    collection = catalog.studio_collection(session, _studio_scope(user), collection_id)
-    title = _own_title(session, user, title_id)
+    collection = catalog.studio_collection(session, scope, collection_id)
+    title = catalog.studio_title(session, scope, title_id)
     catalog.add_to_collection(session, collection, title, body.position if body else 0)
     return collection_read(collection)
 
@@ -522,9 +528,9 @@ def add_member(
     response_model=CollectionRead,
 )
 def remove_member(
-    session: DbSession, user: StudioUser, collection_id: str, title_id: str
+    session: DbSession, _: StudioUser, scope: CallerScope, collection_id: str, title_id: str
 ) -> CollectionRead:
-    collection = catalog.studio_collection(session, _studio_scope(user), collection_id)
-    title = _own_title(session, user, title_id)
+    collection = catalog.studio_collection(session, scope, collection_id)
+    title = catalog.studio_title(session, scope, title_id)
     catalog.remove_from_collection(session, collection, title)
     return collection_read(collection)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -10,14 +11,12 @@ from fastapi import APIRouter, Header, Path, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from accounts.models import Role
-from api.deps import DbSession, PageParams, StudioUser
+from api.deps import CallerScope, DbSession, PageParams, ReadDb, StudioUser
 from api.problems import PROBLEM_RESPONSES
-from catalog import releases
 from catalog import service as catalog
-from catalog.releases import AssetKind, Release
+from catalog.models import AssetKind, Release, ReleaseAsset
 from core.db import unit_of_work
-from core.errors import InvalidInput, NotFound
+from core.errors import InvalidInput
 from core.settings import get_settings
 from transcoding import ingest, notify
 from transcoding import service as transcoding
@@ -26,11 +25,6 @@ router = APIRouter(prefix="/v1/studio", tags=["studio: releases"], responses=PRO
 
 Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9a-f]+$")]
 LANGUAGE = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
-
-
-def _studio_scope(principal: Any) -> str | None:
-    # Admins act for every studio; a studio user only ever for its own.
-    return None if principal.role is Role.admin else principal.studio_id
 
 
 class ReleaseCreate(BaseModel):
@@ -79,7 +73,12 @@ class ReleaseRead(BaseModel):
     )
 
 
-def _release_read(session: Any, release: Release) -> ReleaseRead:
+def _release_read(
+    session: Any, release: Release, assets: Sequence[ReleaseAsset] | None = None
+) -> ReleaseRead:
+    """``assets`` when the caller loaded a page's assets at once; else read here."""
+    if assets is None:
+        assets = catalog.assets(session, release.id)
     return ReleaseRead(
         id=release.id,
         title_id=release.title_id,
@@ -94,7 +93,7 @@ def _release_read(session: Any, release: Release) -> ReleaseRead:
         created_at=release.created_at,
         status_changed_at=release.status_changed_at,
         ready_at=release.ready_at,
-        assets=[AssetRead.model_validate(a) for a in releases.assets(session, release.id)],
+        assets=[AssetRead.model_validate(a) for a in assets],
         outputs=release.outputs or {},
         warnings=[ReleaseWarningRead.model_validate(w) for w in release.warnings or []],
     )
@@ -107,13 +106,10 @@ def _release_read(session: Any, release: Release) -> ReleaseRead:
     response_model=ReleaseRead,
 )
 def create_release(
-    session: DbSession, principal: StudioUser, title_id: Id, body: ReleaseCreate
+    session: DbSession, _: StudioUser, scope: CallerScope, title_id: Id, body: ReleaseCreate
 ) -> ReleaseRead:
-    title = catalog.get_title(session, title_id)
-    scope = _studio_scope(principal)
-    if scope is not None and title.studio_id != scope:
-        raise NotFound("no such title", code="title_not_found")
-    release = releases.create_release(
+    title = catalog.studio_title(session, scope, title_id)
+    release = catalog.create_release(
         session, title_id=title.id, studio_id=title.studio_id, label=body.label
     )
     return _release_read(session, release)
@@ -121,19 +117,21 @@ def create_release(
 
 @router.get("/releases", summary="List your releases", response_model=list[ReleaseRead])
 def list_releases(
-    session: DbSession,
-    principal: StudioUser,
+    session: ReadDb,
+    _: StudioUser,
+    scope: CallerScope,
     page: PageParams,
     title_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[ReleaseRead]:
-    rows = releases.list_releases(
+    rows = catalog.list_releases(
         session,
-        studio_id=_studio_scope(principal),
+        scope=scope,
         title_id=title_id,
         offset=page.offset,
         limit=page.limit,
     )
-    return [_release_read(session, r) for r in rows]
+    assets = catalog.assets_of(session, [r.id for r in rows])
+    return [_release_read(session, r, assets[r.id]) for r in rows]
 
 
 @router.get(
@@ -141,10 +139,8 @@ def list_releases(
     summary="A release: status, progress, ETA, reason",
     response_model=ReleaseRead,
 )
-def get_release(session: DbSession, principal: StudioUser, release_id: Id) -> ReleaseRead:
-    return _release_read(
-        session, releases.get_studio_release(session, release_id, _studio_scope(principal))
-    )
+def get_release(session: ReadDb, _: StudioUser, scope: CallerScope, release_id: Id) -> ReleaseRead:
+    return _release_read(session, catalog.get_studio_release(session, release_id, scope))
 
 
 @router.post(
@@ -153,8 +149,10 @@ def get_release(session: DbSession, principal: StudioUser, release_id: Id) -> Re
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ReleaseRead,
 )
-def start_transcode(session: DbSession, principal: StudioUser, release_id: Id) -> ReleaseRead:
-    release = releases.get_studio_release(session, release_id, _studio_scope(principal))
+def start_transcode(
+    session: DbSession, _: StudioUser, scope: CallerScope, release_id: Id
+) -> ReleaseRead:
+    release = catalog.get_studio_release(session, release_id, scope)
     transcoding.start_transcode(session, release)
     return _release_read(session, release)
 
@@ -232,9 +230,9 @@ def _upload_read(upload: Any, parts: list[Any] | None = None) -> UploadRead:
     response_model=UploadRead,
 )
 def create_upload(
-    session: DbSession, principal: StudioUser, release_id: Id, body: UploadCreate
+    session: DbSession, _: StudioUser, scope: CallerScope, release_id: Id, body: UploadCreate
 ) -> UploadRead:
-    release = releases.get_studio_release(session, release_id, _studio_scope(principal))
+    release = catalog.get_studio_release(session, release_id, scope)
     upload = ingest.start_upload(
         session,
         release,
@@ -253,8 +251,8 @@ def create_upload(
     summary="An upload and the parts received so far (to resume)",
     response_model=UploadRead,
 )
-def get_upload(session: DbSession, principal: StudioUser, upload_id: Id) -> UploadRead:
-    upload = ingest.get_upload(session, upload_id, _studio_scope(principal))
+def get_upload(session: ReadDb, _: StudioUser, scope: CallerScope, upload_id: Id) -> UploadRead:
+    upload = ingest.get_upload(session, upload_id, scope)
     return _upload_read(upload, ingest.uploaded_parts(upload))
 
 
@@ -264,9 +262,9 @@ def get_upload(session: DbSession, principal: StudioUser, upload_id: Id) -> Uplo
     response_model=list[PartTargetRead],
 )
 def part_urls(
-    session: DbSession, principal: StudioUser, upload_id: Id, body: PartUrlsRequest
+    session: DbSession, _: StudioUser, scope: CallerScope, upload_id: Id, body: PartUrlsRequest
 ) -> list[PartTargetRead]:
-    upload = ingest.get_upload(session, upload_id, _studio_scope(principal))
+    upload = ingest.get_upload(session, upload_id, scope)
     checksums = {p.number: p.checksum_sha256 for p in body.parts if p.checksum_sha256}
     targets = ingest.part_targets(
         upload, [p.number for p in body.parts], checksums, get_settings().base_url
@@ -284,7 +282,8 @@ def part_urls(
 )
 async def put_part(
     request: Request,
-    principal: StudioUser,
+    _: StudioUser,
+    scope: CallerScope,
     upload_id: Id,
     number: Annotated[int, Path(ge=1, le=ingest.MAX_PARTS)],
     checksum: Annotated[str | None, Header(alias="x-amz-checksum-sha256")] = None,
@@ -293,7 +292,7 @@ async def put_part(
     # database transaction (SQLite's write lock) that long would stall every other writer.
     def load() -> Any:
         with unit_of_work() as session:
-            upload = ingest.get_upload(session, upload_id, _studio_scope(principal))
+            upload = ingest.get_upload(session, upload_id, scope)
             session.expunge(upload)
             return upload
 
@@ -316,8 +315,10 @@ async def put_part(
 @router.post(
     "/uploads/{upload_id}/complete", summary="Assemble the uploaded parts", response_model=AssetRead
 )
-def complete_upload(session: DbSession, principal: StudioUser, upload_id: Id) -> AssetRead:
-    upload = ingest.get_upload(session, upload_id, _studio_scope(principal))
+def complete_upload(
+    session: DbSession, _: StudioUser, scope: CallerScope, upload_id: Id
+) -> AssetRead:
+    upload = ingest.get_upload(session, upload_id, scope)
     return AssetRead.model_validate(ingest.complete(session, upload))
 
 
@@ -326,8 +327,8 @@ def complete_upload(session: DbSession, principal: StudioUser, upload_id: Id) ->
     summary="Abort an upload and discard its parts",
     status_code=status.HTTP_204_NO_CONTENT,
 )
-def abort_upload(session: DbSession, principal: StudioUser, upload_id: Id) -> None:
-    ingest.abort(session, ingest.get_upload(session, upload_id, _studio_scope(principal)))
+def abort_upload(session: DbSession, _: StudioUser, scope: CallerScope, upload_id: Id) -> None:
+    ingest.abort(session, ingest.get_upload(session, upload_id, scope))
 
 
 # --- webhooks ---------------------------------------------------------------------------------
@@ -348,15 +349,9 @@ class WebhookRead(BaseModel):
     signature_header: str
 
 
-def _studio_id(principal: Any) -> str:
-    if principal.studio_id is None:
-        raise InvalidInput("this account does not belong to a studio", code="studio_required")
-    return str(principal.studio_id)
-
-
 @router.get("/webhook", summary="Your webhook URL and signing secret", response_model=WebhookRead)
-def get_webhook(session: DbSession, principal: StudioUser) -> WebhookRead:
-    studio_id = _studio_id(principal)
+def get_webhook(session: ReadDb, _: StudioUser, scope: CallerScope) -> WebhookRead:
+    studio_id = scope.owner()
     return WebhookRead(
         url=notify.webhook_url(session, studio_id),
         secret=notify.studio_secret(studio_id),
@@ -365,8 +360,10 @@ def get_webhook(session: DbSession, principal: StudioUser) -> WebhookRead:
 
 
 @router.put("/webhook", summary="Set where release notifications go", response_model=WebhookRead)
-def set_webhook(session: DbSession, principal: StudioUser, body: WebhookSettings) -> WebhookRead:
-    studio_id = _studio_id(principal)
+def set_webhook(
+    session: DbSession, _: StudioUser, scope: CallerScope, body: WebhookSettings
+) -> WebhookRead:
+    studio_id = scope.owner()
     notify.set_webhook_url(session, studio_id, body.url)
     return WebhookRead(
         url=body.url,

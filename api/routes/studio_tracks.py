@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from accounts.models import Role
-from api.deps import DbSession, StudioUser
+from api.deps import CallerScope, DbSession, ReadDb, StudioUser
 from api.problems import PROBLEM_RESPONSES
 from api.track_schemas import ChannelMap, ChannelMapRead, TrackRead, TrackUpdate
-from catalog import releases, tracks
+from catalog import service as catalog
+from catalog import tracks
 from catalog.tracks import TrackChanges
 from transcoding import service as transcoding
 
@@ -19,18 +19,15 @@ router = APIRouter(prefix="/v1/studio", tags=["studio: tracks"], responses=PROBL
 Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9a-f]+$")]
 
 
-def _studio_scope(principal: Any) -> str | None:
-    # Admins act for every studio; a studio user only ever for its own.
-    return None if principal.role is Role.admin else principal.studio_id
-
-
 @router.get(
     "/releases/{release_id}/tracks",
     summary="The release's audio and subtitle tracks, as detected and corrected",
     response_model=list[TrackRead],
 )
-def list_tracks(session: DbSession, principal: StudioUser, release_id: Id) -> list[TrackRead]:
-    release = releases.get_studio_release(session, release_id, _studio_scope(principal))
+def list_tracks(
+    session: ReadDb, _: StudioUser, scope: CallerScope, release_id: Id
+) -> list[TrackRead]:
+    release = catalog.get_studio_release(session, release_id, scope)
     return [TrackRead.model_validate(t) for t in tracks.tracks(session, release.id)]
 
 
@@ -40,12 +37,17 @@ def list_tracks(session: DbSession, principal: StudioUser, release_id: Id) -> li
     response_model=TrackRead,
 )
 def update_track(
-    session: DbSession, principal: StudioUser, release_id: Id, track_id: Id, body: TrackUpdate
+    session: DbSession,
+    _: StudioUser,
+    scope: CallerScope,
+    release_id: Id,
+    track_id: Id,
+    body: TrackUpdate,
 ) -> TrackRead:
-    releases.get_studio_release(session, release_id, _studio_scope(principal))
+    catalog.get_studio_release(session, release_id, scope)
     # Locked: a correction and the end of packaging must not interleave (see
     # transcoding.track_publishing.record_packaged).
-    release = releases.get_release(session, release_id, for_update=True)
+    release = catalog.get_release(session, release_id, for_update=True)
     changes = TrackChanges(
         language=body.language,
         name=body.name,
@@ -62,8 +64,10 @@ def update_track(
     summary="How the master's audio streams are grouped into tracks",
     response_model=ChannelMapRead,
 )
-def get_channel_map(session: DbSession, principal: StudioUser, release_id: Id) -> ChannelMapRead:
-    release = releases.get_studio_release(session, release_id, _studio_scope(principal))
+def get_channel_map(
+    session: ReadDb, _: StudioUser, scope: CallerScope, release_id: Id
+) -> ChannelMapRead:
+    release = catalog.get_studio_release(session, release_id, scope)
     return ChannelMapRead(groups=release.channel_map)
 
 
@@ -73,8 +77,8 @@ def get_channel_map(session: DbSession, principal: StudioUser, release_id: Id) -
     response_model=ChannelMapRead,
 )
 def set_channel_map(
-    session: DbSession, principal: StudioUser, release_id: Id, body: ChannelMap
+    session: DbSession, _: StudioUser, scope: CallerScope, release_id: Id, body: ChannelMap
 ) -> ChannelMapRead:
-    release = releases.get_studio_release(session, release_id, _studio_scope(principal))
+    release = catalog.get_studio_release(session, release_id, scope)
     transcoding.set_channel_map(session, release, body.groups)
     return ChannelMapRead(groups=release.channel_map)

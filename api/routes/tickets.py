@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from api.deps import CurrentUser, DbSession, PageParams
+from api.deps import CurrentUser, PageParams, ReadDb
 from api.problems import PROBLEM_RESPONSES
 from core.db import utcnow
 from tickets import service as tickets
@@ -72,7 +72,7 @@ class TicketPage(BaseModel):
 
 @router.get("", summary="My library: my tickets, newest first", response_model=TicketPage)
 def list_my_tickets(
-    session: DbSession,
+    session: ReadDb,
     principal: CurrentUser,
     page: PageParams,
     state: Annotated[
@@ -93,7 +93,7 @@ def list_my_tickets(
 
 
 @router.get("/{ticket_id}", summary="One of my tickets", response_model=TicketRead)
-def get_my_ticket(session: DbSession, principal: CurrentUser, ticket_id: str) -> TicketRead:
+def get_my_ticket(session: ReadDb, principal: CurrentUser, ticket_id: str) -> TicketRead:
     ticket = tickets.get_ticket_for_viewer(session, principal.user_id, ticket_id)
     position = tickets.resume_positions(session, [ticket.id]).get(ticket.id, 0.0)
     return ticket_read(ticket, utcnow(), position)

@@ -10,9 +10,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
-from api.deps import DbSession, Locales, PageParams, RequestCountry
+from api.deps import Locales, PageParams, ReadDb, RequestCountry
 from api.problems import PROBLEM_RESPONSES
-from catalog import releases
 from catalog import service as catalog
 from catalog.models import Collection, Title, TrackKind
 from core.db import utcnow
@@ -118,7 +117,7 @@ def _language_headers(response: Response, used: Sequence[str]) -> None:
     response_model=TitlePage,
 )
 def list_titles(
-    session: DbSession,
+    session: ReadDb,
     page: PageParams,
     country: RequestCountry,
     locales: Locales,
@@ -143,7 +142,7 @@ def list_titles(
             query=q, genre=genre, language=language, collection=collection
         ),
     )
-    playable = releases.playable_title_ids(session, [t.id for t, _ in items])
+    playable = catalog.playable_title_ids(session, [t.id for t, _ in items])
     reads = [title_read(t, offer, locales, playable=t.id in playable) for t, offer in items]
     _language_headers(response, [r.locale for r in reads])
     return TitlePage(
@@ -161,7 +160,7 @@ def list_titles(
     response_model=TitleRead,
 )
 def get_title(
-    session: DbSession,
+    session: ReadDb,
     title_id: str,
     country: RequestCountry,
     locales: Locales,
@@ -172,7 +171,7 @@ def get_title(
         catalog.get_title(session, title_id),
         offer,
         locales,
-        playable=bool(releases.playable_title_ids(session, [title_id])),
+        playable=bool(catalog.playable_title_ids(session, [title_id])),
     )
     _language_headers(response, [read.locale])
     return read
@@ -204,5 +203,5 @@ def collection_read(collection: Collection) -> CollectionRead:
     description="Festival sections and shelves; list their titles with `/v1/titles?collection=`.",
     response_model=list[CollectionRead],
 )
-def list_collections(session: DbSession, country: RequestCountry) -> list[CollectionRead]:
+def list_collections(session: ReadDb, country: RequestCountry) -> list[CollectionRead]:
     return [collection_read(c) for c in catalog.open_collections(session, country, utcnow())]

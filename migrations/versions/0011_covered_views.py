@@ -1,7 +1,7 @@
 """covered views: heartbeats credit content ranges; tickets keep their union
 
 Revision ID: 0011
-Revises: 0010
+Revises: 0015
 Create Date: 2026-12-02 13:30:00
 
 Existing heartbeats get the range they would have credited (``credited_seconds`` ending at
@@ -21,7 +21,7 @@ from alembic import op
 import core.db
 
 revision: str = "0011"
-down_revision: str | Sequence[str] | None = "0010"
+down_revision: str | Sequence[str] | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

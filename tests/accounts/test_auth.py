@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -198,9 +199,10 @@ def test_racing_refreshes_with_one_token_let_exactly_one_through(client: TestCli
 
     def attempt(_: int) -> int:
         barrier.wait()
-        return client.post(
+        response: httpx.Response = client.post(
             "/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
-        ).status_code
+        )
+        return response.status_code
 
     with ThreadPoolExecutor(10) as pool:
         statuses = sorted(pool.map(attempt, range(10)))

@@ -20,6 +20,7 @@ from jose import jwk, jwt
 
 from accounts.identity import jwks_cache
 from core.settings import reset_settings_cache
+from tests.conftest import Configure
 
 APPLE_ISSUER = "https://appleid.apple.com"
 GOOGLE_ISSUER = "https://accounts.google.com"
@@ -105,17 +106,15 @@ def jwks_server(signer: Signer) -> Iterator[JwksServer]:
 
 
 @pytest.fixture
-def providers(monkeypatch: pytest.MonkeyPatch, jwks_server: JwksServer) -> Iterator[JwksServer]:
-    monkeypatch.setenv("POCKETCINEMA_APPLE_CLIENT_IDS", f"{APP_ID},dev.pocketcinema.web")
-    monkeypatch.setenv("POCKETCINEMA_APPLE_JWKS_URL", jwks_server.url)
-    monkeypatch.setenv("POCKETCINEMA_GOOGLE_CLIENT_IDS", "google-client-1.apps.example")
-    monkeypatch.setenv("POCKETCINEMA_GOOGLE_JWKS_URL", jwks_server.url + "?google")
-    reset_settings_cache()
+def providers(configure: Configure, jwks_server: JwksServer) -> Iterator[JwksServer]:
+    configure(
+        apple_client_ids=f"{APP_ID},dev.pocketcinema.web",
+        apple_jwks_url=jwks_server.url,
+        google_client_ids="google-client-1.apps.example",
+        google_jwks_url=jwks_server.url + "?google",
+    )
     jwks_cache().clear()
     yield jwks_server
-    monkeypatch.delenv("POCKETCINEMA_APPLE_CLIENT_IDS")
-    monkeypatch.delenv("POCKETCINEMA_GOOGLE_CLIENT_IDS")
-    reset_settings_cache()
     jwks_cache().clear()
 
 

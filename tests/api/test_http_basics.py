@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.conftest import Configure
 from tests.helpers import client_from, create_licensed_title, create_studio
 
 Client = Any  # TestClient, typed loosely because the fixture yields `object`
@@ -71,17 +72,10 @@ def test_health_and_readiness(client: TestClient) -> None:
     assert ready.json()["checks"] == {"database": "ok", "broker": "ok", "storage": "ok"}
 
 
-def test_readiness_names_the_failing_dependency(client: TestClient, monkeypatch: Any) -> None:
-    from core.settings import reset_settings_cache
-
+def test_readiness_names_the_failing_dependency(client: TestClient, configure: Configure) -> None:
     # A broker nobody listens on: port 9 (discard) on loopback is closed here.
-    monkeypatch.setenv("POCKETCINEMA_BROKER_URL", "redis://127.0.0.1:9/0")
-    reset_settings_cache()
-    try:
-        response = client.get("/readyz")
-    finally:
-        monkeypatch.undo()
-        reset_settings_cache()
+    configure(broker_url="redis://127.0.0.1:9/0")
+    response = client.get("/readyz")
     assert response.status_code == 503
     body = response.json()
     assert body["code"] == "not_ready"

@@ -12,8 +12,7 @@ import pytest
 import uvicorn
 
 from api.app import create_app
-from core.settings import reset_settings_cache
-from tests.conftest import free_port
+from tests.conftest import Configure, free_port
 from tests.helpers import IP_IN, create_licensed_title, create_studio
 
 MINE = ("/v1/titles", "/v1/collections", "/v1/studio", "/v1/auth", "/v1/admin", "/v1/me")
@@ -33,10 +32,9 @@ def test_every_route_has_a_summary_and_problem_responses() -> None:
 
 
 @pytest.fixture
-def live_server(db: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def live_server(db: None, configure: Configure) -> Iterator[str]:
     # The server's own loopback peer is our "proxy" here.
-    monkeypatch.setenv("POCKETCINEMA_TRUSTED_PROXIES", "127.0.0.0/8")
-    reset_settings_cache()
+    configure(trusted_proxies="127.0.0.0/8")
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_config=None)
@@ -51,8 +49,6 @@ def live_server(db: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
-        monkeypatch.delenv("POCKETCINEMA_TRUSTED_PROXIES")
-        reset_settings_cache()
 
 
 def test_country_through_a_real_server_behind_a_trusted_proxy(live_server: str) -> None:

@@ -211,8 +211,8 @@ def test_viewers_cannot_use_the_studio_api(client: TestClient) -> None:
 
 def test_title_validation(client: TestClient, studio_headers: dict[str, str]) -> None:
     make_title(client, studio_headers)
-    base = {"slug": "x-film", "original_title": "X", "original_language": "en"}
-    cases = [
+    base: dict[str, Any] = {"slug": "x-film", "original_title": "X", "original_language": "en"}
+    cases: list[tuple[dict[str, Any], int, str]] = [
         ({"slug": "the-lantern-keeper"}, 409, "slug_taken"),
         ({"slug": "Bad Slug"}, 422, "invalid_slug"),
         ({"original_language": "klingon!"}, 422, "invalid_locale"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -10,17 +9,14 @@ from fastapi.testclient import TestClient
 
 from catalog import service as catalog
 from core.db import unit_of_work, utcnow
-from core.settings import reset_settings_cache
+from tests.conftest import Configure
 from tests.helpers import IP_IN, client_from, create_licensed_title, create_studio
 
 
 @pytest.fixture
-def trusted_proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("POCKETCINEMA_TRUSTED_PROXIES", "10.0.0.0/8")
-    reset_settings_cache()
-    yield "10.0.0.7"
-    monkeypatch.delenv("POCKETCINEMA_TRUSTED_PROXIES")
-    reset_settings_cache()
+def trusted_proxy(configure: Configure) -> str:
+    configure(trusted_proxies="10.0.0.0/8")
+    return "10.0.0.7"
 
 
 def slugs(client: TestClient, **params: str) -> list[str]:

@@ -105,7 +105,7 @@ def test_reports_convert_with_each_days_rate_and_flag_missing_rates(film: Title)
         service.load_rates(session, FX, source="test")
         service.set_revenue_share(
             session, title_id=ca_film.id, territory=None, studio_share_percent=Decimal(60), by=None
-        )  # type: ignore[arg-type]
+        )
     roll(DAY, date(2026, 3, 12))
     got = report(date_from=DAY, date_to=date(2026, 3, 12))
     d10, d12 = got.rows

@@ -10,14 +10,14 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from boxoffice import reports, service, views
 from boxoffice.models import QualifiedView
-from core.db import get_engine, unit_of_work
+from core.db import unit_of_work
 from payments.models import LedgerEntry, LedgerKind
-from pocketcinema.models import Base
 from tests.boxoffice.support import dispute, pay, pending_ticket, refund
+from tests.conftest import empty_tables
 from tests.helpers import create_licensed_title, create_studio, create_user
 from tickets.models import Ticket
 
@@ -27,21 +27,10 @@ BASE = datetime(2026, 5, 1, 12, tzinfo=UTC)
 FIRST, LAST = date(2026, 4, 29), date(2026, 5, 6)
 
 
-def _truncate() -> None:
-    engine = get_engine()
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            for table in reversed(Base.metadata.sorted_tables):
-                conn.execute(table.delete())
-
-
 class BoxOffice(RuleBasedStateMachine):
     @initialize()
     def setup(self) -> None:
-        _truncate()
+        empty_tables()
         studio = create_studio()
         self.film = create_licensed_title(studio.id, slug="film")
         self.viewer = create_user("m@example.com")

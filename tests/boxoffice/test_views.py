@@ -19,6 +19,7 @@ from catalog.models import Title
 from core.db import get_engine, unit_of_work, utcnow
 from tests.boxoffice.coverage_model import Event, Model, Start, histories, runs, second
 from tests.boxoffice.support import pay, pending_ticket
+from tests.conftest import Configure
 from tests.helpers import create_licensed_title, create_studio, create_user
 from tickets.models import Ticket
 
@@ -234,8 +235,8 @@ def test_the_runtime_comes_from_the_catalog_when_not_given(ticket: Ticket, film:
     assert view.threshold_seconds == 200.0
 
 
-def test_the_threshold_is_configurable(ticket: Ticket, configure: object) -> None:
-    configure(view_qualify_seconds="60")  # type: ignore[operator]
+def test_the_threshold_is_configurable(ticket: Ticket, configure: Configure) -> None:
+    configure(view_qualify_seconds="60")
     t0 = utcnow()
     start(ticket, "ps-1", t0)
     beat(ticket, "ps-1", 1, 30.0, t0 + timedelta(seconds=30))

@@ -6,7 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from catalog import releases, tracks
+from catalog import service as catalog
+from catalog import tracks
 from catalog.models import TrackKind, TrackRole, TrackStatus
 from catalog.tracks import DetectedTrack, TrackChanges
 from core.db import unit_of_work
@@ -36,7 +37,7 @@ def test_corrections_survive_detection_and_one_default_remains(db: None) -> None
     studio = create_studio()
     title = create_title(studio.id)
     with unit_of_work() as session:
-        release = releases.create_release(
+        release = catalog.create_release(
             session, title_id=title.id, studio_id=studio.id, label="Main"
         )
         release_id = release.id
@@ -60,7 +61,7 @@ def test_correction_rules(db: None) -> None:
     studio = create_studio()
     title = create_title(studio.id)
     with unit_of_work() as session:
-        release = releases.create_release(
+        release = catalog.create_release(
             session, title_id=title.id, studio_id=studio.id, label="Main"
         )
         zh, en = tracks.record_detected(session, release.id, [ZH, EN])

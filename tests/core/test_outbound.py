@@ -312,7 +312,7 @@ def test_the_worker_refuses_a_stored_private_url_and_sends_nothing(
     title = create_title(studio.id)
     with unit_of_work() as session:
         session.get_one(Studio, studio.id).webhook_url = receiver.url
-        from catalog.releases import Release
+        from catalog.models import Release
 
         release = Release(title_id=title.id, studio_id=studio.id)
         session.add(release)

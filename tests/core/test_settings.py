@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -93,10 +94,28 @@ def test_production_starts_with_real_secrets(tmp_path: Path) -> None:
         payment_provider="stripe",
         stripe_secret_key="sk_live_abc",
         stripe_webhook_secret="whsec_abc",
+        kek_file=tmp_path / "kek.json",
+        metrics_token="m" * 40,
         rate_limit_storage_url="redis://127.0.0.1:6379/3",
     )
     assert settings.mode is Mode.production
     assert not settings.secret_key.get_secret_value().startswith(DEV_SECRET)
+
+
+def refusal(tmp_path: Path, **values: object) -> str:
+    with pytest.raises(ValidationError) as refused:
+        Settings(data_dir=tmp_path, mode="production", **values)  # type: ignore[arg-type]
+    return " ".join(str(e["msg"]) for e in refused.value.errors())
+
+
+def test_production_refuses_a_per_container_kek_and_open_metrics(tmp_path: Path) -> None:
+    message = refusal(tmp_path)
+    assert "POCKETCINEMA_KEK_FILE" in message
+    assert "POCKETCINEMA_METRICS_TOKEN" in message
+    # A separate metrics port is the other accepted answer; a short token is not.
+    assert "POCKETCINEMA_METRICS_TOKEN (32+" in refusal(tmp_path, metrics_token="short")
+    assert "POCKETCINEMA_METRICS_TOKEN" not in refusal(tmp_path, metrics_port=9100)
+    assert "POCKETCINEMA_KEK_FILE" not in refusal(tmp_path, key_encryption="kms", kms_key_id="k")
 
 
 @pytest.mark.parametrize(
@@ -108,8 +127,9 @@ def test_production_starts_with_real_secrets(tmp_path: Path) -> None:
     ],
 )
 def test_bad_values_are_refused(tmp_path: Path, field: str, value: str) -> None:
+    overrides: dict[str, Any] = {field: value}
     with pytest.raises(ValidationError) as refused:
-        Settings(data_dir=tmp_path, **{field: value})
+        Settings(data_dir=tmp_path, **overrides)
     assert field in str(refused.value)
 
 

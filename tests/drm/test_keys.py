@@ -16,20 +16,17 @@ from core.settings import reset_settings_cache
 from drm import keys
 from drm.envelope import KmsKek, LocalKek
 from drm.models import ContentKey
+from tests.conftest import Configure
 
 pytestmark = pytest.mark.usefixtures("db")
 
 
 @pytest.fixture
-def local_kek(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def local_kek(tmp_path: Path, configure: Configure) -> Iterator[Path]:
     path = tmp_path / "keys" / "kek.json"
-    monkeypatch.setenv("POCKETCINEMA_KEK_FILE", str(path))
-    monkeypatch.setenv("POCKETCINEMA_KEY_ENCRYPTION", "local")
-    reset_settings_cache()
+    configure(kek_file=str(path), key_encryption="local")
     keys.reset()
     yield path
-    monkeypatch.undo()
-    reset_settings_cache()
     keys.reset()
 
 

@@ -2,40 +2,15 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
-from core.settings import reset_settings_cache
+from tests.conftest import Configure, configure
 from tests.payments import fake_stripe
 from tests.payments.fake_stripe import FakeStripe
 
-Configure = Callable[..., None]
-
-
-@pytest.fixture
-def configure() -> Iterator[Configure]:
-    """Set POCKETCINEMA_* variables for one test (settings are re-read), restored after."""
-    saved: dict[str, str | None] = {}
-
-    def apply(**values: str | None) -> None:
-        for name, value in values.items():
-            key = f"POCKETCINEMA_{name.upper()}"
-            saved.setdefault(key, os.environ.get(key))
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        reset_settings_cache()
-
-    yield apply
-    for key, old in saved.items():
-        if old is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = old
-    reset_settings_cache()
+__all__ = ["Configure", "configure"]
 
 
 @pytest.fixture(autouse=True)

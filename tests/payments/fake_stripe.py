@@ -38,7 +38,8 @@ def parse_form(body: str) -> dict[str, Any]:
                 node[part] = value
             else:
                 node = node.setdefault(part, {})
-    return _lists(result)
+    converted: dict[str, Any] = _lists(result)
+    return converted
 
 
 def _lists(node: Any) -> Any:

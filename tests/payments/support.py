@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -22,9 +23,12 @@ def buy(
     title_id: str,
     key: str | None = None,
     **body: Any,
-) -> Any:
+) -> httpx.Response:
     headers = auth_header(user) | {"Idempotency-Key": key or str(uuid.uuid4())}
-    return client.post("/v1/purchases", json={"title_id": title_id, **body}, headers=headers)
+    response: httpx.Response = client.post(
+        "/v1/purchases", json={"title_id": title_id, **body}, headers=headers
+    )
+    return response
 
 
 def deliver(client: TestClient, payload: bytes, secret: str = WEBHOOK_SECRET, **kw: Any) -> Any:

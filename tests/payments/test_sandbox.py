@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from core.settings import get_settings
+from core.settings import Mode, get_settings
 from payments.models import PaymentEvent
 from payments.providers import SandboxProvider, sign_payload
 from tests.helpers import auth_header, create_licensed_title, create_studio, create_user
@@ -139,4 +139,4 @@ def test_sandbox_is_refused_in_production() -> None:
     from core.settings import Settings
 
     with pytest.raises(ValidationError, match="sandbox is refused in production"):
-        Settings(mode="production")  # type: ignore[arg-type]
+        Settings(mode=Mode.production)

@@ -23,7 +23,7 @@ def bought(client: TestClient, stripe_fake: FakeStripe) -> dict[str, Any]:
     film = create_licensed_title(create_studio().id)
     response = buy(client, create_user("ana@example.com"), film.id)
     assert response.status_code == 201, response.text
-    return response.json()
+    return dict(response.json())
 
 
 def _pay(fake: FakeStripe, intent_id: str, method: str = "pm_card_visa") -> dict[str, Any]:

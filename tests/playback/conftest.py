@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from accounts.models import Role, User
-from catalog.releases import Release, ReleaseStatus
+from catalog.models import Release, ReleaseStatus
 from core import jobs
 from core.db import unit_of_work, utcnow
 from core.outbox import OutboxJob
@@ -39,7 +39,7 @@ from tests.transcoding.conftest import ffmpeg
 from transcoding import service as transcoding
 from transcoding import tasks as registered_jobs
 
-assert registered_jobs.prepare  # importing the module registers the pipeline's jobs
+assert callable(registered_jobs.prepare)  # importing the module registers the pipeline's jobs
 __all__ = ["configure"]
 
 FAST_PROFILE = {
@@ -220,14 +220,11 @@ def packaged_release(
             snapshot = PackagedRelease(
                 release={
                     c.key: getattr(release, c.key)
-                    for c in Release.__table__.columns  # type: ignore[attr-defined]
+                    for c in Release.__table__.columns
                     if c.key not in ("title_id", "studio_id")
                 },
                 keys=[
-                    {
-                        c.key: getattr(key, c.key)
-                        for c in ContentKey.__table__.columns  # type: ignore[attr-defined]
-                    }
+                    {c.key: getattr(key, c.key) for c in ContentKey.__table__.columns}
                     for key in keys
                 ],
             )

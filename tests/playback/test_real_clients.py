@@ -2,8 +2,9 @@
 key periods, so two key changes) through the session's playlists, media and key routes;
 headless Chromium plays it in /play with hls.js across a key change.
 
-Chromium and hls.js come from scripts/setup_player.sh (Debian's chromium, npm's hls.js). In
-CI (CI=true) a missing one fails the run; on a laptop the browser test skips.
+Chromium and hls.js are installed by ``./run player-setup`` (Debian's chromium, npm's hls.js),
+never by the test. In CI (CI=true) a missing one fails the run; on a laptop the browser test
+skips.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import pytest
 from api.routes.player import hlsjs_path
 from core.settings import get_settings
 from tests.conftest import IN_CI, free_port
-from tests.helpers import ROOT
 from tests.playback.conftest import LiveServer, Viewing
 
 pytestmark = pytest.mark.slow
@@ -151,10 +151,8 @@ def test_ffmpeg_decodes_the_whole_stream_across_key_changes(
 
 
 def _chromium() -> str:
+    # Tests never install software: ./run player-setup (CI runs it) put these here.
     found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None or not hlsjs_path().is_file():
-        subprocess.run([str(ROOT / "scripts" / "setup_player.sh")], check=False, timeout=600)
-        found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None or not hlsjs_path().is_file():
         message = "chromium or hls.js missing (run ./run player-setup)"
         if IN_CI:

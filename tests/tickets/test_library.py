@@ -77,6 +77,7 @@ def test_first_play_starts_the_48_hour_window(client: TestClient) -> None:
         assert tickets.is_watchable(ticket, now)
         tickets.mark_first_play(session, ticket, now)
         tickets.mark_first_play(session, ticket, now + timedelta(hours=5))  # no reset
+        assert ticket.first_played_at is not None
         assert ticket.watch_until == ticket.first_played_at + timedelta(hours=48)
         assert tickets.is_watchable(ticket, now + timedelta(hours=47))
         assert not tickets.is_watchable(ticket, now + timedelta(hours=49))
@@ -154,6 +155,6 @@ def test_the_library_says_where_to_continue_watching(client: TestClient) -> None
 
 
 def _release_of(session: Any, title_id: str) -> str:
-    from catalog.releases import playable_release
+    from catalog.service import playable_release
 
     return playable_release(session, title_id).id

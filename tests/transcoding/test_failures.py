@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from accounts.models import Role
-from catalog.releases import Release
+from catalog.models import Release
 from core import jobs, outbox
 from core.db import unit_of_work, utcnow
 from core.outbox import OutboxJob

@@ -23,8 +23,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from accounts.models import Role, Studio
-from catalog.models import Title
-from catalog.releases import Release, ReleaseStatus
+from catalog.models import Release, ReleaseStatus, Title
 from core import jobs
 from core.db import unit_of_work
 from core.outbox import OutboxJob
@@ -46,7 +45,7 @@ from transcoding.models import EncodeChunk
 from transcoding.package import parse_attributes
 
 MiB = 1024 * 1024
-assert registered_jobs.prepare  # importing the module registers the pipeline's jobs
+assert callable(registered_jobs.prepare)  # importing the module registers the pipeline's jobs
 
 # Two small rungs and a fast preset: these tests check the flow, not picture quality.
 FAST_PROFILE = {
@@ -69,7 +68,9 @@ class StudioSide:
 
 
 @pytest.fixture
-def studio(client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StudioSide:
+def studio(
+    client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[StudioSide]:
     profile = tmp_path / "ladder.json"
     profile.write_text(json.dumps(FAST_PROFILE))
     monkeypatch.setenv("POCKETCINEMA_LADDER_PROFILE_FILE", str(profile))
@@ -93,9 +94,10 @@ def put_part(side: StudioSide, target: dict[str, Any], data: bytes) -> httpx.Res
     """PUT a part where the API says: to S3 directly (presigned) or to the API itself."""
     if target["url"].startswith("http://testserver") or "/v1/studio/uploads/" in target["url"]:
         path = target["url"].split("/v1/", 1)[1]
-        return side.client.put(
+        response: httpx.Response = side.client.put(
             f"/v1/{path}", content=data, headers={**side.headers, **target["headers"]}
         )
+        return response
     return httpx.put(target["url"], content=data, headers=target["headers"], timeout=60)
 
 
@@ -135,7 +137,7 @@ def upload_file(
         assert sent.status_code == 200, sent.text
     done = side.client.post(f"/v1/studio/uploads/{upload['id']}/complete", headers=side.headers)
     assert done.status_code == 200, done.text
-    return done.json()
+    return dict(done.json())
 
 
 def new_release(side: StudioSide) -> str:

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from accounts.models import Role
-from catalog import releases
-from catalog.releases import AssetKind, Release, ReleaseStatus
+from catalog import service as catalog
+from catalog.models import AssetKind, AssetStatus, Release, ReleaseStatus
 from core.db import unit_of_work, utcnow
 from core.errors import NotFound
 from core.outbox import OutboxJob
@@ -28,11 +28,9 @@ def _release_with_run(chunks: int, n: int = 0) -> tuple[str, list[str]]:
     studio = create_studio(f"Studio {n}")
     title = create_title(studio.id, slug=f"film-{n}")
     with unit_of_work() as session:
-        release = releases.create_release(
-            session, title_id=title.id, studio_id=studio.id, label="x"
-        )
+        release = catalog.create_release(session, title_id=title.id, studio_id=studio.id, label="x")
         release.attempt = 1
-        releases.set_status(release, ReleaseStatus.encoding)
+        catalog.set_status(release, ReleaseStatus.encoding)
         run = TranscodeRun(release_id=release.id, attempt=1, chunks_total=chunks, plan={})
         session.add(run)
         session.flush()
@@ -95,10 +93,8 @@ def test_a_failed_release_keeps_its_master_and_can_be_retried(client: TestClient
     headers = auth_header(create_user("ops@studio.example", Role.studio, studio.id))
     title = create_title(studio.id)
     with unit_of_work() as session:
-        release = releases.create_release(
-            session, title_id=title.id, studio_id=studio.id, label="x"
-        )
-        asset = releases.add_asset(
+        release = catalog.create_release(session, title_id=title.id, studio_id=studio.id, label="x")
+        asset = catalog.add_asset(
             session,
             release,
             kind=AssetKind.master,
@@ -107,7 +103,7 @@ def test_a_failed_release_keeps_its_master_and_can_be_retried(client: TestClient
             filename="m.mov",
             size_bytes=10,
         )
-        asset.status = releases.AssetStatus.uploaded
+        asset.status = AssetStatus.uploaded
         service.start_transcode(session, release)
         release_id = release.id
     with unit_of_work() as session:
@@ -131,9 +127,7 @@ def test_abandoned_uploads_are_aborted_and_their_parts_deleted() -> None:
     studio = create_studio()
     title = create_title(studio.id)
     with unit_of_work() as session:
-        release = releases.create_release(
-            session, title_id=title.id, studio_id=studio.id, label="x"
-        )
+        release = catalog.create_release(session, title_id=title.id, studio_id=studio.id, label="x")
         old = ingest.start_upload(
             session,
             release,

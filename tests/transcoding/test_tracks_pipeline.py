@@ -26,8 +26,7 @@ from sqlalchemy.orm import object_session
 
 from accounts.models import Role
 from catalog import tracks as catalog_tracks
-from catalog.models import Title
-from catalog.releases import Release, ReleaseStatus
+from catalog.models import Release, ReleaseStatus, Title
 from core import jobs
 from core.db import unit_of_work
 from core.outbox import OutboxJob

@@ -1,0 +1,3 @@
+from tests.payments.conftest import configure
+
+__all__ = ["configure"]
