@@ -10,7 +10,7 @@ over a time range, so a film can be spread over the pool. Output is one plain MP
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -237,13 +237,34 @@ def encode_audio(
     chosen = stream or (probe.audio[0] if probe.audio else None)
     if chosen is None:
         raise ValueError(f"{probe.path} has no audio stream")
+    return encode_audio_from(
+        probe,
+        out,
+        lambda master: master[str(chosen.index)],
+        profile=profile,
+        on_progress=on_progress,
+        limits=limits,
+    )
+
+
+def encode_audio_from(
+    probe: ProbeResult,
+    out: Path,
+    pick: Callable[[Any], Any],
+    *,
+    profile: LadderProfile,
+    on_progress: ProgressCallback | None = None,
+    limits: PolicyLimits = DEFAULT_LIMITS,
+) -> Path:
+    """The ladder's audio chain (normalised downmix to AAC-LC stereo) on whatever ``pick``
+    builds from the master's input node: one of its streams, or several joined into one
+    layout (transcoding.audio_groups)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     inp = ffmpeg.input(
         str(probe.path), protocol_whitelist=PROTOCOL_WHITELIST, format_whitelist=_demuxer(probe)
     )
-    audio = _audio_filters(inp[str(chosen.index)], profile)
     output = ffmpeg.output(
-        audio,
+        _audio_filters(pick(inp), profile),
         str(out),
         **{
             "c:a": "aac",
