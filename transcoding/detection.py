@@ -13,11 +13,11 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from catalog import service as catalog
-from catalog.models import AssetKind, AssetStatus, ReleaseStatus, Title
+from catalog.models import AssetKind, AssetStatus, ReleaseStatus
 from core.db import unit_of_work
 from core.errors import InvalidInput
 from core.outbox import enqueue
-from transcoding import track_publishing
+from transcoding import repository, track_publishing
 from transcoding.pipeline import local_copy
 from transcoding.policy import check_audio_sidecar, check_master, check_subtitle_sidecar
 from transcoding.probe import ProbeResult
@@ -37,7 +37,7 @@ def detect(session: Session, release_id: str) -> None:
         if release.status not in _OPEN:
             return
         attempt = release.attempt
-        original_language = s.get_one(Title, release.title_id).original_language
+        original_language = repository.get_title(s, release.title_id).original_language
         uploaded = [
             (a.id, a.kind, a.language, a.name, a.storage_key)
             for a in catalog.assets(s, release_id)
