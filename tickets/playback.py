@@ -193,7 +193,7 @@ def decide(
             session_country=playback.country,
         )
     offer = offer_for(session, ticket.title_id, playback.country, at)
-    release = session.get(Release, playback.release_id)
+    release = repository.find_release(session, playback.release_id)
     if release is None or not release.hls_prefix:  # pragma: no cover - foreign key
         raise NotFound("this release is no longer available", code="release_not_ready")
     return Entitled(playback, ticket, offer, release)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from catalog.models import Release
 from core.db import insert_or_ignore
 from tickets.models import PlaybackSession, RentalRule, Ticket, TicketState
 
@@ -21,6 +22,10 @@ def get_ticket(session: Session, ticket_id: str, *, fresh: bool = False) -> Tick
     # populate_existing: after losing an insert race, read what the winner committed.
     options = {"populate_existing": True} if fresh else {}
     return session.get(Ticket, ticket_id, execution_options=options)
+
+
+def find_release(session: Session, release_id: str) -> Release | None:
+    return session.get(Release, release_id)
 
 
 def get_ticket_for_update(session: Session, ticket_id: str) -> Ticket | None:
