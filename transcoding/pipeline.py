@@ -40,11 +40,10 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog import service as catalog
-from catalog.models import AssetKind, AssetStatus, Release, ReleaseStatus, Title
+from catalog.models import AssetKind, AssetStatus, ReleaseStatus
 from core.db import unit_of_work, utcnow
 from core.errors import InvalidInput
 from core.outbox import enqueue
@@ -207,16 +206,7 @@ def _reusable_chunks(release_id: str, attempt: int, fingerprint: str) -> dict[in
     """Outputs of chunks an earlier run of this release encoded with the same fingerprint and
     that are still in storage, by chunk index (the newest run's when several have one)."""
     with unit_of_work() as s:
-        done = s.execute(
-            select(EncodeChunk.index, EncodeChunk.outputs, TranscodeRun.plan)
-            .join(TranscodeRun, EncodeChunk.run_id == TranscodeRun.id)
-            .where(
-                TranscodeRun.release_id == release_id,
-                TranscodeRun.attempt < attempt,
-                EncodeChunk.done_at.is_not(None),
-            )
-            .order_by(TranscodeRun.attempt)
-        ).all()
+        done = repository.earlier_done_chunks(s, release_id, attempt)
     candidates = {
         index: dict(outputs)
         for index, outputs, run_plan in done
@@ -338,19 +328,15 @@ class ChunkWork:
 
 def _load_chunk(chunk_id: str) -> ChunkWork | None:
     with unit_of_work() as s:
-        row = s.get(EncodeChunk, chunk_id)
+        row = repository.find_chunk(s, chunk_id)
         if row is None or row.done_at is not None:
             return None
-        run = s.get_one(TranscodeRun, row.run_id)
-        release = s.get_one(Release, run.release_id)
+        run = repository.get_run(s, row.run_id)
+        release = repository.get_release(s, run.release_id)
         if release.attempt != run.attempt or release.status is not ReleaseStatus.encoding:
             return None
         master = next(a for a in _asset_files(s, release.id) if a.kind is AssetKind.master)
-        run_total = s.scalar(
-            select(EncodeChunk.index)
-            .where(EncodeChunk.run_id == run.id)
-            .order_by(EncodeChunk.index.desc())
-        )
+        run_total = repository.last_chunk_index(s, run.id)
         is_last = row.index == run_total
         return ChunkWork(
             chunk=Chunk(row.index, row.start_seconds, None if is_last else row.duration_seconds),
@@ -423,7 +409,7 @@ class PackageWork:
 
 def _load_package(run_id: str) -> PackageWork | None:
     with unit_of_work() as s:
-        run = s.get_one(TranscodeRun, run_id)
+        run = repository.get_run(s, run_id)
         release = catalog.get_release(s, run.release_id)
         # `packaging` too: a retry of this job finds the status its first try set.
         if release.attempt != run.attempt or release.status not in (
@@ -432,15 +418,10 @@ def _load_package(run_id: str) -> PackageWork | None:
         ):
             return None
         catalog.set_status(release, ReleaseStatus.packaging, progress=0.0)
-        title = s.get_one(Title, release.title_id)
+        title = repository.get_title(s, release.title_id)
         tracks = track_publishing.specs(s, release.id)
         channel_map = release.channel_map
-        chunk_outputs = [
-            dict(c.outputs)
-            for c in s.scalars(
-                select(EncodeChunk).where(EncodeChunk.run_id == run.id).order_by(EncodeChunk.index)
-            )
-        ]
+        chunk_outputs = [dict(c.outputs) for c in repository.chunks_in_order(s, run.id)]
         with step(Step.key):
             if release.content_key_id is None:  # pragma: no cover - prepare() made it
                 raise InvalidInput("the release has no content key", code="key_not_found")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, func, select, update
 from sqlalchemy.orm import Session
 
 from accounts.models import Studio
@@ -87,6 +88,37 @@ def current_run(session: Session, release: Release) -> TranscodeRun | None:
             TranscodeRun.release_id == release.id, TranscodeRun.attempt == release.attempt
         )
     )
+
+
+def chunks_in_order(session: Session, run_id: str) -> Sequence[EncodeChunk]:
+    return session.scalars(
+        select(EncodeChunk).where(EncodeChunk.run_id == run_id).order_by(EncodeChunk.index)
+    ).all()
+
+
+def last_chunk_index(session: Session, run_id: str) -> int | None:
+    return session.scalar(
+        select(EncodeChunk.index)
+        .where(EncodeChunk.run_id == run_id)
+        .order_by(EncodeChunk.index.desc())
+    )
+
+
+def earlier_done_chunks(
+    session: Session, release_id: str, attempt: int
+) -> Sequence[Row[int, dict[str, Any], dict[str, Any]]]:
+    """(index, outputs, run plan) of the done chunks of this release's earlier runs, oldest
+    run first."""
+    return session.execute(
+        select(EncodeChunk.index, EncodeChunk.outputs, TranscodeRun.plan)
+        .join(TranscodeRun, EncodeChunk.run_id == TranscodeRun.id)
+        .where(
+            TranscodeRun.release_id == release_id,
+            TranscodeRun.attempt < attempt,
+            EncodeChunk.done_at.is_not(None),
+        )
+        .order_by(TranscodeRun.attempt)
+    ).all()
 
 
 def chunks_of(session: Session, run_id: str) -> Sequence[EncodeChunk]:
