@@ -10,7 +10,19 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, delete, false, func, insert, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    case,
+    delete,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -22,6 +34,8 @@ from boxoffice.models import (
     QualifiedView,
     RevenueShare,
     RollupWatermark,
+    TicketWatch,
+    ViewHeartbeat,
     ViewStart,
 )
 from catalog.models import Title
@@ -348,3 +362,128 @@ def daily_sums(
         .group_by(DailyFigure.title_id, DailyFigure.day, DailyFigure.measure)
     )
     return session.execute(stmt).all()
+
+
+# --- views: heartbeats, the ticket's watch row, qualified views -----------------------------
+
+
+def lock_watch(
+    session: Session, ticket_id: str, title_id: str, territory: str, now: datetime
+) -> tuple[list[list[int]], datetime | None]:
+    """Create or lock the ticket's ``ticket_watch`` row and return its current state.
+
+    One UPSERT whose conflict branch rewrites a column with its own value: on PostgreSQL that
+    takes the row lock (a second device's heartbeat waits here for the first one's commit and
+    then reads its result); on SQLite the transaction already holds the database write lock.
+    """
+    table = cast(Table, TicketWatch.__table__)
+    dialect = session.get_bind().dialect.name
+    dialect_insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = dialect_insert(table).values(
+        ticket_id=ticket_id,
+        title_id=title_id,
+        territory=territory,
+        watched_seconds=0.0,
+        intervals=[],
+        updated_at=now,
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.ticket_id], set_={"ticket_id": stmt.excluded.ticket_id}
+    ).returning(table.c.intervals, table.c.latest_at)
+    intervals, latest_at = session.execute(stmt).one()
+    return list(intervals), latest_at
+
+
+def heartbeat_starts(
+    session: Session, ticket_id: str, playback_session_id: str
+) -> tuple[datetime | None, datetime | None, datetime | None]:
+    """In one statement: the ticket's first view start, this session's start, and this
+    session's previous heartbeat (each an index probe)."""
+    first_start, session_start, previous_beat = session.execute(
+        select(
+            select(func.min(ViewStart.started_at))
+            .where(ViewStart.ticket_id == ticket_id)
+            .scalar_subquery(),
+            select(ViewStart.started_at)
+            .where(ViewStart.playback_session_id == playback_session_id)
+            .scalar_subquery(),
+            select(func.max(ViewHeartbeat.at))
+            .where(ViewHeartbeat.playback_session_id == playback_session_id)
+            .scalar_subquery(),
+        )
+    ).one()
+    return first_start, session_start, previous_beat
+
+
+def title_runtime(session: Session, title_id: str) -> int | None:
+    return session.scalar(select(Title.runtime_seconds).where(Title.id == title_id))
+
+
+def save_watch(
+    session: Session,
+    ticket_id: str,
+    *,
+    intervals: Sequence[Sequence[int]],
+    watched_seconds: float,
+    latest_at: datetime | None,
+    now: datetime,
+) -> None:
+    session.execute(
+        update(TicketWatch)
+        .where(TicketWatch.ticket_id == ticket_id)
+        .values(
+            intervals=intervals,
+            watched_seconds=watched_seconds,
+            latest_at=latest_at,
+            updated_at=now,
+        )
+    )
+
+
+def ticket_watched_seconds(session: Session, ticket_id: str) -> float | None:
+    return session.scalar(
+        select(TicketWatch.watched_seconds).where(TicketWatch.ticket_id == ticket_id)
+    )
+
+
+def covered_ms_from_heartbeats(session: Session, ticket_id: str) -> int:
+    """The union of the ticket's heartbeat ranges in milliseconds ("gaps and islands")."""
+    hb = ViewHeartbeat
+    ordered = (hb.covered_from_ms, hb.covered_to_ms)
+    ranges = (
+        select(
+            hb.covered_from_ms.label("lo"),
+            hb.covered_to_ms.label("hi"),
+            func.max(hb.covered_to_ms)
+            .over(order_by=ordered, rows=(None, -1))
+            .label("reach"),  # the furthest end of every range that starts earlier
+        )
+        .where(hb.ticket_id == ticket_id, hb.covered_to_ms > hb.covered_from_ms)
+        .subquery()
+    )
+    islands = select(
+        ranges.c.lo,
+        ranges.c.hi,
+        func.sum(case((or_(ranges.c.reach.is_(None), ranges.c.lo > ranges.c.reach), 1), else_=0))
+        .over(order_by=(ranges.c.lo, ranges.c.hi), rows=(None, 0))
+        .label("island"),
+    ).subquery()
+    spans = (
+        select((func.max(islands.c.hi) - func.min(islands.c.lo)).label("span"))
+        .group_by(islands.c.island)
+        .subquery()
+    )
+    return int(session.scalar(select(func.coalesce(func.sum(spans.c.span), 0))) or 0)
+
+
+def stored_intervals(session: Session, ticket_id: str) -> list[list[int]] | None:
+    return session.scalar(select(TicketWatch.intervals).where(TicketWatch.ticket_id == ticket_id))
+
+
+def count_qualified_views(session: Session, after: datetime | None, until: datetime | None) -> int:
+    stmt = select(func.count()).select_from(QualifiedView)
+    if after is not None:
+        stmt = stmt.where(QualifiedView.created_at > after)
+    if until is not None:
+        stmt = stmt.where(QualifiedView.created_at <= until)
+    return int(session.scalar(stmt) or 0)

@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any, cast
 
-from sqlalchemy import Table, case, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from boxoffice import repository
 from boxoffice.coverage import Beat, Coverage, Interval, credit_heartbeat, to_ms
 from boxoffice.definitions import qualify_threshold_seconds
-from boxoffice.models import QualifiedView, TicketWatch, ViewHeartbeat, ViewStart
-from catalog.models import Title
+from boxoffice.models import QualifiedView, ViewHeartbeat, ViewStart
 from core.db import insert_or_ignore, new_id, utcnow
 from core.settings import get_settings
 
@@ -89,22 +86,12 @@ def record_heartbeat(
     settings = get_settings()
     territory = territory.upper()
     now = utcnow()
-    intervals, latest_at = _lock_watch(session, ticket_id, title_id, territory, now)
-    first_start, session_start, previous_beat = session.execute(
-        select(
-            select(func.min(ViewStart.started_at))
-            .where(ViewStart.ticket_id == ticket_id)
-            .scalar_subquery(),
-            select(ViewStart.started_at)
-            .where(ViewStart.playback_session_id == playback_session_id)
-            .scalar_subquery(),
-            select(func.max(ViewHeartbeat.at))
-            .where(ViewHeartbeat.playback_session_id == playback_session_id)
-            .scalar_subquery(),
-        )
-    ).one()
+    intervals, latest_at = repository.lock_watch(session, ticket_id, title_id, territory, now)
+    first_start, session_start, previous_beat = repository.heartbeat_starts(
+        session, ticket_id, playback_session_id
+    )
     if runtime_seconds is None:
-        runtime = session.scalar(select(Title.runtime_seconds).where(Title.id == title_id))
+        runtime = repository.title_runtime(session, title_id)
         runtime_seconds = float(runtime) if runtime else None
     runtime_ms = to_ms(runtime_seconds) if runtime_seconds else None
     before = Coverage(
@@ -149,15 +136,13 @@ def record_heartbeat(
     )
     if not inserted:
         return False
-    session.execute(
-        update(TicketWatch)
-        .where(TicketWatch.ticket_id == ticket_id)
-        .values(
-            intervals=list(after.intervals),  # JSON writes the pairs as arrays
-            watched_seconds=after.covered_ms / 1000,
-            latest_at=after.latest_at,
-            updated_at=now,
-        )
+    repository.save_watch(
+        session,
+        ticket_id,
+        intervals=list(after.intervals),  # JSON writes the pairs as arrays
+        watched_seconds=after.covered_ms / 1000,
+        latest_at=after.latest_at,
+        now=now,
     )
     threshold = qualify_threshold_seconds(runtime_seconds, settings)
     if added_ms > 0 and after.covered_ms >= math.ceil(threshold * 1000):
@@ -183,42 +168,13 @@ def record_heartbeat(
     return True
 
 
-def _lock_watch(
-    session: Session, ticket_id: str, title_id: str, territory: str, now: datetime
-) -> tuple[list[list[int]], datetime | None]:
-    """Create or lock the ticket's ``ticket_watch`` row and return its current state.
-
-    One UPSERT whose conflict branch rewrites a column with its own value: on PostgreSQL that
-    takes the row lock (a second device's heartbeat waits here for the first one's commit and
-    then reads its result); on SQLite the transaction already holds the database write lock.
-    """
-    table = cast(Table, TicketWatch.__table__)
-    dialect = session.get_bind().dialect.name
-    insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(table).values(
-        ticket_id=ticket_id,
-        title_id=title_id,
-        territory=territory,
-        watched_seconds=0.0,
-        intervals=[],
-        updated_at=now,
-    )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[table.c.ticket_id], set_={"ticket_id": stmt.excluded.ticket_id}
-    ).returning(table.c.intervals, table.c.latest_at)
-    intervals, latest_at = session.execute(stmt).one()
-    return list(intervals), latest_at
-
-
 def _finite(value: float) -> float:
     return value if math.isfinite(value) else 0.0
 
 
 def watched_seconds(session: Session, ticket_id: str) -> float:
     """A ticket's watched time so far (0 before any heartbeat)."""
-    value = session.scalar(
-        select(TicketWatch.watched_seconds).where(TicketWatch.ticket_id == ticket_id)
-    )
+    value = repository.ticket_watched_seconds(session, ticket_id)
     return float(value or 0.0)
 
 
@@ -227,37 +183,12 @@ def covered_from_facts(session: Session, ticket_id: str) -> int:
     heartbeat rows (the union of their credited ranges, "gaps and islands"). It always equals
     what :func:`record_heartbeat` keeps in ``ticket_watch``; an auditor can check one against
     the other without trusting the accumulator."""
-    hb = ViewHeartbeat
-    ordered = (hb.covered_from_ms, hb.covered_to_ms)
-    ranges = (
-        select(
-            hb.covered_from_ms.label("lo"),
-            hb.covered_to_ms.label("hi"),
-            func.max(hb.covered_to_ms)
-            .over(order_by=ordered, rows=(None, -1))
-            .label("reach"),  # the furthest end of every range that starts earlier
-        )
-        .where(hb.ticket_id == ticket_id, hb.covered_to_ms > hb.covered_from_ms)
-        .subquery()
-    )
-    islands = select(
-        ranges.c.lo,
-        ranges.c.hi,
-        func.sum(case((or_(ranges.c.reach.is_(None), ranges.c.lo > ranges.c.reach), 1), else_=0))
-        .over(order_by=(ranges.c.lo, ranges.c.hi), rows=(None, 0))
-        .label("island"),
-    ).subquery()
-    spans = (
-        select((func.max(islands.c.hi) - func.min(islands.c.lo)).label("span"))
-        .group_by(islands.c.island)
-        .subquery()
-    )
-    return int(session.scalar(select(func.coalesce(func.sum(spans.c.span), 0))) or 0)
+    return repository.covered_ms_from_heartbeats(session, ticket_id)
 
 
 def coverage_of(session: Session, ticket_id: str) -> list[Interval]:
     """The ticket's covered content as stored: sorted disjoint [start_ms, end_ms) ranges."""
-    stored = session.scalar(select(TicketWatch.intervals).where(TicketWatch.ticket_id == ticket_id))
+    stored = repository.stored_intervals(session, ticket_id)
     return [(a, b) for a, b in stored or []]
 
 
@@ -266,9 +197,4 @@ def qualified_view_count(
 ) -> int:
     """Qualified views recorded in (after, until] (operators' metrics; a range over the
     created_at index)."""
-    stmt = select(func.count()).select_from(QualifiedView)
-    if after is not None:
-        stmt = stmt.where(QualifiedView.created_at > after)
-    if until is not None:
-        stmt = stmt.where(QualifiedView.created_at <= until)
-    return int(session.scalar(stmt) or 0)
+    return repository.count_qualified_views(session, after, until)
