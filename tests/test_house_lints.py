@@ -71,6 +71,23 @@ def test_each_kind_of_sql_call_is_caught(tmp_path: Path) -> None:
     )
 
 
+def test_a_partial_index_predicate_is_schema_but_a_query_beside_it_is_not(
+    tmp_path: Path,
+) -> None:
+    source = (
+        "from sqlalchemy import Index, text\n"
+        "ix = Index('ix_live', 'ended_at', postgresql_where=text('ended_at IS NULL'))\n"
+        "def f(session):\n"
+        "    return session.execute(text('DELETE FROM ticket'))\n"
+    )
+    refused = _lint(_tree(tmp_path, {"tickets/models.py": source}), tmp_path / "b.txt")
+    found = [line.strip() for line in refused.stderr.splitlines() if "outside" in line]
+    assert sorted(found) == [
+        "tickets/models.py:4: session.execute( outside repository.py",
+        "tickets/models.py:4: text( outside repository.py",
+    ]
+
+
 def test_the_baseline_only_shrinks(tmp_path: Path) -> None:
     tree = _tree(tmp_path, {"boxoffice/rollup.py": QUERY})
     baseline = tmp_path / "baseline.txt"
