@@ -410,13 +410,18 @@ def serve(app: str, env: dict[str, str], factory: bool) -> tuple[subprocess.Pope
         env=os.environ | env,
         preexec_fn=lambda: os.sched_setaffinity(0, SERVER_CPUS),
     )
-    for _ in range(150):
+    # A loaded machine can take tens of seconds to import the app: wait up to two minutes.
+    deadline = time.monotonic() + 120
+    while True:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 break
         except OSError:
             if proc.poll() is not None:
                 raise RuntimeError(f"{app} exited with {proc.returncode}") from None
+            if time.monotonic() > deadline:
+                proc.terminate()
+                raise RuntimeError(f"{app} did not start within two minutes") from None
             time.sleep(0.1)
     return proc, f"http://127.0.0.1:{port}"
 

@@ -23,7 +23,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from boxoffice import views as boxoffice
-from catalog.models import Release
 from core.errors import AppError, Forbidden, NotFound
 from core.settings import get_settings
 from core.storage import check_key, get_store
@@ -33,7 +32,7 @@ from drm.playlists import SessionUrls, Template, render, templates
 from drm.ratelimit import key_limiter
 from drm.urls import media_signer
 from tickets import playback as sessions
-from tickets.models import PlaybackSession
+from tickets.playback import LiveSession, Packaging
 
 
 @dataclass(frozen=True)
@@ -42,8 +41,8 @@ class Issued:
 
     token: str
     grant: Grant
-    session: PlaybackSession
-    release: Release
+    session: LiveSession
+    release: Packaging
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,7 @@ class ReleaseLayout:
     key_ids: tuple[str, ...]
 
 
-def layout(release: Release) -> ReleaseLayout:
+def layout(release: Packaging) -> ReleaseLayout:
     """Read (and cache, by storage key) the release's playlists: blocking on a miss, so it
     is called only by decisions, which run in the threadpool with the database."""
     if not release.hls_prefix or not release.master_playlist_key:
@@ -84,7 +83,7 @@ def layout(release: Release) -> ReleaseLayout:
     folders: set[str] = set()
     for playlist in templates.get(f"{prefix}/{master}", master, load).playlists:
         folders |= templates.get(f"{prefix}/{playlist}", playlist, load).folders
-    outputs: dict[str, Any] = release.outputs or {}
+    outputs: dict[str, Any] = release.outputs
     periods = outputs.get("key_periods") or {}
     key_ids = tuple(str(k).lower() for k in periods.get("key_ids", []))
     if not key_ids and release.content_key_id:  # packaged before keys rotated: one key
@@ -152,9 +151,8 @@ def start(
         country=country,
         at=at,
         take_over=take_over,
+        position_seconds=position_seconds,
     )
-    entitled.session.position_seconds = position_seconds
-    session.flush()
     return _issue(entitled, position_seconds)
 
 
@@ -196,8 +194,7 @@ def refresh(
     if isinstance(decided, Refused):
         return decided
     if position_seconds is not None:
-        decided.session.position_seconds = position_seconds
-        session.flush()
+        sessions.move_playhead(session, decided.session, position_seconds)
     return _issue(decided, decided.session.position_seconds)
 
 
@@ -221,8 +218,7 @@ def heartbeat(
         return decided
     playback = decided.session
     first = playback.last_seq is None
-    fresh = sessions.beat(playback, seq=seq, position_seconds=position_seconds, at=at)
-    session.flush()
+    fresh = sessions.beat(session, playback, seq=seq, position_seconds=position_seconds, at=at)
     recorded = False
     if first:
         # The first heartbeat is the view start: the player has the stream and plays. No
