@@ -495,9 +495,7 @@ def main() -> None:
     # Viewers per API core: the largest audience served within the limits, divided by the
     # share of one core the API used for it (it is pinned to one CPU, so at most 1.0).
     per_core = (
-        round(best["equivalent_viewers"] / max(best["api_cpu_utilisation"], 0.01))
-        if best
-        else 0
+        round(best["equivalent_viewers"] / max(best["api_cpu_utilisation"], 0.01)) if best else 0
     )
     cpu = [r["cpu_ms_per_viewer_hour"] for r in results if r["errors"] == 0]
     cpu_ms = min(cpu) if cpu else None

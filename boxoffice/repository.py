@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql.elements import BindParameter
 
 from boxoffice.definitions import LEDGER_MEASURE, Measure, day_bounds, local_day, territory_zones
 from boxoffice.models import (
@@ -415,7 +416,8 @@ def lock_watch(
 
 @functools.cache
 def _heartbeat_starts_statement() -> Any:
-    ticket_id, session_id = bindparam("ticket_id"), bindparam("session_id")
+    ticket_id: BindParameter[str] = bindparam("ticket_id")
+    session_id: BindParameter[str] = bindparam("session_id")
     return select(
         select(func.min(ViewStart.started_at))
         .where(ViewStart.ticket_id == ticket_id)

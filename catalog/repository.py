@@ -132,7 +132,9 @@ def licensing_terms(
 # property-based test holds this filter and decide() to the same answer.
 
 
-def _window_covers(window: type[LicenceWindow], country: str | ColumnElement[str]) -> ColumnElement[bool]:
+def _window_covers(
+    window: type[LicenceWindow], country: str | ColumnElement[str]
+) -> ColumnElement[bool]:
     listed = exists().where(
         LicenceTerritory.window_id == window.id, LicenceTerritory.country == country
     )

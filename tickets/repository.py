@@ -7,7 +7,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Row, Select, Update, bindparam, func, select, update
+from sqlalchemy import Row, Update, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from catalog.models import Release, Title
@@ -137,7 +137,7 @@ def lock_session(session: Session, session_id: str) -> PlaybackSession | None:
 
 
 @cache
-def _decision_statement() -> Select[Any]:
+def _decision_statement() -> Any:
     s, t, r = PlaybackSession, Ticket, Release
     return (
         select(

@@ -20,7 +20,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
-
 from sqlalchemy.orm import Session
 
 from api.deps import BearerCredentials, in_transaction, principal_of, scope_country
