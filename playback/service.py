@@ -72,13 +72,37 @@ class ReleaseLayout:
     key_ids: tuple[str, ...]
 
 
+# A packaging (storage folder, master, key ids) never changes once written: a new transcode
+# writes a new folder. Its layout is worked out once per process.
+_layouts: dict[tuple[Any, ...], ReleaseLayout] = {}
+_LAYOUTS_MAX = 10_000
+
+
 def layout(release: Packaging) -> ReleaseLayout:
     """Read (and cache, by storage key) the release's playlists: blocking on a miss, so it
     is called only by decisions, which run in the threadpool with the database."""
     if not release.hls_prefix or not release.master_playlist_key:
         raise NotFound("this release is no longer available", code="release_not_ready")
-    prefix = release.hls_prefix
-    master = release.master_playlist_key.removeprefix(prefix + "/")
+    periods = release.outputs.get("key_periods") or {}
+    packaging = (
+        release.hls_prefix,
+        release.master_playlist_key,
+        release.content_key_id,
+        periods.get("seconds"),
+        tuple(periods.get("key_ids") or ()),
+    )
+    found = _layouts.get(packaging)
+    if found is None:
+        if len(_layouts) >= _LAYOUTS_MAX:
+            _layouts.clear()
+        found = _layouts[packaging] = _read_layout(
+            release, release.hls_prefix, release.master_playlist_key
+        )
+    return found
+
+
+def _read_layout(release: Packaging, prefix: str, master_key: str) -> ReleaseLayout:
+    master = master_key.removeprefix(prefix + "/")
     load = get_store().get_bytes
     folders: set[str] = set()
     for playlist in templates.get(f"{prefix}/{master}", master, load).playlists:
