@@ -69,17 +69,22 @@ _bearer = HTTPBearer(auto_error=False, description="Access token from /v1/auth/l
 BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def principal_of(session: Session, credentials: HTTPAuthorizationCredentials | None) -> Principal:
-    """The signed-in caller (blocking: reads the account)."""
+def bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
+    """The access token sent (no I/O: checked before any transaction begins)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise NotAuthenticated(
             "send 'Authorization: Bearer <access token>'", code="not_authenticated"
         )
-    return principal_from_token(session, credentials.credentials)
+    return credentials.credentials
+
+
+def principal_of(session: Session, token: str) -> Principal:
+    """The signed-in caller (blocking: reads the account)."""
+    return principal_from_token(session, token)
 
 
 def get_principal(session: ReadDb, credentials: BearerCredentials) -> Principal:
-    return principal_of(session, credentials)
+    return principal_of(session, bearer_token(credentials))
 
 
 CurrentUser = Annotated[Principal, Depends(get_principal)]

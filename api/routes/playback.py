@@ -3,11 +3,11 @@ hot paths (playlists, keys, media) that trust the grant alone.
 
 Decisions (start, refresh, heartbeat, stop) parse on the event loop and run the whole
 transaction in one threadpool call (:func:`api.deps.in_transaction`: no connection held
-while waiting for a thread); the hot paths do no I/O on the event loop: they verify the grant (an HMAC) and
-read immutable things from memory, loading a missing playlist template or content key in
-the threadpool. The grant is sent as ``Authorization: Bearer <grant>`` or, for players that
-cannot set headers, as ``?token=``, which is then carried into every URL of the rewritten
-playlists. docs/playback.md has the model and the numbers.
+while waiting for a thread). The hot paths (served by api/hot_paths.py) do no I/O on the
+event loop: they verify the grant (an HMAC) and read immutable things from memory, loading
+a missing playlist template or content key in the threadpool. The grant is sent as
+``Authorization: Bearer <grant>`` or, for players that cannot set headers, as ``?token=``,
+which is then carried into every URL of the rewritten playlists. docs/playback.md has the model and the numbers.
 """
 
 from __future__ import annotations
@@ -22,7 +22,13 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from api.deps import BearerCredentials, in_transaction, principal_of, scope_country
+from api.deps import (
+    BearerCredentials,
+    bearer_token,
+    in_transaction,
+    principal_of,
+    scope_country,
+)
 from api.problems import PROBLEM_RESPONSES, app_error_response
 from core.db import utcnow
 from core.errors import InvalidInput, NotAuthenticated, NotFound
@@ -308,9 +314,10 @@ async def start_playback(
     request: Request, credentials: BearerCredentials, body: PlaybackStart
 ) -> PlaybackStarted:
     settings = get_settings()
+    access_token = bearer_token(credentials)
 
     def work(session: Session) -> Issued:
-        principal = principal_of(session, credentials)
+        principal = principal_of(session, access_token)
         return playback.start(
             session,
             viewer_id=principal.user_id,
