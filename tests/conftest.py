@@ -214,10 +214,14 @@ def db(services: Services) -> Iterator[None]:
     """A migrated database that is empty again after the test (tables truncated), and rate
     limit counters that start from zero again."""
     yield
+    import shutil
+
     from core.ratelimit import reset_counters
+    from core.settings import get_settings
 
     reset_counters()
     empty_tables()
+    shutil.rmtree(get_settings().mail_dir, ignore_errors=True)  # the embedded mailbox
 
 
 @pytest.fixture
