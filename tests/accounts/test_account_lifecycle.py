@@ -501,3 +501,21 @@ def test_every_mail_is_written_in_every_language() -> None:
             assert subjects.isdisjoint(mails.render(k, "en", code="123456")[0] for k in MailKind), (
                 f"{locale} is not translated"
             )
+
+
+@pytest.mark.postgres
+def test_racing_checks_of_one_code_let_exactly_one_through(client: TestClient) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    client.post("/v1/auth/signup", json={"email": "ana@example.com", "password": PASSWORD})
+    code = mailed_code("ana@example.com")
+    barrier = threading.Barrier(6)
+
+    def attempt(_: int) -> int:
+        barrier.wait()
+        return int(verify(client, "ana@example.com", code).status_code)
+
+    with ThreadPoolExecutor(6) as pool:
+        statuses = sorted(pool.map(attempt, range(6)))
+    assert statuses == [200] + [422] * 5
