@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from accounts.models import Role
 from boxoffice import reports, rollup
 from boxoffice import service as boxoffice
 from boxoffice.views import record_heartbeat, record_view_started
@@ -52,6 +53,7 @@ def test_a_signed_transaction_buys_one_ticket_with_the_store_commission_as_its_f
     assert count(Ticket) == 1
 
 
+@pytest.mark.embedded_only  # tests/stores/test_concurrency.py claims on PostgreSQL
 def test_another_account_cannot_claim_the_same_transaction(
     client: TestClient, stores: Stores, film: Title
 ) -> None:
@@ -120,19 +122,18 @@ BAD: dict[str, tuple[Any, int, str]] = {
 }
 
 
-@pytest.mark.parametrize("case", list(BAD))
+@pytest.mark.embedded_only  # verification and refusal do not depend on the database
 def test_bad_transactions_are_refused_with_a_stable_code_and_leave_nothing(
-    client: TestClient, stores: Stores, film: Title, case: str
+    client: TestClient, stores: Stores, film: Title
 ) -> None:
-    make, status, code = BAD[case]
+    ana = create_user("ana@example.com")
+    for case, (make, status, code) in BAD.items():
+        answer = buy_apple(client, ana, make(stores.chain))
 
-    answer = buy_apple(client, create_user("ana@example.com"), make(stores.chain))
-
-    assert answer.status_code == status, answer.text
-    assert answer.headers["content-type"].startswith("application/problem+json")
-    assert answer.json()["code"] == code
-    assert count(Ticket) == 0
-    assert count(LedgerEntry) == 0
+        assert (answer.status_code, answer.json()["code"]) == (status, code), case
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        assert count(Ticket) == 0, case
+        assert count(LedgerEntry) == 0, case
 
 
 def _bought(client: TestClient, stores: Stores, transaction_id: str) -> tuple[str, str]:
@@ -171,6 +172,7 @@ def test_a_refund_notification_books_once_and_revokes_playback(
     assert not tickets.is_watchable(revoked, utcnow())
 
 
+@pytest.mark.embedded_only  # the refund itself is tested on both backends
 def test_refunded_store_ticket_cannot_start_playback(
     client: TestClient, stores: Stores, film: Title
 ) -> None:
@@ -222,21 +224,19 @@ BAD_NOTIFICATIONS: dict[str, tuple[Any, str]] = {
 }
 
 
-@pytest.mark.parametrize("case", list(BAD_NOTIFICATIONS))
+@pytest.mark.embedded_only  # verification and refusal do not depend on the database
 def test_bad_notifications_are_refused_and_change_nothing(
-    client: TestClient, stores: Stores, film: Title, case: str
+    client: TestClient, stores: Stores, film: Title
 ) -> None:
     ticket_id, _ = _bought(client, stores, "2000000000000012")
     refunded = stores.chain.sign(apple_transaction("2000000000000012", revoked_ms=now_ms()))
-    make, code = BAD_NOTIFICATIONS[case]
+    for case, (make, code) in BAD_NOTIFICATIONS.items():
+        answer = _notify(client, make(stores.chain, refunded))
 
-    answer = _notify(client, make(stores.chain, refunded))
-
-    assert answer.status_code == 400, answer.text
-    assert answer.json()["code"] == code
-    assert ledger(ticket_id) == [("sale", 1299, "USD", 390)]
-    assert ticket(ticket_id).state.value == "active"
-    assert count(PaymentEvent) == 0
+        assert (answer.status_code, answer.json()["code"]) == (400, code), case
+        assert ledger(ticket_id) == [("sale", 1299, "USD", 390)], case
+        assert ticket(ticket_id).state.value == "active", case
+        assert count(PaymentEvent) == 0, case
 
 
 def test_a_consumption_request_is_answered_from_the_viewing_data(
@@ -329,3 +329,21 @@ def test_box_office_reports_gross_and_the_payable_after_commission(
     assert (usd.gross_minor, usd.fees_minor, usd.net_minor) == (1299, 390, 909)
     # 70 % of the net after Apple's commission: 636.3, rounded half-to-even.
     assert usd.studio_payable_minor == 636
+
+
+@pytest.mark.embedded_only  # a rule checked before any SQL differs
+def test_staff_cannot_refund_a_store_ticket_the_store_holds_the_money(
+    client: TestClient, stores: Stores, film: Title
+) -> None:
+    ticket_id, _ = _bought(client, stores, "2000000000000015")
+    finance = auth_header(create_user("finance@example.com", Role.finance))
+
+    answer = client.post(
+        f"/v1/finance/tickets/{ticket_id}/refunds",
+        json={"reason": "viewer asked us"},
+        headers=finance | {"Idempotency-Key": "refund-store-0001"},
+    )
+
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["code"] == "store_refund_only"
+    assert ledger(ticket_id) == [("sale", 1299, "USD", 390)]

@@ -40,60 +40,61 @@ def test_a_studio_sets_lists_and_removes_its_store_products(client: TestClient) 
     assert client.get(base, headers=boss).json()["items"] == []
 
 
-@pytest.mark.parametrize(
-    ("path", "body", "status", "code"),
-    [
-        (
-            "amazon/US",
-            {"product_id": "p1", "amount_minor": 1, "currency": "USD"},
-            422,
-            "store_unknown",
-        ),
-        (
-            "app_store/XX",
-            {"product_id": "p1", "amount_minor": 1, "currency": "USD"},
-            422,
-            "unknown_country",
-        ),
-        (
-            "app_store/US",
-            {"product_id": "p1", "amount_minor": 1, "currency": "ZZZ"},
-            422,
-            "unknown_currency",
-        ),
-        (
-            "app_store/US",
-            {"product_id": "bad id!", "amount_minor": 1, "currency": "USD"},
-            422,
-            "invalid_input",
-        ),
-        (
-            "app_store/US",
-            {"product_id": "p1", "amount_minor": 0, "currency": "USD"},
-            422,
-            "invalid_input",
-        ),
-        (
-            "app_store/US",
-            {"product_id": "p1", "amount_minor": 15, "currency": "KWD"},
-            422,
-            "store_price_invalid",
-        ),
-    ],
-)
-def test_bad_store_products_are_refused(
-    client: TestClient, path: str, body: dict[str, object], status: int, code: str
-) -> None:
+BAD: list[tuple[str, dict[str, object], int, str]] = [
+    (
+        "amazon/US",
+        {"product_id": "p1", "amount_minor": 1, "currency": "USD"},
+        422,
+        "store_unknown",
+    ),
+    (
+        "app_store/XX",
+        {"product_id": "p1", "amount_minor": 1, "currency": "USD"},
+        422,
+        "unknown_country",
+    ),
+    (
+        "app_store/US",
+        {"product_id": "p1", "amount_minor": 1, "currency": "ZZZ"},
+        422,
+        "unknown_currency",
+    ),
+    (
+        "app_store/US",
+        {"product_id": "bad id!", "amount_minor": 1, "currency": "USD"},
+        422,
+        "invalid_input",
+    ),
+    (
+        "app_store/US",
+        {"product_id": "p1", "amount_minor": 0, "currency": "USD"},
+        422,
+        "invalid_input",
+    ),
+    (
+        "app_store/US",
+        {"product_id": "p1", "amount_minor": 15, "currency": "KWD"},
+        422,
+        "store_price_invalid",
+    ),
+]
+
+
+@pytest.mark.embedded_only  # validation does not depend on the database
+def test_bad_store_products_are_refused(client: TestClient) -> None:
     studio = create_studio()
     boss = auth_header(create_user("boss@studio.example", Role.studio, studio.id))
     title = create_title(studio.id)
 
-    answer = client.put(
-        f"/v1/studio/titles/{title.id}/store-products/{path}", json=body, headers=boss
-    )
+    for path, body, status, code in BAD:
+        answer = client.put(
+            f"/v1/studio/titles/{title.id}/store-products/{path}", json=body, headers=boss
+        )
 
-    assert answer.status_code == status, answer.text
-    assert answer.json()["code"] == code
+        assert (answer.status_code, answer.json()["code"]) == (status, code), (path, body)
+    assert client.get(f"/v1/studio/titles/{title.id}/store-products", headers=boss).json() == {
+        "items": []
+    }
 
 
 def test_one_product_id_sells_one_title_per_storefront(client: TestClient) -> None:
@@ -116,6 +117,7 @@ def test_one_product_id_sells_one_title_per_storefront(client: TestClient) -> No
     assert taken.json()["code"] == "store_product_taken"
 
 
+@pytest.mark.embedded_only  # tests/api/test_studio_scope.py covers every backend
 def test_another_studios_title_is_not_found(client: TestClient) -> None:
     mine, theirs = create_studio("Mine"), create_studio("Theirs")
     boss = auth_header(create_user("boss@mine.example", Role.studio, mine.id))
