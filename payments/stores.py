@@ -18,6 +18,7 @@ import base64
 import binascii
 import json
 import logging
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -556,26 +557,33 @@ def _verify_pubsub_token(token: str, audience: str, certs_url: str) -> dict[str,
     return claims
 
 
-@lru_cache(maxsize=4)
+_per_thread = threading.local()
+
+
 def _android_publisher(service_account_file: str, api_base_url: str) -> Any:
-    """One client per credentials file and endpoint: building one parses the discovery
-    document shipped with the library (no network) and the token is cached until it
+    """One client per thread, credentials file and endpoint: httplib2, under Google's client,
+    is not thread-safe, and API routes run in a thread pool. Building one parses the
+    discovery document shipped with the library (no network); its token is cached until it
     expires."""
     from google.oauth2 import service_account
     from googleapiclient.discovery import build
 
-    credentials = service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
-        service_account_file, scopes=[ANDROID_PUBLISHER_SCOPE]
-    )
-    options = {"api_endpoint": api_base_url} if api_base_url else None
-    return build(
-        "androidpublisher",
-        "v3",
-        credentials=credentials,
-        client_options=options,
-        cache_discovery=False,
-        static_discovery=True,
-    )
+    clients: dict[tuple[str, str], Any] = _per_thread.__dict__.setdefault("clients", {})
+    key = (service_account_file, api_base_url)
+    if key not in clients:
+        credentials = service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
+            service_account_file, scopes=[ANDROID_PUBLISHER_SCOPE]
+        )
+        options = {"api_endpoint": api_base_url} if api_base_url else None
+        clients[key] = build(
+            "androidpublisher",
+            "v3",
+            credentials=credentials,
+            client_options=options,
+            cache_discovery=False,
+            static_discovery=True,
+        )
+    return clients[key]
 
 
 def _google_error(exc: Exception, what: str) -> AppError:
@@ -597,8 +605,19 @@ def _google_error(exc: Exception, what: str) -> AppError:
 # --- Choosing one ---------------------------------------------------------------------------
 
 
+_apple: dict[int, tuple[Settings, AppleStore]] = {}
+
+
 def apple_store() -> AppleStore:
-    return AppleStore(get_settings())
+    """The App Store for the current settings; one verifier per settings object, so its cache
+    of verified certificate chains (kept when online checks are on) lasts."""
+    settings = get_settings()
+    cached = _apple.get(id(settings))
+    if cached is None or cached[0] is not settings:
+        cached = (settings, AppleStore(settings))
+        _apple.clear()
+        _apple[id(settings)] = cached
+    return cached[1]
 
 
 def google_play() -> GooglePlay:
