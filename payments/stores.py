@@ -168,6 +168,8 @@ class AppleStore:
             raise _verification_error(exc, "transaction") from None
         if not txn.transactionId or not txn.productId or txn.purchaseDate is None:
             raise _fail("store_transaction_invalid", "the transaction lacks id, product or date")
+        if txn.quantity not in (None, 1):
+            raise _fail("store_quantity_unsupported", "a ticket is bought one at a time")
         currency = (txn.currency or "").upper() or None
         price = (
             minor_from_milliunits(int(txn.price), currency)
@@ -396,6 +398,8 @@ class GooglePlay:
             raise StoreConflict(
                 "the purchase is still pending payment", code="store_purchase_pending"
             )
+        if found.get("quantity") not in (None, 1):
+            raise _fail("store_quantity_unsupported", "a ticket is bought one at a time")
         order_id = found.get("orderId")
         territory = str(found.get("regionCode") or "").upper()
         if not order_id or len(territory) != 2 or found.get("purchaseTimeMillis") is None:

@@ -51,6 +51,8 @@ CONSUME_JOB = "stores.google.consume"
 CONSUMPTION_JOB = "stores.apple.consumption"
 VOIDED_SYNC_JOB = "stores.google.voided_sync"
 STORES = frozenset(s.value for s in Store)
+# Notification types that mean the money went back to the viewer.
+REFUNDING = {Store.app_store: {"REFUND", "REVOKE"}, Store.google_play: {"voided"}}
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,11 @@ def claim(
     existing = repository.get_ticket_by_intent(session, store.value, purchase.transaction_id)
     if existing is not None:
         return _replay(existing, viewer_id)
-    if purchase.revoked:
+    if purchase.revoked or payments.has_event_about(
+        session, store.value, purchase.transaction_id, sorted(REFUNDING[store])
+    ):
+        # The store's refund may arrive before the app sends the purchase (the app crashed,
+        # or it replays a transaction it kept from before the refund): the inbox remembers.
         raise StoreConflict(
             "the store refunded or revoked this purchase", code="store_purchase_revoked"
         )
@@ -184,9 +190,6 @@ class NoticeReceipt:
     type: str
     status: str  # handled | ignored | duplicate
     note: str | None = None
-
-
-REFUNDING = {Store.app_store: {"REFUND", "REVOKE"}, Store.google_play: {"voided"}}
 
 
 def apply_notice(session: Session, notice: StoreNotice) -> NoticeReceipt:

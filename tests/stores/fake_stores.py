@@ -148,6 +148,7 @@ def apple_transaction(
     bundle_id: str = BUNDLE_ID,
     environment: str = "Sandbox",
     revoked_ms: int | None = None,
+    quantity: int = 1,
 ) -> dict[str, Any]:
     """A JWSTransactionDecodedPayload of a consumable, as StoreKit 2 reports it."""
     at = now_ms()
@@ -158,7 +159,7 @@ def apple_transaction(
         "productId": product_id,
         "purchaseDate": at - 1000,
         "originalPurchaseDate": at - 1000,
-        "quantity": 1,
+        "quantity": quantity,
         "type": "Consumable",
         "inAppOwnershipType": "PURCHASED",
         "signedDate": at,

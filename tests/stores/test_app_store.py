@@ -114,6 +114,11 @@ BAD: dict[str, tuple[Any, int, str]] = {
         422,
         "store_product_unknown",
     ),
+    "two tickets in one transaction": (
+        lambda chain: chain.sign(apple_transaction("2000000000000016", quantity=2)),
+        422,
+        "store_quantity_unsupported",
+    ),
     "a transaction already refunded": (
         lambda chain: chain.sign(apple_transaction("2000000000000009", revoked_ms=now_ms())),
         409,
@@ -347,3 +352,21 @@ def test_staff_cannot_refund_a_store_ticket_the_store_holds_the_money(
     assert answer.status_code == 409, answer.text
     assert answer.json()["code"] == "store_refund_only"
     assert ledger(ticket_id) == [("sale", 1299, "USD", 390)]
+
+
+def test_a_refund_that_arrives_before_the_purchase_refuses_the_purchase(
+    client: TestClient, stores: Stores, film: Title
+) -> None:
+    # The app crashed before sending the purchase; Apple refunded it meanwhile. The app now
+    # sends the transaction it kept from before the refund (no revocation date in it).
+    kept = stores.chain.sign(apple_transaction("2000000000000017"))
+    refunded = stores.chain.sign(apple_transaction("2000000000000017", revoked_ms=now_ms()))
+    early = _notify(client, apple_notification(stores.chain, "REFUND", refunded))
+
+    late = buy_apple(client, create_user("ana@example.com"), kept)
+
+    assert early.json()["status"] == "ignored"
+    assert late.status_code == 409
+    assert late.json()["code"] == "store_purchase_revoked"
+    assert count(Ticket) == 0
+    assert count(LedgerEntry) == 0
