@@ -73,6 +73,7 @@ def claim(
     """Turn a verified store purchase into the viewer's ticket (once per transaction)."""
     at = at or utcnow()
     store = purchase.store
+    repository.lock_store_transaction(session, store.value, purchase.transaction_id)
     existing = repository.get_ticket_by_intent(session, store.value, purchase.transaction_id)
     if existing is not None:
         return _replay(existing, viewer_id)
@@ -216,6 +217,7 @@ def apply_notice(session: Session, notice: StoreNotice) -> NoticeReceipt:
 def _handle(session: Session, notice: StoreNotice) -> tuple[EventStatus, str | None]:
     if notice.transaction_id is None:
         return EventStatus.ignored, "not about a purchase"
+    repository.lock_store_transaction(session, notice.store.value, notice.transaction_id)
     ticket = repository.get_ticket_by_intent(
         session, notice.store.value, notice.transaction_id, for_update=True
     )
