@@ -33,7 +33,7 @@ def report_for(session: Session, ticket_id: str) -> ConsumptionReport:
     if ticket is None:  # pragma: no cover - the job is queued for an existing ticket
         raise ValueError(f"no ticket {ticket_id}")
     title = catalog.get_title(session, ticket.title_id)
-    runtime = repository.title_runtime(session, ticket.title_id) or 0
+    runtime = title.runtime_seconds or 0
     watched = views.watched_seconds(session, ticket_id)
     milli = min(100_000, round(watched * 100_000 / runtime)) if runtime > 0 else 0
     qualified = repository.ticket_has_qualified_view(session, ticket_id)
@@ -48,7 +48,7 @@ def report_for(session: Session, ticket_id: str) -> ConsumptionReport:
         delivery_status="DELIVERED" if playable else "UNDELIVERED_OTHER",
         consumption_milli=milli,
         refund_preference=preference,
-        sample_content_provided=bool(title and (title.trailer_url or title.trailer_key)),
+        sample_content_provided=bool(title.trailer_url or title.trailer_key),
     )
 
 
