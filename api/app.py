@@ -21,8 +21,10 @@ from api.routes import (
     playback,
     player,
     purchases,
+    store_purchases,
     studio_catalog,
     studio_releases,
+    studio_store_products,
     studio_tracks,
     tickets,
     titles,
@@ -80,8 +82,10 @@ def create_app(*, fast_hot_paths: bool = True) -> FastAPI:
     app.include_router(studio_catalog.router)
     app.include_router(studio_releases.router)
     app.include_router(studio_tracks.router)
+    app.include_router(studio_store_products.router)
     app.include_router(admin.router)
     app.include_router(purchases.router)
+    app.include_router(store_purchases.router)
     app.include_router(tickets.router)
     app.include_router(player.router)
     app.include_router(webhooks.router)

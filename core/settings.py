@@ -93,6 +93,25 @@ class PaymentProvider(StrEnum):
 PAYMENT_METHOD_TYPES = frozenset({"card", "alipay", "wechat_pay", "link"})
 
 
+class Store(StrEnum):
+    """App stores that sell tickets inside the apps (docs/stores.md)."""
+
+    app_store = "app_store"
+    google_play = "google_play"
+
+
+class AppleEnvironment(StrEnum):
+    """The App Store environment a deployment accepts transactions from."""
+
+    production = "Production"
+    sandbox = "Sandbox"
+
+
+# What each store keeps of the consumer price unless POCKETCINEMA_STORE_COMMISSION_PERCENT
+# says otherwise (the standard rates; the small-business programmes take 15 %).
+DEFAULT_STORE_COMMISSION_PERCENT = {Store.app_store.value: 30.0, Store.google_play.value: 15.0}
+
+
 class KeyEncryption(StrEnum):
     local = "local"
     kms = "kms"
@@ -172,6 +191,42 @@ class Settings(BaseSettings):
     # A country not listed uses Stripe's automatic payment methods (cards, with Apple Pay
     # and Google Pay through card wallets, plus whatever the Dashboard enables).
     payment_methods: dict[str, list[str]] = Field(default_factory=dict)
+
+    # --- app stores: App Store and Google Play purchases (docs/stores.md) -----------------
+    # A store is on when its app id is set (bundle id / package name); empty: its routes 404.
+    # What the store keeps of the consumer price, per store, as percent.
+    store_commission_percent: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_STORE_COMMISSION_PERCENT)
+    )
+    # Apple: the app, the environment it sells in, Apple's root certificates (DER or PEM
+    # files, comma separated: AppleRootCA-G3.cer from apple.com/certificateauthority), and
+    # the App Store Server API key (issuer id, key id, the .p8 private key file).
+    apple_bundle_id: str = ""
+    apple_app_apple_id: int | None = Field(default=None, ge=1)
+    apple_environment: AppleEnvironment | None = None  # development default: Sandbox
+    apple_root_certificates: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    # OCSP checks of the certificate chain against Apple's responders (production: on).
+    apple_online_checks: bool = True
+    apple_api_issuer_id: str = ""
+    apple_api_key_id: str = ""
+    apple_api_private_key_file: Path | None = None
+    apple_api_base_url: str | None = None  # only for tests or a compatible proxy
+    # Whether the app's terms have the viewer consent to sharing consumption data with Apple
+    # (required before answering CONSUMPTION_REQUEST notifications).
+    apple_consumption_consent: bool = False
+    # Google: the app's package name, the service account that calls the Android Publisher
+    # API (its JSON key file), and who may push real-time developer notifications: the
+    # OIDC audience configured on the Pub/Sub push subscription and, optionally, the push
+    # service account's email.
+    google_play_package_name: str = ""
+    google_play_service_account_file: Path | None = None
+    google_play_api_base_url: str | None = None  # only for tests or a compatible proxy
+    google_play_test_purchases: bool = False  # accept license testers' purchases
+    google_pubsub_audience: str = ""
+    google_pubsub_service_account: str = ""
+    google_pubsub_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
+    # Store notifications older than this are refused (Apple retries for 3 days).
+    store_notification_max_age_seconds: int = Field(default=4 * 24 * 3600, ge=60)
 
     # --- keys and delivery ----------------------------------------------------------------
     key_encryption: KeyEncryption = KeyEncryption.local
@@ -363,6 +418,22 @@ class Settings(BaseSettings):
                 raise ValueError(f"{origin!r} is not an origin like https://app.example.com")
         return [o.rstrip("/") for o in value or []]
 
+    @field_validator("apple_root_certificates", mode="before")
+    @classmethod
+    def _parse_paths(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("store_commission_percent")
+    @classmethod
+    def _check_commission(cls, value: dict[str, float]) -> dict[str, float]:
+        stores = {s.value for s in Store}
+        unknown = set(value) - stores
+        if unknown:
+            raise ValueError(f"unknown stores {sorted(unknown)}; use {sorted(stores)}")
+        if any(not 0 <= rate < 100 for rate in value.values()):
+            raise ValueError("a store commission is a percent from 0 to below 100")
+        return {**DEFAULT_STORE_COMMISSION_PERCENT, **value}
+
     @field_validator("apple_client_ids", "google_client_ids", "google_issuers", mode="before")
     @classmethod
     def _parse_lists(cls, value: Any) -> Any:
@@ -448,6 +519,8 @@ class Settings(BaseSettings):
         if self.geo_fallback_country is not None:
             self.geo_fallback_country = self.geo_fallback_country.strip().upper() or None
         self._fill_password_hashing()
+        if self.apple_environment is None and self.mode is not Mode.production:
+            self.apple_environment = AppleEnvironment.sandbox
         if self.mode is Mode.production:
             self._refuse_development_values(kek_file_named)
         return self
@@ -524,6 +597,7 @@ class Settings(BaseSettings):
             for name in ("stripe_secret_key", "stripe_webhook_secret"):
                 if not getattr(self, name).get_secret_value():
                     problems.append(f"POCKETCINEMA_{name.upper()} (missing)")
+        problems.extend(self._store_problems())
         if self.key_encryption is KeyEncryption.kms and not self.kms_key_id:
             problems.append("POCKETCINEMA_KMS_KEY_ID (missing)")
         if self.key_encryption is KeyEncryption.local and not kek_file_named:
@@ -568,6 +642,33 @@ class Settings(BaseSettings):
     @property
     def mail_dir(self) -> Path:
         return self.mail_outbox_dir or self.data_dir / "mail"
+
+    def _store_problems(self) -> list[str]:
+        """A store that is switched on (its app id set) needs every one of its settings in
+        production; none of them has a default that would work there."""
+        problems: list[str] = []
+        if self.apple_bundle_id:
+            if self.apple_environment is None:
+                problems.append("POCKETCINEMA_APPLE_ENVIRONMENT (Production or Sandbox)")
+            if self.apple_app_apple_id is None:
+                problems.append("POCKETCINEMA_APPLE_APP_APPLE_ID (missing)")
+            if not self.apple_root_certificates:
+                problems.append("POCKETCINEMA_APPLE_ROOT_CERTIFICATES (Apple's root CA files)")
+            for name in ("apple_api_issuer_id", "apple_api_key_id"):
+                if not getattr(self, name):
+                    problems.append(f"POCKETCINEMA_{name.upper()} (missing)")
+            if self.apple_api_private_key_file is None:
+                problems.append("POCKETCINEMA_APPLE_API_PRIVATE_KEY_FILE (the .p8 key)")
+            if self.apple_api_base_url:
+                problems.append("POCKETCINEMA_APPLE_API_BASE_URL (tests only)")
+        if self.google_play_package_name:
+            if self.google_play_service_account_file is None:
+                problems.append("POCKETCINEMA_GOOGLE_PLAY_SERVICE_ACCOUNT_FILE (missing)")
+            if not self.google_pubsub_audience:
+                problems.append("POCKETCINEMA_GOOGLE_PUBSUB_AUDIENCE (missing)")
+            if self.google_play_api_base_url:
+                problems.append("POCKETCINEMA_GOOGLE_PLAY_API_BASE_URL (tests only)")
+        return problems
 
     @property
     def rate_limit_url(self) -> str:
