@@ -1,6 +1,10 @@
 """Box-office benchmark on PostgreSQL: roll-up of one day and a 90-day all-titles report,
 against one naive GROUP BY over the raw tables in the same run.
 
+Targets (docs/boxoffice.md#benchmark): the report at least 10x faster than the raw GROUP BY
+and under 200 ms at full scale. Ratios are measured in the same run, so a busy machine
+slows both sides alike; the absolute figure is as noisy as the machine.
+
     ./run bench boxoffice            # 1,000,000 tickets, 10,000,000 view events
     ./run bench boxoffice --scale 0.01   # a quick smoke run
 
@@ -149,6 +153,12 @@ def run(url: str, tickets: int, views: int, titles: int) -> dict[str, object]:
             conn.execute(raw_sql, bounds).fetchall()
             samples.append((time.perf_counter() - t0) * 1000)
     raw_ms = sorted(samples)[1]
+    speedup = raw_ms / report_ms
+    print(
+        f"report {report_ms:.0f} ms, raw GROUP BY {raw_ms:.0f} ms: {speedup:.1f}x "
+        f"(targets: >= 10x, < 200 ms); one day's roll-up {rollup_ms:.0f} ms",
+        file=sys.stderr,
+    )
     return {
         "tickets": tickets,
         "view_events": views,
@@ -157,7 +167,9 @@ def run(url: str, tickets: int, views: int, titles: int) -> dict[str, object]:
         "rollup_ms": round(rollup_ms, 1),
         "report_ms": round(report_ms, 1),
         "raw_group_by_ms": round(raw_ms, 1),
-        "speedup_vs_raw": round(raw_ms / report_ms, 1),
+        "speedup_vs_raw": round(speedup, 1),
+        "meets_10x": speedup >= 10,
+        "under_200_ms": report_ms < 200,
     }
 
 
@@ -188,12 +200,20 @@ def fill(conn: psycopg.Connection, tickets: int, views: int, titles: int, first_
              'pi_' || id, 720, 48, paid_at, paid_at, paid_at FROM tk;
     INSERT INTO ledger_entry (id, ticket_id, title_id, territory, currency, amount_minor, kind,
       provider_fee_minor, provider_fee_currency, provider, provider_reference, occurred_at, created_at)
-      SELECT 'l' || i, id, title_id, ({terr})[ti], ({cur})[ti], 1299, 'sale', 68, ({cur})[ti], 'sandbox',
+      SELECT 'l' || i, id, title_id, ({terr})[ti], ({cur})[ti], 1299, 'sale', 68, ({cur})[ti],
+             CASE WHEN i % 3 = 0 THEN 'sandbox' ELSE 'stripe' END,
              'pi_' || id, paid_at, paid_at FROM tk;
     INSERT INTO ledger_entry (id, ticket_id, title_id, territory, currency, amount_minor, kind,
       provider_fee_minor, provider_fee_currency, provider, provider_reference, occurred_at, created_at)
-      SELECT 'r' || i, id, title_id, ({terr})[ti], ({cur})[ti], -1299, 'refund', NULL, NULL, 'sandbox',
+      SELECT 'r' || i, id, title_id, ({terr})[ti], ({cur})[ti], -1299, 'refund', NULL, NULL,
+             CASE WHEN i % 3 = 0 THEN 'sandbox' ELSE 'stripe' END,
              're_' || id, paid_at + interval '1 day', paid_at + interval '1 day' FROM tk WHERE i % 33 = 0;
+    -- ECB-style rates on working days only, so weekends use the carry-over rule.
+    INSERT INTO fx_rate (day, currency, per_eur, source, loaded_at)
+      SELECT d::date, c, (1 + (extract(doy FROM d)::int % 7) / 10.0)::text, 'bench', now()
+      FROM generate_series({start}, {start} + interval '{DAYS + 1} days', interval '1 day') d,
+           unnest(ARRAY['USD','CAD','GBP','JPY','CNY','INR','BRL','AUD']) c
+      WHERE extract(isodow FROM d) < 6;
     INSERT INTO view_start (id, playback_session_id, ticket_id, viewer_id, title_id, territory, started_at, created_at)
       SELECT 'v' || g, 'ps' || g, 'k' || (1 + g % {tickets}), 'u' || (1 + ((1 + g % {tickets}) * 7919) % {viewers}),
              't' || (1 + ((1 + g % {tickets}) * 31) % {titles}), ({terr})[1 + ((1 + g % {tickets}) * 13) % {len(TERRITORIES)}],
