@@ -117,16 +117,9 @@ class QualifiedView(IdMixin, TimestampMixin, Base):
     threshold_seconds: Mapped[float] = mapped_column(Float)
 
 
-class DailyTotals(Base):
-    """One local day of one (title, territory, payment provider, currency): the rows every
-    report sums. Money in minor units of ``currency`` (fees in the fee's own currency, so a
-    fee charged in another currency is a row of its own). View counts have no provider or
-    currency: they sit on the row whose ``provider`` and ``currency`` are ''."""
+class _Totals:
+    """The key after the period and the sums of a roll-up row of local figures."""
 
-    __tablename__ = "boxoffice_day"
-    __table_args__ = (Index("ix_boxoffice_day_title_day", "title_id", "day"),)
-
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
     title_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     territory: Mapped[str] = mapped_column(String(2), primary_key=True)
     provider: Mapped[str] = mapped_column(String(20), primary_key=True, default="")
@@ -142,16 +135,9 @@ class DailyTotals(Base):
     qualified_views: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class DailyConverted(Base):
-    """The money of one (local day, title, territory, provider) in one reporting currency:
-    each amount converted with the day's rate (carried over from an earlier day where the
-    ECB published none, boxoffice/fx.py) and rounded once. ``unconverted`` is 1 when a rate
-    was missing: the amounts are then 0 and the report shows the group as unconverted."""
+class _Converted:
+    """The key after the period and the sums of a roll-up row of converted money."""
 
-    __tablename__ = "boxoffice_day_converted"
-    __table_args__ = (Index("ix_boxoffice_day_converted_title_day", "title_id", "day"),)
-
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
     title_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     territory: Mapped[str] = mapped_column(String(2), primary_key=True)
     provider: Mapped[str] = mapped_column(String(20), primary_key=True)
@@ -163,6 +149,59 @@ class DailyConverted(Base):
     net_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     studio_payable_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     unconverted: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DailyTotals(_Totals, Base):
+    """One local day of one (title, territory, payment provider, currency): the rows every
+    report sums. Money in minor units of ``currency`` (fees in the fee's own currency, so a
+    fee charged in another currency is a row of its own). View counts have no provider or
+    currency: they sit on the row whose ``provider`` and ``currency`` are ''."""
+
+    __tablename__ = "boxoffice_day"
+    __table_args__ = (Index("ix_boxoffice_day_title_day", "title_id", "day"),)
+
+    # First in the primary key: reports read ranges of days.
+    day: Mapped[date] = mapped_column(Date, primary_key=True, sort_order=-1)
+
+
+class DailyConverted(_Converted, Base):
+    """The money of one (local day, title, territory, provider) in one reporting currency:
+    each amount converted with the day's rate (carried over from an earlier day where the
+    ECB published none, boxoffice/fx.py) and rounded once. ``unconverted`` is 1 when a rate
+    was missing: the amounts are then 0 and the report shows the group as unconverted."""
+
+    __tablename__ = "boxoffice_day_converted"
+    __table_args__ = (Index("ix_boxoffice_day_converted_title_day", "title_id", "day"),)
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True, sort_order=-1)
+
+
+class WeeklyTotals(_Totals, Base):
+    """The sum of the seven ``boxoffice_day`` rows of an ISO week (``week``: its Monday),
+    rewritten in the same transaction as any of its days. Reports over whole weeks read
+    these: seven times fewer rows."""
+
+    __tablename__ = "boxoffice_week"
+
+    week: Mapped[date] = mapped_column(Date, primary_key=True, sort_order=-1)
+
+
+class WeeklyConverted(_Converted, Base):
+    """The sum of the seven ``boxoffice_day_converted`` rows of an ISO week."""
+
+    __tablename__ = "boxoffice_week_converted"
+
+    week: Mapped[date] = mapped_column(Date, primary_key=True, sort_order=-1)
+
+
+class RolledWeek(Base):
+    """When a week's sums were last rewritten; its row is the lock that makes two roll-ups
+    of days of one week rewrite the week one after the other, each from committed days."""
+
+    __tablename__ = "boxoffice_rolled_week"
+
+    week: Mapped[date] = mapped_column(Date, primary_key=True)
+    computed_at: Mapped[datetime]
 
 
 class RolledDay(Base):

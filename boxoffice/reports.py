@@ -200,7 +200,10 @@ def build_report(session: Session, query: ReportQuery) -> Report:
 
     def group(value: object) -> _Group:
         name = _bucket(value, query.group_by) if isinstance(value, date) else str(value)
-        return groups.setdefault(name, (ReportRow(name, name), {}, {}))
+        found = groups.get(name)
+        if found is None:
+            found = groups[name] = (ReportRow(name, name), {}, {})
+        return found
 
     # Territory rides along in the grouping (a few more rows) so the report's time zones
     # come from the same scan.

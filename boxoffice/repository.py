@@ -4,7 +4,7 @@ the roll-up's aggregates over them (boxoffice/rollup.py holds the rules that use
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Date,
     Table,
     and_,
     case,
@@ -19,8 +20,10 @@ from sqlalchemy import (
     false,
     func,
     insert,
+    literal,
     or_,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -35,10 +38,13 @@ from boxoffice.models import (
     FxRate,
     QualifiedView,
     RevenueShare,
+    RolledWeek,
     RollupWatermark,
     TicketWatch,
     ViewHeartbeat,
     ViewStart,
+    WeeklyConverted,
+    WeeklyTotals,
 )
 from catalog.models import Title
 from core.scope import StudioScope
@@ -292,6 +298,43 @@ def replace_day(
         session.execute(insert(DailyConverted), converted)
 
 
+def week_of(day: date) -> date:
+    """The Monday of ``day``'s ISO week: the key of its ``boxoffice_week`` rows."""
+    return day - timedelta(days=day.weekday())
+
+
+def refresh_week(session: Session, week: date, now: datetime) -> None:
+    """Rewrite one week's sums from its seven days' rows, after taking the week's lock row:
+    a second roll-up touching the same week waits here for this one's commit, then sums
+    the days as they are committed (PostgreSQL's READ COMMITTED gives each statement a
+    fresh snapshot), so a week never misses a day rolled up beside it."""
+    upsert(session, RolledWeek, {"week": week, "computed_at": now}, ["week"], {"computed_at": now})
+    end = week + timedelta(days=6)
+    for daily, weekly, columns in (
+        (DailyTotals, WeeklyTotals, ("title_id", "territory", "provider", "currency")),
+        (
+            DailyConverted,
+            WeeklyConverted,
+            ("title_id", "territory", "provider", "reporting_currency"),
+        ),
+    ):
+        sums = TOTALS_COLUMNS if daily is DailyTotals else CONVERTED_COLUMNS
+        session.execute(delete(weekly).where(weekly.week == week))
+        keys = [getattr(daily, c) for c in columns]
+        session.execute(
+            insert(weekly).from_select(
+                ["week", *columns, *sums],
+                select(
+                    literal(week, Date).label("week"),
+                    *keys,
+                    *(func.sum(getattr(daily, c)) for c in sums),
+                )
+                .where(daily.day >= week, daily.day <= end)
+                .group_by(*keys),
+            )
+        )
+
+
 def lock_watermark(session: Session, name: str) -> RollupWatermark | None:
     return session.get(RollupWatermark, name, with_for_update=True)
 
@@ -299,9 +342,7 @@ def lock_watermark(session: Session, name: str) -> RollupWatermark | None:
 def rolled_days(session: Session, first: date, last: date, title_id: str | None) -> list[date]:
     """Days in [first, last] that already have roll-up rows (of one title, if given)."""
     stmt = (
-        select(DailyTotals.day)
-        .where(DailyTotals.day >= first, DailyTotals.day <= last)
-        .distinct()
+        select(DailyTotals.day).where(DailyTotals.day >= first, DailyTotals.day <= last).distinct()
     )
     if title_id is not None:
         stmt = stmt.where(DailyTotals.title_id == title_id)
@@ -319,7 +360,7 @@ def title_in_scope(session: Session, title_id: str, scope: StudioScope) -> bool:
 
 
 # The dimensions a report may group the roll-up by, and the columns it sums.
-DIMENSIONS = ("day", "title", "territory", "provider", "currency")
+DIMENSIONS = ("day", "title", "territory", "provider", "currency", "reporting_currency")
 TOTALS_COLUMNS = (
     "tickets_sold",
     "gross_minor",
@@ -355,13 +396,12 @@ class RollupFilter:
     providers: Sequence[str] = ()
 
 
-def _rollup_conditions(
-    model: type[DailyTotals] | type[DailyConverted], where: RollupFilter
-) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = [
-        model.day >= where.date_from,
-        model.day <= where.date_to,
-    ]
+_Model = type[DailyTotals] | type[DailyConverted] | type[WeeklyTotals] | type[WeeklyConverted]
+
+
+def _rollup_conditions(model: _Model, where: RollupFilter) -> list[ColumnElement[bool]]:
+    """The filter's titles, territories, providers and scope (the period is the caller's)."""
+    conditions: list[ColumnElement[bool]] = []
     if where.title_ids:
         conditions.append(model.title_id.in_(where.title_ids))
     if where.territories:
@@ -375,29 +415,81 @@ def _rollup_conditions(
     return conditions
 
 
-def _dimension(model: type[DailyTotals] | type[DailyConverted], name: str) -> Any:
+def whole_weeks(first: date, last: date) -> tuple[date, date] | None:
+    """The Mondays of the first and last ISO weeks lying wholly in [first, last], if any."""
+    start = first + timedelta(days=(7 - first.weekday()) % 7)
+    end = week_of(last + timedelta(days=1)) - timedelta(days=7)
+    return (start, end) if start <= end else None
+
+
+def _period_parts(
+    daily: type[DailyTotals] | type[DailyConverted],
+    weekly: type[WeeklyTotals] | type[WeeklyConverted],
+    where: RollupFilter,
+    by_day: bool,
+) -> list[tuple[_Model, ColumnElement[bool]]]:
+    """Which table covers which part of the range: daily rows for the days outside whole
+    weeks (or for everything when grouping by day), weekly rows for the whole weeks."""
+    weeks = None if by_day else whole_weeks(where.date_from, where.date_to)
+    if weeks is None:
+        return [(daily, and_(daily.day >= where.date_from, daily.day <= where.date_to))]
+    first_monday, last_monday = weeks
+    parts: list[tuple[_Model, ColumnElement[bool]]] = [
+        (weekly, and_(weekly.week >= first_monday, weekly.week <= last_monday))
+    ]
+    if where.date_from < first_monday:
+        parts.append((daily, and_(daily.day >= where.date_from, daily.day < first_monday)))
+    after = last_monday + timedelta(days=7)
+    if after <= where.date_to:
+        parts.append((daily, and_(daily.day >= after, daily.day <= where.date_to)))
+    return parts
+
+
+def _dimension(model: _Model, name: str) -> Any:
     if name not in DIMENSIONS:
         raise ValueError(f"unknown roll-up dimension {name!r}")
     if name == "title":
         return model.title_id.label("title")
-    if name == "currency" and model is DailyConverted:
+    if name == "currency" and not hasattr(model, "currency"):
         raise ValueError("converted figures are grouped by reporting currency, not by currency")
     return getattr(model, name).label(name)
+
+
+def _sums_by(
+    session: Session,
+    daily: type[DailyTotals] | type[DailyConverted],
+    weekly: type[WeeklyTotals] | type[WeeklyConverted],
+    dimensions: Sequence[str],
+    sums: Sequence[str],
+    where: RollupFilter,
+    extra: Callable[[_Model], list[ColumnElement[bool]]] = lambda _: [],
+) -> list[Row[Any]]:
+    """One statement: the rows of each part of the range (UNION ALL), summed by dimension."""
+    parts = []
+    for model, period in _period_parts(daily, weekly, where, "day" in dimensions):
+        parts.append(
+            select(
+                *(_dimension(model, d) for d in dimensions),
+                *(getattr(model, c).label(c) for c in sums),
+            ).where(period, *_rollup_conditions(model, where), *extra(model))
+        )
+    rows = parts[0].subquery() if len(parts) == 1 else union_all(*parts).subquery()
+    dims = [rows.c[d] for d in dimensions]
+    stmt = select(*dims, *(func.sum(rows.c[c]).label(c) for c in sums))
+    if dims:
+        stmt = stmt.group_by(*dims)
+    return _rows(session.execute(stmt).all())
 
 
 def totals_by(
     session: Session, dimensions: Sequence[str], where: RollupFilter
 ) -> Sequence[Row[Any]]:
-    """``SELECT <dimensions>, sum(<every TOTALS_COLUMNS>) FROM boxoffice_day … GROUP BY
-    <dimensions>``: each row has the dimensions by name (``day``, ``title``, ``territory``,
+    """``SELECT <dimensions>, sum(<every TOTALS_COLUMNS>) … GROUP BY <dimensions>`` over the
+    roll-up: each row has the dimensions by name (``day``, ``title``, ``territory``,
     ``provider``, ``currency``) and the sums by column name. View counts are on rows whose
-    provider and currency are ''."""
-    dims = [_dimension(DailyTotals, d) for d in dimensions]
-    sums = [func.sum(getattr(DailyTotals, c)).label(c) for c in TOTALS_COLUMNS]
-    stmt = select(*dims, *sums).where(*_rollup_conditions(DailyTotals, where))
-    if dims:
-        stmt = stmt.group_by(*dims)
-    return session.execute(stmt).all()
+    provider and currency are ''. Without ``day`` among the dimensions, whole ISO weeks of
+    the range are read from the weekly sums (one statement, one snapshot)."""
+    return _sums_by(session, DailyTotals, WeeklyTotals, dimensions, TOTALS_COLUMNS, where)
 
 
 def converted_by(
@@ -406,24 +498,36 @@ def converted_by(
     where: RollupFilter,
     reporting_currencies: Sequence[str] = (),
 ) -> Sequence[Row[Any]]:
-    """The converted twin of :func:`totals_by` over ``boxoffice_day_converted``, grouped by
-    ``dimensions`` (any but ``currency``) and ``reporting_currency``; ``unconverted`` counts
-    the (day, title, territory, provider) cells that lacked a rate."""
-    dims = [_dimension(DailyConverted, d) for d in dimensions]
-    sums = [func.sum(getattr(DailyConverted, c)).label(c) for c in CONVERTED_COLUMNS]
-    stmt = select(*dims, DailyConverted.reporting_currency, *sums).where(
-        *_rollup_conditions(DailyConverted, where)
+    """The converted twin of :func:`totals_by`, grouped by ``dimensions`` (any but
+    ``currency``) and ``reporting_currency``; ``unconverted`` counts the (day, title,
+    territory, provider) cells that lacked a rate."""
+
+    def currencies(model: _Model) -> list[ColumnElement[bool]]:
+        if not reporting_currencies:
+            return []
+        return [cast(Any, model).reporting_currency.in_(reporting_currencies)]
+
+    return _sums_by(
+        session,
+        DailyConverted,
+        WeeklyConverted,
+        [*dimensions, "reporting_currency"],
+        CONVERTED_COLUMNS,
+        where,
+        currencies,
     )
-    if reporting_currencies:
-        stmt = stmt.where(DailyConverted.reporting_currency.in_(reporting_currencies))
-    return session.execute(stmt.group_by(*dims, DailyConverted.reporting_currency)).all()
 
 
 def money_days(session: Session, where: RollupFilter) -> Sequence[Row[date, str]]:
     """(day, currency) pairs that hold money among the filtered rows."""
     return session.execute(
         select(DailyTotals.day, DailyTotals.currency)
-        .where(*_rollup_conditions(DailyTotals, where), DailyTotals.currency != "")
+        .where(
+            DailyTotals.day >= where.date_from,
+            DailyTotals.day <= where.date_to,
+            *_rollup_conditions(DailyTotals, where),
+            DailyTotals.currency != "",
+        )
         .distinct()
     ).all()
 
@@ -494,11 +598,16 @@ def raw_totals(session: Session, start: datetime, end: datetime) -> Sequence[Row
         .group_by(qv.title_id, qv.territory)
     )
     return [
-        *session.execute(money).all(),
-        *session.execute(fees).all(),
-        *session.execute(starts).all(),
-        *session.execute(qualified).all(),
+        *_rows(session.execute(money).all()),
+        *_rows(session.execute(fees).all()),
+        *_rows(session.execute(starts).all()),
+        *_rows(session.execute(qualified).all()),
     ]
+
+
+def _rows(rows: Sequence[Any]) -> list[Row[Any]]:
+    """Result rows read by column name (their tuple type varies with the dimensions)."""
+    return cast(list[Row[Any]], list(rows))
 
 
 # --- views: heartbeats, the ticket's watch row, qualified views -----------------------------

@@ -31,10 +31,12 @@ from boxoffice.repository import (
     aggregate_day,
     days_touched_since,
     lock_watermark,
+    refresh_week,
     replace_day,
     rolled_days,
     share_percents,
     upsert,
+    week_of,
 )
 from core.db import utcnow
 from core.settings import Settings, get_settings
@@ -117,8 +119,12 @@ def day_rows(
     return totals, conv
 
 
-def rollup_day(session: Session, day: date, settings: Settings | None = None) -> int:
-    """Replace ``day``'s rows with freshly computed ones; returns how many rows it wrote."""
+def rollup_day(
+    session: Session, day: date, settings: Settings | None = None, *, with_week: bool = True
+) -> int:
+    """Replace ``day``'s rows with freshly computed ones, and its week's sums (unless the
+    caller rewrites the weeks itself after several days); returns how many day rows it
+    wrote."""
     settings = settings or get_settings()
     now = utcnow()
     # Taken first: a second roll-up of this day waits here until this one commits.
@@ -140,8 +146,21 @@ def rollup_day(session: Session, day: date, settings: Settings | None = None) ->
         list(settings.boxoffice_reporting_currencies),
     )
     replace_day(session, day, totals, conv)
+    if with_week:
+        refresh_week(session, week_of(day), now)
     session.flush()
     return len(totals) + len(conv)
+
+
+def _roll_days(session: Session, days: list[date], settings: Settings | None = None) -> None:
+    """Roll up ``days`` (ascending, so two runs take the days' locks in the same order),
+    then rewrite each week they touch once."""
+    for day in days:
+        rollup_day(session, day, settings, with_week=False)
+    now = utcnow()
+    for week in sorted({week_of(d) for d in days}):
+        refresh_week(session, week, now)
+    session.flush()
 
 
 def rollup_pending(session: Session, now: datetime | None = None) -> list[date]:
@@ -154,8 +173,7 @@ def rollup_pending(session: Session, now: datetime | None = None) -> list[date]:
         seconds=settings.boxoffice_rollup_overlap_seconds
     )
     days = sorted(days_touched_since(session, since, settings))
-    for day in days:
-        rollup_day(session, day, settings)
+    _roll_days(session, days, settings)
     upsert(session, RollupWatermark, {"name": WATERMARK, "value": now}, ["name"], {"value": now})
     if days:
         log.info("box office rolled up", extra={"days": [d.isoformat() for d in days]})
@@ -168,6 +186,5 @@ def rollup_range(
     """Re-roll days in [first, last] that already have rows (after new FX rates or a revenue
     share change: converted figures depend on them)."""
     days = sorted(rolled_days(session, first, last, title_id))
-    for day in days:
-        rollup_day(session, day)
+    _roll_days(session, days)
     return days

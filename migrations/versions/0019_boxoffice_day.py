@@ -1,5 +1,5 @@
 """box office roll-up in wide rows per (day, title, territory, provider, currency), with
-converted money in its own table; the ECB fetch state
+converted money in its own table, and their sums per ISO week; the ECB fetch state
 
 Revision ID: 0019
 Revises: 0011
@@ -24,16 +24,64 @@ down_revision: str | Sequence[str] | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_KEY = ("day", "title_id", "territory", "provider")
+_TOTALS = (
+    "tickets_sold",
+    "gross_minor",
+    "refunds_minor",
+    "chargebacks_minor",
+    "chargeback_reversals_minor",
+    "fees_minor",
+    "views_started",
+    "unique_viewers",
+    "qualified_views",
+)
+_CONVERTED = (
+    "gross_minor",
+    "refunds_minor",
+    "chargebacks_minor",
+    "fees_minor",
+    "net_minor",
+    "studio_payable_minor",
+)
 
 
-def _key_columns() -> list[sa.Column[object]]:
+def _key_columns(period: str) -> list[sa.Column[object]]:
     return [
-        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column(period, sa.Date(), nullable=False),
         sa.Column("title_id", sa.String(length=32), nullable=False),
         sa.Column("territory", sa.String(length=2), nullable=False),
         sa.Column("provider", sa.String(length=20), nullable=False),
     ]
+
+
+def _create_totals(name: str, period: str) -> None:
+    op.create_table(
+        name,
+        *_key_columns(period),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        *(_amount(c) for c in _TOTALS),
+        sa.PrimaryKeyConstraint(
+            period, "title_id", "territory", "provider", "currency", name=op.f(f"pk_{name}")
+        ),
+    )
+
+
+def _create_converted(name: str, period: str) -> None:
+    op.create_table(
+        name,
+        *_key_columns(period),
+        sa.Column("reporting_currency", sa.String(length=3), nullable=False),
+        *(_amount(c) for c in _CONVERTED),
+        sa.Column("unconverted", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            period,
+            "title_id",
+            "territory",
+            "provider",
+            "reporting_currency",
+            name=op.f(f"pk_{name}"),
+        ),
+    )
 
 
 def _amount(name: str) -> sa.Column[object]:
@@ -44,49 +92,19 @@ def upgrade() -> None:
     with op.batch_alter_table("boxoffice_daily", schema=None) as batch_op:
         batch_op.drop_index("ix_boxoffice_daily_title_day")
     op.drop_table("boxoffice_daily")
-    op.create_table(
-        "boxoffice_day",
-        *_key_columns(),
-        sa.Column("currency", sa.String(length=3), nullable=False),
-        *(
-            _amount(c)
-            for c in (
-                "tickets_sold",
-                "gross_minor",
-                "refunds_minor",
-                "chargebacks_minor",
-                "chargeback_reversals_minor",
-                "fees_minor",
-                "views_started",
-                "unique_viewers",
-                "qualified_views",
-            )
-        ),
-        sa.PrimaryKeyConstraint(*_KEY, "currency", name=op.f("pk_boxoffice_day")),
-    )
+    _create_totals("boxoffice_day", "day")
     op.create_index("ix_boxoffice_day_title_day", "boxoffice_day", ["title_id", "day"])
-    op.create_table(
-        "boxoffice_day_converted",
-        *_key_columns(),
-        sa.Column("reporting_currency", sa.String(length=3), nullable=False),
-        *(
-            _amount(c)
-            for c in (
-                "gross_minor",
-                "refunds_minor",
-                "chargebacks_minor",
-                "fees_minor",
-                "net_minor",
-                "studio_payable_minor",
-            )
-        ),
-        sa.Column("unconverted", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint(
-            *_KEY, "reporting_currency", name=op.f("pk_boxoffice_day_converted")
-        ),
-    )
+    _create_converted("boxoffice_day_converted", "day")
     op.create_index(
         "ix_boxoffice_day_converted_title_day", "boxoffice_day_converted", ["title_id", "day"]
+    )
+    _create_totals("boxoffice_week", "week")
+    _create_converted("boxoffice_week_converted", "week")
+    op.create_table(
+        "boxoffice_rolled_week",
+        sa.Column("week", sa.Date(), nullable=False),
+        sa.Column("computed_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("week", name=op.f("pk_boxoffice_rolled_week")),
     )
     op.create_table(
         "fx_fetch",
@@ -106,6 +124,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("fx_fetch")
+    op.drop_table("boxoffice_rolled_week")
+    op.drop_table("boxoffice_week_converted")
+    op.drop_table("boxoffice_week")
     op.drop_index("ix_boxoffice_day_converted_title_day", table_name="boxoffice_day_converted")
     op.drop_table("boxoffice_day_converted")
     op.drop_index("ix_boxoffice_day_title_day", table_name="boxoffice_day")
