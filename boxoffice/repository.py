@@ -133,13 +133,13 @@ def _in_local_day(
     exactly one branch, so grouping by territory afterwards is exact (distinct counts too);
     the outer range lets the time index do the work."""
     zones = territory_zones(settings)
-    by_zone: dict[str, list[str]] = defaultdict(list)
+    # Zones whose day has the same UTC bounds (CET countries, say) share one branch.
+    by_bounds: dict[tuple[datetime, datetime], list[str]] = defaultdict(list)
     for country, zone in zones.items():
-        by_zone[zone].append(country)
+        by_bounds[day_bounds(day, zone)].append(country)
     branches: list[ColumnElement[bool]] = []
     lows, highs = [], []
-    for zone, countries in by_zone.items():
-        start, end = day_bounds(day, zone)
+    for (start, end), countries in by_bounds.items():
         lows.append(start)
         highs.append(end)
         branches.append(and_(territory.in_(sorted(countries)), column >= start, column < end))

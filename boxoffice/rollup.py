@@ -152,7 +152,7 @@ def rollup_day(
     return len(totals) + len(conv)
 
 
-def _roll_days(session: Session, days: list[date], settings: Settings | None = None) -> None:
+def rollup_days(session: Session, days: list[date], settings: Settings | None = None) -> None:
     """Roll up ``days`` (ascending, so two runs take the days' locks in the same order),
     then rewrite each week they touch once."""
     for day in days:
@@ -173,7 +173,7 @@ def rollup_pending(session: Session, now: datetime | None = None) -> list[date]:
         seconds=settings.boxoffice_rollup_overlap_seconds
     )
     days = sorted(days_touched_since(session, since, settings))
-    _roll_days(session, days, settings)
+    rollup_days(session, days, settings)
     upsert(session, RollupWatermark, {"name": WATERMARK, "value": now}, ["name"], {"value": now})
     if days:
         log.info("box office rolled up", extra={"days": [d.isoformat() for d in days]})
@@ -186,5 +186,5 @@ def rollup_range(
     """Re-roll days in [first, last] that already have rows (after new FX rates or a revenue
     share change: converted figures depend on them)."""
     days = sorted(rolled_days(session, first, last, title_id))
-    _roll_days(session, days)
+    rollup_days(session, days)
     return days

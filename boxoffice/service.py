@@ -13,7 +13,7 @@ from boxoffice.ecb import fetch_rates as fetch_ecb_rates
 from boxoffice.fx import FxLoad, load_rates, parse_ecb_csv, rate_on, rates_on
 from boxoffice.models import RevenueShare
 from boxoffice.repository import upsert
-from boxoffice.rollup import rollup_day, rollup_pending, rollup_range
+from boxoffice.rollup import rollup_day, rollup_days, rollup_pending, rollup_range
 from boxoffice.views import record_heartbeat, record_view_started
 from core.db import utcnow
 from core.errors import InvalidInput, NotFound
@@ -32,6 +32,7 @@ __all__ = [
     "record_view_started",
     "revenue_shares",
     "rollup_day",
+    "rollup_days",
     "rollup_pending",
     "rollup_range",
     "set_revenue_share",
