@@ -172,6 +172,7 @@ def test_the_first_fetch_fills_90_days_and_a_weekend_uses_fridays_rate(feed: Fee
     assert got.fx_warnings == []
 
 
+@pytest.mark.embedded_only  # plain values: no database
 def test_the_carry_over_rule_on_plain_values() -> None:
     published = {FRIDAY: {"USD": Decimal("1.1")}, date(2026, 3, 9): {"USD": Decimal("1.2")}}
     assert carry_over(published, SUNDAY, "USD", 4) == RateUsed(Decimal("1.1"), FRIDAY)
@@ -181,6 +182,8 @@ def test_the_carry_over_rule_on_plain_values() -> None:
     assert carry_over(published, SUNDAY, "JPY", 4) is None
 
 
+# What is tested is the HTTP and XML handling and what it records: the same on any backend.
+@pytest.mark.embedded_only
 @pytest.mark.parametrize(
     ("answer", "why"),
     [
