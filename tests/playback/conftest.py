@@ -142,6 +142,19 @@ def _empty_tables() -> None:
 def packaged_release(
     services: Services, tmp_path_factory: pytest.TempPathFactory
 ) -> PackagedRelease:
+    return _packaged(tmp_path_factory, protection=None, extra_tracks=True)
+
+
+@pytest.fixture(scope="session")
+def cbcs_release(services: Services, tmp_path_factory: pytest.TempPathFactory) -> PackagedRelease:
+    """The same short master packaged with the cbcs protection profile (CMAF for HLS and
+    DASH, keys only by license): the DRM tests share it."""
+    return _packaged(tmp_path_factory, protection="cbcs", extra_tracks=False)
+
+
+def _packaged(
+    tmp_path_factory: pytest.TempPathFactory, *, protection: str | None, extra_tracks: bool
+) -> PackagedRelease:
     import os
 
     from api.app import create_app
@@ -173,38 +186,41 @@ def packaged_release(
         headers = auth_header(producer)
         with TestClient(create_app(), raise_server_exceptions=False) as client:
             created = client.post(
-                f"/v1/studio/titles/{title.id}/releases", json={"label": "Main"}, headers=headers
+                f"/v1/studio/titles/{title.id}/releases",
+                json={"label": "Main", **({"protection": protection} if protection else {})},
+                headers=headers,
             )
             assert created.status_code == 201, created.text
             release_id = created.json()["id"]
             _upload(client, headers, release_id, sources["master"], kind="master")
-            _upload(
-                client,
-                headers,
-                release_id,
-                sources["dub"],
-                kind="audio",
-                language="de",
-                name="Deutsch",
-            )
-            _upload(
-                client,
-                headers,
-                release_id,
-                sources["commentary"],
-                kind="commentary",
-                language="en",
-                name="Commentary",
-            )
-            _upload(
-                client,
-                headers,
-                release_id,
-                sources["subs"],
-                kind="subtitle",
-                language="en",
-                name="English",
-            )
+            if extra_tracks:
+                _upload(
+                    client,
+                    headers,
+                    release_id,
+                    sources["dub"],
+                    kind="audio",
+                    language="de",
+                    name="Deutsch",
+                )
+                _upload(
+                    client,
+                    headers,
+                    release_id,
+                    sources["commentary"],
+                    kind="commentary",
+                    language="en",
+                    name="Commentary",
+                )
+                _upload(
+                    client,
+                    headers,
+                    release_id,
+                    sources["subs"],
+                    kind="subtitle",
+                    language="en",
+                    name="English",
+                )
             assert (
                 client.post(
                     f"/v1/studio/releases/{release_id}/transcode", headers=headers
@@ -353,6 +369,16 @@ def refund_event(viewing: Viewing, amount_minor: int = 1299) -> tuple[bytes, str
 
 @pytest.fixture
 def viewing(client: TestClient, packaged_release: PackagedRelease, configure: Any) -> Viewing:
+    return make_viewing(client, packaged_release, configure)
+
+
+@pytest.fixture
+def drm_viewing(client: TestClient, cbcs_release: PackagedRelease, configure: Any) -> Viewing:
+    """A viewer with a paid ticket for a title whose release is cbcs-protected."""
+    return make_viewing(client, cbcs_release, configure)
+
+
+def make_viewing(client: TestClient, packaged: PackagedRelease, configure: Any) -> Viewing:
     configure(geo_fallback_country="US")
     from drm import keys
     from drm.ratelimit import key_limiter
@@ -361,7 +387,7 @@ def viewing(client: TestClient, packaged_release: PackagedRelease, configure: An
     key_limiter.reset()
     studio = create_studio("Playback Pictures")
     title = create_licensed_title(studio.id, slug=f"film-{uuid.uuid4().hex[:8]}", playable=False)
-    install_release(packaged_release, title.id, studio.id)
+    install_release(packaged, title.id, studio.id)
     viewer = create_user(f"viewer-{uuid.uuid4().hex[:8]}@example.com")
     headers = auth_header(viewer, device_id="phone-1")
     ticket_id, intent = buy_ticket(client, headers, title.id)
@@ -372,8 +398,8 @@ def viewing(client: TestClient, packaged_release: PackagedRelease, configure: An
         title_id=title.id,
         ticket_id=ticket_id,
         payment_intent_id=intent,
-        release_id=str(packaged_release.release["id"]),
-        key_ids=packaged_release.key_ids,
+        release_id=str(packaged.release["id"]),
+        key_ids=packaged.key_ids,
     )
 
 
