@@ -46,8 +46,7 @@ def answer_speke(session: Session, request: cpix.Document) -> cpix.Document:
     if unknown:
         raise cpix.InvalidCpix(f"unknown DRM system id {unknown[0]}")
     filled = tuple(
-        cpix.ContentKey(k.kid, _key_for(session, release.id, k.kid), k.scheme)
-        for k in request.keys
+        cpix.ContentKey(k.kid, _key_for(session, release.id, k.kid), k.scheme) for k in request.keys
     )
     scheme = {k.kid: k.scheme for k in filled}
     signals = tuple(

@@ -52,9 +52,7 @@ def reset() -> None:
         _cache.clear()
 
 
-def create_content_key(
-    session: Session, release_id: str, key_id: str | None = None
-) -> PlainKey:
+def create_content_key(session: Session, release_id: str, key_id: str | None = None) -> PlainKey:
     """A new random key, envelope-encrypted at rest; its id is random unless an external
     packager chose it (the key exchange, drm/exchange.py)."""
     key = os.urandom(16)

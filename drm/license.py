@@ -23,6 +23,8 @@ from enum import StrEnum
 from typing import Any
 from xml.etree import ElementTree
 
+from defusedxml import ElementTree as SafeElementTree
+
 from core.errors import AppError, Conflict, Forbidden, InvalidInput
 
 
@@ -184,12 +186,10 @@ _SOAP = "{http://schemas.xmlsoap.org/soap/envelope/}"
 
 def check_playready_challenge(body: bytes) -> None:
     """A PlayReady challenge is a SOAP envelope with an ``AcquireLicense`` body. Parsed with
-    no DTD and no entities (ElementTree expands none from outside)."""
-    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
-        raise InvalidChallenge("a PlayReady challenge carries no DTD")
+    no DTD, no entities, no external references (defusedxml)."""
     try:
-        root = ElementTree.fromstring(body)
-    except ElementTree.ParseError:
+        root = SafeElementTree.fromstring(body, forbid_dtd=True)
+    except (ElementTree.ParseError, ValueError):
         raise InvalidChallenge("not a PlayReady license challenge (SOAP XML)") from None
     soap_body = root.find(f"{_SOAP}Body")
     if root.tag != f"{_SOAP}Envelope" or soap_body is None:

@@ -161,7 +161,9 @@ def widevine_license(answer: bytes) -> bytes:
     except AppError:
         raise
     except (ValueError, KeyError, TypeError, AttributeError):
-        raise LicenseServerUnavailable("the Widevine license server's answer is not a license") from None
+        raise LicenseServerUnavailable(
+            "the Widevine license server's answer is not a license"
+        ) from None
 
 
 # --- PlayReady and FairPlay: a signed entitlement ---------------------------------------------
@@ -213,16 +215,18 @@ def _configured(url: str, secret: str, name: str) -> None:
 
 def _post(url: str, content: bytes, headers: dict[str, str], timeout: float) -> bytes:
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-            with client.stream("POST", url, content=content, headers=headers) as response:
-                chunks = []
-                size = 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > MAX_LICENSE_BYTES:
-                        raise LicenseServerUnavailable("the license server's answer is too large")
-                    chunks.append(chunk)
-                status = response.status_code
+        with (
+            httpx.Client(timeout=timeout, follow_redirects=False) as client,
+            client.stream("POST", url, content=content, headers=headers) as response,
+        ):
+            chunks = []
+            size = 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > MAX_LICENSE_BYTES:
+                    raise LicenseServerUnavailable("the license server's answer is too large")
+                chunks.append(chunk)
+            status = response.status_code
     except httpx.HTTPError as exc:
         raise LicenseServerUnavailable(
             f"the license server cannot be reached ({type(exc).__name__})"

@@ -31,8 +31,8 @@ from drm import grants, manifests, vendors
 from drm import keys as content_keys
 from drm import license as drm_license
 from drm.grants import Grant
-from drm.playlists import SessionUrls, Template, render, templates
 from drm.license import LicenseSystem
+from drm.playlists import SessionUrls, Template, render, templates
 from drm.ratelimit import first_sighting, key_limiter
 from drm.urls import media_base, media_signer
 from tickets import playback as sessions
@@ -348,7 +348,9 @@ def manifest_location(grant: Grant) -> str:
     """The storage key of the release's DASH manifest (cbcs releases have one)."""
     if grant.protection != "cbcs":
         raise NotFound("this release has no DASH manifest", code="manifest_not_found")
-    return check_key(f"{grant.hls_prefix}/{posixpath.join(posixpath.dirname(grant.master), manifests.MANIFEST)}")
+    return check_key(
+        f"{grant.hls_prefix}/{posixpath.join(posixpath.dirname(grant.master), manifests.MANIFEST)}"
+    )
 
 
 def load_manifest(storage_key: str) -> tuple[str, str]:
@@ -439,4 +441,3 @@ def license_for(grant: Grant, system: LicenseSystem, challenge: bytes) -> Licens
     )
     answer = vendors.request_license(system, challenge, entitlement, settings)
     return License(answer.body, answer.media_type)
-

@@ -20,6 +20,7 @@ Packaging-time playlist parsing uses the ``m3u8`` library.
 
 from __future__ import annotations
 
+import math
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ from transcoding.package import (
 )
 from transcoding.policy import DEFAULT_LIMITS, PolicyLimits
 from transcoding.subtitles import write_segmented_webvtt
-from transcoding.tools import ffmpeg_path, packager_path, run_tool
+from transcoding.tools import ffmpeg_path, ffprobe_path, packager_path, run_tool
 
 MPD_NS = "urn:mpeg:dash:schema:mpd:2011"
 MANIFEST = "manifest.mpd"
@@ -71,14 +72,52 @@ class _Stream:
     kind: str  # video | audio
 
 
-def _cut(source: Path, dest: Path, start: float, length: float | None, timeout: float) -> None:
-    """One key period of an encoded stream, copied (no re-encode), timestamps kept."""
+def _frame_counts(source: Path, starts: Sequence[float], timeout: float) -> list[int]:
+    """Frames of a video stream in each key period (by presentation time). Video pieces are
+    cut by frame count, not by duration: with B-frames a duration cut in decode order takes
+    a frame or two of the next period along."""
+    out = run_tool(
+        [
+            ffprobe_path(),
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=pts_time",
+            "-of",
+            "csv=p=0",
+            str(source),
+        ],
+        timeout=timeout,
+    )
+    times = [float(x) for x in out.stdout.split() if x.strip() not in ("", "N/A")]
+    bounds = [*starts[1:], float("inf")]
+    # A hair of tolerance: a frame stamped at 3.99999 by a time base is the next period's.
+    return [
+        sum(1 for t in times if start - 1e-3 <= t < end - 1e-3)
+        for start, end in zip(starts, bounds, strict=True)
+    ]
+
+
+def _cut(
+    source: Path,
+    dest: Path,
+    start: float,
+    length: float | None,
+    timeout: float,
+    frames: int | None = None,
+) -> None:
+    """One key period of an encoded stream, copied (no re-encode), starting at ``start`` on
+    the film's timeline (``-output_ts_offset``): the pieces continue one timeline."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     argv = [ffmpeg_path(), "-nostdin", "-v", "error", "-y"]
     if start > 0:
         argv += ["-ss", f"{start:.6f}"]
     argv += ["-i", str(source)]
-    if length is not None:
+    if frames is not None:
+        argv += ["-frames:v", str(frames)]
+    elif length is not None:
         argv += ["-t", f"{length:.6f}"]
     argv += ["-map", "0", "-c", "copy"]
     if start > 0:
@@ -154,7 +193,9 @@ def join_media_playlists(parts: Sequence[Path], dest: Path) -> int:
             raise ValueError(f"{part.name}: a CMAF playlist without EXT-X-MAP")
         lines.append(f'#EXT-X-MAP:URI="{init.uri}"')
         lines += [
-            str(key) for key in playlist.keys if key is not None and key.keyformat in LICENSED_KEYFORMATS
+            str(key)
+            for key in playlist.keys
+            if key is not None and key.keyformat in LICENSED_KEYFORMATS
         ]
         for segment in playlist.segments:
             lines += [f"#EXTINF:{segment.duration:.3f},", str(segment.uri)]
@@ -175,22 +216,32 @@ def _m(tag: str) -> str:
 
 
 def join_manifests(
-    parts: Sequence[Path], dest: Path, starts: Sequence[float], duration: float, languages: dict[str, str]
+    parts: Sequence[Path],
+    dest: Path,
+    starts: Sequence[float],
+    duration: float,
+    languages: dict[str, str],
 ) -> None:
     """One static DASH MPD with a ``Period`` per key period. ``languages`` maps an audio
     folder to its BCP 47 tag (the pieces carry none)."""
-    base = ET.parse(parts[0]).getroot()
+    base = ET.parse(parts[0]).getroot()  # noqa: S314 - our packager's output, not input
     for period in base.findall(_m("Period")):
         base.remove(period)
     base.set("type", "static")
-    for attr in ("availabilityStartTime", "publishTime", "minimumUpdatePeriod", "timeShiftBufferDepth"):
+    for attr in (
+        "availabilityStartTime",
+        "publishTime",
+        "minimumUpdatePeriod",
+        "timeShiftBufferDepth",
+    ):
         base.attrib.pop(attr, None)
     base.set("mediaPresentationDuration", f"PT{duration:.3f}S")
     base.set("profiles", "urn:mpeg:dash:profile:isoff-live:2011")
     for n, (part, start) in enumerate(zip(parts, starts, strict=True)):
-        period = ET.parse(part).getroot().find(_m("Period"))
-        if period is None:
+        found = ET.parse(part).getroot().find(_m("Period"))  # noqa: S314 - ours, as above
+        if found is None:
             raise ValueError(f"{part.name}: no Period")
+        period = found
         period.set("id", f"p{n}")
         period.set("start", f"PT{start:.3f}S")
         for adaptation in period.iter(_m("AdaptationSet")):
@@ -227,26 +278,27 @@ def package_cmaf(
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
-    streams = [
-        _Stream(r.path, f"video_{_safe_name(r.rung.name)}", "video") for r in renditions
-    ] + [
-        _Stream(t.path, f"audio_{n}_{_safe_name(t.language)}", "audio")
-        for n, t in enumerate(audio)
+    streams = [_Stream(r.path, f"video_{_safe_name(r.rung.name)}", "video") for r in renditions] + [
+        _Stream(t.path, f"audio_{n}_{_safe_name(t.language)}", "audio") for n, t in enumerate(audio)
     ]
     period_seconds = period_segments * segment_seconds
     # A period past the end of the film would be empty: the last key covers any tail.
-    count = max(1, min(len(period_keys), -(-int(round(duration * 1000)) // int(period_seconds * 1000))))
+    count = max(1, min(len(period_keys), math.ceil(duration / period_seconds - 1e-6)))
     timeout = limits.wall_time_for(duration / 4)
     cut_dir = out_dir.parent / f"{out_dir.name}.cuts"
     shutil.rmtree(cut_dir, ignore_errors=True)
     starts = [n * period_seconds for n in range(count)]
     try:
+        frames = {
+            s.folder: _frame_counts(s.source, starts, timeout) for s in streams if s.kind == "video"
+        }
         for n, start in enumerate(starts):
             length = period_seconds if n < count - 1 else None
             pieces = []
             for stream in streams:
                 piece = cut_dir / f"p{n}" / f"{stream.folder}.mp4"
-                _cut(stream.source, piece, start, length, timeout)
+                counts = frames.get(stream.folder)
+                _cut(stream.source, piece, start, length, timeout, counts[n] if counts else None)
                 pieces.append(piece)
             _package_period(streams, pieces, out_dir, n, period_keys[n], segment_seconds, timeout)
     finally:

@@ -53,6 +53,7 @@ from drm import keys
 from transcoding import repository, service, track_publishing
 from transcoding.cadence import measure_cadence
 from transcoding.chunking import Chunk, plan_chunks
+from transcoding.cmaf import package_cmaf
 from transcoding.encode import (
     RenditionFile,
     concat_renditions,
@@ -67,7 +68,6 @@ from transcoding.ladder import (
     plan_ladder,
 )
 from transcoding.models import EncodeChunk, TranscodeRun
-from transcoding.cmaf import package_cmaf
 from transcoding.package import AudioTrack, ContentKey, PackageResult, SubtitleTrack, package_hls
 from transcoding.policy import check_audio_sidecar, check_master, check_subtitle_sidecar
 from transcoding.probe import ProbeResult

@@ -17,10 +17,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from xml.etree import ElementTree
 
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from defusedxml import ElementTree as SafeElementTree
 from jose import jwt
 
 WIDEVINE_KEY = bytes(range(32))
@@ -73,16 +73,20 @@ def _entitlement(headers: dict[str, str], secret: str, seen: Received) -> bool:
     if scheme != "Bearer":
         return False
     try:
-        seen.decoded = jwt.decode(token, secret, algorithms=["HS256"], audience="drm-license-server")
+        seen.decoded = jwt.decode(
+            token, secret, algorithms=["HS256"], audience="drm-license-server"
+        )
     except Exception:
         return False
     return True
 
 
 def _playready(body: bytes, headers: dict[str, str], seen: Received) -> tuple[int, str, bytes]:
-    if headers.get("soapaction") != SOAP_ACTION or not _entitlement(headers, PLAYREADY_SECRET, seen):
+    if headers.get("soapaction") != SOAP_ACTION or not _entitlement(
+        headers, PLAYREADY_SECRET, seen
+    ):
         return 403, "text/plain", b"forbidden"
-    root = ElementTree.fromstring(body)
+    root = SafeElementTree.fromstring(body, forbid_dtd=True)
     assert root.tag.endswith("}Envelope")
     answer = (
         '<?xml version="1.0" encoding="utf-8"?><soap:Envelope '
@@ -102,7 +106,11 @@ def _fairplay(body: bytes, headers: dict[str, str], seen: Received) -> tuple[int
     request = json.loads(body)
     seen.decoded["asset_id"] = request["asset_id"]
     spc = base64.b64decode(request["spc"])
-    return 200, "application/json", json.dumps({"ckc": base64.b64encode(license_for(spc)).decode()}).encode()
+    return (
+        200,
+        "application/json",
+        json.dumps({"ckc": base64.b64encode(license_for(spc)).decode()}).encode(),
+    )
 
 
 @contextmanager
@@ -110,7 +118,7 @@ def vendor_servers() -> Iterator[VendorServers]:
     received: list[Received] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
         def do_POST(self) -> None:
