@@ -53,6 +53,9 @@ FAST_PROFILE = {
     ],
 }
 KEY_PERIOD_SECONDS = 4
+# The cbcs release (the DRM tests): a 6 s cut of the same master, 2 s key periods (three).
+CBCS_SECONDS = 6
+CBCS_KEY_PERIOD_SECONDS = 2
 PIPELINE_JOBS = (transcoding.PREPARE_JOB, transcoding.CHUNK_JOB, transcoding.PACKAGE_JOB)
 
 
@@ -69,11 +72,11 @@ class PackagedRelease:
         return [str(k) for k in self.release["outputs"]["key_periods"]["key_ids"]]
 
 
-def _make_sources(d: Path) -> dict[str, Path]:
+def _make_sources(d: Path, seconds: int = 12) -> dict[str, Path]:
     master = d / "master.mp4"
     ffmpeg(
-        "-f", "lavfi", "-i", "testsrc2=s=960x540:r=24:d=12",
-        "-f", "lavfi", "-i", "sine=f=440:d=12:sample_rate=48000",
+        "-f", "lavfi", "-i", f"testsrc2=s=960x540:r=24:d={seconds}",
+        "-f", "lavfi", "-i", f"sine=f=440:d={seconds}:sample_rate=48000",
         "-ac", "2", "-c:v", "libx264", "-preset", "ultrafast", "-g", "24",
         "-pix_fmt", "yuv420p", "-c:a", "aac", str(master),
     )  # fmt: skip
@@ -147,20 +150,31 @@ def packaged_release(
 
 @pytest.fixture(scope="session")
 def cbcs_release(services: Services, tmp_path_factory: pytest.TempPathFactory) -> PackagedRelease:
-    """The same short master packaged with the cbcs protection profile (CMAF for HLS and
-    DASH, keys only by license): the DRM tests share it."""
-    return _packaged(tmp_path_factory, protection="cbcs", extra_tracks=False)
+    """A shorter cut of the master packaged with the cbcs protection profile (CMAF for HLS
+    and DASH, keys only by license), three 2 s key periods: the DRM tests share it."""
+    return _packaged(
+        tmp_path_factory,
+        protection="cbcs",
+        extra_tracks=False,
+        seconds=CBCS_SECONDS,
+        key_period_seconds=CBCS_KEY_PERIOD_SECONDS,
+    )
 
 
 def _packaged(
-    tmp_path_factory: pytest.TempPathFactory, *, protection: str | None, extra_tracks: bool
+    tmp_path_factory: pytest.TempPathFactory,
+    *,
+    protection: str | None,
+    extra_tracks: bool,
+    seconds: int = 12,
+    key_period_seconds: int = KEY_PERIOD_SECONDS,
 ) -> PackagedRelease:
     import os
 
     from api.app import create_app
 
     d = tmp_path_factory.mktemp("playback-sources")
-    sources = _make_sources(d)
+    sources = _make_sources(d, seconds)
     profile = d / "ladder.json"
     profile.write_text(json.dumps(FAST_PROFILE))
     saved = {
@@ -172,7 +186,7 @@ def _packaged(
         )
     }
     os.environ["POCKETCINEMA_LADDER_PROFILE_FILE"] = str(profile)
-    os.environ["POCKETCINEMA_PLAYBACK_KEY_PERIOD_SECONDS"] = str(KEY_PERIOD_SECONDS)
+    os.environ["POCKETCINEMA_PLAYBACK_KEY_PERIOD_SECONDS"] = str(key_period_seconds)
     os.environ["POCKETCINEMA_MULTIPART_PART_SIZE"] = str(5 * 1024 * 1024)
     reset_settings_cache()
     try:
@@ -411,6 +425,16 @@ class LiveServer:
 @pytest.fixture
 def live_server(viewing: Viewing, configure: Any) -> Iterator[LiveServer]:
     """The API on a real loopback port (uvicorn in a thread) for real HTTP clients."""
+    yield from _live_server(configure)
+
+
+@pytest.fixture
+def drm_live_server(drm_viewing: Viewing, configure: Any) -> Iterator[LiveServer]:
+    """The same, for the cbcs release's viewer."""
+    yield from _live_server(configure)
+
+
+def _live_server(configure: Any) -> Iterator[LiveServer]:
     import uvicorn
 
     from api.app import create_app

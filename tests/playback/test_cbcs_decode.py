@@ -12,14 +12,23 @@ import itertools
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from core.settings import get_settings
 from core.storage import get_store
 from drm import keys as content_keys
-from tests.playback.conftest import FAST_PROFILE, KEY_PERIOD_SECONDS, PackagedRelease, Viewing
+from tests.playback.conftest import (
+    CBCS_KEY_PERIOD_SECONDS,
+    CBCS_SECONDS,
+    FAST_PROFILE,
+    PackagedRelease,
+    Viewing,
+)
 
 FPS = 24
 RUNGS = [str(rung["name"]) for rung in FAST_PROFILE["rungs"]]  # type: ignore[attr-defined]
-DURATION = 12
+DURATION = CBCS_SECONDS
+KEY_PERIOD_SECONDS = CBCS_KEY_PERIOD_SECONDS
 
 
 def _join(prefix: str, folder: str, period: int, dest: Path) -> Path:
@@ -43,6 +52,7 @@ def _frames(path: Path, key: bytes | None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
 
 
+@pytest.mark.embedded_only  # media, not the database: once is enough
 def test_every_rung_decodes_frame_exact_with_each_period_key(
     drm_viewing: Viewing, cbcs_release: PackagedRelease, tmp_path: Path
 ) -> None:

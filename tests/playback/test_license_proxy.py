@@ -1,6 +1,12 @@
-"""The license proxy on a cbcs release: the built-in ClearKey server, the three vendor
-back-ends against loopback servers speaking their formats, the entitlement they are sent,
-and every bad input refused with a code before anything is forwarded."""
+"""The license proxy: the built-in ClearKey server, the three vendor back-ends against
+loopback servers speaking their formats, the entitlement they are sent, and every bad input
+refused with a code before anything is forwarded.
+
+The proxy's checks do not depend on how the release is protected, so most tests use the
+playback tests' shared release (both profiles: the replay guard lives in Redis in the
+services profile); what only a cbcs release has (no raw keys, the DASH manifest) uses the
+cbcs release, in the embedded profile.
+"""
 
 from __future__ import annotations
 
@@ -93,6 +99,7 @@ def vendors(configure: Any) -> Any:
         yield servers
 
 
+@pytest.mark.embedded_only  # the cbcs release is transcoded for the embedded profile only
 def test_clearkey_license_opens_only_the_granted_key_periods(drm_viewing: Viewing) -> None:
     started = start(drm_viewing)
     assert started["protection"] == "cbcs"
@@ -123,6 +130,7 @@ def test_clearkey_license_opens_only_the_granted_key_periods(drm_viewing: Viewin
     assert raw.json()["code"] == "license_required"
 
 
+@pytest.mark.embedded_only
 def test_session_manifest_and_playlists_point_at_the_session(drm_viewing: Viewing) -> None:
     started = start(drm_viewing)
     headers = drm_viewing.grant_headers(started["token"])
@@ -156,11 +164,11 @@ BAD_CHALLENGES = [
 
 
 def test_malformed_and_oversized_challenges_are_refused_unforwarded(
-    drm_viewing: Viewing, vendors: VendorServers
+    viewing: Viewing, vendors: VendorServers
 ) -> None:
-    grant = start(drm_viewing)["token"]
+    grant = start(viewing)["token"]
     for system, body, status, code in BAD_CHALLENGES:
-        answer = post_license(drm_viewing, system, body, grant)
+        answer = post_license(viewing, system, body, grant)
         assert answer.status_code == status, (system, body[:40], answer.text)
         assert answer.headers["content-type"] == "application/problem+json"
         assert answer.json()["code"] == code
@@ -168,33 +176,33 @@ def test_malformed_and_oversized_challenges_are_refused_unforwarded(
 
 
 def test_no_challenge_is_forwarded_without_a_valid_grant(
-    drm_viewing: Viewing, vendors: VendorServers
+    viewing: Viewing, vendors: VendorServers
 ) -> None:
-    grant = start(drm_viewing)["token"]
+    grant = start(viewing)["token"]
     forged = grant[:-4] + ("AAAA" if not grant.endswith("AAAA") else "BBBB")
     for token, device, status, code in [
         (None, None, 401, "not_authenticated"),
         (forged, None, 401, "invalid_grant"),
         (grant, "another-phone", 403, "device_mismatch"),
     ]:
-        answer = post_license(drm_viewing, "widevine", widevine_challenge(), token, device)
+        answer = post_license(viewing, "widevine", widevine_challenge(), token, device)
         assert answer.status_code == status, answer.text
         assert answer.json()["code"] == code
-    unknown = post_license(drm_viewing, "primetime", widevine_challenge(), grant)
+    unknown = post_license(viewing, "primetime", widevine_challenge(), grant)
     assert unknown.status_code == 422
     assert vendors.received == []
 
 
 def test_vendor_back_ends_get_their_format_and_the_entitlement(
-    drm_viewing: Viewing, vendors: VendorServers
+    viewing: Viewing, vendors: VendorServers
 ) -> None:
-    started = start(drm_viewing)
+    started = start(viewing)
     grant = started["token"]
     first, last = started["key_periods"]
-    granted = drm_viewing.key_ids[first : last + 1]
+    granted = viewing.key_ids[first : last + 1]
 
     challenge = widevine_challenge()
-    answer = post_license(drm_viewing, "widevine", challenge, grant)
+    answer = post_license(viewing, "widevine", challenge, grant)
     assert answer.status_code == 200, answer.text
     assert answer.content == license_for(challenge)
     sent = vendors.of("/widevine")[0].decoded
@@ -212,7 +220,7 @@ def test_vendor_back_ends_get_their_format_and_the_entitlement(
     assert 0 < duration <= 48 * 3600
 
     challenge = playready_challenge()
-    answer = post_license(drm_viewing, "playready", challenge, grant)
+    answer = post_license(viewing, "playready", challenge, grant)
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"].startswith("text/xml")
     assert base64.b64encode(license_for(challenge)).decode() in answer.text
@@ -224,47 +232,45 @@ def test_vendor_back_ends_get_their_format_and_the_entitlement(
     }
 
     spc = fairplay_spc()
-    answer = post_license(drm_viewing, "fairplay", spc, grant)
+    answer = post_license(viewing, "fairplay", spc, grant)
     assert answer.status_code == 200, answer.text
     assert answer.content == license_for(spc)
-    assert vendors.of("/fairplay")[0].decoded["asset_id"] == drm_viewing.release_id
+    assert vendors.of("/fairplay")[0].decoded["asset_id"] == viewing.release_id
 
     # The same challenge again is a replay: refused, and not forwarded a second time.
-    again = post_license(drm_viewing, "fairplay", spc, grant)
+    again = post_license(viewing, "fairplay", spc, grant)
     assert again.status_code == 409
     assert again.json()["code"] == "challenge_replayed"
     assert len(vendors.of("/fairplay")) == 1
 
 
-def test_a_vendor_that_is_off_or_down_is_a_clear_refusal(
-    drm_viewing: Viewing, configure: Any
-) -> None:
-    grant = start(drm_viewing)["token"]
-    off = post_license(drm_viewing, "widevine", widevine_challenge(), grant)
+def test_a_vendor_that_is_off_or_down_is_a_clear_refusal(viewing: Viewing, configure: Any) -> None:
+    grant = start(viewing)["token"]
+    off = post_license(viewing, "widevine", widevine_challenge(), grant)
     assert off.status_code == 404
     assert off.json()["code"] == "license_system_off"
     configure(drm_fairplay_license_url="http://127.0.0.1:9/none", drm_fairplay_auth_key="k" * 40)
-    down = post_license(drm_viewing, "fairplay", fairplay_spc(), grant)
+    down = post_license(viewing, "fairplay", fairplay_spc(), grant)
     assert down.status_code == 503
     assert down.json()["code"] == "license_server_unavailable"
 
 
 def test_a_refunded_ticket_gets_no_license_once_its_grant_ends(
-    drm_viewing: Viewing, configure: Any
+    viewing: Viewing, configure: Any
 ) -> None:
     configure(playback_grant_seconds="1")
-    started = start(drm_viewing)
+    started = start(viewing)
     grant = started["token"]
-    kid = drm_viewing.key_ids[0]
-    assert post_license(drm_viewing, "clearkey", clearkey_request(kid), grant).status_code == 200
-    refund(drm_viewing.client, drm_viewing)
-    refreshed = drm_viewing.client.post(
+    kid = viewing.key_ids[0]
+    assert post_license(viewing, "clearkey", clearkey_request(kid), grant).status_code == 200
+    refund(viewing.client, viewing)
+    refreshed = viewing.client.post(
         f"/v1/playback/sessions/{started['session_id']}/token",
-        headers=drm_viewing.grant_headers(grant),
+        headers=viewing.grant_headers(grant),
     )
     assert refreshed.status_code == 403
     assert refreshed.json()["code"] == "ticket_refunded"
     time.sleep(1.1)
-    late = post_license(drm_viewing, "clearkey", clearkey_request(kid), grant)
+    late = post_license(viewing, "clearkey", clearkey_request(kid), grant)
     assert late.status_code == 401
     assert late.json()["code"] == "grant_expired"
