@@ -52,7 +52,7 @@ def _frames(path: Path, key: bytes | None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
 
 
-@pytest.mark.embedded_only  # media, not the database: once is enough
+@pytest.mark.backend_agnostic  # the media, not the database: once is enough
 def test_every_rung_decodes_frame_exact_with_each_period_key(
     drm_viewing: Viewing, cbcs_release: PackagedRelease, tmp_path: Path
 ) -> None:
