@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Header, Path, Request
 from fastapi.responses import Response
 
 from api.deps import DbSession
-from api.problems import PROBLEM_RESPONSES
+from api.problems import PROBLEM_JSON, PROBLEM_RESPONSES, Problem
 from core.errors import NotAuthenticated, NotFound
 from core.metrics import bearer_ok
 from core.settings import get_settings
@@ -23,6 +23,9 @@ router = APIRouter(prefix="/v1/drm", tags=["drm key exchange"], responses=PROBLE
 
 CPIX_TYPE = "application/xml"
 XML_CONTENT: dict[str, Any] = {CPIX_TYPE: {"schema": {"type": "string"}}}
+BAD_CPIX: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": "Not a CPIX document"}
+}
 
 
 def require_key_exchange(
@@ -52,7 +55,7 @@ SPEKE_HEADERS = {"X-Speke-Version": exchange.SPEKE_VERSION, "Speke-User-Agent": 
     "/speke/v2",
     summary="SPEKE v2: a CPIX request in, the keys and DRM signalling out",
     response_class=Response,
-    responses={200: {"content": XML_CONTENT}},
+    responses={200: {"content": XML_CONTENT}, **BAD_CPIX},
     openapi_extra={"requestBody": {"required": True, "content": XML_CONTENT}},
 )
 def speke(_: KeyExchangeCaller, session: DbSession, body: CpixBody) -> Response:

@@ -24,7 +24,7 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.routing import Route
 
 from api.deps import CurrentUser, DbSession, RequestCountry
-from api.problems import PROBLEM_RESPONSES, app_error_response
+from api.problems import PROBLEM_JSON, PROBLEM_RESPONSES, Problem, app_error_response
 from core.db import utcnow
 from core.errors import InvalidInput, NotAuthenticated, NotFound
 from core.settings import get_settings
@@ -256,8 +256,14 @@ LICENSE_RESPONSES: dict[int | str, dict[str, Any]] = {
         "a PlayReady SOAP answer or a FairPlay CKC",
         "content": {"application/json": {}, "application/octet-stream": {}, "text/xml": {}},
     },
-    413: {"description": "Challenge too large"},
+    400: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": "Not a challenge"},
+    413: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": "Challenge too large"},
     429: {"description": "Rate limited"},
+    503: {
+        "model": Problem,
+        "content": {PROBLEM_JSON: {}},
+        "description": "The vendor's license server cannot be reached",
+    },
 }
 
 
