@@ -53,9 +53,16 @@ FAST_PROFILE = {
     ],
 }
 KEY_PERIOD_SECONDS = 4
-# The cbcs release (the DRM tests): a 6 s cut of the same master, 2 s key periods (three).
+# The cbcs release (the DRM tests): a 6 s, 640x360 master, two small rungs, 2 s key periods
+# (three): a third of the other title's encoding work.
 CBCS_SECONDS = 6
 CBCS_KEY_PERIOD_SECONDS = 2
+CBCS_PROFILE = FAST_PROFILE | {
+    "rungs": [
+        {"name": "360p", "height": 360, "bitrate_kbps": 600},
+        {"name": "180p", "height": 180, "bitrate_kbps": 200},
+    ]
+}
 PIPELINE_JOBS = (transcoding.PREPARE_JOB, transcoding.CHUNK_JOB, transcoding.PACKAGE_JOB)
 
 
@@ -72,10 +79,10 @@ class PackagedRelease:
         return [str(k) for k in self.release["outputs"]["key_periods"]["key_ids"]]
 
 
-def _make_sources(d: Path, seconds: int = 12) -> dict[str, Path]:
+def _make_sources(d: Path, seconds: int = 12, size: str = "960x540") -> dict[str, Path]:
     master = d / "master.mp4"
     ffmpeg(
-        "-f", "lavfi", "-i", f"testsrc2=s=960x540:r=24:d={seconds}",
+        "-f", "lavfi", "-i", f"testsrc2=s={size}:r=24:d={seconds}",
         "-f", "lavfi", "-i", f"sine=f=440:d={seconds}:sample_rate=48000",
         "-ac", "2", "-c:v", "libx264", "-preset", "ultrafast", "-g", "24",
         "-pix_fmt", "yuv420p", "-c:a", "aac", str(master),
@@ -158,6 +165,8 @@ def cbcs_release(services: Services, tmp_path_factory: pytest.TempPathFactory) -
         extra_tracks=False,
         seconds=CBCS_SECONDS,
         key_period_seconds=CBCS_KEY_PERIOD_SECONDS,
+        size="640x360",
+        ladder=CBCS_PROFILE,
     )
 
 
@@ -168,15 +177,17 @@ def _packaged(
     extra_tracks: bool,
     seconds: int = 12,
     key_period_seconds: int = KEY_PERIOD_SECONDS,
+    size: str = "960x540",
+    ladder: dict[str, object] = FAST_PROFILE,
 ) -> PackagedRelease:
     import os
 
     from api.app import create_app
 
     d = tmp_path_factory.mktemp("playback-sources")
-    sources = _make_sources(d, seconds)
+    sources = _make_sources(d, seconds, size)
     profile = d / "ladder.json"
-    profile.write_text(json.dumps(FAST_PROFILE))
+    profile.write_text(json.dumps(ladder))
     saved = {
         k: os.environ.get(k)
         for k in (

@@ -19,14 +19,14 @@ from core.storage import get_store
 from drm import keys as content_keys
 from tests.playback.conftest import (
     CBCS_KEY_PERIOD_SECONDS,
+    CBCS_PROFILE,
     CBCS_SECONDS,
-    FAST_PROFILE,
     PackagedRelease,
     Viewing,
 )
 
 FPS = 24
-RUNGS = [str(rung["name"]) for rung in FAST_PROFILE["rungs"]]  # type: ignore[attr-defined]
+RUNGS = [str(rung["name"]) for rung in CBCS_PROFILE["rungs"]]  # type: ignore[attr-defined]
 DURATION = CBCS_SECONDS
 KEY_PERIOD_SECONDS = CBCS_KEY_PERIOD_SECONDS
 
