@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Path, Request
 from fastapi.responses import Response
 
-from api.deps import DbSession
+from api.deps import DbSession, ReadDb
 from api.problems import PROBLEM_JSON, PROBLEM_RESPONSES, Problem
 from core.errors import NotAuthenticated, NotFound
 from core.metrics import bearer_ok
@@ -71,7 +71,7 @@ def speke(_: KeyExchangeCaller, session: DbSession, body: CpixBody) -> Response:
 )
 def release_cpix(
     _: KeyExchangeCaller,
-    session: DbSession,
+    session: ReadDb,
     release_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")],
 ) -> Response:
     document = exchange.release_document(session, release_id)
