@@ -17,6 +17,7 @@ from api.routes import (
     boxoffice,
     docs,
     health,
+    key_exchange,
     payment_desk,
     playback,
     player,
@@ -92,6 +93,7 @@ def create_app(*, fast_hot_paths: bool = True) -> FastAPI:
     app.include_router(boxoffice.finance)
     app.include_router(boxoffice.studio)
     app.include_router(payment_desk.router)
+    app.include_router(key_exchange.router)
     if fast_hot_paths:  # see api/routes/playback.py, "the hot paths' fast routes"
         app.router.routes[0:0] = playback.fast_routes()
     return app

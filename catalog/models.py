@@ -314,6 +314,8 @@ class Release(IdMixin, TimestampMixin, Base):
     hls_prefix: Mapped[str | None] = mapped_column(String(500))
     master_playlist_key: Mapped[str | None] = mapped_column(String(500))
     content_key_id: Mapped[str | None] = mapped_column(String(32))
+    # "aes128" or "cbcs" (core.settings.ProtectionProfile); None: the setting's default.
+    protection_profile: Mapped[str | None] = mapped_column(String(10))
     poster_key: Mapped[str | None] = mapped_column(String(500))
     sprite_key: Mapped[str | None] = mapped_column(String(500))
     sprite_vtt_key: Mapped[str | None] = mapped_column(String(500))

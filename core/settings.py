@@ -117,6 +117,13 @@ class KeyEncryption(StrEnum):
     kms = "kms"
 
 
+class ProtectionProfile(StrEnum):
+    """How a release's media is encrypted (docs/drm.md)."""
+
+    aes128 = "aes128"  # whole-segment AES-128 HLS: keys from the key route (the fallback)
+    cbcs = "cbcs"  # CMAF cbcs: one set of fMP4 segments for HLS and DASH, keys by license
+
+
 class MediaDelivery(StrEnum):
     api = "api"
     s3 = "s3"
@@ -251,6 +258,33 @@ class Settings(BaseSettings):
     playback_key_period_seconds: float = Field(default=600.0, ge=1.0, le=6 * 3600.0)
     playback_key_periods_around: int = Field(default=1, ge=0, le=100)
     playback_key_requests_per_minute: int = Field(default=60, ge=1, le=10_000)
+    # --- DRM (docs/drm.md) -------------------------------------------------------------------
+    # How new releases are protected unless the studio picks for the release.
+    protection_profile: ProtectionProfile = ProtectionProfile.aes128
+    # A license never outlives the rental; and never this long either (a license issued
+    # before the rental clock starts, or a vendor that wants a number).
+    drm_license_max_seconds: int = Field(default=48 * 3600, ge=60, le=30 * 86400)
+    # Rungs this tall or taller play only with hardware-backed security (Widevine L1,
+    # PlayReady SL3000, FairPlay) and HDCP 2.2; rungs from drm_hdcp_min_height need HDCP
+    # 1.4; lower rungs also play with software security and no output protection.
+    drm_hardware_min_height: int = Field(default=1080, ge=0, le=8640)
+    drm_hdcp_min_height: int = Field(default=720, ge=0, le=8640)
+    drm_max_challenge_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
+    # A vendor challenge (it carries a nonce) seen again within this long is a replay.
+    drm_challenge_replay_seconds: int = Field(default=3600, ge=60, le=30 * 86400)
+    drm_vendor_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # Vendor license servers: an empty URL turns that system off (404 license_system_off).
+    drm_widevine_license_url: str = ""
+    drm_widevine_provider: str = ""
+    drm_widevine_signing_key: SecretStr = SecretStr("")  # hex, 32 bytes (AES-256)
+    drm_widevine_signing_iv: SecretStr = SecretStr("")  # hex, 16 bytes
+    drm_playready_license_url: str = ""
+    drm_playready_auth_key: SecretStr = SecretStr("")  # signs the entitlement (HS256)
+    drm_fairplay_license_url: str = ""
+    drm_fairplay_auth_key: SecretStr = SecretStr("")  # signs the entitlement (HS256)
+    # Bearer credential of the CPIX/SPEKE key exchange (external packagers and encoders).
+    # Empty: the key exchange is off.
+    key_exchange_token: SecretStr = SecretStr("")
     # Where scripts/setup_player.sh put hls.js (npm); the API serves it to /play from here.
     player_vendor_dir: Path = Path(".cache/player")
 
@@ -622,6 +656,9 @@ class Settings(BaseSettings):
                 "made with `pocketcinema create-kek FILE`; or use POCKETCINEMA_KEY_ENCRYPTION=kms)"
             )
         problems += self._mail_problems()
+        exchange = self.key_exchange_token.get_secret_value()
+        if exchange and (PLACEHOLDER in exchange or secret_bits(exchange) < 256):
+            problems.append("POCKETCINEMA_KEY_EXCHANGE_TOKEN (a random value of 256+ bits)")
         token = self.metrics_token.get_secret_value()
         if token and (len(token) < 32 or PLACEHOLDER in token):
             problems.append("POCKETCINEMA_METRICS_TOKEN (32+ random chars)")
