@@ -132,6 +132,7 @@ class Entitled:
     """A "yes": the session may play until the next decision."""
 
     session: LiveSession
+    ticket: TicketClock
     release: Packaging
 
 
@@ -230,7 +231,8 @@ def start(
     )
     session.add(playback)
     session.flush()
-    return Entitled(LiveSession.of(playback), Packaging.of(release))
+    clock = TicketClock(ticket.state, ticket.start_by, ticket.first_played_at, ticket.watch_until)
+    return Entitled(LiveSession.of(playback), clock, Packaging.of(release))
 
 
 def decide(
@@ -259,9 +261,8 @@ def decide(
             "this playback session has ended; start playback again",
             reason=facts.end_reason or "timed_out",
         )
-    require_watchable(
-        TicketClock(facts.state, facts.start_by, facts.first_played_at, facts.watch_until), at
-    )
+    clock = TicketClock(facts.state, facts.start_by, facts.first_played_at, facts.watch_until)
+    require_watchable(clock, at)
     if country != facts.country:
         raise CountryChanged(
             f"this session plays in {facts.country}; heartbeats from elsewhere "
@@ -282,7 +283,7 @@ def decide(
         facts.outputs or {},
         facts.duration_seconds,
     )
-    return Entitled(LiveSession.of(facts), packaging)
+    return Entitled(LiveSession.of(facts), clock, packaging)
 
 
 def revoke(session: Session, session_id: str, at: datetime, refusal: Exception) -> None:
