@@ -203,12 +203,14 @@ def aggregate_day(
     return cells
 
 
-def rates_for(session: Session, day: date) -> dict[str, Decimal]:
+def rates_for(session: Session, day: date) -> dict[str, tuple[Decimal, date]]:
+    """Units per EUR of each currency that has a rate for ``day``, with the day the rate is
+    from (EUR is 1 on any day)."""
     rates = {
-        r.currency: Decimal(r.per_eur)
+        r.currency: (Decimal(r.per_eur), r.day)
         for r in session.scalars(select(FxRate).where(FxRate.day == day))
     }
-    rates.setdefault("EUR", Decimal(1))
+    rates.setdefault("EUR", (Decimal(1), day))
     return rates
 
 
@@ -306,13 +308,14 @@ def title_names(session: Session, ids: list[str]) -> dict[str, str]:
 
 
 def figure_sums(
-    session: Session, key_col: Any, conditions: list[ColumnElement[bool]]
-) -> Sequence[Row[Any, str, str, int]]:
-    """(key, measure, currency, sum of value) over the rows, grouped by ``key_col``."""
+    session: Session, key_cols: Sequence[Any], conditions: list[ColumnElement[bool]]
+) -> Sequence[Any]:
+    """(*keys, measure, currency, sum of value) over the rows, grouped by ``key_cols`` (any
+    of title_id, territory and day; none for one grand total)."""
     stmt = (
-        select(key_col, DailyFigure.measure, DailyFigure.currency, func.sum(DailyFigure.value))
+        select(*key_cols, DailyFigure.measure, DailyFigure.currency, func.sum(DailyFigure.value))
         .where(and_(*conditions))
-        .group_by(key_col, DailyFigure.measure, DailyFigure.currency)
+        .group_by(*key_cols, DailyFigure.measure, DailyFigure.currency)
     )
     return session.execute(stmt).all()
 

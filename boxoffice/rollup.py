@@ -96,7 +96,7 @@ def rollup_day(session: Session, day: date, settings: Settings | None = None) ->
         {"computed_at": now, "runs": RolledDay.__table__.c.runs + 1},
     )
     cells = aggregate_day(session, day, settings)
-    rates = rates_for(session, day)
+    rates = {currency: rate for currency, (rate, _) in rates_for(session, day).items()}
     shares, default_share = share_percents(session, settings)
     rows: list[dict[str, Any]] = []
     for (title_id, territory), cell in cells.items():
