@@ -11,6 +11,8 @@ from __future__ import annotations
 import io
 import math
 from enum import StrEnum
+from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from boxoffice.reports import ChartData
@@ -40,6 +42,7 @@ def render(data: ChartData, fmt: ChartFormat) -> bytes:
     # cover) and ids are stable from run to run.
     matplotlib.rcParams["svg.fonttype"] = "none"
     matplotlib.rcParams["svg.hashsalt"] = "pocketcinema"
+    matplotlib.rcParams["font.family"] = _font_families()
 
     word = _PERIOD_WORD[data.period.value]
     height = 7.5 if len(data.periods) > 1 else 4.0 + 0.5 * max(len(data.series), 1)
@@ -70,6 +73,27 @@ def render(data: ChartData, fmt: ChartFormat) -> bytes:
     return out.getvalue()
 
 
+# Where ./run ops-setup unpacks a CJK font, and where Debian (and the Docker image) install it.
+CJK_FONTS = (
+    Path(__file__).resolve().parents[1]
+    / ".cache/fonts/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
+)
+
+
+@cache
+def _font_families() -> list[str]:
+    """DejaVu Sans, then a CJK font when one is installed: matplotlib falls back glyph by
+    glyph along the list, so Latin text keeps its look and Chinese titles are drawn."""
+    from matplotlib import font_manager
+
+    for path in CJK_FONTS:
+        if path.is_file():
+            font_manager.fontManager.addfont(str(path))
+            return ["DejaVu Sans", font_manager.FontProperties(fname=str(path)).get_name()]
+    return ["DejaVu Sans"]
+
+
 def _metadata(fmt: ChartFormat) -> dict[str, str | None]:
     # No creation date: the same report gives the same file.
     if fmt is ChartFormat.svg:
@@ -80,11 +104,14 @@ def _metadata(fmt: ChartFormat) -> dict[str, str | None]:
 def _money_axis(ax: Axes, currency: str) -> None:
     from matplotlib.ticker import FuncFormatter
 
-    digits = display_digits(currency)
-    ax.yaxis.set_major_formatter(
-        FuncFormatter(lambda v, _: f"{v:,.{digits if abs(v) < 100 else 0}f} {currency}")
-    )
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _tick(v, currency)))
     ax.set_ylabel(f"Gross ({currency})")
+
+
+def _tick(value: float, currency: str) -> str:
+    """Whole amounts without decimals ("1,500 USD"); small steps with the currency's own."""
+    digits = 0 if value == round(value) else display_digits(currency)
+    return f"{value:,.{digits}f} {currency}"
 
 
 def _major(values: list[int | None], currency: str) -> list[float]:
@@ -146,5 +173,5 @@ def _bars(gross_ax: Axes, views_ax: Axes, data: ChartData) -> None:
 def _money_axis_x(ax: Axes, currency: str) -> None:
     from matplotlib.ticker import FuncFormatter
 
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f} {currency}"))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _tick(v, currency)))
     ax.set_xlabel(f"Gross ({currency})")

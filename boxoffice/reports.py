@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement
@@ -56,6 +56,7 @@ MAX_DAYS = 731
 # Lines in one CSV or XLSX file; past it, narrow the report or page with offset and limit.
 MAX_FILE_LINES = 50_000
 DEFAULT_PAGE = 100
+_TEN_DIGITS = Context(prec=10)
 
 # The name a caller used before groupings could be combined; one dimension each.
 GroupBy = Dimension
@@ -530,7 +531,8 @@ class _RateBook:
         if currency not in held or reporting not in held:
             return None
         (from_rate, from_day), (to_rate, to_day) = held[currency], held[reporting]
-        return Rate(to_rate / from_rate, min(from_day, to_day))
+        # Ten significant digits: exact enough to redo any conversion of the line.
+        return Rate(_TEN_DIGITS.divide(to_rate, from_rate), min(from_day, to_day))
 
 
 def _line(
