@@ -17,7 +17,8 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
 from accounts.models import Role, User
-from boxoffice import charts
+from boxoffice import charts, reports, repository
+from boxoffice.grouping import Dimension
 from catalog.models import Title
 from core.db import unit_of_work
 from tests.boxoffice.support import pay, pending_ticket, refund
@@ -253,3 +254,85 @@ def test_money_formats_follow_each_currencys_decimals() -> None:
     assert money_format("JPY") == '#,##0 "JPY"'
     assert money_format("KWD") == '#,##0.000 "KWD"'
     assert money_format("ISK") == '#,##0 "ISK"'  # sent as two decimals, shown whole
+
+
+def test_a_cell_sold_in_two_currencies_keeps_each_currencys_amounts_apart() -> None:
+    """Roll-up rows written as the roll-up writes them: counts and converted amounts per
+    (title, territory, day), local money per currency. A US cell that sold in USD and CAD on
+    one day (its price changed currency) cannot split its counts by currency, so they get a
+    line of their own; the local amounts stay on their currency's line; nothing is lost."""
+    title = create_licensed_title(create_studio("Lumen Films").id, slug="two-prices")
+    day = date(2026, 3, 10)
+
+    def cell(territory: str, figures: list[tuple[str, str, int]], on: date = day) -> list[Any]:
+        base = {"day": on, "title_id": title.id, "territory": territory}
+        return [base | {"measure": m, "currency": c, "value": v} for m, c, v in figures]
+
+    with unit_of_work() as session:
+        repository.replace_day(
+            session,
+            day,
+            cell(
+                "US",
+                [
+                    ("tickets_sold", "", 2),
+                    ("gross", "USD", 1299),
+                    ("gross", "CAD", 1599),
+                    ("fees", "USD", 60),
+                    ("fx_gross", "USD", 2468),
+                    ("fx_fees", "USD", 60),
+                    ("fx_net", "USD", 2408),
+                    ("fx_studio_payable", "USD", 1686),
+                    ("fx_missing", "CNY", 1),
+                ],
+            )
+            + cell(
+                "FR",
+                [
+                    ("tickets_sold", "", 1),
+                    ("gross", "EUR", 999),
+                    ("fx_gross", "USD", 1100),
+                    ("fx_net", "USD", 1100),
+                    ("fx_studio_payable", "USD", 770),
+                    ("fx_missing", "CNY", 1),
+                ],
+            ),
+        )
+        # The next day the US viewers watched; nothing was sold.
+        repository.replace_day(
+            session,
+            day.replace(day=11),
+            cell("US", [("views_started", "", 3)], day.replace(day=11)),
+        )
+        lines = reports.build_lines(
+            session, reports.ReportQuery(day, date(2026, 3, 22), group_by=Dimension.title)
+        )
+        by_week = reports.build_report(
+            session,
+            reports.ReportQuery(
+                day, date(2026, 3, 22), group_by=(Dimension.territory, Dimension.week)
+            ),
+        )
+    got = {ln.currency: ln.row for ln in lines.lines}
+    assert list(got) == ["CAD", "CAD+USD", "EUR", "USD"]
+    mixed = got["CAD+USD"]
+    assert (mixed.tickets_sold, mixed.views_started, mixed.local) == (2, 3, [])
+    assert mixed.converted["USD"].gross_minor == 2468
+    assert mixed.converted["CNY"].gross_minor is None  # no rate: never guessed
+    assert [(m.currency, m.gross_minor) for m in got["CAD"].local] == [("CAD", 1599)]
+    assert [(m.currency, m.gross_minor, m.fees_minor) for m in got["USD"].local] == [
+        ("USD", 1299, 60)
+    ]
+    assert (got["EUR"].tickets_sold, got["EUR"].converted["USD"].platform_share_minor) == (1, 330)
+    assert lines.total.row.tickets_sold == 3
+    assert lines.total.row.converted["USD"].gross_minor == 2468 + 1100
+    assert [t.currency for t in lines.currency_totals] == ["CAD", "CAD+USD", "EUR", "USD"]
+    # Weeks of the range for each territory, the quiet week included.
+    assert [r.key for r in by_week.rows] == [
+        "FR|2026-W11",
+        "FR|2026-W12",
+        "US|2026-W11",
+        "US|2026-W12",
+    ]
+    assert by_week.rows[3].tickets_sold == 0
+    assert by_week.totals.tickets_sold == 3
