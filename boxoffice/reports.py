@@ -317,6 +317,20 @@ class _Grouped:
     names: dict[str, str]  # title id -> name
 
 
+_COLUMNS = {
+    "title": DailyFigure.title_id,
+    "territory": DailyFigure.territory,
+    "day": DailyFigure.day,
+}
+
+
+def _figures(session: Session, query: ReportQuery, names: list[str]) -> Sequence[Any]:
+    """The roll-up's sums grouped by ``names`` (of title, territory, day), one GROUP BY:
+    rows of (*their values, measure, currency, sum). The one place that knows the roll-up's
+    shape."""
+    return repository.figure_sums(session, [_COLUMNS[n] for n in names], _filters(query))
+
+
 def _group(session: Session, query: ReportQuery, dims: tuple[Dimension, ...]) -> _Grouped:
     """The report's roll-up rows summed per combination of ``dims``' values: one GROUP BY
     over ``boxoffice_daily``; weeks and months are folded from days here. With the currency
@@ -324,14 +338,13 @@ def _group(session: Session, query: ReportQuery, dims: tuple[Dimension, ...]) ->
     put under the currency it sold in (module docstring)."""
     by_currency = Dimension.currency in dims
     time_dim = time_dimension(dims)
-    fetched: list[tuple[str, Any]] = []
+    names: list[str] = []
     if Dimension.title in dims:
-        fetched.append(("title", DailyFigure.title_id))
+        names.append("title")
     if Dimension.territory in dims or by_currency:
-        fetched.append(("territory", DailyFigure.territory))
+        names.append("territory")
     if time_dim is not None:
-        fetched.append(("day", DailyFigure.day))
-    names = [n for n, _ in fetched]
+        names.append("day")
 
     def key_of(values: dict[str, Any], currency: str) -> tuple[str, ...]:
         out: list[str] = []
@@ -346,7 +359,7 @@ def _group(session: Session, query: ReportQuery, dims: tuple[Dimension, ...]) ->
                 out.append(bucket_start(values["day"], dim).isoformat())
         return tuple(out)
 
-    rows = repository.figure_sums(session, [c for _, c in fetched], _filters(query))
+    rows = _figures(session, query, names)
     groups: dict[tuple[str, ...], _Sums] = {}
     if by_currency:
         cells: dict[tuple[Any, ...], _Sums] = {}
