@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any, cast
+from unicodedata import east_asian_width
 
 from boxoffice.grouping import Dimension, bucket_label
 from boxoffice.reports import Line, Lines, LocalMoney
@@ -196,7 +197,8 @@ def _width(cell: Cell) -> int:
         return 10
     if isinstance(cell.value, (int, Decimal)):
         return len(f"{cell.value:,}") + 5  # grouping, currency code
-    return len(cell.value)
+    # East Asian wide characters take two columns (a Chinese title is twice its length).
+    return sum(2 if east_asian_width(ch) in "WF" else 1 for ch in cell.value)
 
 
 def to_xlsx(lines: Lines) -> bytes:
@@ -275,6 +277,9 @@ def notes(lines: Lines) -> list[list[str]]:
     return rows
 
 
-def _notes(sheet: object, lines: Lines) -> None:
+def _notes(sheet: Any, lines: Lines) -> None:
+    sheet.column_dimensions["A"].width = 16
+    sheet.column_dimensions["B"].width = 100
+    sheet.column_dimensions["C"].width = 20
     for row in notes(lines):
-        sheet.append(row)  # type: ignore[attr-defined]
+        sheet.append(row)
