@@ -53,6 +53,7 @@ from core.scope import ALL_STUDIOS, StudioScope
 from core.settings import get_settings
 
 MAX_DAYS = 731
+EARLIEST, LATEST = date(1970, 1, 1), date(9000, 12, 31)
 # Lines in one CSV or XLSX file; past it, narrow the report or page with offset and limit.
 MAX_FILE_LINES = 50_000
 DEFAULT_PAGE = 100
@@ -284,6 +285,11 @@ class _Sums:
 def check_query(session: Session, query: ReportQuery) -> None:
     if query.date_to < query.date_from:
         raise InvalidInput("date_to is before date_from", code="report_range_invalid")
+    if query.date_from < EARLIEST or query.date_to > LATEST:
+        # Calendar arithmetic past year 9999 would fail; no box office is that old or new.
+        raise InvalidInput(
+            f"dates must lie between {EARLIEST} and {LATEST}", code="report_range_invalid"
+        )
     if (query.date_to - query.date_from).days >= MAX_DAYS:
         raise InvalidInput(f"ask for at most {MAX_DAYS} days at once", code="report_range_too_long")
     dims = query.dimensions

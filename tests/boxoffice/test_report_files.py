@@ -228,6 +228,12 @@ BAD_PARAMETERS: list[tuple[dict[str, str], int, str]] = [
     ({"group_by": "title,"}, 422, "report_group_by_invalid"),
     ({"date_to": "2026-02-01"}, 422, "report_range_invalid"),
     ({"date_from": "2023-01-01"}, 422, "report_range_too_long"),
+    ({"date_from": "9999-12-30", "date_to": "9999-12-31"}, 422, "report_range_invalid"),
+    (
+        {"date_from": "9999-12-30", "date_to": "9999-12-31", "chart": "png"},
+        422,
+        "report_range_invalid",
+    ),
     ({"date_from": "2026-02-30"}, 422, "invalid_input"),
     ({"format": "pdf"}, 422, "invalid_input"),
     ({"chart": "gif"}, 422, "invalid_input"),
