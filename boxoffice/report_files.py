@@ -105,6 +105,8 @@ def _dimension_columns(dim: Dimension) -> list[Column]:
         return [("Title", lambda ln: Cell(ln.title)), ("Title ID", lambda ln: Cell(ln.title_id))]
     if dim is Dimension.territory:
         return [("Territory", lambda ln: Cell(ln.territory))]
+    if dim is Dimension.provider:
+        return [("Provider", lambda ln: Cell(ln.provider or None))]
     if dim is Dimension.currency:
         return [("Currency", lambda ln: Cell(ln.currency or None))]
     if dim is Dimension.day:
@@ -274,6 +276,10 @@ def notes(lines: Lines) -> list[list[str]]:
     ]
     rows += [["Time zone", t, z] for t, z in lines.time_zones.items()]
     rows += [["Missing FX rate", m["day"], m["currency"]] for m in lines.missing_rates]
+    rows += [
+        ["FX rate carried over", c["day"], c["currency"], c["rate_date"]]
+        for c in lines.carried_rates
+    ]
     return rows
 
 

@@ -20,15 +20,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Context, Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
 
-from boxoffice import repository
+from boxoffice import ecb, repository
 from boxoffice.definitions import Measure, territory_zone
+from boxoffice.fx import RateBook
 from boxoffice.grouping import (
     TIME_DIMENSIONS,
     Dimension,
@@ -38,19 +38,10 @@ from boxoffice.grouping import (
     buckets,
     time_dimension,
 )
-from boxoffice.models import DailyFigure
-from boxoffice.rollup import (
-    FX_CHARGEBACKS,
-    FX_FEES,
-    FX_GROSS,
-    FX_MISSING,
-    FX_NET,
-    FX_PAYABLE,
-    FX_REFUNDS,
-)
+from core.db import utcnow
 from core.errors import InvalidInput, NotFound
 from core.scope import ALL_STUDIOS, StudioScope
-from core.settings import get_settings
+from core.settings import Settings, get_settings
 
 MAX_DAYS = 731
 EARLIEST, LATEST = date(1970, 1, 1), date(9000, 12, 31)
@@ -130,6 +121,10 @@ class Report:
     reporting_currencies: list[str]
     time_zones: dict[str, str]  # territory -> the zone its days are counted in
     missing_rates: list[dict[str, str]]  # {"day", "currency"}: amounts left unconverted
+    # {"day", "currency", "rate_date"}: days converted with an earlier day's rate (weekends,
+    # holidays, today before the ECB publishes: the carry-over rule, docs/boxoffice.md#fx)
+    carried_rates: list[dict[str, str]]
+    fx_warnings: list[dict[str, str]]  # {"code", "detail"}: e.g. the ECB fetch is stale
     total_groups: int
     offset: int
     limit: int
@@ -157,6 +152,7 @@ class Line:
     title_id: str | None
     title: str | None
     territory: str | None
+    provider: str | None  # '' on view counts: a view has no payment provider
     period: date | None  # the bucket's first calendar day
     period_first: date | None  # the first and last day of the range it covers
     period_last: date | None
@@ -174,6 +170,7 @@ class Lines:
     reporting_currencies: list[str]
     time_zones: dict[str, str]
     missing_rates: list[dict[str, str]]
+    carried_rates: list[dict[str, str]]
     total_lines: int
     lines: list[Line]
     currency_totals: list[Line]
@@ -181,6 +178,16 @@ class Lines:
 
 
 _COUNT_NAMES = ("tickets_sold", "views_started", "qualified_views", "unique_viewers")
+# Converted figures, per reporting currency, under these names in the running sums.
+FX_GROSS, FX_REFUNDS, FX_CHARGEBACKS, FX_FEES, FX_NET, FX_PAYABLE, FX_MISSING = (
+    "fx_gross",
+    "fx_refunds",
+    "fx_chargebacks",
+    "fx_fees",
+    "fx_net",
+    "fx_studio_payable",
+    "fx_missing",  # (title, territory, provider, day) cells whose amounts lack a rate
+)
 _LOCAL = {
     Measure.gross.value: "gross_minor",
     Measure.refunds.value: "refunds_minor",
@@ -310,9 +317,13 @@ def check_query(session: Session, query: ReportQuery) -> None:
             raise NotFound("no such title", code="title_not_found")
 
 
-def _filters(query: ReportQuery) -> list[ColumnElement[bool]]:
-    return repository.figure_conditions(
-        query.date_from, query.date_to, query.title_ids, query.territories, query.scope
+def _filters(query: ReportQuery) -> repository.RollupFilter:
+    return repository.RollupFilter(
+        date_from=query.date_from,
+        date_to=query.date_to,
+        scope=query.scope,
+        title_ids=query.title_ids,
+        territories=query.territories,
     )
 
 
@@ -323,18 +334,48 @@ class _Grouped:
     names: dict[str, str]  # title id -> name
 
 
-_COLUMNS = {
-    "title": DailyFigure.title_id,
-    "territory": DailyFigure.territory,
-    "day": DailyFigure.day,
+# Roll-up columns -> the measures of the running sums (boxoffice.definitions.Measure).
+_TOTALS = {
+    "tickets_sold": Measure.tickets_sold.value,
+    "views_started": Measure.views_started.value,
+    "unique_viewers": Measure.unique_viewers.value,
+    "qualified_views": Measure.qualified_views.value,
+    "gross_minor": Measure.gross.value,
+    "refunds_minor": Measure.refunds.value,
+    "chargebacks_minor": Measure.chargebacks.value,
+    "chargeback_reversals_minor": Measure.chargeback_reversals.value,
+    "fees_minor": Measure.fees.value,
+}
+_CONVERTED_COLUMNS = {
+    "gross_minor": FX_GROSS,
+    "refunds_minor": FX_REFUNDS,
+    "chargebacks_minor": FX_CHARGEBACKS,
+    "fees_minor": FX_FEES,
+    "net_minor": FX_NET,
+    "studio_payable_minor": FX_PAYABLE,
+    "unconverted": FX_MISSING,
 }
 
 
-def _figures(session: Session, query: ReportQuery, names: list[str]) -> Sequence[Any]:
-    """The roll-up's sums grouped by ``names`` (of title, territory, day), one GROUP BY:
-    rows of (*their values, measure, currency, sum). The one place that knows the roll-up's
-    shape."""
-    return repository.figure_sums(session, [_COLUMNS[n] for n in names], _filters(query))
+def _figures(session: Session, query: ReportQuery, names: list[str]) -> list[tuple[Any, ...]]:
+    """The roll-up's sums grouped by ``names`` (of title, territory, provider, day) as rows
+    of (*their values, measure, currency, sum): the totals by local currency and the
+    converted figures by reporting currency, a GROUP BY each (repository.totals_by and
+    converted_by). The one place that knows the roll-up's shape."""
+    where = _filters(query)
+    currencies = list(get_settings().boxoffice_reporting_currencies)
+    out: list[tuple[Any, ...]] = []
+    for r in repository.totals_by(session, [*names, "currency"], where):
+        values = tuple(getattr(r, n) for n in names)
+        for column, measure in _TOTALS.items():
+            value = int(getattr(r, column) or 0)
+            if value:
+                out.append((*values, measure, r.currency, value))
+    for r in repository.converted_by(session, names, where, currencies):
+        values = tuple(getattr(r, n) for n in names)
+        for column, measure in _CONVERTED_COLUMNS.items():
+            out.append((*values, measure, r.reporting_currency, int(getattr(r, column) or 0)))
+    return out
 
 
 def _group(session: Session, query: ReportQuery, dims: tuple[Dimension, ...]) -> _Grouped:
@@ -349,6 +390,8 @@ def _group(session: Session, query: ReportQuery, dims: tuple[Dimension, ...]) ->
         names.append("title")
     if Dimension.territory in dims or by_currency:
         names.append("territory")
+    if Dimension.provider in dims:
+        names.append("provider")
     if time_dim is not None:
         names.append("day")
 
@@ -359,6 +402,8 @@ def _group(session: Session, query: ReportQuery, dims: tuple[Dimension, ...]) ->
                 out.append(values["title"])
             elif dim is Dimension.territory:
                 out.append(values["territory"])
+            elif dim is Dimension.provider:
+                out.append(values["provider"])
             elif dim is Dimension.currency:
                 out.append(currency)
             else:
@@ -369,19 +414,19 @@ def _group(session: Session, query: ReportQuery, dims: tuple[Dimension, ...]) ->
     groups: dict[tuple[str, ...], _Sums] = {}
     if by_currency:
         cells: dict[tuple[Any, ...], _Sums] = {}
-        for *values, measure, currency, value in rows:
-            cells.setdefault(tuple(values), _Sums()).add(measure, currency, int(value or 0))
+        for *cell_values, measure, currency, value in rows:
+            cells.setdefault(tuple(cell_values), _Sums()).add(measure, currency, int(value or 0))
         # What a (title, territory) sold in over the whole range: its days with views but no
         # sales belong to that currency's line too.
         undated = [i for i, n in enumerate(names) if n != "day"]
         sold_in: dict[tuple[Any, ...], set[str]] = {}
-        for values, cell in cells.items():
-            sold_in.setdefault(tuple(values[i] for i in undated), set()).update(
+        for cell_key, cell in cells.items():
+            sold_in.setdefault(tuple(cell_key[i] for i in undated), set()).update(
                 cell.sale_currencies
             )
-        for values, cell in cells.items():
-            named = dict(zip(names, values, strict=True))
-            pair = sold_in[tuple(values[i] for i in undated)]
+        for cell_key, cell in cells.items():
+            named = dict(zip(names, cell_key, strict=True))
+            pair = sold_in[tuple(cell_key[i] for i in undated)]
             if len(pair) == 1 or not cell.sale_currencies:
                 label = "+".join(sorted(pair)) or cell.currency_label()
             else:
@@ -449,7 +494,9 @@ def _describe(
 
 def _common(session: Session, query: ReportQuery) -> tuple[list[str], dict[str, str]]:
     settings = get_settings()
-    territories = sorted(repository.figure_territories(session, _filters(query)))
+    territories = sorted(
+        r.territory for r in repository.totals_by(session, ["territory"], _filters(query))
+    )
     return (
         list(settings.boxoffice_reporting_currencies),
         {t: territory_zone(t, settings) for t in territories},
@@ -470,13 +517,17 @@ def build_report(session: Session, query: ReportQuery) -> Report:
     for key in ordered[query.offset : query.offset + limit]:
         text, label, keys = _describe(key, dims, grouped.names)
         rows.append(grouped.groups[key].to_row(text, label, keys, currencies))
+    settings = get_settings()
+    missing, carried = _rates_used(session, query, currencies, settings, totals)
     return Report(
         date_from=query.date_from,
         date_to=query.date_to,
         group_by=",".join(d.value for d in dims),
         reporting_currencies=currencies,
         time_zones=zones,
-        missing_rates=_missing_rates(session, query, currencies),
+        missing_rates=missing,
+        carried_rates=carried,
+        fx_warnings=fx_warnings(session, settings),
         total_groups=len(ordered),
         offset=query.offset,
         limit=limit,
@@ -504,14 +555,17 @@ def build_lines(session: Session, query: ReportQuery, *, max_lines: int = MAX_FI
             "or the grouping, or page with offset and limit",
             code="report_too_large",
         )
-    rates = _RateBook(session)
+    settings = get_settings()
+    rates = _Rates(RateBook(session, query.date_from, query.date_to, settings))
     lines = [_line(key, grouped.groups[key], grouped, query, currencies, rates) for key in page]
     by_currency: dict[str, _Sums] = {}
-    total = _Sums()
+    total, every = _Sums(), _Sums()
     for key in ordered:
         sums = grouped.groups[key]
         total.merge(sums, local=False)
+        every.merge(sums)
         by_currency.setdefault(key[dims.index(Dimension.currency)], _Sums()).merge(sums)
+    missing, carried = _rates_used(session, query, currencies, settings, every)
     currency_totals = [
         _total_line(by_currency[c], c, currencies)
         for c in sorted(by_currency, key=lambda c: (c == "", c))
@@ -522,7 +576,8 @@ def build_lines(session: Session, query: ReportQuery, *, max_lines: int = MAX_FI
         dimensions=dims,
         reporting_currencies=currencies,
         time_zones=zones,
-        missing_rates=_missing_rates(session, query, currencies),
+        missing_rates=missing,
+        carried_rates=carried,
         total_lines=len(ordered),
         lines=lines,
         currency_totals=currency_totals,
@@ -533,25 +588,23 @@ def build_lines(session: Session, query: ReportQuery, *, max_lines: int = MAX_FI
 def _total_line(sums: _Sums, currency: str, currencies: list[str]) -> Line:
     keys = {"currency": currency} if currency else {}
     row = sums.to_row(f"total|{currency}" if currency else "total", "Total", keys, currencies)
-    return Line(row, None, None, None, None, None, None, currency, total=True)
+    return Line(row, None, None, None, None, None, None, None, currency, total=True)
 
 
-class _RateBook:
-    """FX rates by day through the roll-up's own lookup, each day read once."""
+class _Rates:
+    """Cross rates of a line's currency to a reporting currency, from the report's rate
+    book (the carry-over rule included)."""
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self.days: dict[date, dict[str, tuple[Decimal, date]]] = {}
+    def __init__(self, book: RateBook) -> None:
+        self.book = book
 
     def rate(self, day: date, currency: str, reporting: str) -> Rate | None:
-        if day not in self.days:
-            self.days[day] = repository.rates_for(self.session, day)
-        held = self.days[day]
-        if currency not in held or reporting not in held:
+        source, target = self.book.rate(day, currency), self.book.rate(day, reporting)
+        if source is None or target is None:
             return None
-        (from_rate, from_day), (to_rate, to_day) = held[currency], held[reporting]
         # Ten significant digits: exact enough to redo any conversion of the line.
-        return Rate(_TEN_DIGITS.divide(to_rate, from_rate), min(from_day, to_day))
+        value = _TEN_DIGITS.divide(target.per_eur, source.per_eur)
+        return Rate(value, min(source.rate_date, target.rate_date))
 
 
 def _line(
@@ -560,7 +613,7 @@ def _line(
     grouped: _Grouped,
     query: ReportQuery,
     currencies: list[str],
-    rates: _RateBook,
+    rates: _Rates,
 ) -> Line:
     dims = grouped.dimensions
     text, label, keys = _describe(key, dims, grouped.names)
@@ -576,6 +629,7 @@ def _line(
         title_id=title_id,
         title=grouped.names.get(title_id, title_id) if title_id is not None else None,
         territory=values.get(Dimension.territory),
+        provider=values.get(Dimension.provider),
         period=period,
         period_first=first,
         period_last=last,
@@ -591,23 +645,61 @@ def _line(
     return line
 
 
-def _missing_rates(
-    session: Session, query: ReportQuery, currencies: list[str]
-) -> list[dict[str, str]]:
-    """(day, currency) pairs whose rate is needed and absent: the money of that day in that
-    currency, or the reporting currency itself on a day with money."""
-    money_measures = list(_LOCAL)
-    needed = repository.money_days(session, _filters(query), money_measures)
-    if not needed:
-        return []
-    days = {d for d, _ in needed}
-    have = repository.rates_held(session, min(days), max(days))
+def _rates_used(
+    session: Session, query: ReportQuery, currencies: list[str], settings: Settings, every: _Sums
+) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """The rates behind the converted figures: (day, currency) pairs converted with an
+    earlier day's rate, with that rate's date, for every day of the range up to today and
+    every currency the report converts (its local currencies and the reporting ones); and,
+    when some amounts were left unconverted, the pairs that had no rate on a day with money."""
+    local = set(every.local)
+    codes = sorted(({*local, *currencies} - {"EUR"}) if local else set())
+    if not codes:
+        return [], []
+    last = min(query.date_to, utcnow().date())
+    book = RateBook(session, query.date_from, max(last, query.date_to), settings)
+    carried: list[dict[str, str]] = []
+    day = query.date_from
+    while day <= last:
+        for code in codes:
+            used = book.rate(day, code)
+            if used is not None and used.rate_date != day:
+                carried.append(
+                    {
+                        "day": day.isoformat(),
+                        "currency": code,
+                        "rate_date": used.rate_date.isoformat(),
+                    }
+                )
+        day += timedelta(days=1)
     missing: set[tuple[date, str]] = set()
-    for day, currency in needed:
-        for code in {currency, *currencies}:
-            if code != "EUR" and (day, code) not in have:
-                missing.add((day, code))
-    return [{"day": d.isoformat(), "currency": c} for d, c in sorted(missing)]
+    if any(conv.get("unconverted_items") for conv in every.converted.values()):
+        for day, currency in repository.money_days(session, _filters(query)):
+            for code in {currency, *currencies} - {"EUR"}:
+                if book.rate(day, code) is None:
+                    missing.add((day, code))
+    return [{"day": d.isoformat(), "currency": c} for d, c in sorted(missing)], carried
+
+
+def fx_warnings(session: Session, settings: Settings | None = None) -> list[dict[str, str]]:
+    """Warnings about the rates themselves: the ECB fetch has not succeeded lately."""
+    settings = settings or get_settings()
+    if not settings.fx_fetching:
+        return []
+    state = ecb.fetch_status(session)
+    last = state.last_success_at if state else None
+    limit = timedelta(hours=settings.fx_stale_after_hours)
+    if last is not None and utcnow() - last <= limit:
+        return []
+    since = "never" if last is None else f"last at {last.isoformat()}"
+    error = f"; last error: {state.last_error}" if state and state.last_error else ""
+    return [
+        {
+            "code": "fx_rates_stale",
+            "detail": f"the ECB rates have not been fetched successfully ({since}){error}; "
+            "recent days may be converted with old or carried-over rates",
+        }
+    ]
 
 
 @dataclass

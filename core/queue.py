@@ -73,7 +73,19 @@ def configure_celery(settings: Settings | None = None) -> Celery:
                 "schedule": 3600.0,
                 "kwargs": {"job": "transcoding.uploads.abort_abandoned"},
             },
-        },
+        }
+        | (
+            # ECB reference rates (boxoffice/ecb.py); off unless FX fetching is on.
+            {
+                "fx-fetch": {
+                    "task": "core.periodic",
+                    "schedule": settings.fx_fetch_seconds,
+                    "kwargs": {"job": "boxoffice.fx.fetch"},
+                }
+            }
+            if settings.fx_fetching
+            else {}
+        ),
     )
     global _configured_for
     _configured_for = url

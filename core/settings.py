@@ -287,6 +287,20 @@ class Settings(BaseSettings):
     # Roll-ups rescan rows written this long before the previous run, so a transaction that
     # committed late (its created_at stamped before the previous run) is still picked up.
     boxoffice_rollup_overlap_seconds: float = Field(default=900.0, ge=0)
+    # FX reference rates (docs/boxoffice.md#fx). The ECB job fetches the daily file every
+    # FX_FETCH_SECONDS (and the 90-day file to fill gaps); on by default in production only,
+    # where rates are not loaded by hand. The URLs are the operator's, not a user's: they go
+    # through core/outbound.py all the same (a mirror on a private network needs its range
+    # in OUTBOUND_ALLOWED_NETWORKS).
+    fx_fetch_enabled: bool | None = None  # None: on in production, off otherwise
+    fx_ecb_daily_url: str = "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml"
+    fx_ecb_history_url: str = "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-hist-90d.xml"
+    fx_fetch_seconds: float = Field(default=3600.0, gt=0)
+    # A day without its own rate (weekend, TARGET holiday, today before the ECB publishes)
+    # uses the latest rate at most this many days older; beyond that the rate is missing.
+    fx_carry_days: int = Field(default=4, ge=0, le=14)
+    # Reports warn, and the alert fires, when the last successful fetch is older than this.
+    fx_stale_after_hours: float = Field(default=6.0, gt=0)
 
     @field_validator("trusted_proxies", "outbound_allowed_networks", mode="before")
     @classmethod
@@ -508,6 +522,13 @@ class Settings(BaseSettings):
             )
         if problems:
             raise ValueError("production mode refuses development values: " + "; ".join(problems))
+
+    @property
+    def fx_fetching(self) -> bool:
+        """Whether the ECB job runs: FX_FETCH_ENABLED, or production when it is unset."""
+        if self.fx_fetch_enabled is not None:
+            return self.fx_fetch_enabled
+        return self.mode is Mode.production
 
     @property
     def rate_limit_url(self) -> str:

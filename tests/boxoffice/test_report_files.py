@@ -20,7 +20,7 @@ from accounts.models import Role, User
 from boxoffice import charts, reports, repository
 from boxoffice.grouping import Dimension
 from catalog.models import Title
-from core.db import unit_of_work
+from core.db import unit_of_work, utcnow
 from tests.boxoffice.support import pay, pending_ticket, refund
 from tests.helpers import auth_header, create_licensed_title, create_studio, create_user
 
@@ -170,6 +170,9 @@ def test_xlsx_and_csv_are_tidy_tables_in_major_units_with_every_day(
         }
     ]
     assert by_currency["JPY"]["converted"]["USD"]["gross_minor"] == 1250
+    # By payment provider: every sale went through the sandbox.
+    body = get(client, finance, **span | {"group_by": "provider"}).json()
+    assert [r["key"] for r in body["rows"] if r["tickets_sold"]] == ["sandbox"]
 
 
 def _svg_texts(svg: bytes) -> list[str]:
@@ -221,7 +224,7 @@ def test_charts_read_well_for_one_day_and_for_a_year(
 
 BAD_PARAMETERS: list[tuple[dict[str, str], int, str]] = [
     ({"group_by": "title,genre"}, 422, "report_group_by_unknown"),
-    ({"group_by": "provider"}, 422, "report_group_by_unavailable"),
+    ({"group_by": "store"}, 422, "report_group_by_unavailable"),
     ({"group_by": "store,day"}, 422, "report_group_by_unavailable"),
     ({"group_by": "day,month"}, 422, "report_group_by_invalid"),
     ({"group_by": "title,title"}, 422, "report_group_by_invalid"),
@@ -269,53 +272,52 @@ def test_money_formats_follow_each_currencys_decimals() -> None:
 
 
 def test_a_cell_sold_in_two_currencies_keeps_each_currencys_amounts_apart() -> None:
-    """Roll-up rows written as the roll-up writes them: counts and converted amounts per
-    (title, territory, day), local money per currency. A US cell that sold in USD and CAD on
-    one day (its price changed currency) cannot split its counts by currency, so they get a
-    line of their own; the local amounts stay on their currency's line; nothing is lost."""
+    """Roll-up rows written as the roll-up writes them: money per currency, converted
+    amounts per (title, territory, provider, day). A US cell that sold in USD and CAD on one
+    day (its price changed currency) cannot split its converted amounts by currency, so its
+    counts and converted amounts get a line of their own; the local amounts stay on their
+    currency's line; nothing is lost."""
     title = create_licensed_title(create_studio("Lumen Films").id, slug="two-prices")
     day = date(2026, 3, 10)
 
-    def cell(territory: str, figures: list[tuple[str, str, int]], on: date = day) -> list[Any]:
-        base = {"day": on, "title_id": title.id, "territory": territory}
-        return [base | {"measure": m, "currency": c, "value": v} for m, c, v in figures]
+    def totals(territory: str, currency: str, on: date = day, **sums: int) -> dict[str, Any]:
+        provider = "sandbox" if currency else ""
+        keys = {"day": on, "title_id": title.id, "territory": territory, "provider": provider}
+        return keys | {"currency": currency} | sums
+
+    def converted(territory: str, reporting: str, **sums: int) -> dict[str, Any]:
+        keys = {"day": day, "title_id": title.id, "territory": territory, "provider": "sandbox"}
+        return keys | {"reporting_currency": reporting} | sums
 
     with unit_of_work() as session:
         repository.replace_day(
             session,
             day,
-            cell(
-                "US",
-                [
-                    ("tickets_sold", "", 2),
-                    ("gross", "USD", 1299),
-                    ("gross", "CAD", 1599),
-                    ("fees", "USD", 60),
-                    ("fx_gross", "USD", 2468),
-                    ("fx_fees", "USD", 60),
-                    ("fx_net", "USD", 2408),
-                    ("fx_studio_payable", "USD", 1686),
-                    ("fx_missing", "CNY", 1),
-                ],
-            )
-            + cell(
-                "FR",
-                [
-                    ("tickets_sold", "", 1),
-                    ("gross", "EUR", 999),
-                    ("fx_gross", "USD", 1100),
-                    ("fx_net", "USD", 1100),
-                    ("fx_studio_payable", "USD", 770),
-                    ("fx_missing", "CNY", 1),
-                ],
-            ),
+            [
+                totals("US", "USD", tickets_sold=1, gross_minor=1299, fees_minor=60),
+                totals("US", "CAD", tickets_sold=1, gross_minor=1599),
+                totals("FR", "EUR", tickets_sold=1, gross_minor=999),
+            ],
+            [
+                converted(
+                    "US",
+                    "USD",
+                    gross_minor=2468,
+                    fees_minor=60,
+                    net_minor=2408,
+                    studio_payable_minor=1686,
+                ),
+                converted("US", "CNY", unconverted=1),
+                converted("FR", "USD", gross_minor=1100, net_minor=1100, studio_payable_minor=770),
+                converted("FR", "CNY", unconverted=1),
+            ],
         )
         # The next day the US viewers watched; nothing was sold.
+        next_day = day.replace(day=11)
         repository.replace_day(
-            session,
-            day.replace(day=11),
-            cell("US", [("views_started", "", 3)], day.replace(day=11)),
+            session, next_day, [totals("US", "", on=next_day, views_started=3)], []
         )
+        repository.refresh_week(session, repository.week_of(day), utcnow())
         lines = reports.build_lines(
             session, reports.ReportQuery(day, date(2026, 3, 22), group_by=Dimension.title)
         )
