@@ -28,7 +28,7 @@ pytestmark = pytest.mark.usefixtures("db")
 
 LA, TOKYO = ZoneInfo("America/Los_Angeles"), ZoneInfo("Asia/Tokyo")
 NIGHT_TRAIN = "夜行列车"
-# 13 and 14 March 2026 are a weekend: the ECB publishes nothing.
+# Rates for 10-12 March only: the 13th and 14th take the 12th's (the carry-over rule).
 FX = (
     "Date,USD,CNY,JPY\n"
     "2026-03-10,1.10,7.70,160\n"
@@ -105,7 +105,7 @@ def test_xlsx_and_csv_are_tidy_tables_in_major_units_with_every_day(
     blank = next(i for i, r in enumerate(rows) if r[0].value is None)
     lines, totals = rows[:blank], rows[blank + 1 :]
     by_key = {(day_of(r[col["Day"]]), r[col["Currency"]].value): r for r in lines}
-    # Every day of the range, for each currency the film sold in, even the weekend.
+    # Every day of the range, for each currency the film sold in, even without sales.
     days = [date(2026, 3, d) for d in range(10, 15)]
     assert sorted(by_key) == sorted((d, c) for d in days for c in ("JPY", "USD"))
     assert all(r[col["Title"]].value == NIGHT_TRAIN for r in lines)
@@ -139,7 +139,10 @@ def test_xlsx_and_csv_are_tidy_tables_in_major_units_with_every_day(
     assert overall[col["Gross (USD)"]] == pytest.approx(25.98 + 12.50)
     assert all(cell.font.bold for cell in totals[-1] if cell.value is not None)
     notes = [[c.value for c in r] for r in book["Notes"].iter_rows()]
-    assert ["Time zone", "JP", "Asia/Tokyo"] in notes
+    assert ["Time zone", "JP", "Asia/Tokyo"] in [n[:3] for n in notes]
+    # The 13th is converted with the 12th's rates, and the file says so.
+    assert ["FX rate carried over", "2026-03-13", "JPY", "2026-03-12"] in notes
+    assert day_of(quiet[col["FX rate date (CNY)"]]) == date(2026, 3, 12)
 
     as_csv = get(client, finance, **span, format="csv")
     assert as_csv.content.startswith(b"\xef\xbb\xbf")  # UTF-8 byte-order mark, for Excel
