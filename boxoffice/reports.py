@@ -332,6 +332,7 @@ class _Grouped:
     dimensions: tuple[Dimension, ...]
     groups: dict[tuple[str, ...], _Sums]  # the dimensions' values (a bucket's first day)
     names: dict[str, str]  # title id -> name
+    territories: set[str]  # every territory in the report's rows
 
 
 # Roll-up columns -> the measures of the running sums (boxoffice.definitions.Measure).
@@ -357,15 +358,22 @@ _CONVERTED_COLUMNS = {
 }
 
 
-def _figures(session: Session, query: ReportQuery, names: list[str]) -> list[tuple[Any, ...]]:
+def _figures(
+    session: Session, query: ReportQuery, names: list[str]
+) -> tuple[list[tuple[Any, ...]], set[str]]:
     """The roll-up's sums grouped by ``names`` (of title, territory, provider, day) as rows
     of (*their values, measure, currency, sum): the totals by local currency and the
     converted figures by reporting currency, a GROUP BY each (repository.totals_by and
-    converted_by). The one place that knows the roll-up's shape."""
+    converted_by). The one place that knows the roll-up's shape. Also the territories
+    seen: territory rides along in the totals' grouping (a few more rows, no second scan)
+    for the report's time zones."""
     where = _filters(query)
     currencies = list(get_settings().boxoffice_reporting_currencies)
     out: list[tuple[Any, ...]] = []
-    for r in repository.totals_by(session, [*names, "currency"], where):
+    territories: set[str] = set()
+    along = [] if "territory" in names else ["territory"]
+    for r in repository.totals_by(session, [*names, *along, "currency"], where):
+        territories.add(r.territory)
         values = tuple(getattr(r, n) for n in names)
         for column, measure in _TOTALS.items():
             value = int(getattr(r, column) or 0)
@@ -374,8 +382,10 @@ def _figures(session: Session, query: ReportQuery, names: list[str]) -> list[tup
     for r in repository.converted_by(session, names, where, currencies):
         values = tuple(getattr(r, n) for n in names)
         for column, measure in _CONVERTED_COLUMNS.items():
-            out.append((*values, measure, r.reporting_currency, int(getattr(r, column) or 0)))
-    return out
+            value = int(getattr(r, column) or 0)
+            if value:  # zero adds nothing; a reporting currency without rows reads as 0
+                out.append((*values, measure, r.reporting_currency, value))
+    return out, territories
 
 
 def _group(session: Session, query: ReportQuery, dims: tuple[Dimension, ...]) -> _Grouped:
@@ -410,7 +420,7 @@ def _group(session: Session, query: ReportQuery, dims: tuple[Dimension, ...]) ->
                 out.append(bucket_start(values["day"], dim).isoformat())
         return tuple(out)
 
-    rows = _figures(session, query, names)
+    rows, territories = _figures(session, query, names)
     groups: dict[tuple[str, ...], _Sums] = {}
     if by_currency:
         cells: dict[tuple[Any, ...], _Sums] = {}
@@ -440,12 +450,19 @@ def _group(session: Session, query: ReportQuery, dims: tuple[Dimension, ...]) ->
                 part.sale_currencies = {currency} & cell.sale_currencies
                 groups.setdefault(target, _Sums()).merge(part)
     else:
+        keys: dict[tuple[Any, ...], tuple[str, ...]] = {}  # a row's values -> its group
         for *values, measure, currency, value in rows:
-            named = dict(zip(names, values, strict=True))
-            groups.setdefault(key_of(named, ""), _Sums()).add(measure, currency, int(value or 0))
+            found = tuple(values)
+            key = keys.get(found)
+            if key is None:
+                key = keys[found] = key_of(dict(zip(names, found, strict=True)), "")
+            sums = groups.get(key)
+            if sums is None:
+                sums = groups[key] = _Sums()
+            sums.add(measure, currency, value)
     _fill(groups, dims, query)
     title_ids = sorted({k[dims.index(Dimension.title)] for k in groups}) if "title" in dims else []
-    return _Grouped(dims, groups, repository.title_names(session, title_ids))
+    return _Grouped(dims, groups, repository.title_names(session, title_ids), territories)
 
 
 def _fill(
@@ -492,14 +509,11 @@ def _describe(
     return "|".join(keys.values()), " · ".join(labels), keys
 
 
-def _common(session: Session, query: ReportQuery) -> tuple[list[str], dict[str, str]]:
+def _common(grouped: _Grouped) -> tuple[list[str], dict[str, str]]:
     settings = get_settings()
-    territories = sorted(
-        r.territory for r in repository.totals_by(session, ["territory"], _filters(query))
-    )
     return (
         list(settings.boxoffice_reporting_currencies),
-        {t: territory_zone(t, settings) for t in territories},
+        {t: territory_zone(t, settings) for t in sorted(grouped.territories)},
     )
 
 
@@ -507,7 +521,7 @@ def build_report(session: Session, query: ReportQuery) -> Report:
     check_query(session, query)
     dims = query.dimensions
     grouped = _group(session, query, dims)
-    currencies, zones = _common(session, query)
+    currencies, zones = _common(grouped)
     totals = _Sums()
     for sums in grouped.groups.values():
         totals.merge(sums)
@@ -544,7 +558,7 @@ def build_lines(session: Session, query: ReportQuery, *, max_lines: int = MAX_FI
     if Dimension.currency not in dims:
         dims = (*dims, Dimension.currency)
     grouped = _group(session, query, dims)
-    currencies, zones = _common(session, query)
+    currencies, zones = _common(grouped)
     ordered = sorted(grouped.groups, key=lambda k: _sort_key(k, dims, grouped.names))
     page = ordered[query.offset :]
     if query.limit is not None:
