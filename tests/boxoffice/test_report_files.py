@@ -28,7 +28,7 @@ pytestmark = pytest.mark.usefixtures("db")
 
 LA, TOKYO = ZoneInfo("America/Los_Angeles"), ZoneInfo("Asia/Tokyo")
 NIGHT_TRAIN = "夜行列车"
-# 13 and 14 March 2026 are a weekend: the ECB publishes nothing.
+# Rates for 10-12 March only: the 13th and 14th have none.
 FX = (
     "Date,USD,CNY,JPY\n"
     "2026-03-10,1.10,7.70,160\n"
@@ -105,7 +105,7 @@ def test_xlsx_and_csv_are_tidy_tables_in_major_units_with_every_day(
     blank = next(i for i, r in enumerate(rows) if r[0].value is None)
     lines, totals = rows[:blank], rows[blank + 1 :]
     by_key = {(day_of(r[col["Day"]]), r[col["Currency"]].value): r for r in lines}
-    # Every day of the range, for each currency the film sold in, even the weekend.
+    # Every day of the range, for each currency the film sold in, even without sales.
     days = [date(2026, 3, d) for d in range(10, 15)]
     assert sorted(by_key) == sorted((d, c) for d in days for c in ("JPY", "USD"))
     assert all(r[col["Title"]].value == NIGHT_TRAIN for r in lines)
