@@ -395,9 +395,16 @@ def _group(session: Session, query: ReportQuery, dims: tuple[Dimension, ...]) ->
                 part.sale_currencies = {currency} & cell.sale_currencies
                 groups.setdefault(target, _Sums()).merge(part)
     else:
+        keys: dict[tuple[Any, ...], tuple[str, ...]] = {}  # a row's values -> its group
         for *values, measure, currency, value in rows:
-            named = dict(zip(names, values, strict=True))
-            groups.setdefault(key_of(named, ""), _Sums()).add(measure, currency, int(value or 0))
+            found = tuple(values)
+            key = keys.get(found)
+            if key is None:
+                key = keys[found] = key_of(dict(zip(names, found, strict=True)), "")
+            sums = groups.get(key)
+            if sums is None:
+                sums = groups[key] = _Sums()
+            sums.add(measure, currency, int(value or 0))
     _fill(groups, dims, query)
     title_ids = sorted({k[dims.index(Dimension.title)] for k in groups}) if "title" in dims else []
     return _Grouped(dims, groups, repository.title_names(session, title_ids))
