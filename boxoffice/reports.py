@@ -18,7 +18,7 @@ them on a line whose currency reads ``CAD+USD``, its local amounts on their own 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from decimal import Context, Decimal
@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from boxoffice import ecb, repository
-from boxoffice.definitions import Measure, territory_zone
+from boxoffice.definitions import territory_zone
 from boxoffice.fx import RateBook
 from boxoffice.grouping import (
     TIME_DIMENSIONS,
@@ -178,32 +178,15 @@ class Lines:
 
 
 _COUNT_NAMES = ("tickets_sold", "views_started", "qualified_views", "unique_viewers")
-# Converted figures, per reporting currency, under these names in the running sums.
-FX_GROSS, FX_REFUNDS, FX_CHARGEBACKS, FX_FEES, FX_NET, FX_PAYABLE, FX_MISSING = (
-    "fx_gross",
-    "fx_refunds",
-    "fx_chargebacks",
-    "fx_fees",
-    "fx_net",
-    "fx_studio_payable",
-    "fx_missing",  # (title, territory, provider, day) cells whose amounts lack a rate
+# Converted amounts kept per reporting currency (platform share is net - studio payable).
+_CONVERTED = (
+    "gross_minor",
+    "refunds_minor",
+    "chargebacks_minor",
+    "fees_minor",
+    "net_minor",
+    "studio_payable_minor",
 )
-_LOCAL = {
-    Measure.gross.value: "gross_minor",
-    Measure.refunds.value: "refunds_minor",
-    Measure.chargebacks.value: "chargebacks_minor",
-    Measure.chargeback_reversals.value: "chargebacks_minor",
-    Measure.fees.value: "fees_minor",
-}
-_SALE_MEASURES = {m for m, attr in _LOCAL.items() if attr != "fees_minor"}
-_CONVERTED = {
-    FX_GROSS: "gross_minor",
-    FX_REFUNDS: "refunds_minor",
-    FX_CHARGEBACKS: "chargebacks_minor",
-    FX_FEES: "fees_minor",
-    FX_NET: "net_minor",
-    FX_PAYABLE: "studio_payable_minor",
-}
 
 
 @dataclass
@@ -214,21 +197,6 @@ class _Sums:
     local: dict[str, dict[str, int]] = field(default_factory=dict)  # currency -> attr -> sum
     sale_currencies: set[str] = field(default_factory=set)
     converted: dict[str, dict[str, int]] = field(default_factory=dict)  # reporting -> attr
-
-    def add(self, measure: str, currency: str, value: int) -> None:
-        if measure in self.counts:
-            self.counts[measure] += value
-        elif measure in _LOCAL:
-            money = self.local.setdefault(currency, {})
-            money[_LOCAL[measure]] = money.get(_LOCAL[measure], 0) + value
-            if measure in _SALE_MEASURES:
-                self.sale_currencies.add(currency)
-        elif measure == FX_MISSING:
-            conv = self.converted.setdefault(currency, {})
-            conv["unconverted_items"] = conv.get("unconverted_items", 0) + value
-        elif measure in _CONVERTED:
-            conv = self.converted.setdefault(currency, {})
-            conv[_CONVERTED[measure]] = conv.get(_CONVERTED[measure], 0) + value
 
     def merge(self, other: _Sums, *, local: bool = True) -> None:
         for name, n in other.counts.items():
@@ -283,7 +251,7 @@ class _Sums:
                     None, None, None, None, None, None, None, sums["unconverted_items"]
                 )
                 continue
-            conv = Converted(**{attr: sums.get(attr, 0) for attr in _CONVERTED.values()})
+            conv = Converted(**{attr: sums.get(attr, 0) for attr in _CONVERTED})
             conv.platform_share_minor = (conv.net_minor or 0) - (conv.studio_payable_minor or 0)
             row.converted[currency] = conv
         return row
@@ -335,56 +303,77 @@ class _Grouped:
     territories: set[str]  # every territory in the report's rows
 
 
-# Roll-up columns -> the measures of the running sums (boxoffice.definitions.Measure).
-_TOTALS = {
-    "tickets_sold": Measure.tickets_sold.value,
-    "views_started": Measure.views_started.value,
-    "unique_viewers": Measure.unique_viewers.value,
-    "qualified_views": Measure.qualified_views.value,
-    "gross_minor": Measure.gross.value,
-    "refunds_minor": Measure.refunds.value,
-    "chargebacks_minor": Measure.chargebacks.value,
-    "chargeback_reversals_minor": Measure.chargeback_reversals.value,
-    "fees_minor": Measure.fees.value,
-}
-_CONVERTED_COLUMNS = {
-    "gross_minor": FX_GROSS,
-    "refunds_minor": FX_REFUNDS,
-    "chargebacks_minor": FX_CHARGEBACKS,
-    "fees_minor": FX_FEES,
-    "net_minor": FX_NET,
-    "studio_payable_minor": FX_PAYABLE,
-    "unconverted": FX_MISSING,
-}
+_WIDE_LOCAL = (
+    ("gross_minor", "gross_minor", True),
+    ("refunds_minor", "refunds_minor", True),
+    ("chargebacks_minor", "chargebacks_minor", True),
+    ("chargeback_reversals_minor", "chargebacks_minor", True),
+    ("fees_minor", "fees_minor", False),
+)
+_WIDE_CONVERTED = (
+    ("gross_minor", "gross_minor"),
+    ("refunds_minor", "refunds_minor"),
+    ("chargebacks_minor", "chargebacks_minor"),
+    ("fees_minor", "fees_minor"),
+    ("net_minor", "net_minor"),
+    ("studio_payable_minor", "studio_payable_minor"),
+    ("unconverted", "unconverted_items"),
+)
+
+
+def _add_totals(sums: _Sums, r: Any) -> None:
+    """One ``totals_by`` row into running sums (money in the row's currency)."""
+    counts = sums.counts
+    for name in _COUNT_NAMES:
+        value = getattr(r, name)
+        if value:
+            counts[name] += int(value)
+    if not r.currency:
+        return
+    money = sums.local.get(r.currency)
+    if money is None:
+        money = sums.local[r.currency] = {}
+    for column, attr, sale in _WIDE_LOCAL:
+        value = getattr(r, column)
+        if value:
+            money[attr] = money.get(attr, 0) + int(value)
+            if sale:
+                sums.sale_currencies.add(r.currency)
+
+
+def _add_converted(sums: _Sums, r: Any) -> None:
+    """One ``converted_by`` row into running sums (per reporting currency)."""
+    conv = sums.converted.get(r.reporting_currency)
+    if conv is None:
+        conv = sums.converted[r.reporting_currency] = {}
+    for column, attr in _WIDE_CONVERTED:
+        value = getattr(r, column)
+        if value:
+            conv[attr] = conv.get(attr, 0) + int(value)
+
+
+_Adder = Callable[[_Sums, Any], None]
 
 
 def _figures(
     session: Session, query: ReportQuery, names: list[str]
-) -> tuple[list[tuple[Any, ...]], set[str]]:
-    """The roll-up's sums grouped by ``names`` (of title, territory, provider, day) as rows
-    of (*their values, measure, currency, sum): the totals by local currency and the
+) -> tuple[list[tuple[tuple[Any, ...], _Adder, Any]], set[str]]:
+    """The roll-up's sums grouped by ``names`` (of title, territory, provider, day) as
+    (their values, how to add the row, the row): the totals by local currency and the
     converted figures by reporting currency, a GROUP BY each (repository.totals_by and
     converted_by). The one place that knows the roll-up's shape. Also the territories
     seen: territory rides along in the totals' grouping (a few more rows, no second scan)
     for the report's time zones."""
     where = _filters(query)
     currencies = list(get_settings().boxoffice_reporting_currencies)
-    out: list[tuple[Any, ...]] = []
+    out: list[tuple[tuple[Any, ...], _Adder, Any]] = []
     territories: set[str] = set()
     along = [] if "territory" in names else ["territory"]
     for r in repository.totals_by(session, [*names, *along, "currency"], where):
         territories.add(r.territory)
-        values = tuple(getattr(r, n) for n in names)
-        for column, measure in _TOTALS.items():
-            value = int(getattr(r, column) or 0)
-            if value:
-                out.append((*values, measure, r.currency, value))
+        out.append((tuple(getattr(r, n) for n in names), _add_totals, r))
     for r in repository.converted_by(session, names, where, currencies):
-        values = tuple(getattr(r, n) for n in names)
-        for column, measure in _CONVERTED_COLUMNS.items():
-            value = int(getattr(r, column) or 0)
-            if value:  # zero adds nothing; a reporting currency without rows reads as 0
-                out.append((*values, measure, r.reporting_currency, value))
+        out.append((tuple(getattr(r, n) for n in names), _add_converted, r))
     return out, territories
 
 
@@ -424,8 +413,8 @@ def _group(session: Session, query: ReportQuery, dims: tuple[Dimension, ...]) ->
     groups: dict[tuple[str, ...], _Sums] = {}
     if by_currency:
         cells: dict[tuple[Any, ...], _Sums] = {}
-        for *cell_values, measure, currency, value in rows:
-            cells.setdefault(tuple(cell_values), _Sums()).add(measure, currency, int(value or 0))
+        for cell_values, add, row in rows:
+            add(cells.setdefault(cell_values, _Sums()), row)
         # What a (title, territory) sold in over the whole range: its days with views but no
         # sales belong to that currency's line too.
         undated = [i for i, n in enumerate(names) if n != "day"]
@@ -451,15 +440,14 @@ def _group(session: Session, query: ReportQuery, dims: tuple[Dimension, ...]) ->
                 groups.setdefault(target, _Sums()).merge(part)
     else:
         keys: dict[tuple[Any, ...], tuple[str, ...]] = {}  # a row's values -> its group
-        for *values, measure, currency, value in rows:
-            found = tuple(values)
+        for found, add, row in rows:
             key = keys.get(found)
             if key is None:
                 key = keys[found] = key_of(dict(zip(names, found, strict=True)), "")
             sums = groups.get(key)
             if sums is None:
                 sums = groups[key] = _Sums()
-            sums.add(measure, currency, value)
+            add(sums, row)
     _fill(groups, dims, query)
     title_ids = sorted({k[dims.index(Dimension.title)] for k in groups}) if "title" in dims else []
     return _Grouped(dims, groups, repository.title_names(session, title_ids), territories)
