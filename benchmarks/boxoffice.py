@@ -59,25 +59,40 @@ def main() -> None:
         help="also print where one report's time goes: cProfile (Python side) and EXPLAIN "
         "ANALYZE of its statements (PostgreSQL side)",
     )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the filled database (its name is printed)"
+    )
+    parser.add_argument(
+        "--reuse",
+        metavar="NAME",
+        help="time against a database kept by an earlier --keep run (filled and rolled up: "
+        "filling takes minutes, more on a busy machine); it is kept",
+    )
     args = parser.parse_args()
     tickets = int(1_000_000 * args.scale)
     views = int(10_000_000 * args.scale)
-    name = f"pc_bench_{uuid.uuid4().hex[:8]}"
+    name = args.reuse or f"pc_bench_{uuid.uuid4().hex[:8]}"
     url = ADMIN.rsplit("/", 1)[0] + "/" + name
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    if not args.reuse:
+        with psycopg.connect(ADMIN, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        result = run(url, tickets, views, args.titles, args.profile)
+        result = run(url, tickets, views, args.titles, args.profile, fill_it=not args.reuse)
     finally:
         from core.db import dispose_engine
 
         dispose_engine()
-        with psycopg.connect(ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if args.keep or args.reuse:
+            print(f"database kept: {name}", file=sys.stderr)
+        else:
+            with psycopg.connect(ADMIN, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     print(json.dumps(result))
 
 
-def run(url: str, tickets: int, views: int, titles: int, profile: bool) -> dict[str, object]:
+def run(
+    url: str, tickets: int, views: int, titles: int, profile: bool, fill_it: bool = True
+) -> dict[str, object]:
     os.environ.update(
         {
             "POCKETCINEMA_DATABASE_URL": url,
@@ -93,31 +108,37 @@ def run(url: str, tickets: int, views: int, titles: int, profile: bool) -> dict[
 
     migrate.upgrade()
     first_day = LAST_DAY - timedelta(days=DAYS - 1)
-    t0 = time.perf_counter()
-    with psycopg.connect(url, autocommit=True) as conn:
-        fill(conn, tickets, views, titles, first_day)
-    print(
-        f"generated {tickets} tickets, {views} view events in {time.perf_counter() - t0:.1f}s",
-        file=sys.stderr,
-    )
+    report_from = LAST_DAY - timedelta(days=89)
 
     from boxoffice import reports, rollup
     from core.db import unit_of_work
 
-    # Warm-up: roll up the 90 report days (not timed), as the periodic job would have.
-    report_from = LAST_DAY - timedelta(days=89)
-    t0 = time.perf_counter()
-    day = report_from
-    while day <= LAST_DAY:
-        with unit_of_work() as session:
-            rollup.rollup_day(session, day)
-        day += timedelta(days=1)
-    print(f"rolled up 90 days in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+    if fill_it:
+        t0 = time.perf_counter()
+        with psycopg.connect(url, autocommit=True) as conn:
+            fill(conn, tickets, views, titles, first_day)
+        print(
+            f"generated {tickets} tickets, {views} view events in {time.perf_counter() - t0:.1f}s",
+            file=sys.stderr,
+        )
+        # Warm-up: roll up the 90 report days (not timed), as the periodic job would have.
+        t0 = time.perf_counter()
+        day = report_from
+        while day <= LAST_DAY:
+            with unit_of_work() as session:
+                rollup.rollup_day(session, day)
+            day += timedelta(days=1)
+        print(f"rolled up 90 days in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
     # Autovacuum analyzes tables after this many new rows; do it now rather than wait, so
     # the planner knows the roll-up's size (a fresh table is assumed tiny).
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("ANALYZE boxoffice_day")
-        conn.execute("ANALYZE boxoffice_day_converted")
+        for table in (
+            "boxoffice_day",
+            "boxoffice_day_converted",
+            "boxoffice_week",
+            "boxoffice_week_converted",
+        ):
+            conn.execute(f"ANALYZE {table}")
 
     # Incremental roll-up of one day (a day's ledger + views recomputed and replaced).
     samples = []

@@ -280,6 +280,7 @@ def notes(lines: Lines) -> list[list[str]]:
         ["FX rate carried over", c["day"], c["currency"], c["rate_date"]]
         for c in lines.carried_rates
     ]
+    rows += [["FX warning", w["code"], w["detail"]] for w in lines.fx_warnings]
     return rows
 
 

@@ -171,6 +171,7 @@ class Lines:
     time_zones: dict[str, str]
     missing_rates: list[dict[str, str]]
     carried_rates: list[dict[str, str]]
+    fx_warnings: list[dict[str, str]]
     total_lines: int
     lines: list[Line]
     currency_totals: list[Line]
@@ -580,6 +581,7 @@ def build_lines(session: Session, query: ReportQuery, *, max_lines: int = MAX_FI
         time_zones=zones,
         missing_rates=missing,
         carried_rates=carried,
+        fx_warnings=fx_warnings(session, settings),
         total_lines=len(ordered),
         lines=lines,
         currency_totals=currency_totals,

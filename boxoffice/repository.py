@@ -733,3 +733,10 @@ def count_qualified_views(session: Session, after: datetime | None, until: datet
     if until is not None:
         stmt = stmt.where(QualifiedView.created_at <= until)
     return int(session.scalar(stmt) or 0)
+
+
+def ticket_has_qualified_view(session: Session, ticket_id: str) -> bool:
+    return (
+        session.scalar(select(QualifiedView.id).where(QualifiedView.ticket_id == ticket_id))
+        is not None
+    )

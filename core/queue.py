@@ -68,6 +68,13 @@ def configure_celery(settings: Settings | None = None) -> Celery:
                 "schedule": settings.outbox_sweep_seconds,
                 "kwargs": {"job": "transcoding.releases.fail_stalled"},
             },
+            # Refunds and chargebacks Google reports in its voided purchases list, in case a
+            # real-time notification was lost (tickets/store_purchases.py).
+            "google-play-voided-purchases": {
+                "task": "core.periodic",
+                "schedule": 3600.0,
+                "kwargs": {"job": "stores.google.voided_sync"},
+            },
             "abort-abandoned-uploads": {
                 "task": "core.periodic",
                 "schedule": 3600.0,

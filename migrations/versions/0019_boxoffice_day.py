@@ -20,7 +20,7 @@ from alembic import op
 import core.db
 
 revision: str = "0019"
-down_revision: str | Sequence[str] | None = "0011"
+down_revision: str | Sequence[str] | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
