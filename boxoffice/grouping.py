@@ -17,7 +17,8 @@ from core.errors import InvalidInput
 class Dimension(StrEnum):
     title = "title"  # type: ignore[assignment]  # shadows str.title; the name is the API's
     territory = "territory"
-    provider = "provider"  # the payment provider (stripe, sandbox); views have none
+    # stripe, sandbox, or the app store (app_store, google_play); views have none
+    provider = "provider"
     day = "day"
     week = "week"  # ISO week, labelled 2026-W07, starting on its Monday
     month = "month"
@@ -26,10 +27,12 @@ class Dimension(StrEnum):
 
 TIME_DIMENSIONS = (Dimension.day, Dimension.week, Dimension.month)
 
-# Asked for in the issue tracker, not held by the daily roll-up (one row per local day,
-# title, territory, payment provider and currency): refused with a code that says so rather
-# than silently grouped by something else.
-UNAVAILABLE = {"store": "the daily roll-up does not keep the app store"}
+# Names finance may try that are not dimensions of their own: refused with a code and the
+# name to use instead, rather than silently grouped by something else.
+UNAVAILABLE = {
+    "store": "App Store and Google Play sales carry their store as the provider "
+    "(app_store, google_play): group by provider",
+}
 
 
 def parse_group_by(text: str) -> tuple[Dimension, ...]:

@@ -38,8 +38,8 @@ GroupByQ = Annotated[
     str,
     Query(
         max_length=100,
-        description="Comma-separated, any combination of title, territory, currency and one "
-        "of day, week (ISO) or month, e.g. title,month",
+        description="Comma-separated, any combination of title, territory, provider, "
+        "currency and one of day, week (ISO) or month, e.g. title,month",
     ),
 ]
 TitleIds = Annotated[
@@ -139,7 +139,7 @@ def _jsonable(value: Any) -> Any:
 _REPORT_PROBLEMS = (
     "Invalid input: report_range_invalid (date_to before date_from), report_range_too_long "
     f"(over {reports.MAX_DAYS} days), report_group_by_unknown, report_group_by_invalid "
-    "(repeated, or two of day/week/month), report_group_by_unavailable (provider, store), "
+    "(repeated, or two of day/week/month), report_group_by_unavailable (store: use provider), "
     "report_format_conflict (chart with a file format), report_currency_unknown, "
     "report_too_large (a file over the line limit), territory_invalid, invalid_input "
     "(a malformed date or number)"
