@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api import problems
-from api.headers import SecurityHeaders
+from api.hot_paths import HotPaths
 from api.limits import RequestLimits
 from api.middleware import RequestContextMiddleware
 from api.routes import (
@@ -50,8 +50,10 @@ def create_app(*, fast_hot_paths: bool = True) -> FastAPI:
     docs.install(app)
     # Every route, the playback hot paths included, goes through the same middleware stack.
     # add_middleware wraps what is there, so from the outside in: request context (ids,
-    # logs, metrics), security headers, CORS, request limits (sizes are checked before
-    # anything parses), then the router.
+    # logs, metrics, security headers: api/middleware.py), CORS, request limits (sizes are checked before
+    # anything parses), the hot paths' lane (api/hot_paths.py), then the router.
+    if fast_hot_paths:
+        app.add_middleware(HotPaths)
     app.add_middleware(RequestLimits)
     origins = get_settings().cors_allowed_origins
     if origins:
@@ -71,7 +73,6 @@ def create_app(*, fast_hot_paths: bool = True) -> FastAPI:
             allow_credentials=False,
             max_age=600,
         )
-    app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestContextMiddleware)
     # The playback hot paths first: routers are matched in order, and a player asks for
     # keys, playlists and media far more often than for anything else.
@@ -94,6 +95,4 @@ def create_app(*, fast_hot_paths: bool = True) -> FastAPI:
     app.include_router(boxoffice.studio)
     app.include_router(payment_desk.router)
     app.include_router(key_exchange.router)
-    if fast_hot_paths:  # see api/routes/playback.py, "the hot paths' fast routes"
-        app.router.routes[0:0] = playback.fast_routes()
     return app

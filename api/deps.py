@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from starlette.types import Scope
 
 from accounts.models import Role
 from accounts.service import Principal, principal_from_token, studio_scope
-from core.db import read_only, session_factory
+from core.db import read_only, session_factory, unit_of_work
 from core.errors import NotAuthenticated
 from core.geo import COUNTRY_HEADERS, request_country
 from core.scope import StudioScope
@@ -35,6 +36,24 @@ def get_db() -> Iterator[Session]:
 
 DbSession = Annotated[Session, Depends(get_db, scope="function")]
 
+T = TypeVar("T")
+
+
+async def in_transaction(work: Callable[[Session], T]) -> T:
+    """The request's one transaction in *one* threadpool call: begin, ``work``, commit (or
+    roll back), close. For the busiest routes (playback decisions) instead of
+    :data:`DbSession`, whose dependency opens the session in one threadpool hop and commits
+    in another: a request waiting for a thread between those hops holds its connection,
+    and with more requests in flight than connections and threads, every thread can end
+    up waiting for a connection that only a request waiting for a thread can give back.
+    Here a connection is never held while waiting for anything but the database."""
+    return await run_in_threadpool(_transact, work)
+
+
+def _transact(work: Callable[[Session], T]) -> T:
+    with unit_of_work() as session:
+        return work(session)
+
 
 def get_read_db() -> Iterator[Session]:
     """For routes that only read: no write lock on SQLite, nothing to commit."""
@@ -47,15 +66,25 @@ ReadDb = Annotated[Session, Depends(get_read_db, scope="function")]
 _bearer = HTTPBearer(auto_error=False, description="Access token from /v1/auth/login")
 
 
-def get_principal(
-    session: ReadDb,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
+    """The access token sent (no I/O: checked before any transaction begins)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise NotAuthenticated(
             "send 'Authorization: Bearer <access token>'", code="not_authenticated"
         )
-    return principal_from_token(session, credentials.credentials)
+    return credentials.credentials
+
+
+def principal_of(session: Session, token: str) -> Principal:
+    """The signed-in caller (blocking: reads the account)."""
+    return principal_from_token(session, token)
+
+
+def get_principal(session: ReadDb, credentials: BearerCredentials) -> Principal:
+    return principal_of(session, bearer_token(credentials))
 
 
 CurrentUser = Annotated[Principal, Depends(get_principal)]

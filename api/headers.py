@@ -1,4 +1,4 @@
-"""Security headers on every response, as one pure ASGI middleware.
+"""Security headers on every response (added by the request middleware, api/middleware.py).
 
 - Every response: ``X-Content-Type-Options: nosniff`` (a playlist or a problem body is never
   run as a script by a browser that guesses types), and HSTS when the API is served over TLS
@@ -15,9 +15,7 @@ start with an inline script; ReDoc runs a worker from a ``blob:`` URL. /play ser
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from core.settings import get_settings
+from collections.abc import Iterable
 
 _PLAYER_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -41,32 +39,24 @@ def html_policy(path: str) -> bytes:
     ).encode()
 
 
-class SecurityHeaders:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self._tls_everywhere: bool | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if self._tls_everywhere is None:
-            self._tls_everywhere = get_settings().base_url.startswith("https://")
-        tls = self._tls_everywhere or scope.get("scheme") == "https"
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                names = {name.lower() for name, _ in headers}
-                if b"x-content-type-options" not in names:
-                    headers.append(_NOSNIFF)
-                if tls:
-                    headers.append(_HSTS)
-                content_type = next((v for n, v in headers if n.lower() == b"content-type"), b"")
-                if content_type.startswith(b"text/html"):
-                    headers.append((b"content-security-policy", html_policy(scope["path"])))
-                    headers.extend(_HTML_EXTRA)
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+def security_headers(
+    headers: Iterable[tuple[bytes, bytes]], path: str, tls: bool
+) -> list[tuple[bytes, bytes]]:
+    """A response's headers with ours added (api/middleware.py calls it for every response)."""
+    out = list(headers)
+    html = False
+    sniff = True
+    for name, value in out:
+        lowered = name.lower()
+        if lowered == b"content-type":
+            html = value.startswith(b"text/html")
+        elif lowered == b"x-content-type-options":
+            sniff = False
+    if sniff:
+        out.append(_NOSNIFF)
+    if tls:
+        out.append(_HSTS)
+    if html:
+        out.append((b"content-security-policy", html_policy(path)))
+        out.extend(_HTML_EXTRA)
+    return out

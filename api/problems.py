@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import AppError
@@ -134,6 +135,21 @@ def install(app: FastAPI) -> None:
         return problem_response(
             exc.status_code, code, code.replace("_", " ").capitalize(), str(exc.detail), request
         )
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool_busy(request: Request, exc: PoolTimeout) -> JSONResponse:
+        # Every pooled connection stayed busy for POCKETCINEMA_DATABASE_POOL_TIMEOUT_SECONDS:
+        # the process is past what its pool carries. Nothing was written; try again.
+        log.warning("database pool exhausted: %s", exc)
+        response = problem_response(
+            503,
+            "database_busy",
+            "Service busy",
+            "the service is at capacity; retry after the delay in Retry-After",
+            request,
+        )
+        response.headers["Retry-After"] = "1"
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -25,8 +25,11 @@ Steps of rising audience (``AUDIENCE_STEPS``, equivalent viewers); each runs a r
 sessions start) and then a measured steady window (``BENCH_SECONDS``). A step passes with
 p99 < 100 ms and 0 errors (any non-2xx or socket error). The API's CPU time is read from
 /proc over the window. Last line: one JSON object with ``viewers_per_core`` (the largest
-passing step, per API core used), ``p99_ms`` at that step, ``cpu_ms_per_viewer_hour``,
-``meets_goal`` (at least 20,000) and every step.
+passing step's viewers divided by the share of one core the API used for them),
+``p99_ms`` at that step, ``cpu_ms_per_viewer_hour`` (API CPU per request answered times
+the requests a viewer sends per hour when the server keeps up; the least over the error-free
+steps),
+``meets_goal`` (at least 20,000), the load average at the end, and every step.
 """
 
 from __future__ import annotations
@@ -62,6 +65,16 @@ KEY_PERIOD_SECONDS = 600.0
 SEEK_EVERY_SECONDS = 600.0
 SWITCH_EVERY_SECONDS = 900.0
 SEGMENT_SECONDS = 6.0
+# What one viewer asks per hour of film when the server keeps up: a heartbeat every 30 s, two
+# keys and a refresh per key period, a playlist per quality switch, and per 2-hour film one
+# start (start, refresh, three playlists, two keys) and one stop.
+NOMINAL_REQUESTS_PER_VIEWER_HOUR = (
+    3600 / HEARTBEAT_SECONDS
+    + 3600 / KEY_PERIOD_SECONDS * 2
+    + 3600 / SEEK_EVERY_SECONDS
+    + 3600 / SWITCH_EVERY_SECONDS
+    + 8 * 3600 / FILM_SECONDS
+)
 
 CPUS = sorted(os.sched_getaffinity(0))
 SERVER_CPUS = {CPUS[0]}
@@ -391,7 +404,14 @@ async def run_step(port: int, data: dict[str, Any], sessions: int) -> dict[str, 
         "p99_ms": round(p99, 2),
         "errors": stats.errors,
         "api_cpu_utilisation": round((cpu1 - cpu0) / wall, 3),
-        "cpu_ms_per_viewer_hour": round((cpu1 - cpu0) * 1000 / viewer_hours, 2),
+        # Per request answered, times what a viewer asks per hour when the server keeps up:
+        # a server that falls behind answers fewer requests per viewer, and dividing its CPU
+        # by viewer-hours would make it look cheaper than it is.
+        "cpu_ms_per_request": round((cpu1 - cpu0) * 1000 / max(requests, 1), 3),
+        "cpu_ms_per_viewer_hour": round(
+            (cpu1 - cpu0) * 1000 / max(requests, 1) * NOMINAL_REQUESTS_PER_VIEWER_HOUR, 1
+        ),
+        "kept_up": requests / viewer_hours >= 0.8 * NOMINAL_REQUESTS_PER_VIEWER_HOUR,
         "mix": stats.kinds,
         "samples": stats.samples,
     }
@@ -415,7 +435,8 @@ def serve(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
         env=os.environ | env,
         preexec_fn=lambda: os.sched_setaffinity(0, SERVER_CPUS),
     )
-    for _ in range(300):
+    deadline = time.monotonic() + 120  # importing the app takes long on a loaded machine
+    while time.monotonic() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return proc, port
@@ -423,7 +444,8 @@ def serve(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
             if proc.poll() is not None:
                 raise RuntimeError(f"pocketcinema api exited with {proc.returncode}") from None
             time.sleep(0.1)
-    raise RuntimeError("pocketcinema api did not start")
+    proc.terminate()
+    raise RuntimeError("pocketcinema api did not start within two minutes")
 
 
 def main() -> None:
@@ -447,12 +469,10 @@ def main() -> None:
         "POCKETCINEMA_DATA_DIR": scratch,
         "POCKETCINEMA_MEDIA_DELIVERY": "cloudfront",
         "POCKETCINEMA_CLOUDFRONT_DOMAIN": "cdn.example",
-        # Decisions hold a pooled connection across threadpool hops (dependency, endpoint,
-        # commit): with fewer connections (10 + 20 overflow) than threadpool threads (40)
-        # and more requests in flight than both, every thread can end up waiting for a
-        # connection that only a request waiting for a thread can return. 40 + 20 > 64
-        # requests in flight (CONNECTIONS) rules that out.
-        "POCKETCINEMA_DATABASE_POOL_SIZE": "40",
+        # The default pool (10 + 20 overflow): decisions hold a connection only inside their
+        # one threadpool call (api.deps.in_transaction), so the pool needs no sizing to the
+        # requests in flight; a wait past POCKETCINEMA_DATABASE_POOL_TIMEOUT_SECONDS would be
+        # a 503, counted as an error.
     }
     results: list[dict[str, Any]] = []
     try:
@@ -493,19 +513,28 @@ def main() -> None:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     passing = [r for r in results if r["passes"]]
     best = passing[-1] if passing else None
+    # Viewers per API core: the largest audience served within the limits, divided by the
+    # share of one core the API used for it (it is pinned to one CPU, so at most 1.0).
+    per_core = (
+        round(best["equivalent_viewers"] / max(best["api_cpu_utilisation"], 0.01)) if best else 0
+    )
     cpu = [r["cpu_ms_per_viewer_hour"] for r in results if r["errors"] == 0]
     cpu_ms = min(cpu) if cpu else None
     print(
         json.dumps(
             {
-                "viewers_per_core": best["equivalent_viewers"] if best else 0,
+                "viewers_per_core": per_core,
+                "viewers_sustained": best["equivalent_viewers"] if best else 0,
+                "api_cpu_utilisation": best["api_cpu_utilisation"] if best else None,
                 "p99_ms": best["p99_ms"] if best else None,
                 "cpu_ms_per_viewer_hour": cpu_ms,
                 # What one fully used core would carry at that cost (3.6 M CPU-ms per hour).
                 "viewers_per_core_by_cpu": round(3_600_000 / cpu_ms) if cpu_ms else None,
                 "goal": GOAL,
-                "meets_goal": bool(best and best["equivalent_viewers"] >= GOAL),
+                "meets_goal": per_core >= GOAL,
+                "load_average": list(os.getloadavg()),
                 "requests_per_viewer_hour": best["requests_per_viewer_hour"] if best else None,
+                "nominal_requests_per_viewer_hour": NOMINAL_REQUESTS_PER_VIEWER_HOUR,
                 "compression": COMPRESSION,
                 "steps": [
                     {
@@ -515,6 +544,10 @@ def main() -> None:
                             "p99_ms",
                             "errors",
                             "api_cpu_utilisation",
+                            "requests_per_viewer_hour",
+                            "cpu_ms_per_request",
+                            "cpu_ms_per_viewer_hour",
+                            "kept_up",
                             "passes",
                         )
                     }

@@ -3,6 +3,7 @@ the roll-up's aggregates over them (boxoffice/rollup.py holds the rules that use
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from sqlalchemy import (
     Date,
     Table,
     and_,
+    bindparam,
     case,
     delete,
     false,
@@ -29,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql.elements import BindParameter
 
 from boxoffice.definitions import day_bounds, local_day, territory_zones
 from boxoffice.models import (
@@ -613,6 +616,26 @@ def _rows(rows: Sequence[Any]) -> list[Row[Any]]:
 # --- views: heartbeats, the ticket's watch row, qualified views -----------------------------
 
 
+# --- the heartbeat's statements ---------------------------------------------------------------
+# A heartbeat is the most frequent write of the service. Its statements are built once per
+# dialect with bind parameters (SQLAlchemy reuses their compiled form instead of rebuilding
+# and re-keying them on every call) and run on the session's connection, no ORM in between.
+
+
+def _dialect_insert(dialect: str) -> Any:
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+@functools.cache
+def _lock_watch_statement(dialect: str) -> Any:
+    # No values(): the parameters name the columns, and the compiled form is reused.
+    table = cast(Table, TicketWatch.__table__)
+    stmt = _dialect_insert(dialect)(table)
+    return stmt.on_conflict_do_update(
+        index_elements=[table.c.ticket_id], set_={"ticket_id": stmt.excluded.ticket_id}
+    ).returning(table.c.intervals, table.c.latest_at)
+
+
 def lock_watch(
     session: Session, ticket_id: str, title_id: str, territory: str, now: datetime
 ) -> tuple[list[list[int]], datetime | None]:
@@ -622,22 +645,36 @@ def lock_watch(
     takes the row lock (a second device's heartbeat waits here for the first one's commit and
     then reads its result); on SQLite the transaction already holds the database write lock.
     """
-    table = cast(Table, TicketWatch.__table__)
-    dialect = session.get_bind().dialect.name
-    dialect_insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = dialect_insert(table).values(
-        ticket_id=ticket_id,
-        title_id=title_id,
-        territory=territory,
-        watched_seconds=0.0,
-        intervals=[],
-        updated_at=now,
-    )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[table.c.ticket_id], set_={"ticket_id": stmt.excluded.ticket_id}
-    ).returning(table.c.intervals, table.c.latest_at)
-    intervals, latest_at = session.execute(stmt).one()
+    connection = session.connection()
+    intervals, latest_at = connection.execute(
+        _lock_watch_statement(connection.dialect.name),
+        {
+            "ticket_id": ticket_id,
+            "title_id": title_id,
+            "territory": territory,
+            "watched_seconds": 0.0,
+            "intervals": [],
+            "updated_at": now,
+        },
+    ).one()
     return list(intervals), latest_at
+
+
+@functools.cache
+def _heartbeat_starts_statement() -> Any:
+    ticket_id: BindParameter[str] = bindparam("ticket_id")
+    session_id: BindParameter[str] = bindparam("session_id")
+    return select(
+        select(func.min(ViewStart.started_at))
+        .where(ViewStart.ticket_id == ticket_id)
+        .scalar_subquery(),
+        select(ViewStart.started_at)
+        .where(ViewStart.playback_session_id == session_id)
+        .scalar_subquery(),
+        select(func.max(ViewHeartbeat.at))
+        .where(ViewHeartbeat.playback_session_id == session_id)
+        .scalar_subquery(),
+    )
 
 
 def heartbeat_starts(
@@ -645,24 +682,50 @@ def heartbeat_starts(
 ) -> tuple[datetime | None, datetime | None, datetime | None]:
     """In one statement: the ticket's first view start, this session's start, and this
     session's previous heartbeat (each an index probe)."""
-    first_start, session_start, previous_beat = session.execute(
-        select(
-            select(func.min(ViewStart.started_at))
-            .where(ViewStart.ticket_id == ticket_id)
-            .scalar_subquery(),
-            select(ViewStart.started_at)
-            .where(ViewStart.playback_session_id == playback_session_id)
-            .scalar_subquery(),
-            select(func.max(ViewHeartbeat.at))
-            .where(ViewHeartbeat.playback_session_id == playback_session_id)
-            .scalar_subquery(),
+    first_start, session_start, previous_beat = (
+        session.connection()
+        .execute(
+            _heartbeat_starts_statement(),
+            {"ticket_id": ticket_id, "session_id": playback_session_id},
         )
-    ).one()
+        .one()
+    )
     return first_start, session_start, previous_beat
 
 
 def title_runtime(session: Session, title_id: str) -> int | None:
     return session.scalar(select(Title.runtime_seconds).where(Title.id == title_id))
+
+
+@functools.cache
+def _heartbeat_insert(dialect: str) -> Any:
+    table = cast(Table, ViewHeartbeat.__table__)
+    return (
+        _dialect_insert(dialect)(table)
+        .on_conflict_do_nothing(index_elements=["playback_session_id", "seq"])
+        .returning(table.c.id)
+    )
+
+
+def insert_heartbeat(session: Session, values: dict[str, Any]) -> bool:
+    """Store one heartbeat once: False when (session, seq) is already stored."""
+    connection = session.connection()
+    result = connection.execute(_heartbeat_insert(connection.dialect.name), values)
+    return result.first() is not None
+
+
+@functools.cache
+def _save_watch_statement() -> Any:
+    return (
+        update(TicketWatch)
+        .where(TicketWatch.ticket_id == bindparam("b_ticket_id"))
+        .values(
+            intervals=bindparam("b_intervals"),
+            watched_seconds=bindparam("b_watched_seconds"),
+            latest_at=bindparam("b_latest_at"),
+            updated_at=bindparam("b_now"),
+        )
+    )
 
 
 def save_watch(
@@ -674,15 +737,15 @@ def save_watch(
     latest_at: datetime | None,
     now: datetime,
 ) -> None:
-    session.execute(
-        update(TicketWatch)
-        .where(TicketWatch.ticket_id == ticket_id)
-        .values(
-            intervals=intervals,
-            watched_seconds=watched_seconds,
-            latest_at=latest_at,
-            updated_at=now,
-        )
+    session.connection().execute(
+        _save_watch_statement(),
+        {
+            "b_ticket_id": ticket_id,
+            "b_intervals": intervals,
+            "b_watched_seconds": watched_seconds,
+            "b_latest_at": latest_at,
+            "b_now": now,
+        },
     )
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from boxoffice import repository
 from boxoffice.coverage import Beat, Coverage, Interval, credit_heartbeat, to_ms
 from boxoffice.definitions import qualify_threshold_seconds
-from boxoffice.models import QualifiedView, ViewHeartbeat, ViewStart
+from boxoffice.models import QualifiedView, ViewStart
 from core.db import insert_or_ignore, new_id, utcnow
 from core.settings import get_settings
 
@@ -86,6 +86,9 @@ def record_heartbeat(
     settings = get_settings()
     territory = territory.upper()
     now = utcnow()
+    # The statements below run on the connection, which does not flush the session's pending
+    # objects by itself (a caller's unflushed view start must be seen).
+    session.flush()
     intervals, latest_at = repository.lock_watch(session, ticket_id, title_id, territory, now)
     first_start, session_start, previous_beat = repository.heartbeat_starts(
         session, ticket_id, playback_session_id
@@ -115,9 +118,8 @@ def record_heartbeat(
     after = credit.coverage
     added_ms = after.covered_ms - before.covered_ms
     covered_from, covered_to = credit.interval or (0, 0)
-    inserted = insert_or_ignore(
+    inserted = repository.insert_heartbeat(
         session,
-        ViewHeartbeat,
         {
             "id": new_id(),
             "playback_session_id": playback_session_id,
@@ -132,7 +134,6 @@ def record_heartbeat(
             "at": at,
             "created_at": now,
         },
-        conflict=["playback_session_id", "seq"],
     )
     if not inserted:
         return False

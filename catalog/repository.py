@@ -133,7 +133,9 @@ def licensing_terms(
 # property-based test holds this filter and decide() to the same answer.
 
 
-def _window_covers(window: type[LicenceWindow], country: str) -> ColumnElement[bool]:
+def _window_covers(
+    window: type[LicenceWindow], country: str | ColumnElement[str]
+) -> ColumnElement[bool]:
     listed = exists().where(
         LicenceTerritory.window_id == window.id, LicenceTerritory.country == country
     )
@@ -143,8 +145,11 @@ def _window_covers(window: type[LicenceWindow], country: str) -> ColumnElement[b
     )
 
 
-def on_sale_clause(country: str, at: datetime) -> ColumnElement[bool]:
-    """True for titles that :func:`catalog.availability.decide` would offer in ``country``."""
+def on_sale_clause(
+    country: str | ColumnElement[str], at: datetime | ColumnElement[datetime]
+) -> ColumnElement[bool]:
+    """True for titles that :func:`catalog.availability.decide` would offer in ``country``
+    (values, or bind parameters of a statement built once)."""
     window = aliased(LicenceWindow)
     price = aliased(TerritoryPrice)
     # Among windows covering the country now, decide() uses the earliest start; with the

@@ -115,7 +115,11 @@ def make_engine(settings: Settings) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return create_engine(
-        url, pool_size=settings.database_pool_size, max_overflow=20, pool_pre_ping=True
+        url,
+        pool_size=settings.database_pool_size,
+        max_overflow=20,
+        pool_timeout=settings.database_pool_timeout_seconds,
+        pool_pre_ping=True,
     )
 
 

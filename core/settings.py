@@ -166,6 +166,9 @@ class Settings(BaseSettings):
     # --- database and queue -------------------------------------------------------------
     database_url: str = ""  # default: sqlite:///<data_dir>/pocketcinema.db
     database_pool_size: int = Field(default=10, ge=1, le=200)
+    # How long a request waits for a pooled connection before it is answered 503: a bounded
+    # wait, so a burst past the pool degrades into refusals the client retries, never a hang.
+    database_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     broker_url: str = ""  # default: sqla+sqlite:///<data_dir>/broker.db
     outbox_sweep_seconds: float = Field(default=30.0, gt=0)
     outbox_republish_after_seconds: float = Field(default=60.0, gt=0)

@@ -24,13 +24,12 @@ import base64
 import binascii
 import hashlib
 import hmac
+import itertools
 import json
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
-
-from cachetools import LRUCache
 
 from core.errors import Forbidden, NotAuthenticated
 from core.settings import get_settings
@@ -129,9 +128,20 @@ class InvalidGrant(NotAuthenticated):
 
 # A player sends the same grant with every request for its whole life, and a token's
 # content never changes: verified tokens are remembered (by token and secret; the expiry is
-# still checked on every call). Bounded; an evicted token is simply verified again.
-_verified: LRUCache[tuple[str, bytes], Grant] = LRUCache(maxsize=50_000)
+# still checked on every call). A plain dict read without a lock (one atomic lookup on the
+# key route); writes and the eviction of the oldest tenth when it is full take the lock.
+# An evicted token is simply verified again.
+_VERIFIED_MAX = 50_000
+_verified: dict[tuple[str, bytes], Grant] = {}
 _verified_lock = threading.Lock()
+
+
+def _remember(key: tuple[str, bytes], grant: Grant) -> None:
+    with _verified_lock:
+        if len(_verified) >= _VERIFIED_MAX:
+            for old in list(itertools.islice(_verified, _VERIFIED_MAX // 10)):
+                del _verified[old]
+        _verified[key] = grant
 
 
 def decode(
@@ -140,12 +150,10 @@ def decode(
     """The grant, if we signed it and it has not expired (``grace_seconds`` past expiry are
     accepted by the calls that go to the database anyway: heartbeat, refresh, stop)."""
     key = (token, secret or _secret())
-    with _verified_lock:
-        grant = _verified.get(key)
+    grant = _verified.get(key)
     if grant is None:
         grant = _verify(token, key[1])
-        with _verified_lock:
-            _verified[key] = grant
+        _remember(key, grant)
     at = time.time() if now is None else now
     if grant.expires_at + grace_seconds <= at:
         raise GrantExpired("this playback grant has expired; refresh it (POST …/token)")

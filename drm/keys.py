@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import dataclass
 
-from cachetools import TTLCache
 from sqlalchemy.orm import Session
 
 from core.db import read_only, utcnow
@@ -32,7 +32,9 @@ class PlainKey:
     key: bytes
 
 
-_cache: TTLCache[str, tuple[bytes, str]] = TTLCache(_CACHE_ENTRIES, _CACHE_SECONDS)
+# key id -> (key, release id, monotonic time it was loaded). Read without a lock (one atomic
+# dict lookup and a comparison on the key route); writes and evictions take the lock.
+_cache: dict[str, tuple[bytes, str, float]] = {}
 _lock = threading.Lock()
 _wrapper: KeyWrapper | None = None
 
@@ -65,8 +67,10 @@ def create_content_key(session: Session, release_id: str, key_id: str | None = N
 
 def cached_key(key_id: str) -> tuple[bytes, str] | None:
     """The key and its release if they are in memory (no I/O: safe on the event loop)."""
-    with _lock:
-        return _cache.get(key_id.lower())
+    found = _cache.get(key_id.lower())
+    if found is None or time.monotonic() - found[2] > _CACHE_SECONDS:
+        return None
+    return found[0], found[1]
 
 
 def load_key(key_id: str, session: Session | None = None) -> tuple[bytes, str]:
@@ -88,7 +92,12 @@ def _load(session: Session, key_id: str) -> tuple[bytes, str]:
         raise NotFound("no such key", code="key_not_found")
     plain = wrapper().unwrap(row.key_id, row.wrapped_key, row.kek_ref)
     with _lock:
-        _cache[key_id] = (plain, row.release_id)
+        if len(_cache) >= _CACHE_ENTRIES:
+            now = time.monotonic()
+            stale = [k for k, v in _cache.items() if now - v[2] > _CACHE_SECONDS]
+            for k in stale or list(_cache)[: _CACHE_ENTRIES // 10]:
+                del _cache[k]
+        _cache[key_id] = (plain, row.release_id, time.monotonic())
     return plain, row.release_id
 
 

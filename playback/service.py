@@ -23,7 +23,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from boxoffice import views as boxoffice
-from catalog.models import Release
 from core.errors import AppError, Forbidden, NotFound
 from core.settings import get_settings
 from core.storage import check_key, get_store
@@ -36,7 +35,7 @@ from drm.playlists import SessionUrls, Template, render, templates
 from drm.ratelimit import first_sighting, key_limiter
 from drm.urls import media_base, media_signer
 from tickets import playback as sessions
-from tickets.models import PlaybackSession
+from tickets.playback import LiveSession, Packaging
 
 
 @dataclass(frozen=True)
@@ -45,8 +44,8 @@ class Issued:
 
     token: str
     grant: Grant
-    session: PlaybackSession
-    release: Release
+    session: LiveSession
+    release: Packaging
 
 
 @dataclass(frozen=True)
@@ -76,18 +75,42 @@ class ReleaseLayout:
     key_ids: tuple[str, ...]
 
 
-def layout(release: Release) -> ReleaseLayout:
+# A packaging (storage folder, master, key ids) never changes once written: a new transcode
+# writes a new folder. Its layout is worked out once per process.
+_layouts: dict[tuple[Any, ...], ReleaseLayout] = {}
+_LAYOUTS_MAX = 10_000
+
+
+def layout(release: Packaging) -> ReleaseLayout:
     """Read (and cache, by storage key) the release's playlists: blocking on a miss, so it
     is called only by decisions, which run in the threadpool with the database."""
     if not release.hls_prefix or not release.master_playlist_key:
         raise NotFound("this release is no longer available", code="release_not_ready")
-    prefix = release.hls_prefix
-    master = release.master_playlist_key.removeprefix(prefix + "/")
+    periods = release.outputs.get("key_periods") or {}
+    packaging = (
+        release.hls_prefix,
+        release.master_playlist_key,
+        release.content_key_id,
+        periods.get("seconds"),
+        tuple(periods.get("key_ids") or ()),
+    )
+    found = _layouts.get(packaging)
+    if found is None:
+        if len(_layouts) >= _LAYOUTS_MAX:
+            _layouts.clear()
+        found = _layouts[packaging] = _read_layout(
+            release, release.hls_prefix, release.master_playlist_key
+        )
+    return found
+
+
+def _read_layout(release: Packaging, prefix: str, master_key: str) -> ReleaseLayout:
+    master = master_key.removeprefix(prefix + "/")
     load = get_store().get_bytes
     folders: set[str] = set()
     for playlist in templates.get(f"{prefix}/{master}", master, load).playlists:
         folders |= templates.get(f"{prefix}/{playlist}", playlist, load).folders
-    outputs: dict[str, Any] = release.outputs or {}
+    outputs: dict[str, Any] = release.outputs
     periods = outputs.get("key_periods") or {}
     key_ids = tuple(str(k).lower() for k in periods.get("key_ids", []))
     if not key_ids and release.content_key_id:  # packaged before keys rotated: one key
@@ -161,9 +184,8 @@ def start(
         country=country,
         at=at,
         take_over=take_over,
+        position_seconds=position_seconds,
     )
-    entitled.session.position_seconds = position_seconds
-    session.flush()
     return _issue(entitled, position_seconds)
 
 
@@ -205,8 +227,7 @@ def refresh(
     if isinstance(decided, Refused):
         return decided
     if position_seconds is not None:
-        decided.session.position_seconds = position_seconds
-        session.flush()
+        sessions.move_playhead(session, decided.session, position_seconds)
     return _issue(decided, decided.session.position_seconds)
 
 
@@ -230,8 +251,7 @@ def heartbeat(
         return decided
     playback = decided.session
     first = playback.last_seq is None
-    fresh = sessions.beat(playback, seq=seq, position_seconds=position_seconds, at=at)
-    session.flush()
+    fresh = sessions.beat(session, playback, seq=seq, position_seconds=position_seconds, at=at)
     recorded = False
     if first:
         # The first heartbeat is the view start: the player has the stream and plays. No

@@ -15,23 +15,30 @@ ends the session:
   replaces that device's session (the app crashed or was reinstalled).
 
 The first play starts the ticket's watch window (:func:`tickets.service.mark_first_play`).
+
+Heartbeats and refreshes are most of the service's database work, so :func:`decide` reads
+everything the rule needs in one statement (the session row locked, its ticket's rental
+clock, its release's packaging, and the licence through catalog's SQL twin of
+``availability.decide``) and hands back plain values, not ORM objects. Only a refusal of the
+licence asks :func:`catalog.availability.offer_for` again, for the refusal's exact code.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
-from catalog.availability import Offer, offer_for
+from catalog.availability import OutsideLicenceWindow, offer_for
 from catalog.models import Release
 from catalog.service import playable_release
 from core.db import new_id
 from core.errors import Forbidden, Gone, InvalidInput, NotFound
 from core.settings import get_settings
 from tickets import repository
-from tickets.models import PlaybackSession, Ticket, TicketState
+from tickets.models import PlaybackSession, TicketState
 from tickets.service import RentalClock, get_ticket_for_viewer, mark_first_play, state_at
 
 MAX_DEVICE_ID = 200
@@ -53,14 +60,80 @@ class SessionNotFound(NotFound):
     code = "session_not_found"
 
 
+@dataclass
+class LiveSession:
+    """A playback session as a decision sees it (plain values, not an ORM row)."""
+
+    id: str
+    ticket_id: str
+    viewer_id: str
+    title_id: str
+    release_id: str
+    device_id: str
+    country: str
+    started_at: datetime
+    last_heartbeat_at: datetime
+    last_seq: int | None
+    position_seconds: float
+
+    @classmethod
+    def of(cls, row: Any) -> LiveSession:
+        """From a PlaybackSession row or a result row with the same names."""
+        return cls(
+            id=row.id,
+            ticket_id=row.ticket_id,
+            viewer_id=row.viewer_id,
+            title_id=row.title_id,
+            release_id=row.release_id,
+            device_id=row.device_id,
+            country=row.country,
+            started_at=row.started_at,
+            last_heartbeat_at=row.last_heartbeat_at,
+            last_seq=row.last_seq,
+            position_seconds=float(row.position_seconds or 0.0),
+        )
+
+
+@dataclass(frozen=True)
+class Packaging:
+    """What a grant needs of the session's release (plain values)."""
+
+    id: str
+    hls_prefix: str | None
+    master_playlist_key: str | None
+    content_key_id: str | None
+    outputs: dict[str, Any]
+    duration_seconds: float | None
+
+    @classmethod
+    def of(cls, release: Release) -> Packaging:
+        return cls(
+            release.id,
+            release.hls_prefix,
+            release.master_playlist_key,
+            release.content_key_id,
+            release.outputs or {},
+            release.duration_seconds,
+        )
+
+
+@dataclass(frozen=True)
+class TicketClock:
+    """A ticket's state and rental clock (satisfies tickets.service.RentalClock)."""
+
+    state: TicketState
+    start_by: datetime | None
+    first_played_at: datetime | None
+    watch_until: datetime | None
+
+
 @dataclass(frozen=True)
 class Entitled:
     """A "yes": the session may play until the next decision."""
 
-    session: PlaybackSession
-    ticket: Ticket
-    offer: Offer
-    release: Release
+    session: LiveSession
+    ticket: TicketClock
+    release: Packaging
 
 
 @dataclass(frozen=True)
@@ -77,7 +150,11 @@ def timeout() -> timedelta:
 
 
 def is_live(playback: PlaybackSession, at: datetime) -> bool:
-    return playback.ended_at is None and playback.last_heartbeat_at > at - timeout()
+    return _live(playback.ended_at, playback.last_heartbeat_at, at)
+
+
+def _live(ended_at: datetime | None, last_heartbeat_at: datetime, at: datetime) -> bool:
+    return ended_at is None and last_heartbeat_at > at - timeout()
 
 
 def require_watchable(ticket: RentalClock, at: datetime) -> None:
@@ -106,6 +183,7 @@ def start(
     country: str | None,
     at: datetime,
     take_over: bool = False,
+    position_seconds: float = 0.0,
 ) -> Entitled:
     this_device = device(device_id)
     get_ticket_for_viewer(session, viewer_id, ticket_id)  # 404 for someone else's ticket
@@ -149,11 +227,12 @@ def start(
         country=offer.country,
         started_at=at,
         last_heartbeat_at=at,
-        position_seconds=0.0,
+        position_seconds=position_seconds,
     )
     session.add(playback)
     session.flush()
-    return Entitled(playback, ticket, offer, release)
+    clock = TicketClock(ticket.state, ticket.start_by, ticket.first_played_at, ticket.watch_until)
+    return Entitled(LiveSession.of(playback), clock, Packaging.of(release))
 
 
 def decide(
@@ -167,36 +246,44 @@ def decide(
     """Every check, against the database, with the session row locked (so a heartbeat and
     a stop or a takeover cannot interleave). Raises the refusal; :func:`revoke` ends the
     session for the refusals that must end it."""
-    playback = repository.lock_session(session, session_id)
+    facts = repository.decision_facts(session, session_id, country or "", at)
     if (
-        playback is None
-        or playback.viewer_id != caller.viewer_id
-        or playback.ticket_id != caller.ticket_id
-        or playback.device_id != caller.device_id
+        facts is None
+        or facts.viewer_id != caller.viewer_id
+        or facts.ticket_id != caller.ticket_id
+        or facts.device_id != caller.device_id
     ):
         # The grant was signed by us for this session, so this fails only if ids were
         # reused; still, a mismatch must never grant anything.
         raise SessionNotFound("no such playback session")
-    if not is_live(playback, at):
+    if not _live(facts.ended_at, facts.last_heartbeat_at, at):
         raise SessionEnded(
             "this playback session has ended; start playback again",
-            reason=playback.end_reason or "timed_out",
+            reason=facts.end_reason or "timed_out",
         )
-    ticket = repository.get_ticket(session, playback.ticket_id)
-    if ticket is None:  # pragma: no cover - foreign key
-        raise NotFound("no such ticket", code="ticket_not_found")
-    require_watchable(ticket, at)
-    if country != playback.country:
+    clock = TicketClock(facts.state, facts.start_by, facts.first_played_at, facts.watch_until)
+    require_watchable(clock, at)
+    if country != facts.country:
         raise CountryChanged(
-            f"this session plays in {playback.country}; heartbeats from elsewhere "
+            f"this session plays in {facts.country}; heartbeats from elsewhere "
             f"({country or 'unknown'}) do not count: start playback again",
-            session_country=playback.country,
+            session_country=facts.country,
         )
-    offer = offer_for(session, ticket.title_id, playback.country, at)
-    release = repository.find_release(session, playback.release_id)
-    if release is None or not release.hls_prefix:  # pragma: no cover - foreign key
+    if not facts.licensed:
+        # The rule on plain values names the refusal (window closed, territory, collection).
+        offer_for(session, facts.title_id, facts.country, at)
+        raise OutsideLicenceWindow(f"this title is not available in {facts.country} now")
+    if not facts.hls_prefix:  # pragma: no cover - a session is started on a ready release
         raise NotFound("this release is no longer available", code="release_not_ready")
-    return Entitled(playback, ticket, offer, release)
+    packaging = Packaging(
+        facts.release_id,
+        facts.hls_prefix,
+        facts.master_playlist_key,
+        facts.content_key_id,
+        facts.outputs or {},
+        facts.duration_seconds,
+    )
+    return Entitled(LiveSession.of(facts), clock, packaging)
 
 
 def revoke(session: Session, session_id: str, at: datetime, refusal: Exception) -> None:
@@ -208,7 +295,9 @@ def revoke(session: Session, session_id: str, at: datetime, refusal: Exception) 
     repository.end_session(session, session_id, at, code[:30])
 
 
-def beat(playback: PlaybackSession, *, seq: int, position_seconds: float, at: datetime) -> bool:
+def beat(
+    session: Session, playback: LiveSession, *, seq: int, position_seconds: float, at: datetime
+) -> bool:
     """Keep the (locked) session alive and remember where the viewer is; False when this
     seq was seen before (a retried request)."""
     fresh = playback.last_seq is None or seq > playback.last_seq
@@ -216,7 +305,26 @@ def beat(playback: PlaybackSession, *, seq: int, position_seconds: float, at: da
     if fresh:
         playback.last_seq = seq
         playback.position_seconds = position_seconds
+    repository.save_beat(
+        session,
+        playback.id,
+        heard_at=playback.last_heartbeat_at,
+        seq=playback.last_seq,
+        position=playback.position_seconds,
+    )
     return fresh
+
+
+def move_playhead(session: Session, playback: LiveSession, position_seconds: float) -> None:
+    """A seek reported with a refresh: the next grants open the key periods around it."""
+    playback.position_seconds = position_seconds
+    repository.save_beat(
+        session,
+        playback.id,
+        heard_at=playback.last_heartbeat_at,
+        seq=playback.last_seq,
+        position=position_seconds,
+    )
 
 
 def stop(session: Session, session_id: str, caller: Caller, *, at: datetime) -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, Update, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from catalog.models import Release
+from catalog.models import Release, Title
+from catalog.repository import on_sale_clause
 from core.db import insert_or_ignore
 from tickets.models import PlaybackSession, RentalRule, Ticket, TicketState
 
@@ -133,6 +135,86 @@ def lock_session(session: Session, session_id: str) -> PlaybackSession | None:
         .where(PlaybackSession.id == session_id)
         .with_for_update()
         .execution_options(populate_existing=True)
+    )
+
+
+# --- the decision of a heartbeat or refresh: one read, one write -------------------------------
+# Built once with bind parameters (SQLAlchemy then reuses the compiled form) and run on the
+# session's connection: no ORM objects on the most frequent database path of the service.
+
+
+@cache
+def _decision_statement() -> Any:
+    s, t, r = PlaybackSession, Ticket, Release
+    return (
+        select(
+            s.id,
+            s.ticket_id,
+            s.viewer_id,
+            s.title_id,
+            s.release_id,
+            s.device_id,
+            s.country,
+            s.started_at,
+            s.last_heartbeat_at,
+            s.ended_at,
+            s.end_reason,
+            s.last_seq,
+            s.position_seconds,
+            t.state,
+            t.start_by,
+            t.first_played_at,
+            t.watch_until,
+            r.hls_prefix,
+            r.master_playlist_key,
+            r.content_key_id,
+            r.outputs,
+            r.duration_seconds,
+            # catalog's SQL twin of availability.decide, for the country the request comes
+            # from (a request from elsewhere is refused before this is looked at)
+            on_sale_clause(bindparam("country"), bindparam("at")).label("licensed"),
+        )
+        .join(t, t.id == s.ticket_id)
+        .join(r, r.id == s.release_id)
+        .join(Title, Title.id == s.title_id)
+        .where(s.id == bindparam("session_id"))
+        .with_for_update(of=s)
+    )
+
+
+def decision_facts(
+    session: Session, session_id: str, country: str, at: datetime
+) -> Row[Any] | None:
+    """In one statement, with the session row locked (PostgreSQL; SQLite's transaction
+    holds the write lock): the session, its ticket's state and rental clock, its release's
+    packaging, and whether the title is licensed in ``country`` at ``at``."""
+    return (
+        session.connection()
+        .execute(_decision_statement(), {"session_id": session_id, "country": country, "at": at})
+        .first()
+    )
+
+
+@cache
+def _beat_statement() -> Update:
+    s = PlaybackSession
+    return (
+        update(s)
+        .where(s.id == bindparam("session_id"))
+        .values(
+            last_heartbeat_at=bindparam("heard_at"),
+            last_seq=bindparam("seq"),
+            position_seconds=bindparam("position"),
+        )
+    )
+
+
+def save_beat(
+    session: Session, session_id: str, heard_at: datetime, seq: int | None, position: float
+) -> None:
+    session.connection().execute(
+        _beat_statement(),
+        {"session_id": session_id, "heard_at": heard_at, "seq": seq, "position": position},
     )
 
 

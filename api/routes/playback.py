@@ -1,17 +1,17 @@
 """Viewer playback: start a session, heartbeats and refreshes (each a new grant), and the
 hot paths (playlists, keys, media) that trust the grant alone.
 
-Decisions run in ``def`` routes (the threadpool) with the request's transaction; the hot
-paths are ``async def`` and do no I/O on the event loop: they verify the grant (an HMAC) and
-read immutable things from memory, loading a missing playlist template or content key in
-the threadpool. The grant is sent as ``Authorization: Bearer <grant>`` or, for players that
-cannot set headers, as ``?token=``, which is then carried into every URL of the rewritten
-playlists. docs/playback.md has the model and the numbers.
+Decisions (start, refresh, heartbeat, stop) parse on the event loop and run the whole
+transaction in one threadpool call (:func:`api.deps.in_transaction`: no connection held
+while waiting for a thread). The hot paths (served by api/hot_paths.py) do no I/O on the
+event loop: they verify the grant (an HMAC) and read immutable things from memory, loading
+a missing playlist template or content key in the threadpool. The grant is sent as
+``Authorization: Bearer <grant>`` or, for players that cannot set headers, as ``?token=``,
+which is then carried into every URL of the rewritten playlists. docs/playback.md has the model and the numbers.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -20,10 +20,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.convertors import Convertor, register_url_convertor
-from starlette.routing import Route
+from sqlalchemy.orm import Session
 
-from api.deps import CurrentUser, DbSession, RequestCountry
+from api.deps import (
+    BearerCredentials,
+    bearer_token,
+    in_transaction,
+    principal_of,
+    scope_country,
+)
 from api.problems import PROBLEM_JSON, PROBLEM_RESPONSES, Problem, app_error_response
 from core.db import utcnow
 from core.errors import InvalidInput, NotAuthenticated, NotFound
@@ -378,21 +383,27 @@ def _session_urls(session_id: str) -> dict[str, str]:
     status_code=201,
     response_model=PlaybackStarted,
 )
-def start_playback(
-    session: DbSession, principal: CurrentUser, country: RequestCountry, body: PlaybackStart
+async def start_playback(
+    request: Request, credentials: BearerCredentials, body: PlaybackStart
 ) -> PlaybackStarted:
     settings = get_settings()
-    started = playback.start(
-        session,
-        viewer_id=principal.user_id,
-        device_id=principal.device_id,
-        ticket_id=body.ticket_id,
-        country=country,
-        at=utcnow(),
-        take_over=body.take_over,
-        position_seconds=body.position_seconds,
-    )
-    outputs: dict[str, Any] = started.release.outputs or {}
+    access_token = bearer_token(credentials)
+
+    def work(session: Session) -> Issued:
+        principal = principal_of(session, access_token)
+        return playback.start(
+            session,
+            viewer_id=principal.user_id,
+            device_id=principal.device_id,
+            ticket_id=body.ticket_id,
+            country=scope_country(request.scope),
+            at=utcnow(),
+            take_over=body.take_over,
+            position_seconds=body.position_seconds,
+        )
+
+    started = await in_transaction(work)
+    outputs = started.release.outputs
     return PlaybackStarted(
         session_id=started.session.id,
         ticket_id=started.session.ticket_id,
@@ -432,25 +443,27 @@ class Seek(BaseModel):
     summary="Refresh the grant: the database decides again (send the current grant)",
     response_model=GrantRead,
 )
-def refresh_grant(
+async def refresh_grant(
     request: Request,
-    session: DbSession,
     session_id: SessionId,
-    country: RequestCountry,
     body: Annotated[Seek | None, Body()] = None,
     token: TokenQuery = None,
     device: DeviceHeader = None,
 ) -> GrantRead | JSONResponse:
     grant_token, _ = _grant_token(request, token)
-    issued = playback.refresh(
-        session,
-        grant_token,
-        session_id,
-        device_id=device,
-        country=country,
-        at=utcnow(),
-        position_seconds=body.position_seconds if body else None,
-    )
+
+    def work(session: Session) -> Issued | Refused:
+        return playback.refresh(
+            session,
+            grant_token,
+            session_id,
+            device_id=device,
+            country=scope_country(request.scope),
+            at=utcnow(),
+            position_seconds=body.position_seconds if body else None,
+        )
+
+    issued = await in_transaction(work)
     if isinstance(issued, Refused):
         return _refused(request, issued)
     return GrantRead(**_grant_read(issued))
@@ -477,28 +490,30 @@ class HeartbeatRead(GrantRead):
     summary="Heartbeat: the database decides again; records watched time; a new grant",
     response_model=HeartbeatRead,
 )
-def send_heartbeat(
+async def send_heartbeat(
     request: Request,
-    session: DbSession,
     session_id: SessionId,
-    country: RequestCountry,
     body: Heartbeat,
     token: TokenQuery = None,
     device: DeviceHeader = None,
 ) -> HeartbeatRead | JSONResponse:
     grant_token, _ = _grant_token(request, token)
     at = utcnow()
-    beat = playback.heartbeat(
-        session,
-        grant_token,
-        session_id,
-        device_id=device,
-        country=country,
-        seq=body.seq,
-        position_seconds=body.position_seconds,
-        watched_seconds=body.watched_seconds,
-        at=at,
-    )
+
+    def work(session: Session) -> playback.Beat | Refused:
+        return playback.heartbeat(
+            session,
+            grant_token,
+            session_id,
+            device_id=device,
+            country=scope_country(request.scope),
+            seq=body.seq,
+            position_seconds=body.position_seconds,
+            watched_seconds=body.watched_seconds,
+            at=at,
+        )
+
+    beat = await in_transaction(work)
     if isinstance(beat, Refused):
         return _refused(request, beat)
     timeout = get_settings().playback_session_timeout_seconds
@@ -515,78 +530,35 @@ def send_heartbeat(
     summary="Stop playback: ends the session and frees its stream slot",
     status_code=204,
 )
-def stop_playback(
+async def stop_playback(
     request: Request,
-    session: DbSession,
     session_id: SessionId,
     token: TokenQuery = None,
     device: DeviceHeader = None,
 ) -> Response:
     grant_token, _ = _grant_token(request, token)
-    playback.stop(session, grant_token, session_id, device_id=device, at=utcnow())
+
+    def work(session: Session) -> None:
+        playback.stop(session, grant_token, session_id, device_id=device, at=utcnow())
+
+    await in_transaction(work)
     return Response(status_code=204)
 
 
-# --- the hot paths' fast routes --------------------------------------------------------------
+# --- the hot paths' lane ------------------------------------------------------------------------
 #
-# FastAPI's per-request work for a declared route (dependency solving, parameter models)
-# cost twice the hot paths' own work (measured in-process: ~300 µs against ~140 µs per key
-# request). So the four hot routes are also mounted as plain Starlette routes, built from
-# their declarations: the same path template, the same endpoint function, ahead of the
-# declared ones in the same router, so the same middleware stack (request id, metrics,
-# logs, anything added with add_middleware) and the same exception handlers apply. Their
-# path parameters must match the declared patterns (the convertors below), or the request
-# goes on to the declared route, which validates and answers as usual.
-# tests/playback/test_fast_routes.py compares status, every header and body of both.
+# api/hot_paths.py serves these four declared routes without the router (same endpoints, same
+# middleware); a path parameter must match the pattern the declaration validates, or the
+# request goes on to the declared route.
 
-
-class _Text(Convertor[str]):
-    def convert(self, value: str) -> str:
-        return value
-
-    def to_string(self, value: str) -> str:
-        return value
-
-
-class _SessionIdText(_Text):
-    regex = SESSION_ID
-
-
-class _KeyIdText(_Text):
-    regex = KEY_ID
-
-
-class _PathText(_Text):
-    regex = f".{{1,{PATH_MAX}}}"
-
-
-register_url_convertor("pc_session", _SessionIdText())
-register_url_convertor("pc_key", _KeyIdText())
-register_url_convertor("pc_path", _PathText())
-_CONVERTORS = {"session_id": "pc_session", "key_id": "pc_key", "path": "pc_path"}
 HOT_ENDPOINTS = (content_key, media_segment, media_playlist, master_playlist)
+HOT_PARAMETERS = {"session_id": SESSION_ID, "key_id": KEY_ID, "path": f".{{1,{PATH_MAX}}}"}
 
 
-def fast_routes() -> list[Route]:
-    """Starlette twins of the declared hot routes (put them first in the app's router)."""
+def hot_routes() -> list[APIRoute]:
+    """The declared hot routes, in the router's order."""
     return [
-        _fast_twin(declared)
+        declared
         for declared in router.routes
         if isinstance(declared, APIRoute) and declared.endpoint in HOT_ENDPOINTS
     ]
-
-
-def _fast_twin(declared: APIRoute) -> Route:
-    template = re.sub(
-        r"{(\w+)(?::\w+)?}", lambda m: f"{{{m[1]}:{_CONVERTORS[m[1]]}}}", declared.path
-    )
-    endpoint = declared.endpoint
-
-    async def serve(request: Request) -> Response:
-        request.scope["route"] = declared  # metrics and logs label by the declared template
-        response: Response = await endpoint(request, **request.path_params)
-        return response
-
-    return Route(
-        template, serve, methods=sorted(declared.methods or {"GET"}), include_in_schema=False
-    )

@@ -1,15 +1,18 @@
-"""The hot paths' fast routes (api/routes/playback.py) answer exactly as the declared
-FastAPI routes do: status, every header (but the per-request id) and body, for successes,
-refusals and malformed requests; and they go through the app's middleware."""
+"""The hot paths' lane (api/hot_paths.py) answers exactly as the declared FastAPI routes do:
+status, every header (but the per-request id) and body, for successes, refusals and
+malformed requests; and it sits inside the app's middleware, built from the declared
+routes."""
 
 from __future__ import annotations
 
 import re
 
 from fastapi.testclient import TestClient
-from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from api.app import create_app
+from api.hot_paths import HotPaths
+from api.middleware import RequestContextMiddleware
 from api.routes import playback as routes
 from tests.playback.conftest import Viewing
 from tests.playback.test_playback_api import key_uri, path_of, started
@@ -64,29 +67,40 @@ def test_fast_and_declared_routes_answer_the_same(viewing: Viewing) -> None:
         assert _answer(fast) == _answer(declared.get(path, headers=headers)), path
 
 
-def test_fast_routes_are_built_from_the_declared_ones_and_share_the_middleware(
+def test_the_lane_is_built_from_the_declared_routes_and_is_the_innermost_middleware(
     viewing: Viewing,
 ) -> None:
     app = create_app()
-    fast = [r for r in app.router.routes[:4] if isinstance(r, Route)]
-    assert len(fast) == 4
+    # Outermost first: request context (id, logs, metrics, security headers), then CORS and
+    # the request limits when configured, the lane last, right before the router.
+    layers: list[object] = [m.cls for m in app.user_middleware]
+    assert layers[0] is RequestContextMiddleware
+    assert layers[-1] is HotPaths
     declared = {
         str(getattr(r, "path", ""))
         for r in routes.router.routes
         if getattr(r, "endpoint", None) in routes.HOT_ENDPOINTS
     }
+    assert len(declared) == 4
 
-    def template(path: str) -> str:
-        return re.sub(r":\w+}", "}", path)
+    async def no_router(scope: Scope, receive: Receive, send: Send) -> None:
+        raise AssertionError(f"the lane passed {scope['path']} on")
 
-    assert {template(r.path) for r in fast} == {template(p) for p in declared}
-    assert all(not r.include_in_schema for r in fast)
-    # Served by the fast route, labelled by the declared template, with a request id.
+    lane = HotPaths(no_router)
+    assert {route.path for _, route, _ in lane.routes} == declared
+    # The lane alone answers a key request, labelled by the declared template.
     body = started(viewing)
+    answer = TestClient(lane).get(
+        key_uri(body, viewing.key_id), headers=viewing.grant_headers(body["token"])
+    )
+    assert answer.status_code == 200
+    assert len(answer.content) == 16
+    # Through the app: the same middleware as every route (request id, metrics by template).
     answer = viewing.client.get(
         key_uri(body, viewing.key_id), headers=viewing.grant_headers(body["token"])
     )
     assert answer.status_code == 200
     assert answer.headers["x-request-id"]
+    assert answer.headers["x-content-type-options"] == "nosniff"
     metrics = viewing.client.get("/metrics").text
     assert 'route="/v1/playback/sessions/{session_id}/keys/{key_id}"' in metrics
