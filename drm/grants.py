@@ -15,7 +15,9 @@ The format is small enough for a header and simple enough for a CDN edge functio
 16 bytes of HMAC-SHA256 over ``"pcg1." + payload`` under ``playback_secret_key``. The
 payload names the session, ticket, viewer, title, release (and its storage folder), the
 licensed country, the device, the rendition folders media may come from, the key periods
-and their key ids, and the expiry in Unix seconds.
+and their key ids, the expiry in Unix seconds, and (``wm``, only when the release is
+watermarked) the rendition folders whose segments the session gets in its own A/B
+sequence.
 """
 
 from __future__ import annotations
@@ -55,6 +57,10 @@ class Grant:
     key_periods: tuple[int, int]  # first and last key period this grant opens
     key_ids: tuple[str, ...]  # the key ids of those periods (lower-case hex)
     expires_at: int  # Unix seconds
+    # Rendition folders whose segments come in two watermark variants (drm/watermark.py):
+    # the session gets, per segment, the one its codeword names. Their ".b" folders are
+    # listed in ``renditions`` too.
+    marked: tuple[str, ...] = ()
 
     def allows_media(self, rel_path: str) -> bool:
         """``rel_path`` is one file directly inside one of the granted rendition folders:
@@ -90,7 +96,7 @@ def _secret() -> bytes:
 
 
 def encode(grant: Grant, *, secret: bytes | None = None) -> str:
-    body = {
+    body: dict[str, Any] = {
         "sid": grant.session_id,
         "tid": grant.ticket_id,
         "vid": grant.viewer_id,
@@ -105,6 +111,8 @@ def encode(grant: Grant, *, secret: bytes | None = None) -> str:
         "keys": list(grant.key_ids),
         "exp": grant.expires_at,
     }
+    if grant.marked:
+        body["wm"] = list(grant.marked)
     payload = _b64(json.dumps(body, separators=(",", ":")).encode())
     return f"{payload}.{_mac(secret or _secret(), payload)}"
 
@@ -165,6 +173,7 @@ def _verify(token: str, secret: bytes) -> Grant:
             key_periods=(int(kp[0]), int(kp[1])),
             key_ids=tuple(str(k) for k in body["keys"]),
             expires_at=int(body["exp"]),
+            marked=tuple(str(f) for f in body.get("wm", ())),
         )
     except (ValueError, KeyError, TypeError, IndexError, OverflowError, binascii.Error):
         raise InvalidGrant("not a playback grant") from None

@@ -27,7 +27,7 @@ from catalog.models import Release
 from core.errors import AppError, Forbidden, NotFound
 from core.settings import get_settings
 from core.storage import check_key, get_store
-from drm import grants
+from drm import grants, watermark
 from drm.grants import Grant
 from drm.playlists import SessionUrls, Template, render, templates
 from drm.ratelimit import key_limiter
@@ -71,6 +71,7 @@ class ReleaseLayout:
     renditions: tuple[str, ...]
     period_seconds: float
     key_ids: tuple[str, ...]
+    marked: tuple[str, ...] = ()  # folders with watermark variants (B in renditions too)
 
 
 def layout(release: Release) -> ReleaseLayout:
@@ -90,7 +91,9 @@ def layout(release: Release) -> ReleaseLayout:
     if not key_ids and release.content_key_id:  # packaged before keys rotated: one key
         key_ids = (release.content_key_id.lower(),)
     seconds = float(periods.get("seconds") or math.inf)
-    return ReleaseLayout(master, tuple(sorted(f for f in folders if f)), seconds, key_ids)
+    marked = tuple(str(f) for f in (outputs.get("watermark") or {}).get("folders", ()))
+    folders |= {watermark.variant_folder(f) for f in marked}
+    return ReleaseLayout(master, tuple(sorted(f for f in folders if f)), seconds, key_ids, marked)
 
 
 def key_window(layout: ReleaseLayout, position_seconds: float) -> tuple[int, int]:
@@ -126,6 +129,7 @@ def _issue(entitled: sessions.Entitled, position_seconds: float) -> Issued:
         key_periods=(first, last),
         key_ids=found.key_ids[first : last + 1],
         expires_at=int(time.time()) + get_settings().playback_grant_seconds,
+        marked=found.marked,
     )
     return Issued(grants.encode(grant), grant, playback, release)
 
@@ -316,6 +320,14 @@ def render_playlist(grant: Grant, template: Template, token_suffix: str) -> byte
     if not template.folders <= set(grant.renditions):
         raise NotFound("no such playlist in this release", code="playlist_not_found")
     urls = SessionUrls(grant.session_id, media_signer(grant, token_suffix), token_suffix)
+    if grant.marked and not template.folders.isdisjoint(grant.marked):
+        marked = frozenset(grant.marked)
+        session_id = grant.session_id
+
+        def own_variant(path: str) -> str:
+            return watermark.session_path(session_id, path, marked)
+
+        return render(template, urls, own_variant).encode()
     return render(template, urls).encode()
 
 
@@ -328,4 +340,7 @@ def media_location(grant: Grant, path: str) -> str:
     subtitle cues); anything else of the release, or of another, is refused."""
     if not grant.allows_media(path) or posixpath.normpath(path) != path:
         raise MediaNotGranted("this file is not part of the renditions this grant opens")
+    if grant.marked and not watermark.allowed(grant.session_id, path, frozenset(grant.marked)):
+        # The other watermark variant of a segment: never this session's.
+        raise MediaNotGranted("this file is not part of this session's stream")
     return check_key(f"{grant.hls_prefix}/{path}")

@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,14 +143,32 @@ def _empty_tables() -> None:
 def packaged_release(
     services: Services, tmp_path_factory: pytest.TempPathFactory
 ) -> PackagedRelease:
+    d = tmp_path_factory.mktemp("playback-sources")
+    sources = _make_sources(d)
+    uploads = [
+        (sources["master"], {"kind": "master"}),
+        (sources["dub"], {"kind": "audio", "language": "de", "name": "Deutsch"}),
+        (sources["commentary"], {"kind": "commentary", "language": "en", "name": "Commentary"}),
+        (sources["subs"], {"kind": "subtitle", "language": "en", "name": "English"}),
+    ]
+    return package_release(d, FAST_PROFILE, uploads, key_period_seconds=KEY_PERIOD_SECONDS)
+
+
+def package_release(
+    d: Path,
+    ladder_profile: dict[str, Any],
+    uploads: list[tuple[Path, dict[str, Any]]],
+    *,
+    key_period_seconds: int,
+) -> PackagedRelease:
+    """Upload ``uploads`` to a new release, run the real pipeline with ``ladder_profile``
+    and return the release as values (tables are emptied afterwards)."""
     import os
 
     from api.app import create_app
 
-    d = tmp_path_factory.mktemp("playback-sources")
-    sources = _make_sources(d)
     profile = d / "ladder.json"
-    profile.write_text(json.dumps(FAST_PROFILE))
+    profile.write_text(json.dumps(ladder_profile))
     saved = {
         k: os.environ.get(k)
         for k in (
@@ -159,7 +178,7 @@ def packaged_release(
         )
     }
     os.environ["POCKETCINEMA_LADDER_PROFILE_FILE"] = str(profile)
-    os.environ["POCKETCINEMA_PLAYBACK_KEY_PERIOD_SECONDS"] = str(KEY_PERIOD_SECONDS)
+    os.environ["POCKETCINEMA_PLAYBACK_KEY_PERIOD_SECONDS"] = str(key_period_seconds)
     os.environ["POCKETCINEMA_MULTIPART_PART_SIZE"] = str(5 * 1024 * 1024)
     reset_settings_cache()
     try:
@@ -177,34 +196,8 @@ def packaged_release(
             )
             assert created.status_code == 201, created.text
             release_id = created.json()["id"]
-            _upload(client, headers, release_id, sources["master"], kind="master")
-            _upload(
-                client,
-                headers,
-                release_id,
-                sources["dub"],
-                kind="audio",
-                language="de",
-                name="Deutsch",
-            )
-            _upload(
-                client,
-                headers,
-                release_id,
-                sources["commentary"],
-                kind="commentary",
-                language="en",
-                name="Commentary",
-            )
-            _upload(
-                client,
-                headers,
-                release_id,
-                sources["subs"],
-                kind="subtitle",
-                language="en",
-                name="English",
-            )
+            for path, meta in uploads:
+                _upload(client, headers, release_id, path, **meta)
             assert (
                 client.post(
                     f"/v1/studio/releases/{release_id}/transcode", headers=headers
@@ -385,6 +378,13 @@ class LiveServer:
 @pytest.fixture
 def live_server(viewing: Viewing, configure: Any) -> Iterator[LiveServer]:
     """The API on a real loopback port (uvicorn in a thread) for real HTTP clients."""
+    with running_api(configure) as server:
+        yield server
+
+
+@contextmanager
+def running_api(configure: Any) -> Iterator[LiveServer]:
+    """The API on a real loopback port (uvicorn in a thread) until the block ends."""
     import uvicorn
 
     from api.app import create_app
