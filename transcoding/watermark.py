@@ -79,9 +79,11 @@ def mark(stream: Any, pattern_file: Path, rung: LadderRung) -> Any:
     opacity 0 on the chroma planes keeps colour exactly as it was."""
     overlay = (
         ffmpeg.input(str(pattern_file), f="rawvideo", pix_fmt="yuv444p", s=f"{GRID_W}x{GRID_H}")
-        .filter("loop", loop=-1, size=1)
         .filter("scale", rung.width, rung.height, flags="bicubic")
         .filter("format", "yuv420p")
+        # Scaled once, then repeated: and a node per rung size (ffmpeg-python merges equal
+        # nodes, and one filter output cannot feed two rungs without a split).
+        .filter("loop", loop=-1, size=1)
     )
     return ffmpeg.filter(
         [stream, overlay],
