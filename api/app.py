@@ -20,6 +20,7 @@ from api.routes import (
     playback,
     player,
     purchases,
+    screeners,
     studio_catalog,
     studio_releases,
     studio_tracks,
@@ -86,6 +87,8 @@ def create_app(*, fast_hot_paths: bool = True) -> FastAPI:
     app.include_router(boxoffice.finance)
     app.include_router(boxoffice.studio)
     app.include_router(payment_desk.router)
+    app.include_router(screeners.studio)
+    app.include_router(screeners.buyer)
     if fast_hot_paths:  # see api/routes/playback.py, "the hot paths' fast routes"
         app.router.routes[0:0] = playback.fast_routes()
     return app

@@ -200,20 +200,20 @@ def main() -> None:
         now = datetime.now(UTC)
         detected, times, minimum_segments = 0, [], []
         features: dict[Path, list[list[float]]] = {}
-        for sid, path in copies:
+        for leaker, path in copies:
             started = time.monotonic()
             frames = watermark.frame_cells(path, reference.frame_rate)
             seen = watermark.segment_features(frames, reference.frame_rate, SEGMENT_SECONDS)
             features[path] = seen
-            if sid is None:
+            if leaker is None:
                 continue
-            pool = [Candidate(s, None, "viewer", now) for s in [*issued, sid]]
+            pool = [Candidate(s, None, "viewer", now) for s in [*issued, leaker]]
             found = identify(seen, reference, pool, target_fpr=target, started=started)
             times.append(found.seconds)
-            detected += found.session_id == sid
+            detected += found.session_id == leaker
             for k in range(1, len(seen) + 1):
                 short = identify(seen[:k], reference, pool, target_fpr=target)
-                if short.session_id == sid:
+                if short.session_id == leaker:
                     minimum_segments.append(k)
                     break
             else:
@@ -222,7 +222,7 @@ def main() -> None:
         # --- false positives: every copy against fresh innocent sessions
         false_positives, tries, checked = 0, 0, 0
         per_copy = max(1, -(-args.tries // len(copies)))
-        for sid, path in copies:
+        for leaker, path in copies:
             seen = features[path]
             decided = detection.decided(detection.soft_bits(seen, reference.a, reference.b))
             length = min(len(seen), segments)
@@ -237,7 +237,7 @@ def main() -> None:
                     checked += 1
                 false_positives += hit
                 tries += 1
-            assert sid is None or sid not in innocent
+            assert leaker is None or leaker not in innocent
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -33,6 +33,7 @@ from drm.playlists import SessionUrls, Template, render, templates
 from drm.ratelimit import key_limiter
 from drm.urls import media_signer
 from tickets import playback as sessions
+from tickets import screeners
 from tickets.models import PlaybackSession
 
 
@@ -117,7 +118,7 @@ def _issue(entitled: sessions.Entitled, position_seconds: float) -> Issued:
     playback = entitled.session
     grant = Grant(
         session_id=playback.id,
-        ticket_id=playback.ticket_id,
+        ticket_id=playback.ticket_id or "",  # "" for a screener session
         viewer_id=playback.viewer_id,
         title_id=playback.title_id,
         release_id=release.id,
@@ -162,6 +163,28 @@ def start(
     return _issue(entitled, position_seconds)
 
 
+def start_screener(
+    session: Session,
+    *,
+    viewer_id: str,
+    device_id: str | None,
+    screener_id: str,
+    country: str | None,
+    at: datetime,
+) -> Issued:
+    """A buyer's screener session: the same grants, keys, playlists and watermark as a
+    ticket holder's; counted as a screener view, never as box office."""
+    entitled = sessions.start_screener(
+        session,
+        viewer_id=viewer_id,
+        device_id=device_id,
+        invitation_id=screener_id,
+        country=country,
+        at=at,
+    )
+    return _issue(entitled, 0.0)
+
+
 def _caller(token: str, session_id: str, device_id: str | None) -> sessions.Caller:
     # An expired grant still says who is asking: the decision itself re-checks everything,
     # so a player back from a pause longer than a grant's life can carry on.
@@ -177,7 +200,14 @@ def _decide(
 ) -> sessions.Entitled | Refused:
     try:
         return sessions.decide(session, session_id, caller, country=country, at=at)
-    except (Forbidden, sessions.SessionEnded, sessions.SessionNotFound) as refusal:
+    except (
+        Forbidden,
+        sessions.SessionEnded,
+        sessions.SessionNotFound,
+        screeners.ScreenerRevoked,
+        screeners.ScreenerExpired,
+        screeners.ScreenerNotFound,
+    ) as refusal:
         sessions.revoke(session, session_id, at, refusal)
         session.flush()
         return Refused(refusal)
@@ -228,6 +258,17 @@ def heartbeat(
     fresh = sessions.beat(playback, seq=seq, position_seconds=position_seconds, at=at)
     session.flush()
     recorded = False
+    if playback.screener_id is not None:
+        # Screener views are the studio's own report (tickets/screeners.py), never box office.
+        try:
+            screeners.record_beat(
+                session, playback, first=first, fresh=fresh, watched_seconds=watched_seconds
+            )
+        except screeners.ScreenerViewLimitReached as refusal:
+            sessions.revoke(session, session_id, at, refusal)
+            session.flush()
+            return Refused(refusal)
+        return Beat(_issue(decided, playback.position_seconds), fresh)
     if first:
         # The first heartbeat is the view start: the player has the stream and plays. No
         # key request ever has to write. Idempotent (one row per session): a first
@@ -235,7 +276,7 @@ def heartbeat(
         boxoffice.record_view_started(
             session,
             playback_session_id=playback.id,
-            ticket_id=playback.ticket_id,
+            ticket_id=playback.ticket_id or "",
             viewer_id=playback.viewer_id,
             title_id=playback.title_id,
             territory=playback.country,
@@ -245,7 +286,7 @@ def heartbeat(
         recorded = boxoffice.record_heartbeat(
             session,
             playback_session_id=playback.id,
-            ticket_id=playback.ticket_id,
+            ticket_id=playback.ticket_id or "",
             viewer_id=playback.viewer_id,
             title_id=playback.title_id,
             territory=playback.country,

@@ -30,7 +30,7 @@ from catalog.service import playable_release
 from core.db import new_id
 from core.errors import Forbidden, Gone, InvalidInput, NotFound
 from core.settings import get_settings
-from tickets import repository
+from tickets import repository, screeners
 from tickets.models import PlaybackSession, Ticket, TicketState
 from tickets.service import RentalClock, get_ticket_for_viewer, mark_first_play, state_at
 
@@ -58,8 +58,8 @@ class Entitled:
     """A "yes": the session may play until the next decision."""
 
     session: PlaybackSession
-    ticket: Ticket
-    offer: Offer
+    ticket: Ticket | None  # None for a screener session
+    offer: Offer | None  # None for a screener session (no licence window applies)
     release: Release
 
 
@@ -156,6 +156,45 @@ def start(
     return Entitled(playback, ticket, offer, release)
 
 
+def start_screener(
+    session: Session,
+    *,
+    viewer_id: str,
+    device_id: str | None,
+    invitation_id: str,
+    country: str | None,
+    at: datetime,
+) -> Entitled:
+    """A buyer starts a screener: the same session, one stream at a time (a new start on
+    any device replaces the open one), the invitation instead of a ticket."""
+    this_device = device(device_id)
+    if not country:
+        raise InvalidInput(
+            "cannot tell which country this request comes from", code="unknown_country"
+        )
+    invitation, release, open_sessions = screeners.start(
+        session, invitation_id=invitation_id, buyer_id=viewer_id, at=at
+    )
+    for other in open_sessions:
+        repository.end_session(session, other.id, at, "replaced")
+    playback = PlaybackSession(
+        id=new_id(),
+        ticket_id=None,
+        screener_id=invitation.id,
+        viewer_id=viewer_id,
+        title_id=invitation.title_id,
+        release_id=release.id,
+        device_id=this_device,
+        country=country,
+        started_at=at,
+        last_heartbeat_at=at,
+        position_seconds=0.0,
+    )
+    session.add(playback)
+    session.flush()
+    return Entitled(playback, None, None, release)
+
+
 def decide(
     session: Session,
     session_id: str,
@@ -171,7 +210,7 @@ def decide(
     if (
         playback is None
         or playback.viewer_id != caller.viewer_id
-        or playback.ticket_id != caller.ticket_id
+        or (playback.ticket_id or "") != caller.ticket_id
         or playback.device_id != caller.device_id
     ):
         # The grant was signed by us for this session, so this fails only if ids were
@@ -182,17 +221,24 @@ def decide(
             "this playback session has ended; start playback again",
             reason=playback.end_reason or "timed_out",
         )
-    ticket = repository.get_ticket(session, playback.ticket_id)
-    if ticket is None:  # pragma: no cover - foreign key
-        raise NotFound("no such ticket", code="ticket_not_found")
-    require_watchable(ticket, at)
+    ticket: Ticket | None = None
+    offer: Offer | None = None
+    if playback.screener_id is not None:
+        # A buyer's screener: the invitation is the entitlement (no ticket, no window).
+        screeners.check(session, playback, at)
+    else:
+        ticket = repository.get_ticket(session, playback.ticket_id or "")
+        if ticket is None:  # pragma: no cover - foreign key
+            raise NotFound("no such ticket", code="ticket_not_found")
+        require_watchable(ticket, at)
     if country != playback.country:
         raise CountryChanged(
             f"this session plays in {playback.country}; heartbeats from elsewhere "
             f"({country or 'unknown'}) do not count: start playback again",
             session_country=playback.country,
         )
-    offer = offer_for(session, ticket.title_id, playback.country, at)
+    if ticket is not None:
+        offer = offer_for(session, ticket.title_id, playback.country, at)
     release = repository.find_release(session, playback.release_id)
     if release is None or not release.hls_prefix:  # pragma: no cover - foreign key
         raise NotFound("this release is no longer available", code="release_not_ready")

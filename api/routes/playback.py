@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from api.deps import CurrentUser, DbSession, RequestCountry
 from api.problems import PROBLEM_RESPONSES, app_error_response
+from api.screener_schemas import ScreenerPlaybackStart
 from core.db import utcnow
 from core.errors import InvalidInput, NotAuthenticated, NotFound
 from core.settings import get_settings
@@ -322,7 +323,41 @@ def start_playback(
     outputs: dict[str, Any] = started.release.outputs or {}
     return PlaybackStarted(
         session_id=started.session.id,
-        ticket_id=started.session.ticket_id,
+        ticket_id=started.session.ticket_id or "",
+        title_id=started.session.title_id,
+        heartbeat_interval_seconds=settings.playback_heartbeat_seconds,
+        session_timeout_seconds=settings.playback_session_timeout_seconds,
+        duration_seconds=started.release.duration_seconds,
+        audio=[AudioTrackRead(**a) for a in outputs.get("audio", [])],
+        subtitles=[SubtitleTrackRead(**s) for s in outputs.get("subtitles", [])],
+        **_session_urls(started.session.id),
+        **_grant_read(started),
+    )
+
+
+@router.post(
+    "/screener-sessions",
+    operation_id="start_screener_playback",
+    summary="Start playback of one of my screeners (buyers): the same session, grant and watermark",
+    status_code=201,
+    response_model=PlaybackStarted,
+)
+def start_screener_playback(
+    session: DbSession, principal: CurrentUser, country: RequestCountry, body: ScreenerPlaybackStart
+) -> PlaybackStarted:
+    settings = get_settings()
+    started = playback.start_screener(
+        session,
+        viewer_id=principal.user_id,
+        device_id=principal.device_id,
+        screener_id=body.screener_id,
+        country=country,
+        at=utcnow(),
+    )
+    outputs: dict[str, Any] = started.release.outputs or {}
+    return PlaybackStarted(
+        session_id=started.session.id,
+        ticket_id="",
         title_id=started.session.title_id,
         heartbeat_interval_seconds=settings.playback_heartbeat_seconds,
         session_timeout_seconds=settings.playback_session_timeout_seconds,

@@ -232,6 +232,41 @@ def package_release(
     return snapshot
 
 
+WATERMARK_SECONDS = 24
+WATERMARK_PROFILE = {
+    "name": "ci-watermark",
+    "preset": "superfast",
+    "native_rung_min_gain": 1000,
+    "gop_seconds": 1,
+    "segment_seconds": 1,
+    "rungs": [
+        {"name": "216p", "height": 216, "bitrate_kbps": 600},
+        {"name": "108p", "height": 108, "bitrate_kbps": 150},
+    ],
+    # Only the top rung carries the mark: the other shows that the setting is honoured.
+    "watermark": {"rungs": 1, "strength": 2},
+}
+
+
+@pytest.fixture(scope="session")
+def watermarked(
+    services: Services, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[PackagedRelease, Path]:
+    """The packaged release and its master (for the unmarked copy)."""
+    d = tmp_path_factory.mktemp("watermark-sources")
+    master = d / "master.mp4"
+    ffmpeg(
+        "-f", "lavfi", "-i", f"testsrc2=s=384x216:r=24:d={WATERMARK_SECONDS}",
+        "-f", "lavfi", "-i", f"sine=f=440:d={WATERMARK_SECONDS}:sample_rate=48000",
+        "-vf", "noise=alls=6:allf=t", "-ac", "2", "-c:v", "libx264", "-preset", "ultrafast",
+        "-g", "24", "-pix_fmt", "yuv420p", "-c:a", "aac", str(master),
+    )  # fmt: skip
+    packaged = package_release(
+        d, WATERMARK_PROFILE, [(master, {"kind": "master"})], key_period_seconds=600
+    )
+    return packaged, master
+
+
 @dataclass
 class Viewing:
     """A viewer with a paid ticket for a title that has the packaged release."""

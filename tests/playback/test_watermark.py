@@ -22,50 +22,17 @@ from typer.testing import CliRunner
 from core.settings import get_settings
 from drm.watermark import codeword
 from pocketcinema.cli import app
-from tests.conftest import Services
 from tests.helpers import auth_header, create_licensed_title, create_studio, create_user
 from tests.playback.conftest import (
+    WATERMARK_SECONDS,
     PackagedRelease,
     buy_ticket,
     install_release,
-    package_release,
     running_api,
 )
 from tests.transcoding.conftest import ffmpeg
 
 pytestmark = pytest.mark.slow
-
-SECONDS = 24
-PROFILE = {
-    "name": "ci-watermark",
-    "preset": "superfast",
-    "native_rung_min_gain": 1000,
-    "gop_seconds": 1,
-    "segment_seconds": 1,
-    "rungs": [
-        {"name": "216p", "height": 216, "bitrate_kbps": 600},
-        {"name": "108p", "height": 108, "bitrate_kbps": 150},
-    ],
-    # Only the top rung carries the mark: the other shows that the setting is honoured.
-    "watermark": {"rungs": 1, "strength": 2},
-}
-
-
-@pytest.fixture(scope="module")
-def watermarked(
-    services: Services, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[PackagedRelease, Path]:
-    """The packaged release and its master (for the unmarked copy)."""
-    d = tmp_path_factory.mktemp("watermark-sources")
-    master = d / "master.mp4"
-    ffmpeg(
-        "-f", "lavfi", "-i", f"testsrc2=s=384x216:r=24:d={SECONDS}",
-        "-f", "lavfi", "-i", f"sine=f=440:d={SECONDS}:sample_rate=48000",
-        "-vf", "noise=alls=6:allf=t", "-ac", "2", "-c:v", "libx264", "-preset", "ultrafast",
-        "-g", "24", "-pix_fmt", "yuv420p", "-c:a", "aac", str(master),
-    )  # fmt: skip
-    packaged = package_release(d, PROFILE, [(master, {"kind": "master"})], key_period_seconds=600)
-    return packaged, master
 
 
 def _start(client: TestClient, title_id: str) -> dict[str, Any]:
@@ -93,9 +60,10 @@ def _capture(url: str, out: Path) -> Path:
 
 
 def _launder(src: Path, out: Path) -> Path:
-    """Re-encoded at a third of the top rung's bitrate and scaled to 720p."""
+    """Re-encoded at a third of the top rung's bitrate and scaled to 720p (ultrafast: the
+    test's time; the benchmark launders with veryfast)."""
     ffmpeg(
-        "-i", str(src), "-vf", "scale=1280:720", "-c:v", "libx264", "-preset", "veryfast",
+        "-i", str(src), "-vf", "scale=1280:720", "-c:v", "libx264", "-preset", "ultrafast",
         "-b:v", "200k", "-maxrate", "200k", "-bufsize", "400k", "-an", str(out),
     )  # fmt: skip
     return out
@@ -119,7 +87,7 @@ def test_a_laundered_capture_names_its_session_and_an_unmarked_copy_no_one(
     install_release(packaged, title.id, studio.id)
     marks = packaged.release["outputs"]["watermark"]
     assert marks["folders"] == ["video_216p"]
-    assert marks["segments"] >= SECONDS - 1
+    assert marks["segments"] >= WATERMARK_SECONDS - 1
     with running_api(configure) as server:
         sessions = [_start(client, title.id) for _ in range(4)]
         first = sessions[0]
@@ -133,7 +101,8 @@ def test_a_laundered_capture_names_its_session_and_an_unmarked_copy_no_one(
         bits = codeword(first["session_id"], len(served))
         assert [int(folder.endswith(".b")) for folder, _ in served] == bits
         assert 0 < sum(bits) < len(bits)
-        assert ".b/" not in low_list and "video_108p/seg_" in low_list
+        assert ".b/" not in low_list
+        assert "video_108p/seg_" in low_list
         # The other variant of a segment is never this session's.
         index = next(i for i, b in enumerate(bits) if b == 1)
         other = f"{server.base_url}/v1/playback/sessions/{first['session_id']}/media/video_216p/seg_{index + 1:05d}.m4s"
@@ -141,19 +110,17 @@ def test_a_laundered_capture_names_its_session_and_an_unmarked_copy_no_one(
         assert refused.status_code == 403
         assert refused.json()["code"] == "media_not_granted"
 
-        leaks = [
-            _capture(f"{s['master_playlist_url']}?token={s['token']}", tmp_path / f"cap{n}.mp4")
-            for n, s in enumerate(sessions[:2])
-        ]
+        leak = _capture(url, tmp_path / "capture.mp4")
 
-    for n, leak in enumerate(leaks):
-        code, found = _detect(_launder(leak, tmp_path / f"leak{n}.mp4"))
-        assert code == 0, found
-        assert found["session_id"] == sessions[n]["session_id"]
-        assert found["ticket_id"] == sessions[n]["ticket_id"]
-        assert found["viewer_id"] == sessions[n]["viewer_id"]
-        assert found["confidence"] > 0.999999
-        assert found["candidates"] == 4
+    # Named among the four sessions (the other three are the copies' innocents; copies of
+    # other sessions against 1,000 innocents are benchmarks/watermark.py's).
+    code, found = _detect(_launder(leak, tmp_path / "leak.mp4"))
+    assert code == 0, found
+    assert found["session_id"] == first["session_id"]
+    assert found["ticket_id"] == first["ticket_id"]
+    assert found["viewer_id"] == first["viewer_id"]
+    assert found["confidence"] > 0.999999
+    assert found["candidates"] == 4
 
     # The film without any variant (the studio's master, laundered the same way).
     code, found = _detect(_launder(master_file, tmp_path / "unmarked.mp4"))
