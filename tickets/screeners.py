@@ -105,10 +105,16 @@ def invite(
     )
     session.add(invitation)
     session.flush()
-    link = f"{link_base.rstrip('/')}/screeners/redeem#code={code}"
+    link = invitation_link(link_base, code)
     # The e-mail goes out after commit (the outbox): a rolled-back invitation sends nothing.
     enqueue(session, MAIL_JOB, invitation_id=invitation.id, email=address, link=link)
     return invitation, code
+
+
+def invitation_link(base_url: str, code: str) -> str:
+    """The link the buyer gets. The code sits in the fragment, which browsers never send
+    to a server or write to its access log; the app posts it to the redeem route."""
+    return f"{base_url.rstrip('/')}/screeners/redeem#code={code}"
 
 
 def studio_invitation(
@@ -233,9 +239,7 @@ class ScreenerReport:
     watched_seconds: float
 
 
-def report(
-    session: Session, scope: StudioScope, invitations: list[ScreenerInvitation]
-) -> list[ScreenerReport]:
+def report(session: Session, invitations: list[ScreenerInvitation]) -> list[ScreenerReport]:
     """Each invitation with its views and watched time (one query for the list)."""
     totals = repository.screener_view_totals(session, [i.id for i in invitations])
     return [ScreenerReport(i, *totals.get(i.id, (0, 0.0))) for i in invitations]
@@ -243,10 +247,8 @@ def report(
 
 def title_report(session: Session, scope: StudioScope, title_id: str) -> list[ScreenerReport]:
     studio_title(session, scope, title_id)  # 404 for another studio's title
-    return report(session, scope, list(repository.title_invitations(session, scope, title_id)))
+    return report(session, list(repository.title_invitations(session, scope, title_id)))
 
 
 def buyer_screeners(session: Session, buyer_id: str) -> list[ScreenerReport]:
-    return report(
-        session, StudioScope.all_studios(), list(repository.buyer_invitations(session, buyer_id))
-    )
+    return report(session, list(repository.buyer_invitations(session, buyer_id)))

@@ -17,7 +17,6 @@ from api.screener_schemas import (
     ScreenerRedeem,
 )
 from core.db import utcnow
-from core.scope import StudioScope
 from core.settings import get_settings
 from tickets import screeners
 
@@ -65,7 +64,7 @@ def invite(
         link_base=get_settings().base_url,
         at=utcnow(),
     )
-    link = f"{get_settings().base_url.rstrip('/')}/screeners/redeem#code={code}"
+    link = screeners.invitation_link(get_settings().base_url, code)
     fresh = screeners.ScreenerReport(invitation, 0, 0.0)
     return ScreenerInvited(**_read(fresh).model_dump(), code=code, link=link)
 
@@ -92,7 +91,7 @@ def revoke(
     session: DbSession, _: StudioUser, scope: CallerScope, screener_id: str
 ) -> ScreenerInvitationRead:
     found = screeners.revoke(session, scope, screener_id, utcnow())
-    return _read(screeners.report(session, scope, [found])[0])
+    return _read(screeners.report(session, [found])[0])
 
 
 def _buyer_read(found: screeners.ScreenerReport) -> BuyerScreenerRead:
@@ -117,7 +116,7 @@ def redeem(session: DbSession, principal: CurrentUser, body: ScreenerRedeem) -> 
     found = screeners.redeem(
         session, code=body.code, buyer_id=user.id, buyer_email=user.email, at=utcnow()
     )
-    return _buyer_read(screeners.report(session, StudioScope.all_studios(), [found])[0])
+    return _buyer_read(screeners.report(session, [found])[0])
 
 
 @buyer.get(
