@@ -3,7 +3,9 @@ variants, each session's playlists spell its own codeword, a copy captured throu
 playlists with FFmpeg, re-encoded at a third of the bitrate and scaled to 720p, names its
 session (and ticket and viewer); an unmarked copy names no one.
 
-The 1,000-session and 1,000-try figures are benchmarks/watermark.py's."""
+The 1,000-session and 1,000-try figures are benchmarks/watermark.py's. Runs once, in the
+embedded profile: the pipeline, grants and playlists of a watermarked release run on
+PostgreSQL and S3 in tests/playback/test_screeners.py, and what this adds is media work."""
 
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ from tests.playback.conftest import (
 )
 from tests.transcoding.conftest import ffmpeg
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.backend_agnostic]
 
 
 def _start(client: TestClient, title_id: str) -> dict[str, Any]:
