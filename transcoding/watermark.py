@@ -129,7 +129,9 @@ def frame_cells(
         "rawvideo",
         "-",
     ]
-    timeout = limits.wall_time_floor * 4
+    # Decoding to 16x9 cells runs well above real time; a capture of unknown length gets
+    # the limit of the longest master the policy accepts.
+    timeout = limits.wall_time_for(max_seconds if max_seconds is not None else limits.max_duration)
     try:
         done = subprocess.run(argv, capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
