@@ -11,6 +11,7 @@ from api.headers import SecurityHeaders
 from api.limits import RequestLimits
 from api.middleware import RequestContextMiddleware
 from api.routes import (
+    account,
     admin,
     auth,
     boxoffice,
@@ -76,6 +77,7 @@ def create_app(*, fast_hot_paths: bool = True) -> FastAPI:
     app.include_router(health.router)
     app.include_router(titles.router)
     app.include_router(auth.router)
+    app.include_router(account.router)
     app.include_router(studio_catalog.router)
     app.include_router(studio_releases.router)
     app.include_router(studio_tracks.router)

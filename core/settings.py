@@ -72,6 +72,12 @@ PASSWORD_HASH_PRODUCTION = PasswordHashCost(time_cost=3, memory_kib=64 * 1024, p
 PASSWORD_HASH_TEST = PasswordHashCost(time_cost=1, memory_kib=8, parallelism=1)
 
 
+class SmtpSecurity(StrEnum):
+    starttls = "starttls"
+    tls = "tls"
+    none = "none"
+
+
 class StorageBackend(StrEnum):
     local = "local"
     s3 = "s3"
@@ -246,6 +252,31 @@ class Settings(BaseSettings):
     google_jwks_url: str = "https://www.googleapis.com/oauth2/v3/certs"
     google_jwks_file: Path | None = None
     jwks_cache_seconds: float = Field(default=3600.0, ge=0)
+    # One-time codes mailed for e-mail verification, password reset and e-mail change
+    # (docs/accounts.md): six digits, stored as keyed hashes, single use, short-lived. Past
+    # ``account_code_max_attempts`` wrong tries every live code of that purpose is spent.
+    account_code_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    account_code_max_attempts: int = Field(default=5, ge=1, le=100)
+    # Code checks per client address (any account), and mails we agree to send per address
+    # (sign-up codes, resets, e-mail changes), counted alike for known and unknown addresses.
+    account_code_ip_limit: str = "20/minute;100/hour"
+    account_mail_limit: str = "5/hour;20/day"
+    # Deleting the account or changing its address wants the password again, or, for an
+    # account without one (Apple/Google only), a sign-in at most this many minutes old.
+    account_reauth_minutes: int = Field(default=10, ge=1, le=24 * 60)
+
+    # --- outgoing mail (accounts) -------------------------------------------------------------
+    # No SMTP host: mails are written as .eml files to ``mail_outbox_dir`` and logged (the
+    # embedded default; development and tests only). Production names a relay.
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    # starttls (port 587), tls (implicit TLS, port 465) or none (a relay on loopback only).
+    smtp_security: SmtpSecurity = SmtpSecurity.starttls
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_timeout_seconds: float = Field(default=20.0, gt=0, le=300)
+    mail_from: str = "Pocket Cinema <no-reply@pocketcinema.invalid>"
+    mail_outbox_dir: Path | None = None  # default: <data_dir>/mail
 
     # --- media toolchain ------------------------------------------------------------------
     ffmpeg_path: str = Field(default_factory=lambda: _default_binary("ffmpeg"))
@@ -302,6 +333,8 @@ class Settings(BaseSettings):
         "login_global_limit",
         "signup_ip_limit",
         "signup_global_limit",
+        "account_code_ip_limit",
+        "account_mail_limit",
     )
     @classmethod
     def _check_limits(cls, value: str) -> str:
@@ -403,6 +436,8 @@ class Settings(BaseSettings):
             self.storage_dir = data_dir / "media"
         if self.kek_file is None:
             self.kek_file = data_dir / "keys" / "kek.json"
+        if self.mail_outbox_dir is None:
+            self.mail_outbox_dir = data_dir / "mail"
         if self.geo_fallback_country is None and self.mode is Mode.development:
             self.geo_fallback_country = "US"
         if "trusted_proxies" not in self.model_fields_set and self.mode is Mode.development:
@@ -498,6 +533,7 @@ class Settings(BaseSettings):
                 "POCKETCINEMA_KEK_FILE (name the key-encryption key file every role mounts, "
                 "made with `pocketcinema create-kek FILE`; or use POCKETCINEMA_KEY_ENCRYPTION=kms)"
             )
+        problems += self._mail_problems()
         token = self.metrics_token.get_secret_value()
         if token and (len(token) < 32 or PLACEHOLDER in token):
             problems.append("POCKETCINEMA_METRICS_TOKEN (32+ random chars)")
@@ -508,6 +544,30 @@ class Settings(BaseSettings):
             )
         if problems:
             raise ValueError("production mode refuses development values: " + "; ".join(problems))
+
+    def _mail_problems(self) -> list[str]:
+        # Verification and reset codes must reach people: a directory of .eml files on one
+        # container reaches nobody, and a password sent in clear to a remote relay leaks.
+        problems: list[str] = []
+        if not self.smtp_host:
+            problems.append("POCKETCINEMA_SMTP_HOST (name the SMTP relay that sends account mail)")
+        elif self.smtp_security is SmtpSecurity.none and self.smtp_host not in (
+            "127.0.0.1",
+            "::1",
+            "localhost",
+        ):
+            problems.append(
+                "POCKETCINEMA_SMTP_SECURITY (none is allowed only for a relay on loopback)"
+            )
+        if "pocketcinema.invalid" in self.mail_from or PLACEHOLDER in self.mail_from:
+            problems.append("POCKETCINEMA_MAIL_FROM (an address of your domain)")
+        if self.smtp_username and not self.smtp_password.get_secret_value():
+            problems.append("POCKETCINEMA_SMTP_PASSWORD (missing for POCKETCINEMA_SMTP_USERNAME)")
+        return problems
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.mail_outbox_dir or self.data_dir / "mail"
 
     @property
     def rate_limit_url(self) -> str:

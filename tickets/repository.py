@@ -77,6 +77,12 @@ def list_for_viewer(
     return rows, int(total or 0)
 
 
+def all_for_viewer(session: Session, viewer_id: str) -> Sequence[Ticket]:
+    return session.scalars(
+        select(Ticket).where(Ticket.viewer_id == viewer_id).order_by(Ticket.created_at, Ticket.id)
+    ).all()
+
+
 def get_rental_rule(session: Session, title_id: str) -> RentalRule | None:
     return session.get(RentalRule, title_id)
 

@@ -26,7 +26,8 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from catalog.models import Release
-from catalog.service import playable_release, studio_title
+from catalog.service import get_title, playable_release, studio_title
+from core import mail
 from core.db import new_id
 from core.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
 from core.outbox import enqueue
@@ -252,3 +253,28 @@ def title_report(session: Session, scope: StudioScope, title_id: str) -> list[Sc
 
 def buyer_screeners(session: Session, buyer_id: str) -> list[ScreenerReport]:
     return report(session, list(repository.buyer_invitations(session, buyer_id)))
+
+
+def send_invitation(session: Session, invitation_id: str, email: str, link: str) -> None:
+    """The invitation e-mail (the job ``screeners.invitation.mail``). Not sent for an
+    invitation withdrawn or already redeemed in the meantime."""
+    found = repository.get_invitation_by_id(session, invitation_id)
+    if found is None or found.revoked_at is not None or found.buyer_id is not None:
+        return
+    title = get_title(session, found.title_id).original_title
+    views = "one view" if found.view_limit == 1 else f"{found.view_limit} views"
+    mail.send(
+        mail.Mail(
+            to=email,
+            subject=f"Screener: {title}",
+            text=(
+                f"You are invited to watch {title} on Pocket Cinema.\n\n"
+                f"Sign in with this address ({email}) and open this link:\n{link}\n\n"
+                f"It works once, for this address only, until "
+                f"{found.expires_at:%Y-%m-%d %H:%M} UTC, for {views}. Please do not forward "
+                "it: every screener stream is marked for the account that plays it."
+            ),
+            language="en",
+            message_id=mail.message_id(f"screener-{invitation_id}"),
+        )
+    )

@@ -6,7 +6,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core.errors import AppError
 from core.jobs import job
 from tickets import refunds, screeners
 
@@ -20,15 +19,9 @@ def run_action(session: Session, action_id: str) -> None:
     refunds.carry_out(session, action_id)
 
 
-class MailTransportMissing(AppError):
-    code = "mail_transport_missing"
-
-
-@job(screeners.MAIL_JOB, max_attempts=1)
+@job(screeners.MAIL_JOB, lease_seconds=120, max_attempts=9, backoff_seconds=2.0)
 def mail_screener_invitation(session: Session, invitation_id: str, email: str, link: str) -> None:
-    # No mail transport exists in this service yet: the job fails with a code operators
-    # see (/metrics: failed jobs) instead of pretending the e-mail went out. The studio
-    # also receives the link in the invitation's response and can forward it.
-    raise MailTransportMissing(
-        f"no mail transport configured: screener invitation {invitation_id} was not e-mailed"
-    )
+    # core.mail: SMTP in production, an .eml file under the data directory without a relay.
+    # A relay that is down is retried by the outbox; the Message-ID stays the invitation's,
+    # so a repeat after an unknown outcome is recognisably the same message.
+    screeners.send_invitation(session, invitation_id, email, link)

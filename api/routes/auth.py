@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 
 from accounts import service as accounts
 from accounts.identity import Provider
-from api.deps import ClientIp, CurrentUser, DbSession, ReadDb
-from api.problems import PROBLEM_RESPONSES, problem_response
+from api.account_schemas import Accepted, Tokens
+from api.deps import ClientIp, CurrentUser, DbSession, MailLocale, ReadDb
+from api.problems import PROBLEM_RESPONSES, committed_problem, problem_response
 
 router = APIRouter(prefix="/v1", tags=["auth"], responses=PROBLEM_RESPONSES)
 
@@ -70,17 +71,6 @@ class ProviderSignIn(BaseModel):
     device_id: DeviceId | None = None
 
 
-class Tokens(BaseModel):
-    access_token: str
-    refresh_token: str = Field(description="Single use: each refresh returns a new one")
-    token_type: str = "Bearer"  # noqa: S105 - the scheme name, not a secret
-    expires_in: int = Field(description="Seconds until the access token expires")
-    user_id: str
-    role: str
-    device_id: str | None
-    created: bool = Field(description="True when this request created the account")
-
-
 class Me(BaseModel):
     user_id: str
     email: str
@@ -90,48 +80,27 @@ class Me(BaseModel):
     device_id: str | None
 
 
-def tokens(pair: accounts.TokenPair) -> Tokens:
-    return Tokens(
-        access_token=pair.access_token,
-        refresh_token=pair.refresh_token,
-        expires_in=pair.expires_in,
-        user_id=pair.user.id,
-        role=pair.user.role.value,
-        device_id=pair.device_id,
-        created=pair.created,
-    )
-
-
-def committed_problem(request: Request, exc: accounts.AuthFailure) -> JSONResponse:
-    # Returned, not raised: the request's transaction then commits the bookkeeping (the
-    # failed attempt, the revoked family) that must outlive this refusal.
-    return problem_response(exc.status, exc.code, exc.title, exc.detail, request, **exc.extra)
-
-
 def _no_store(response: Response) -> None:
     response.headers["Cache-Control"] = "no-store"
-
-
-class SignUpAccepted(BaseModel):
-    status: str = Field(default="accepted", description="Always `accepted`")
-    detail: str = Field(
-        default="sign in with this address and password to continue",
-        description="The same answer whether or not the address already had an account",
-    )
 
 
 @router.post(
     "/auth/signup",
     summary="Create a viewer account with email and password",
     description=(
-        "Answers 202 and the same body whether the address is new or already has an account "
-        "(then nothing changes), so sign-up does not tell who has an account; continue with "
-        "`/v1/auth/login`. Passwords: 10 to 256 characters, not only spaces, not on the list "
-        "of common passwords (`password_common`). Limited per client address and globally "
-        "(429 `signup_rate_limited`, with Retry-After)."
+        "Answers 202 and the same body whether the address is new or already has an account, "
+        "after the same work, so sign-up does not tell who has an account. A new address gets "
+        "a six-digit code by mail (in the caller's language: `lang` or Accept-Language); "
+        "confirm it with `/v1/account/email/verify`, which signs in. An address that already "
+        "has a confirmed account gets a mail saying someone tried to sign up with it, and "
+        "nothing changes; one whose account was never confirmed gets a new code bound to this "
+        "password. Passwords: 10 to 256 characters, not only spaces, not on the list of common "
+        "passwords (`password_common`). Limited per client address and globally "
+        "(429 `signup_rate_limited`), and mails per address (429 `mail_rate_limited`), with "
+        "Retry-After."
     ),
     status_code=202,
-    response_model=SignUpAccepted,
+    response_model=Accepted,
     responses={429: PROBLEM_RESPONSES[422] | {"description": "Too many sign-ups"}},
 )
 def sign_up(
@@ -139,17 +108,24 @@ def sign_up(
     request: Request,
     body: SignUp,
     ip: ClientIp,
+    locale: MailLocale,
     response: Response,
     device: DeviceHeader = None,
-) -> SignUpAccepted | JSONResponse:
+) -> Accepted | JSONResponse:
     _no_store(response)
     try:
         accounts.sign_up(
-            session, body.email, body.password, ip, device or body.device_id, body.display_name
+            session,
+            body.email,
+            body.password,
+            ip,
+            device or body.device_id,
+            body.display_name,
+            locale,
         )
     except accounts.SignUpRateLimited as exc:
         return _rate_limited(request, exc)
-    return SignUpAccepted()
+    return Accepted(detail="enter the code we mailed to this address to continue")
 
 
 def _rate_limited(request: Request, exc: accounts.LoginRateLimited) -> JSONResponse:
@@ -163,12 +139,17 @@ def _rate_limited(request: Request, exc: accounts.LoginRateLimited) -> JSONRespo
     summary="Sign in with email and password",
     response_model=Tokens,
     description=(
-        "Wrong email and wrong password answer the same (`invalid_credentials`). Limits "
+        "Wrong email and wrong password answer the same (`invalid_credentials`). The right "
+        "password for an account whose address was never confirmed answers 403 "
+        "`email_not_verified` (only someone who knows the password learns it). Limits "
         "(429 with Retry-After): failed sign-ins per client address (`login_rate_limited`), "
         "per account and address, and, for devices that never signed in to the account, "
         "per account and overall (`login_throttled`: a device used before still gets in)."
     ),
-    responses={429: PROBLEM_RESPONSES[422] | {"description": "Too many failed attempts"}},
+    responses={
+        429: PROBLEM_RESPONSES[422] | {"description": "Too many failed attempts"},
+        403: PROBLEM_RESPONSES[403] | {"description": "Address not confirmed yet"},
+    },
 )
 def login(
     session: DbSession,
@@ -185,7 +166,7 @@ def login(
         return committed_problem(request, exc)
     except accounts.LoginRateLimited as exc:
         return _rate_limited(request, exc)
-    return tokens(pair)
+    return Tokens.of(pair)
 
 
 @router.post(
@@ -209,7 +190,7 @@ def refresh(
         pair = accounts.refresh(session, body.refresh_token, device or body.device_id)
     except accounts.AuthFailure as exc:
         return committed_problem(request, exc)
-    return tokens(pair)
+    return Tokens.of(pair)
 
 
 @router.post("/auth/logout", summary="End this sign-in session", status_code=204)
@@ -229,7 +210,7 @@ def _sign_in_with(
     pair = accounts.sign_in_with(
         session, provider, body.id_token, device or body.device_id, body.nonce
     )
-    return tokens(pair)
+    return Tokens.of(pair)
 
 
 @router.post("/auth/apple", summary="Sign in with Apple (ID token)", response_model=Tokens)

@@ -97,6 +97,10 @@ def test_production_starts_with_real_secrets(tmp_path: Path) -> None:
         kek_file=tmp_path / "kek.json",
         metrics_token="m" * 40,
         rate_limit_storage_url="redis://127.0.0.1:6379/3",
+        smtp_host="smtp.example.com",
+        smtp_username="cinema",
+        smtp_password="relay password",
+        mail_from="Pocket Cinema <no-reply@cinema.example.com>",
     )
     assert settings.mode is Mode.production
     assert not settings.secret_key.get_secret_value().startswith(DEV_SECRET)
@@ -158,3 +162,18 @@ def test_development_trusts_loopback_proxies_only_by_default(
 def test_cors_origins_must_be_origins(tmp_path: Path, origin: str) -> None:
     with pytest.raises(ValidationError, match="is not an origin"):
         Settings(data_dir=tmp_path, cors_allowed_origins=origin)
+
+
+def test_production_refuses_mail_that_reaches_nobody_or_leaks(tmp_path: Path) -> None:
+    message = refusal(tmp_path)
+    assert "POCKETCINEMA_SMTP_HOST" in message  # a directory of .eml files reaches nobody
+    assert "POCKETCINEMA_MAIL_FROM" in message
+    plain = refusal(tmp_path, smtp_host="smtp.example.com", smtp_security="none")
+    assert "POCKETCINEMA_SMTP_SECURITY" in plain  # a password in clear over the network
+    assert "POCKETCINEMA_SMTP_SECURITY" not in refusal(
+        tmp_path, smtp_host="127.0.0.1", smtp_security="none"
+    )
+    assert "POCKETCINEMA_SMTP_PASSWORD" in refusal(
+        tmp_path, smtp_host="smtp.example.com", smtp_username="cinema"
+    )
+    assert Settings(data_dir=tmp_path).mail_dir == tmp_path / "mail"

@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import timedelta
+from email.parser import BytesParser
+from email.policy import default
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +18,10 @@ from sqlalchemy import func, select
 
 from accounts.models import Role
 from boxoffice.models import ViewHeartbeat, ViewStart
+from core import jobs
 from core.db import read_only, utcnow
 from core.outbox import OutboxJob
+from core.settings import get_settings
 from drm.watermark import codeword
 from tests.helpers import auth_header, create_licensed_title, create_studio, create_user
 from tests.playback.conftest import PackagedRelease, install_release
@@ -75,6 +79,16 @@ def test_a_buyer_watches_a_screener_counted_apart_from_box_office(
     with read_only() as session:
         mail = session.scalars(select(OutboxJob).where(OutboxJob.task == MAIL_JOB)).all()
         assert [(m.args["email"], m.args["link"]) for m in mail] == [(email, screener["link"])]
+        job_id, job_args = mail[0].id, dict(mail[0].args)
+    # The worker's job sends it (no SMTP relay in tests: core.mail writes the .eml file).
+    assert jobs.run_job(MAIL_JOB, job_id, job_args)[0] == "done"
+    sent = [
+        BytesParser(policy=default).parsebytes(p.read_bytes())
+        for p in get_settings().mail_dir.glob("*.eml")
+    ]
+    ours = [m for m in sent if m["To"] == email]
+    assert len(ours) == 1
+    assert screener["link"] in ours[0].get_body().get_content()  # type: ignore[union-attr]
 
     # Single use, and only for the invited address.
     stranger = auth_header(create_user(f"other-{uuid.uuid4().hex[:6]}@x.example"), "tablet")
