@@ -25,9 +25,12 @@ from core.settings import get_settings
 from drm.watermark import codeword
 from tests.helpers import auth_header, create_licensed_title, create_studio, create_user
 from tests.playback.conftest import PackagedRelease, install_release
+from tickets import tasks as ticket_jobs
 from tickets.screeners import MAIL_JOB
 
 pytestmark = pytest.mark.slow
+# Importing the module registers the invitation mail job.
+assert callable(ticket_jobs.mail_screener_invitation)
 
 
 def _beat(client: TestClient, started: dict[str, Any], token: str, seq: int) -> Any:
