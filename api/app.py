@@ -17,13 +17,16 @@ from api.routes import (
     boxoffice,
     docs,
     health,
+    key_exchange,
     payment_desk,
     playback,
     player,
     purchases,
     screeners,
+    store_purchases,
     studio_catalog,
     studio_releases,
+    studio_store_products,
     studio_tracks,
     tickets,
     titles,
@@ -81,8 +84,10 @@ def create_app(*, fast_hot_paths: bool = True) -> FastAPI:
     app.include_router(studio_catalog.router)
     app.include_router(studio_releases.router)
     app.include_router(studio_tracks.router)
+    app.include_router(studio_store_products.router)
     app.include_router(admin.router)
     app.include_router(purchases.router)
+    app.include_router(store_purchases.router)
     app.include_router(tickets.router)
     app.include_router(player.router)
     app.include_router(webhooks.router)
@@ -91,6 +96,7 @@ def create_app(*, fast_hot_paths: bool = True) -> FastAPI:
     app.include_router(payment_desk.router)
     app.include_router(screeners.studio)
     app.include_router(screeners.buyer)
+    app.include_router(key_exchange.router)
     if fast_hot_paths:  # see api/routes/playback.py, "the hot paths' fast routes"
         app.router.routes[0:0] = playback.fast_routes()
     return app

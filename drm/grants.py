@@ -61,6 +61,12 @@ class Grant:
     # the session gets, per segment, the one its codeword names. Their ".b" folders are
     # listed in ``renditions`` too.
     marked: tuple[str, ...] = ()
+    # When the ticket's rental clock runs out (Unix seconds), if it has started: DRM
+    # licenses issued under this grant last no longer (drm/license.py).
+    watch_until: int | None = None
+    # The release's protection profile: under "cbcs" keys go out only in DRM licenses,
+    # never as raw bytes from the key route.
+    protection: str = "aes128"
 
     def allows_media(self, rel_path: str) -> bool:
         """``rel_path`` is one file directly inside one of the granted rendition folders:
@@ -113,6 +119,10 @@ def encode(grant: Grant, *, secret: bytes | None = None) -> str:
     }
     if grant.marked:
         body["wm"] = list(grant.marked)
+    if grant.watch_until is not None:
+        body["wu"] = grant.watch_until
+    if grant.protection != "aes128":
+        body["pr"] = grant.protection
     payload = _b64(json.dumps(body, separators=(",", ":")).encode())
     return f"{payload}.{_mac(secret or _secret(), payload)}"
 
@@ -174,6 +184,8 @@ def _verify(token: str, secret: bytes) -> Grant:
             key_ids=tuple(str(k) for k in body["keys"]),
             expires_at=int(body["exp"]),
             marked=tuple(str(f) for f in body.get("wm", ())),
+            watch_until=None if body.get("wu") is None else int(body["wu"]),
+            protection=str(body.get("pr", "aes128")),
         )
     except (ValueError, KeyError, TypeError, IndexError, OverflowError, binascii.Error):
         raise InvalidGrant("not a playback grant") from None

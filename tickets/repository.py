@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -302,3 +303,16 @@ def open_screener_sessions(session: Session, invitation_id: str) -> Sequence[Pla
         .where(PlaybackSession.screener_id == invitation_id, PlaybackSession.ended_at.is_(None))
         .order_by(PlaybackSession.started_at)
     ).all()
+
+
+def lock_store_transaction(session: Session, store: str, transaction_id: str) -> None:
+    """Serialise everything about one store transaction until this transaction ends: its
+    claim by the app and the store's notifications about it, which otherwise could each miss
+    the other's uncommitted row (a refund arriving while the purchase is being claimed).
+    PostgreSQL: a transaction-level advisory lock on the transaction's hash. SQLite needs
+    none: its writers already take turns (BEGIN IMMEDIATE)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.sha256(f"{store}\x1f{transaction_id}".encode()).digest()
+    key = int.from_bytes(digest[:8], "big", signed=True)
+    session.execute(select(func.pg_advisory_xact_lock(key)))

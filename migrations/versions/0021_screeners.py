@@ -2,7 +2,7 @@
 the watermark detector reads a release's sessions with
 
 Revision ID: 0021
-Revises: 0016
+Revises: 0020
 Create Date: 2026-12-02 16:22:27
 
 A playback session now plays a ticket or a screener invitation, exactly one of them.
@@ -18,7 +18,7 @@ from alembic import op
 import core.db
 
 revision: str = "0021"
-down_revision: str | Sequence[str] | None = "0016"
+down_revision: str | Sequence[str] | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from core.settings import DEV_SECRET, Mode, Settings
+from core.settings import DEV_SECRET, AppleEnvironment, Mode, Settings
 
 
 @pytest.fixture(autouse=True)
@@ -177,3 +177,31 @@ def test_production_refuses_mail_that_reaches_nobody_or_leaks(tmp_path: Path) ->
         tmp_path, smtp_host="smtp.example.com", smtp_username="cinema"
     )
     assert Settings(data_dir=tmp_path).mail_dir == tmp_path / "mail"
+
+
+def test_production_refuses_a_store_switched_on_without_its_settings(tmp_path: Path) -> None:
+    message = refusal(
+        tmp_path, apple_bundle_id="dev.pocketcinema.app", google_play_package_name="dev.pc"
+    )
+    for name in (
+        "APPLE_ENVIRONMENT",
+        "APPLE_APP_APPLE_ID",
+        "APPLE_ROOT_CERTIFICATES",
+        "APPLE_API_ISSUER_ID",
+        "APPLE_API_KEY_ID",
+        "APPLE_API_PRIVATE_KEY_FILE",
+        "GOOGLE_PLAY_SERVICE_ACCOUNT_FILE",
+        "GOOGLE_PUBSUB_AUDIENCE",
+    ):
+        assert f"POCKETCINEMA_{name}" in message
+    # A store that is off needs nothing; development sells in Apple's sandbox by default.
+    assert "APPLE" not in refusal(tmp_path)
+    assert Settings(data_dir=tmp_path).apple_environment is AppleEnvironment.sandbox
+
+
+def test_store_commissions_are_percentages_of_known_stores(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, store_commission_percent={"app_store": 15})
+    assert settings.store_commission_percent == {"app_store": 15.0, "google_play": 15.0}
+    for bad in ({"amazon": 20}, {"app_store": 100}, {"google_play": -1}):
+        with pytest.raises(ValidationError):
+            Settings(data_dir=tmp_path, store_commission_percent=bad)
