@@ -354,6 +354,36 @@ class PlaybackStarted(GrantRead):
     )
 
 
+def _started(started: Issued) -> PlaybackStarted:
+    """The answer to a start, ticket or screener (``ticket_id`` empty for a screener)."""
+    settings = get_settings()
+    outputs: dict[str, Any] = started.release.outputs or {}
+    return PlaybackStarted(
+        session_id=started.session.id,
+        ticket_id=started.session.ticket_id or "",
+        title_id=started.session.title_id,
+        heartbeat_interval_seconds=settings.playback_heartbeat_seconds,
+        session_timeout_seconds=settings.playback_session_timeout_seconds,
+        duration_seconds=started.release.duration_seconds,
+        audio=[AudioTrackRead(**a) for a in outputs.get("audio", [])],
+        subtitles=[SubtitleTrackRead(**s) for s in outputs.get("subtitles", [])],
+        protection=started.grant.protection,
+        dash_manifest_url=(
+            f"{_session_urls(started.session.id)['master_playlist_url'].removesuffix('master.m3u8')}"
+            "manifest.mpd"
+            if started.grant.protection == "cbcs"
+            else None
+        ),
+        license_url=(
+            f"{settings.base_url.rstrip('/')}/v1/playback/license/{{system}}"
+            if started.grant.protection == "cbcs"
+            else None
+        ),
+        **_session_urls(started.session.id),
+        **_grant_read(started),
+    )
+
+
 def _grant_read(issued: Issued) -> dict[str, Any]:
     return {
         "token": issued.token,
@@ -382,7 +412,6 @@ def _session_urls(session_id: str) -> dict[str, str]:
 def start_playback(
     session: DbSession, principal: CurrentUser, country: RequestCountry, body: PlaybackStart
 ) -> PlaybackStarted:
-    settings = get_settings()
     started = playback.start(
         session,
         viewer_id=principal.user_id,
@@ -393,19 +422,7 @@ def start_playback(
         take_over=body.take_over,
         position_seconds=body.position_seconds,
     )
-    outputs: dict[str, Any] = started.release.outputs or {}
-    return PlaybackStarted(
-        session_id=started.session.id,
-        ticket_id=started.session.ticket_id or "",
-        title_id=started.session.title_id,
-        heartbeat_interval_seconds=settings.playback_heartbeat_seconds,
-        session_timeout_seconds=settings.playback_session_timeout_seconds,
-        duration_seconds=started.release.duration_seconds,
-        audio=[AudioTrackRead(**a) for a in outputs.get("audio", [])],
-        subtitles=[SubtitleTrackRead(**s) for s in outputs.get("subtitles", [])],
-        **_session_urls(started.session.id),
-        **_grant_read(started),
-    )
+    return _started(started)
 
 
 @router.post(
@@ -418,7 +435,6 @@ def start_playback(
 def start_screener_playback(
     session: DbSession, principal: CurrentUser, country: RequestCountry, body: ScreenerPlaybackStart
 ) -> PlaybackStarted:
-    settings = get_settings()
     started = playback.start_screener(
         session,
         viewer_id=principal.user_id,
@@ -427,31 +443,7 @@ def start_screener_playback(
         country=country,
         at=utcnow(),
     )
-    outputs: dict[str, Any] = started.release.outputs or {}
-    return PlaybackStarted(
-        session_id=started.session.id,
-        ticket_id="",
-        title_id=started.session.title_id,
-        heartbeat_interval_seconds=settings.playback_heartbeat_seconds,
-        session_timeout_seconds=settings.playback_session_timeout_seconds,
-        duration_seconds=started.release.duration_seconds,
-        audio=[AudioTrackRead(**a) for a in outputs.get("audio", [])],
-        subtitles=[SubtitleTrackRead(**s) for s in outputs.get("subtitles", [])],
-        protection=started.grant.protection,
-        dash_manifest_url=(
-            f"{_session_urls(started.session.id)['master_playlist_url'].removesuffix('master.m3u8')}"
-            "manifest.mpd"
-            if started.grant.protection == "cbcs"
-            else None
-        ),
-        license_url=(
-            f"{settings.base_url.rstrip('/')}/v1/playback/license/{{system}}"
-            if started.grant.protection == "cbcs"
-            else None
-        ),
-        **_session_urls(started.session.id),
-        **_grant_read(started),
-    )
+    return _started(started)
 
 
 class Seek(BaseModel):
