@@ -22,6 +22,7 @@ from api.routes import (
     playback,
     player,
     purchases,
+    screeners,
     store_purchases,
     studio_catalog,
     studio_releases,
@@ -94,5 +95,7 @@ def create_app(*, fast_hot_paths: bool = True) -> FastAPI:
     app.include_router(boxoffice.finance)
     app.include_router(boxoffice.studio)
     app.include_router(payment_desk.router)
+    app.include_router(screeners.studio)
+    app.include_router(screeners.buyer)
     app.include_router(key_exchange.router)
     return app

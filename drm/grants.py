@@ -15,7 +15,9 @@ The format is small enough for a header and simple enough for a CDN edge functio
 16 bytes of HMAC-SHA256 over ``"pcg1." + payload`` under ``playback_secret_key``. The
 payload names the session, ticket, viewer, title, release (and its storage folder), the
 licensed country, the device, the rendition folders media may come from, the key periods
-and their key ids, and the expiry in Unix seconds.
+and their key ids, the expiry in Unix seconds, and (``wm``, only when the release is
+watermarked) the rendition folders whose segments the session gets in its own A/B
+sequence.
 """
 
 from __future__ import annotations
@@ -54,6 +56,10 @@ class Grant:
     key_periods: tuple[int, int]  # first and last key period this grant opens
     key_ids: tuple[str, ...]  # the key ids of those periods (lower-case hex)
     expires_at: int  # Unix seconds
+    # Rendition folders whose segments come in two watermark variants (drm/watermark.py):
+    # the session gets, per segment, the one its codeword names. Their ".b" folders are
+    # listed in ``renditions`` too.
+    marked: tuple[str, ...] = ()
     # When the ticket's rental clock runs out (Unix seconds), if it has started: DRM
     # licenses issued under this grant last no longer (drm/license.py).
     watch_until: int | None = None
@@ -110,6 +116,8 @@ def encode(grant: Grant, *, secret: bytes | None = None) -> str:
         "keys": list(grant.key_ids),
         "exp": grant.expires_at,
     }
+    if grant.marked:
+        body["wm"] = list(grant.marked)
     if grant.watch_until is not None:
         body["wu"] = grant.watch_until
     if grant.protection != "aes128":
@@ -183,6 +191,7 @@ def _verify(token: str, secret: bytes) -> Grant:
             key_periods=(int(kp[0]), int(kp[1])),
             key_ids=tuple(str(k) for k in body["keys"]),
             expires_at=int(body["exp"]),
+            marked=tuple(str(f) for f in body.get("wm", ())),
             watch_until=None if body.get("wu") is None else int(body["wu"]),
             protection=str(body.get("pr", "aes128")),
         )

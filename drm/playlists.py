@@ -153,8 +153,10 @@ class SessionUrls:
         return f"/v1/playback/sessions/{self.session_id}/keys/{key_id}{self.token_query}"
 
 
-def render(template: Template, urls: SessionUrls) -> str:
-    sign = urls.sign_media
+def render(template: Template, urls: SessionUrls, media: Callable[[str], str] | None = None) -> str:
+    """The playlist for one session; ``media`` picks the file this session gets for each
+    segment path (its own watermark variant, drm/watermark.py), if the release has any."""
+    sign = urls.sign_media if media is None else (lambda path: urls.sign_media(media(path)))
     out: list[str] = []
     append = out.append
     for kind, value, suffix in template.parts:

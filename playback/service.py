@@ -26,7 +26,7 @@ from boxoffice import views as boxoffice
 from core.errors import AppError, Forbidden, NotFound
 from core.settings import get_settings
 from core.storage import check_key, get_store
-from drm import grants, manifests, vendors
+from drm import grants, manifests, vendors, watermark
 from drm import keys as content_keys
 from drm import license as drm_license
 from drm.grants import Grant
@@ -35,6 +35,7 @@ from drm.playlists import SessionUrls, Template, render, templates
 from drm.ratelimit import first_sighting, key_limiter
 from drm.urls import media_base, media_signer
 from tickets import playback as sessions
+from tickets import screeners
 from tickets.playback import LiveSession, Packaging
 
 
@@ -73,6 +74,7 @@ class ReleaseLayout:
     renditions: tuple[str, ...]
     period_seconds: float
     key_ids: tuple[str, ...]
+    marked: tuple[str, ...] = ()  # folders with watermark variants (B in renditions too)
 
 
 # A packaging (storage folder, master, key ids) never changes once written: a new transcode
@@ -116,7 +118,9 @@ def _read_layout(release: Packaging, prefix: str, master_key: str) -> ReleaseLay
     if not key_ids and release.content_key_id:  # packaged before keys rotated: one key
         key_ids = (release.content_key_id.lower(),)
     seconds = float(periods.get("seconds") or math.inf)
-    return ReleaseLayout(master, tuple(sorted(f for f in folders if f)), seconds, key_ids)
+    marked = tuple(str(f) for f in (outputs.get("watermark") or {}).get("folders", ()))
+    folders |= {watermark.variant_folder(f) for f in marked}
+    return ReleaseLayout(master, tuple(sorted(f for f in folders if f)), seconds, key_ids, marked)
 
 
 def key_window(layout: ReleaseLayout, position_seconds: float) -> tuple[int, int]:
@@ -140,7 +144,7 @@ def _issue(entitled: sessions.Entitled, position_seconds: float) -> Issued:
     playback = entitled.session
     grant = Grant(
         session_id=playback.id,
-        ticket_id=playback.ticket_id,
+        ticket_id=playback.ticket_id or "",  # "" for a screener session
         viewer_id=playback.viewer_id,
         title_id=playback.title_id,
         release_id=release.id,
@@ -152,9 +156,10 @@ def _issue(entitled: sessions.Entitled, position_seconds: float) -> Issued:
         key_periods=(first, last),
         key_ids=found.key_ids[first : last + 1],
         expires_at=int(time.time()) + get_settings().playback_grant_seconds,
+        marked=found.marked,
         watch_until=(
             int(entitled.ticket.watch_until.replace(tzinfo=UTC).timestamp())
-            if entitled.ticket.watch_until is not None
+            if entitled.ticket is not None and entitled.ticket.watch_until is not None
             else None
         ),
         protection=str((release.outputs or {}).get("protection") or "aes128"),
@@ -189,6 +194,28 @@ def start(
     return _issue(entitled, position_seconds)
 
 
+def start_screener(
+    session: Session,
+    *,
+    viewer_id: str,
+    device_id: str | None,
+    screener_id: str,
+    country: str | None,
+    at: datetime,
+) -> Issued:
+    """A buyer's screener session: the same grants, keys, playlists and watermark as a
+    ticket holder's; counted as a screener view, never as box office."""
+    entitled = sessions.start_screener(
+        session,
+        viewer_id=viewer_id,
+        device_id=device_id,
+        invitation_id=screener_id,
+        country=country,
+        at=at,
+    )
+    return _issue(entitled, 0.0)
+
+
 def _caller(token: str, session_id: str, device_id: str | None) -> sessions.Caller:
     # An expired grant still says who is asking: the decision itself re-checks everything,
     # so a player back from a pause longer than a grant's life can carry on.
@@ -204,7 +231,14 @@ def _decide(
 ) -> sessions.Entitled | Refused:
     try:
         return sessions.decide(session, session_id, caller, country=country, at=at)
-    except (Forbidden, sessions.SessionEnded, sessions.SessionNotFound) as refusal:
+    except (
+        Forbidden,
+        sessions.SessionEnded,
+        sessions.SessionNotFound,
+        screeners.ScreenerRevoked,
+        screeners.ScreenerExpired,
+        screeners.ScreenerNotFound,
+    ) as refusal:
         sessions.revoke(session, session_id, at, refusal)
         session.flush()
         return Refused(refusal)
@@ -253,6 +287,17 @@ def heartbeat(
     first = playback.last_seq is None
     fresh = sessions.beat(session, playback, seq=seq, position_seconds=position_seconds, at=at)
     recorded = False
+    if playback.screener_id is not None:
+        # Screener views are the studio's own report (tickets/screeners.py), never box office.
+        try:
+            screeners.record_beat(
+                session, playback, first=first, fresh=fresh, watched_seconds=watched_seconds
+            )
+        except screeners.ScreenerViewLimitReached as refusal:
+            sessions.revoke(session, session_id, at, refusal)
+            session.flush()
+            return Refused(refusal)
+        return Beat(_issue(decided, playback.position_seconds), fresh)
     if first:
         # The first heartbeat is the view start: the player has the stream and plays. No
         # key request ever has to write. Idempotent (one row per session): a first
@@ -260,7 +305,7 @@ def heartbeat(
         boxoffice.record_view_started(
             session,
             playback_session_id=playback.id,
-            ticket_id=playback.ticket_id,
+            ticket_id=playback.ticket_id or "",
             viewer_id=playback.viewer_id,
             title_id=playback.title_id,
             territory=playback.country,
@@ -270,7 +315,7 @@ def heartbeat(
         recorded = boxoffice.record_heartbeat(
             session,
             playback_session_id=playback.id,
-            ticket_id=playback.ticket_id,
+            ticket_id=playback.ticket_id or "",
             viewer_id=playback.viewer_id,
             title_id=playback.title_id,
             territory=playback.country,
@@ -361,6 +406,14 @@ def render_playlist(grant: Grant, template: Template, token_suffix: str) -> byte
     if not template.folders <= set(grant.renditions):
         raise NotFound("no such playlist in this release", code="playlist_not_found")
     urls = SessionUrls(grant.session_id, media_signer(grant, token_suffix), token_suffix)
+    if grant.marked and not template.folders.isdisjoint(grant.marked):
+        marked = frozenset(grant.marked)
+        session_id = grant.session_id
+
+        def own_variant(path: str) -> str:
+            return watermark.session_path(session_id, path, marked)
+
+        return render(template, urls, own_variant).encode()
     return render(template, urls).encode()
 
 
@@ -397,6 +450,9 @@ def media_location(grant: Grant, path: str) -> str:
     subtitle cues); anything else of the release, or of another, is refused."""
     if not grant.allows_media(path) or posixpath.normpath(path) != path:
         raise MediaNotGranted("this file is not part of the renditions this grant opens")
+    if grant.marked and not watermark.allowed(grant.session_id, path, frozenset(grant.marked)):
+        # The other watermark variant of a segment: never this session's.
+        raise MediaNotGranted("this file is not part of this session's stream")
     return check_key(f"{grant.hls_prefix}/{path}")
 
 

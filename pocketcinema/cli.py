@@ -466,6 +466,41 @@ fx_app = typer.Typer(help="FX reference rates for box-office reports.", no_args_
 boxoffice_app = typer.Typer(help="Box-office roll-ups and reconciliation.", no_args_is_help=True)
 app.add_typer(fx_app, name="fx")
 app.add_typer(boxoffice_app, name="boxoffice")
+watermark_app = typer.Typer(help="Forensic watermark: trace a leaked copy.", no_args_is_help=True)
+app.add_typer(watermark_app, name="watermark")
+
+
+@watermark_app.command("detect")
+def watermark_detect(
+    file: Annotated[Path, typer.Argument(help="A captured copy (any container FFmpeg reads)")],
+    release: Annotated[
+        str | None, typer.Option(help="The release it is a copy of (default: try each)")
+    ] = None,
+    fpr: Annotated[
+        float, typer.Option(help="False-positive rate to name someone at", min=1e-15, max=0.01)
+    ] = 1e-6,
+) -> None:
+    """Name the session, ticket and viewer a copy was captured from, or no one.
+
+    Prints one JSON object; exits 0 when a session is named, 1 when no one is."""
+    import json
+
+    from core.db import read_only
+    from core.errors import AppError
+    from forensics import service as forensics
+
+    load_settings()
+    if not file.is_file():
+        raise fail(f"no such file: {file}")
+    with clear_errors():
+        try:
+            with read_only() as session:
+                found = forensics.detect(session, file, release_id=release, target_fpr=fpr)
+        except AppError as exc:
+            raise fail(f"{exc.detail} ({exc.code})") from None
+    typer.echo(json.dumps(found.as_dict(), default=str))
+    if found.session_id is None:
+        raise typer.Exit(1)
 
 
 @fx_app.command("load")

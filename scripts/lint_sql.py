@@ -42,6 +42,7 @@ PACKAGES = (
     "tickets",
     "transcoding",
     "boxoffice",
+    "forensics",
     "api",
     "pocketcinema",
 )

@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     Enum,
     Float,
     ForeignKey,
@@ -114,6 +115,10 @@ class PlaybackSession(TimestampMixin, Base):
         Index("ix_playback_session_ticket_live", "ticket_id", "ended_at"),
         # Live sessions for operators' metrics: a range over recent heartbeats among the
         # sessions not ended, never a scan of every session ever played.
+        # A session plays a ticket or a screener invitation: exactly one of them.
+        CheckConstraint("(ticket_id IS NULL) <> (screener_id IS NULL)", name="ticket_or_screener"),
+        # The watermark detector's candidates: every session of one release.
+        Index("ix_playback_session_release", "release_id"),
         Index(
             "ix_playback_session_not_ended",
             "last_heartbeat_at",
@@ -123,7 +128,11 @@ class PlaybackSession(TimestampMixin, Base):
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    ticket_id: Mapped[str] = mapped_column(ForeignKey("ticket.id"))
+    # A session plays a ticket or, for a buyer, a screener invitation (never both).
+    ticket_id: Mapped[str | None] = mapped_column(ForeignKey("ticket.id"))
+    screener_id: Mapped[str | None] = mapped_column(
+        ForeignKey("screener_invitation.id"), index=True
+    )
     viewer_id: Mapped[str] = mapped_column(ForeignKey("user_account.id"), index=True)
     title_id: Mapped[str] = mapped_column(String(32))
     release_id: Mapped[str] = mapped_column(ForeignKey("release.id"))
@@ -135,3 +144,45 @@ class PlaybackSession(TimestampMixin, Base):
     end_reason: Mapped[str | None] = mapped_column(String(30))  # stopped, timed_out, replaced, …
     last_seq: Mapped[int | None]
     position_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class ScreenerInvitation(TimestampMixin, Base):
+    """A studio's invitation to one buyer (by e-mail) to watch one title without paying.
+
+    The invitation's code is a random secret sent in the e-mail's link; only its SHA-256 is
+    stored. It is single-use: the first signed-in account with the invited address that
+    redeems it becomes the buyer, and only that account can play it, at most
+    ``view_limit`` times before ``expires_at``. Screener views are counted here
+    (:class:`ScreenerView`), never in box office.
+    """
+
+    __tablename__ = "screener_invitation"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    studio_id: Mapped[str] = mapped_column(ForeignKey("studio.id"), index=True)
+    title_id: Mapped[str] = mapped_column(ForeignKey("title.id"), index=True)
+    email: Mapped[str] = mapped_column(String(320))
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime]
+    view_limit: Mapped[int]
+    invited_by: Mapped[str] = mapped_column(String(32))
+    buyer_id: Mapped[str | None] = mapped_column(ForeignKey("user_account.id"), index=True)
+    redeemed_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class ScreenerView(Base):
+    """One screener view: a screener session that played (its first heartbeat), at most
+    one row per session, however often a heartbeat is retried."""
+
+    __tablename__ = "screener_view"
+
+    playback_session_id: Mapped[str] = mapped_column(
+        ForeignKey("playback_session.id"), primary_key=True
+    )
+    invitation_id: Mapped[str] = mapped_column(ForeignKey("screener_invitation.id"), index=True)
+    buyer_id: Mapped[str] = mapped_column(ForeignKey("user_account.id"))
+    title_id: Mapped[str] = mapped_column(String(32))
+    country: Mapped[str] = mapped_column(String(2))
+    started_at: Mapped[datetime]
+    watched_seconds: Mapped[float] = mapped_column(Float, default=0.0)

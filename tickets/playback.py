@@ -37,7 +37,7 @@ from catalog.service import playable_release
 from core.db import new_id
 from core.errors import Forbidden, Gone, InvalidInput, NotFound
 from core.settings import get_settings
-from tickets import repository
+from tickets import repository, screeners
 from tickets.models import PlaybackSession, TicketState
 from tickets.service import RentalClock, get_ticket_for_viewer, mark_first_play, state_at
 
@@ -65,7 +65,8 @@ class LiveSession:
     """A playback session as a decision sees it (plain values, not an ORM row)."""
 
     id: str
-    ticket_id: str
+    ticket_id: str | None  # None for a screener session
+    screener_id: str | None  # the invitation, for a screener session
     viewer_id: str
     title_id: str
     release_id: str
@@ -82,6 +83,7 @@ class LiveSession:
         return cls(
             id=row.id,
             ticket_id=row.ticket_id,
+            screener_id=row.screener_id,
             viewer_id=row.viewer_id,
             title_id=row.title_id,
             release_id=row.release_id,
@@ -132,7 +134,7 @@ class Entitled:
     """A "yes": the session may play until the next decision."""
 
     session: LiveSession
-    ticket: TicketClock
+    ticket: TicketClock | None  # None for a screener session (no ticket, no window)
     release: Packaging
 
 
@@ -235,6 +237,45 @@ def start(
     return Entitled(LiveSession.of(playback), clock, Packaging.of(release))
 
 
+def start_screener(
+    session: Session,
+    *,
+    viewer_id: str,
+    device_id: str | None,
+    invitation_id: str,
+    country: str | None,
+    at: datetime,
+) -> Entitled:
+    """A buyer starts a screener: the same session, one stream at a time (a new start on
+    any device replaces the open one), the invitation instead of a ticket."""
+    this_device = device(device_id)
+    if not country:
+        raise InvalidInput(
+            "cannot tell which country this request comes from", code="unknown_country"
+        )
+    invitation, release, open_sessions = screeners.start(
+        session, invitation_id=invitation_id, buyer_id=viewer_id, at=at
+    )
+    for other in open_sessions:
+        repository.end_session(session, other.id, at, "replaced")
+    playback = PlaybackSession(
+        id=new_id(),
+        ticket_id=None,
+        screener_id=invitation.id,
+        viewer_id=viewer_id,
+        title_id=invitation.title_id,
+        release_id=release.id,
+        device_id=this_device,
+        country=country,
+        started_at=at,
+        last_heartbeat_at=at,
+        position_seconds=0.0,
+    )
+    session.add(playback)
+    session.flush()
+    return Entitled(LiveSession.of(playback), None, Packaging.of(release))
+
+
 def decide(
     session: Session,
     session_id: str,
@@ -250,7 +291,7 @@ def decide(
     if (
         facts is None
         or facts.viewer_id != caller.viewer_id
-        or facts.ticket_id != caller.ticket_id
+        or (facts.ticket_id or "") != caller.ticket_id
         or facts.device_id != caller.device_id
     ):
         # The grant was signed by us for this session, so this fails only if ids were
@@ -261,15 +302,20 @@ def decide(
             "this playback session has ended; start playback again",
             reason=facts.end_reason or "timed_out",
         )
-    clock = TicketClock(facts.state, facts.start_by, facts.first_played_at, facts.watch_until)
-    require_watchable(clock, at)
+    clock: TicketClock | None = None
+    if facts.screener_id is not None:
+        # A buyer's screener: the invitation is the entitlement (no ticket, no window).
+        screeners.check(session, facts, at)
+    else:
+        clock = TicketClock(facts.state, facts.start_by, facts.first_played_at, facts.watch_until)
+        require_watchable(clock, at)
     if country != facts.country:
         raise CountryChanged(
             f"this session plays in {facts.country}; heartbeats from elsewhere "
             f"({country or 'unknown'}) do not count: start playback again",
             session_country=facts.country,
         )
-    if not facts.licensed:
+    if clock is not None and not facts.licensed:
         # The rule on plain values names the refusal (window closed, territory, collection).
         offer_for(session, facts.title_id, facts.country, at)
         raise OutsideLicenceWindow(f"this title is not available in {facts.country} now")

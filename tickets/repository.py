@@ -14,7 +14,15 @@ from sqlalchemy.orm import Session
 from catalog.models import Release, Title
 from catalog.repository import on_sale_clause
 from core.db import insert_or_ignore
-from tickets.models import PlaybackSession, RentalRule, Ticket, TicketState
+from core.scope import StudioScope
+from tickets.models import (
+    PlaybackSession,
+    RentalRule,
+    ScreenerInvitation,
+    ScreenerView,
+    Ticket,
+    TicketState,
+)
 
 
 def insert_ticket(session: Session, values: dict[str, Any]) -> bool:
@@ -150,6 +158,7 @@ def _decision_statement() -> Any:
         select(
             s.id,
             s.ticket_id,
+            s.screener_id,
             s.viewer_id,
             s.title_id,
             s.release_id,
@@ -174,7 +183,9 @@ def _decision_statement() -> Any:
             # from (a request from elsewhere is refused before this is looked at)
             on_sale_clause(bindparam("country"), bindparam("at")).label("licensed"),
         )
-        .join(t, t.id == s.ticket_id)
+        # A screener session has no ticket: its ticket columns are NULL (tickets/screeners.py
+        # decides for it).
+        .outerjoin(t, t.id == s.ticket_id)
         .join(r, r.id == s.release_id)
         .join(Title, Title.id == s.title_id)
         .where(s.id == bindparam("session_id"))
@@ -261,6 +272,122 @@ def resume_positions(session: Session, ticket_ids: Sequence[str]) -> dict[str, f
         select(newest.c.ticket_id, newest.c.position_seconds).where(newest.c.rank == 1)
     )
     return {ticket_id: float(position) for ticket_id, position in rows}
+
+
+# --- screeners ----------------------------------------------------------------------------
+
+
+def get_invitation(
+    session: Session, scope: StudioScope, invitation_id: str
+) -> ScreenerInvitation | None:
+    return session.scalar(
+        select(ScreenerInvitation).where(
+            ScreenerInvitation.id == invitation_id, scope.where(ScreenerInvitation.studio_id)
+        )
+    )
+
+
+def invitation_by_code_hash(session: Session, code_hash: str) -> ScreenerInvitation | None:
+    return session.scalar(
+        select(ScreenerInvitation)
+        .where(ScreenerInvitation.code_hash == code_hash)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+def lock_invitation(session: Session, invitation_id: str) -> ScreenerInvitation | None:
+    return session.scalar(
+        select(ScreenerInvitation)
+        .where(ScreenerInvitation.id == invitation_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+def get_invitation_by_id(session: Session, invitation_id: str) -> ScreenerInvitation | None:
+    return session.get(ScreenerInvitation, invitation_id)
+
+
+def buyer_invitations(session: Session, buyer_id: str) -> Sequence[ScreenerInvitation]:
+    return session.scalars(
+        select(ScreenerInvitation)
+        .where(ScreenerInvitation.buyer_id == buyer_id)
+        .order_by(ScreenerInvitation.created_at.desc())
+    ).all()
+
+
+def title_invitations(
+    session: Session, scope: StudioScope, title_id: str
+) -> Sequence[ScreenerInvitation]:
+    return session.scalars(
+        select(ScreenerInvitation)
+        .where(ScreenerInvitation.title_id == title_id, scope.where(ScreenerInvitation.studio_id))
+        .order_by(ScreenerInvitation.created_at)
+    ).all()
+
+
+def count_screener_views(session: Session, invitation_id: str) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(ScreenerView)
+            .where(ScreenerView.invitation_id == invitation_id)
+        )
+        or 0
+    )
+
+
+def has_screener_view(session: Session, session_id: str) -> bool:
+    return (
+        session.scalar(
+            select(ScreenerView.playback_session_id).where(
+                ScreenerView.playback_session_id == session_id
+            )
+        )
+        is not None
+    )
+
+
+def insert_screener_view(session: Session, values: dict[str, Any]) -> None:
+    # The caller holds the session's and the invitation's row locks and has checked the
+    # row is absent: no race to lose here.
+    session.add(ScreenerView(**values))
+    session.flush()
+
+
+def add_screener_watch(session: Session, session_id: str, seconds: float) -> None:
+    session.execute(
+        update(ScreenerView)
+        .where(ScreenerView.playback_session_id == session_id)
+        .values(watched_seconds=ScreenerView.watched_seconds + seconds)
+    )
+
+
+def screener_view_totals(
+    session: Session, invitation_ids: Sequence[str]
+) -> dict[str, tuple[int, float]]:
+    """Per invitation: (views, watched seconds), one query for a whole list."""
+    if not invitation_ids:
+        return {}
+    rows = session.execute(
+        select(
+            ScreenerView.invitation_id,
+            func.count(),
+            func.coalesce(func.sum(ScreenerView.watched_seconds), 0.0),
+        )
+        .where(ScreenerView.invitation_id.in_(invitation_ids))
+        .group_by(ScreenerView.invitation_id)
+    ).all()
+    return {str(r[0]): (int(r[1]), float(r[2])) for r in rows}
+
+
+def open_screener_sessions(session: Session, invitation_id: str) -> Sequence[PlaybackSession]:
+    return session.scalars(
+        select(PlaybackSession)
+        .where(PlaybackSession.screener_id == invitation_id, PlaybackSession.ended_at.is_(None))
+        .order_by(PlaybackSession.started_at)
+    ).all()
 
 
 def lock_store_transaction(session: Session, store: str, transaction_id: str) -> None:

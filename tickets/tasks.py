@@ -13,7 +13,7 @@ from core.errors import RetryableError
 from core.jobs import job
 from core.settings import get_settings
 from payments.stores import StoreUnavailable, google_play
-from tickets import refunds, store_purchases
+from tickets import refunds, screeners, store_purchases
 
 # Google's voided purchases list is read this far back each time (it keeps 30 days); what was
 # applied before is found in the ledger and adds nothing.
@@ -27,6 +27,14 @@ def _action_failed(session: Session, reason: str, code: str, args: dict[str, Any
 @job(refunds.ACTION_JOB, max_attempts=6, backoff_seconds=5.0, on_failure=_action_failed)
 def run_action(session: Session, action_id: str) -> None:
     refunds.carry_out(session, action_id)
+
+
+@job(screeners.MAIL_JOB, lease_seconds=120, max_attempts=9, backoff_seconds=2.0)
+def mail_screener_invitation(session: Session, invitation_id: str, email: str, link: str) -> None:
+    # core.mail: SMTP in production, an .eml file under the data directory without a relay.
+    # A relay that is down is retried by the outbox; the Message-ID stays the invitation's,
+    # so a repeat after an unknown outcome is recognisably the same message.
+    screeners.send_invitation(session, invitation_id, email, link)
 
 
 @job(store_purchases.CONSUME_JOB, max_attempts=8, backoff_seconds=30.0)

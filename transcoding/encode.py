@@ -28,6 +28,7 @@ from transcoding.tools import (
     run_ffmpeg_with_progress,
     run_tool,
 )
+from transcoding.watermark import Marking, mark
 
 _GLOBAL_ARGS = ("-nostdin", "-hide_banner", "-nostats", "-loglevel", "error", "-y")
 
@@ -38,6 +39,11 @@ class RenditionFile:
 
     rung: LadderRung
     path: Path
+    variant: str = ""  # "" (the rung, variant A when watermarked) or "b" (watermark B)
+
+    @property
+    def output_name(self) -> str:
+        return f"{self.rung.name}.{self.variant}" if self.variant else self.rung.name
 
 
 @dataclass(frozen=True)
@@ -146,20 +152,42 @@ def _media_seconds(probe: ProbeResult, chunk: Chunk | None) -> float:
 
 
 def build_ladder_command(
-    probe: ProbeResult, plan: LadderPlan, out_dir: Path, *, chunk: Chunk | None = None
+    probe: ProbeResult,
+    plan: LadderPlan,
+    out_dir: Path,
+    *,
+    chunk: Chunk | None = None,
+    marking: Marking | None = None,
 ) -> tuple[list[str], tuple[RenditionFile, ...]]:
-    """The single-decode command: decode once, ``split`` to every rung, one process."""
+    """The single-decode command: decode once, ``split`` to every rung, one process.
+
+    With ``marking``, each of the plan's marked rungs is scaled once and encoded twice,
+    watermark variant A (``<rung>.mp4``) and B (``<rung>.b.mp4``), same encoder settings."""
     inp = _input(probe, chunk)
     source = _video_source(probe, plan, inp)
     branches = source.filter_multi_output("split", len(plan.rungs))
+    marked = {r.name for r in plan.marked_rungs} if marking is not None else set()
     outputs = []
     files = []
     for n, rung in enumerate(plan.rungs):
         path = out_dir / f"{rung.name}.mp4"
         files.append(RenditionFile(rung=rung, path=path))
-        outputs.append(
-            ffmpeg.output(_scale(branches[n], rung), str(path), **_video_output_args(plan, rung))
-        )
+        scaled = _scale(branches[n], rung)
+        if marking is None or rung.name not in marked:
+            outputs.append(ffmpeg.output(scaled, str(path), **_video_output_args(plan, rung)))
+            continue
+        b_path = out_dir / f"{rung.name}.b.mp4"
+        files.append(RenditionFile(rung=rung, path=b_path, variant="b"))
+        pair = scaled.filter_multi_output("split", 2)
+        for stream, pattern_file, target in (
+            (pair[0], marking.plus, path),
+            (pair[1], marking.minus, b_path),
+        ):
+            outputs.append(
+                ffmpeg.output(
+                    mark(stream, pattern_file, rung), str(target), **_video_output_args(plan, rung)
+                )
+            )
     return _compile(ffmpeg.merge_outputs(*outputs)), tuple(files)
 
 
@@ -171,10 +199,12 @@ def encode_ladder(
     chunk: Chunk | None = None,
     on_progress: ProgressCallback | None = None,
     limits: PolicyLimits = DEFAULT_LIMITS,
+    marking: Marking | None = None,
 ) -> EncodeResult:
-    """Encode every rung of ``plan`` (for the whole master or one chunk) in one process."""
+    """Encode every rung of ``plan`` (for the whole master or one chunk) in one process;
+    with ``marking``, the marked rungs in both watermark variants."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    argv, files = build_ladder_command(probe, plan, out_dir, chunk=chunk)
+    argv, files = build_ladder_command(probe, plan, out_dir, chunk=chunk, marking=marking)
     seconds = _media_seconds(probe, chunk)
     result = run_ffmpeg_with_progress(
         argv, timeout=limits.wall_time_for(seconds), on_progress=on_progress

@@ -46,6 +46,17 @@ DEFAULT_RUNGS: tuple[RungSpec, ...] = (
 )
 
 
+class WatermarkSpec(BaseModel):
+    """A/B forensic watermarking (docs/watermark.md): the top ``rungs`` rungs (0: every
+    rung) are encoded twice, variant A with a faint large luminance pattern added and
+    variant B with it subtracted, ``strength`` code values at the pattern's peak."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rungs: int = Field(default=0, ge=0, description="top rungs that carry the mark; 0: all")
+    strength: float = Field(default=2.0, ge=0.5, le=8.0)
+
+
 class LadderProfile(BaseModel):
     """Everything that shapes the ladder. Load with ``LadderProfile.model_validate(dict)``
     or ``LadderProfile.model_validate_json(text)``."""
@@ -72,6 +83,9 @@ class LadderProfile(BaseModel):
     # Integrated loudness target (EBU R128 / ATSC A/85 style) or None to keep the studio's
     # mix. Downmixes are always normalised so they cannot clip.
     audio_loudness_lufs: float | None = None
+    # None: no forensic watermark. Marked rungs cost a second video encode and their
+    # segments' storage twice (measured in benchmarks/watermark.py).
+    watermark: WatermarkSpec | None = None
 
     @model_validator(mode="after")
     def _check(self) -> LadderProfile:
@@ -123,6 +137,14 @@ class LadderPlan:
     @property
     def codec(self) -> VideoCodec:
         return self.profile.codec
+
+    @property
+    def marked_rungs(self) -> tuple[LadderRung, ...]:
+        """The rungs encoded in two watermark variants (largest first)."""
+        spec = self.profile.watermark
+        if spec is None:
+            return ()
+        return self.rungs[: spec.rungs] if spec.rungs else self.rungs
 
 
 def _even(value: float) -> int:

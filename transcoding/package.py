@@ -211,6 +211,11 @@ def _safe_name(value: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", value)
 
 
+def video_folder(rung_name: str) -> str:
+    """The folder a rung's segments are packaged into."""
+    return f"video_{_safe_name(rung_name)}"
+
+
 def package_hls(
     renditions: Sequence[RenditionFile],
     out_dir: Path,
@@ -247,9 +252,9 @@ def package_hls(
     video_playlists: list[str] = []
     iframe_playlists: list[Path] = []
     for rendition in renditions:
-        name = _safe_name(rendition.rung.name)
-        playlist = f"video_{name}.m3u8"
-        iframes = f"video_{name}_iframes.m3u8"
+        folder = video_folder(rendition.rung.name)
+        playlist = f"{folder}.m3u8"
+        iframes = f"{folder}_iframes.m3u8"
         video_playlists.append(playlist)
         iframe_playlists.append(out_dir / iframes)
         descriptors.append(
@@ -257,8 +262,8 @@ def package_hls(
                 {
                     "in": str(rendition.path.resolve()),
                     "stream": "video",
-                    "init_segment": f"video_{name}/init.mp4",
-                    "segment_template": f"video_{name}/seg_$Number%05d$.m4s",
+                    "init_segment": f"{folder}/init.mp4",
+                    "segment_template": f"{folder}/seg_$Number%05d$.m4s",
                     "playlist_name": playlist,
                     "iframe_playlist_name": iframes,
                 }

@@ -50,7 +50,7 @@ from core.outbox import enqueue
 from core.settings import ProtectionProfile, get_settings
 from core.storage import get_store
 from drm import keys
-from transcoding import repository, service, track_publishing
+from transcoding import repository, service, track_publishing, watermark
 from transcoding.cadence import measure_cadence
 from transcoding.chunking import Chunk, plan_chunks
 from transcoding.cmaf import package_cmaf
@@ -68,7 +68,14 @@ from transcoding.ladder import (
     plan_ladder,
 )
 from transcoding.models import EncodeChunk, TranscodeRun
-from transcoding.package import AudioTrack, ContentKey, PackageResult, SubtitleTrack, package_hls
+from transcoding.package import (
+    AudioTrack,
+    ContentKey,
+    PackageResult,
+    SubtitleTrack,
+    package_hls,
+    video_folder,
+)
 from transcoding.policy import check_audio_sidecar, check_master, check_subtitle_sidecar
 from transcoding.probe import ProbeResult
 from transcoding.steps import RunSuperseded, Step, step, warning_for
@@ -376,11 +383,20 @@ def encode_chunk(session: Session, chunk_id: str) -> None:
         with step(Step.plan):
             ladder = plan(probe)
         with step(Step.encode), scratch(f"chunk-{work.chunk.index}-") as tmp:
-            result = encode_ladder(probe, ladder, tmp, chunk=work.chunk, on_progress=report)
+            spec = ladder.profile.watermark
+            marking = (
+                watermark.prepare_marking(work.release_id, spec.strength, tmp / "marks")
+                if spec is not None and ladder.marked_rungs
+                else None
+            )
+            result = encode_ladder(
+                probe, ladder, tmp, chunk=work.chunk, on_progress=report, marking=marking
+            )
             for rendition in result.renditions:
-                key = f"work/{work.release_id}/{work.attempt}/chunks/{work.chunk.index:05d}/{rendition.rung.name}.mp4"
+                name = rendition.output_name
+                key = f"work/{work.release_id}/{work.attempt}/chunks/{work.chunk.index:05d}/{name}.mp4"
                 store.put_file(key, rendition.path, "video/mp4")
-                outputs[rendition.rung.name] = key
+                outputs[name] = key
     except RunSuperseded:
         log.info("chunk no longer wanted; encode stopped", extra={"chunk_id": chunk_id})
         return
@@ -479,17 +495,24 @@ def package(session: Session, run_id: str) -> None:
 def _join_chunks(
     ladder: LadderPlan, work: PackageWork, tmp: Path, progress: _PackagingProgress
 ) -> list[RenditionFile]:
+    """Every rung's chunks joined; a marked rung's watermark variant B comes after the
+    rungs (``variant="b"``)."""
     store = get_store()
     renditions = []
-    for n, rung in enumerate(ladder.rungs):
+    wanted = [RenditionFile(rung, Path()) for rung in ladder.rungs]
+    wanted += [RenditionFile(rung, Path(), variant="b") for rung in ladder.marked_rungs]
+    for n, rendition in enumerate(wanted):
+        name = rendition.output_name
+        if any(name not in outputs for outputs in work.chunk_outputs):
+            continue  # not marked when these chunks were encoded
         parts = []
         for index, outputs in enumerate(work.chunk_outputs):
-            part = tmp / "chunks" / rung.name / f"{index:05d}.mp4"
-            store.download_to(outputs[rung.name], part)
+            part = tmp / "chunks" / name / f"{index:05d}.mp4"
+            store.download_to(outputs[name], part)
             parts.append(part)
-        joined = concat_renditions(parts, tmp / "video" / f"{rung.name}.mp4")
-        renditions.append(RenditionFile(rung=rung, path=joined))
-        progress(0.4 * (n + 1) / len(ladder.rungs))
+        joined = concat_renditions(parts, tmp / "video" / f"{name}.mp4")
+        renditions.append(RenditionFile(rendition.rung, joined, rendition.variant))
+        progress(0.4 * (n + 1) / len(wanted))
     return renditions
 
 
@@ -570,7 +593,9 @@ def _package(session: Session, run_id: str, work: PackageWork) -> None:
     prefix = f"hls/{release_id}/{attempt}"
     with scratch("package-") as tmp:
         with step(Step.concat):
-            renditions = _join_chunks(ladder, work, tmp, progress)
+            joined = _join_chunks(ladder, work, tmp, progress)
+            renditions = [r for r in joined if not r.variant]
+            variants_b = [r for r in joined if r.variant == "b"]
         with step(Step.audio):
             audio = _audio_tracks(probe, work, tmp, warnings)
         progress(0.55)
@@ -603,6 +628,15 @@ def _package(session: Session, run_id: str, work: PackageWork) -> None:
                     rotation_keys=[_packager_key(k, settings.base_url) for k in work.rotation],
                     rotate_every_segments=work.period_segments if work.rotation else None,
                 )
+            # Watermark variants need the per-segment file names of the HLS AES-128 package;
+            # a cbcs (CMAF) release is packaged without them (docs/watermark.md).
+            marked = (
+                _watermark_variants(
+                    ladder, work, renditions, variants_b, packaged, tmp, probe.duration or 0.0
+                )
+                if variants_b and work.protection is not ProtectionProfile.cbcs
+                else None
+            )
         if packaged.iframe_error:
             warnings.append(
                 warning_for(
@@ -668,6 +702,8 @@ def _package(session: Session, run_id: str, work: PackageWork) -> None:
                 "seconds": work.period_segments * work.segment_seconds,
                 "key_ids": [work.key.key_id, *(k.key_id for k in work.rotation)],
             },
+            # Forensic watermark (docs/watermark.md): B folders, the detector's reference.
+            **({"watermark": marked} if marked is not None else {}),
         }
         for warning in warnings:
             catalog.add_warning(release, **warning)
@@ -684,6 +720,54 @@ def _package(session: Session, run_id: str, work: PackageWork) -> None:
         )
     # Chunks of every run of this release: earlier runs' were kept for reuse.
     get_store().delete_prefix(f"work/{release_id}/")
+
+
+def _watermark_variants(
+    ladder: LadderPlan,
+    work: PackageWork,
+    renditions: list[RenditionFile],
+    variants_b: list[RenditionFile],
+    packaged: PackageResult,
+    tmp: Path,
+    duration: float,
+) -> dict[str, Any]:
+    """Package variant B of the marked rungs with the same segmenting and keys as A, put
+    its segments beside A's, and store the detector's reference (outside the release's
+    media folder: nothing a grant opens). What ``release.outputs["watermark"]`` says."""
+    settings = get_settings()
+    packaged_b = package_hls(
+        variants_b,
+        tmp / "hls_b",
+        duration=duration,
+        segment_seconds=ladder.segment_seconds,
+        key=_packager_key(work.key, settings.base_url),
+        rotation_keys=[_packager_key(k, settings.base_url) for k in work.rotation],
+        rotate_every_segments=work.period_segments if work.rotation else None,
+    )
+    folders = [video_folder(r.rung.name) for r in variants_b]
+    watermark.place_variants(packaged_b.out_dir, packaged.out_dir, folders)
+    # Cell means do not depend on the picture size: the smallest marked rung is the
+    # cheapest to decode and serves as the reference for a capture of any rung.
+    smallest_b = variants_b[-1]
+    smallest_a = next(r for r in renditions if r.rung.name == smallest_b.rung.name)
+    data = watermark.reference(
+        smallest_a.path,
+        smallest_b.path,
+        frame_rate=ladder.frame_rate,
+        segment_seconds=ladder.segment_seconds,
+        folders=folders,
+    )
+    key = f"forensics/{work.release_id}/{work.attempt}/reference.json"
+    get_store().put_file(
+        key, watermark.dump_reference(data, tmp / "reference.json"), "application/json"
+    )
+    spec = ladder.profile.watermark
+    return {
+        "folders": folders,
+        "reference": key,
+        "segments": len(data["a"]),
+        "strength": spec.strength if spec else None,
+    }
 
 
 def key_periods(duration: float, segment_seconds: float) -> tuple[int, int]:

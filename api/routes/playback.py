@@ -30,6 +30,7 @@ from api.deps import (
     scope_country,
 )
 from api.problems import PROBLEM_JSON, PROBLEM_RESPONSES, Problem, app_error_response
+from api.screener_schemas import ScreenerPlaybackStart
 from core.db import utcnow
 from core.errors import InvalidInput, NotAuthenticated, NotFound
 from core.settings import get_settings
@@ -358,6 +359,36 @@ class PlaybackStarted(GrantRead):
     )
 
 
+def _started(started: Issued) -> PlaybackStarted:
+    """The answer to a start, ticket or screener (``ticket_id`` empty for a screener)."""
+    settings = get_settings()
+    outputs: dict[str, Any] = started.release.outputs or {}
+    return PlaybackStarted(
+        session_id=started.session.id,
+        ticket_id=started.session.ticket_id or "",
+        title_id=started.session.title_id,
+        heartbeat_interval_seconds=settings.playback_heartbeat_seconds,
+        session_timeout_seconds=settings.playback_session_timeout_seconds,
+        duration_seconds=started.release.duration_seconds,
+        audio=[AudioTrackRead(**a) for a in outputs.get("audio", [])],
+        subtitles=[SubtitleTrackRead(**s) for s in outputs.get("subtitles", [])],
+        protection=started.grant.protection,
+        dash_manifest_url=(
+            f"{_session_urls(started.session.id)['master_playlist_url'].removesuffix('master.m3u8')}"
+            "manifest.mpd"
+            if started.grant.protection == "cbcs"
+            else None
+        ),
+        license_url=(
+            f"{settings.base_url.rstrip('/')}/v1/playback/license/{{system}}"
+            if started.grant.protection == "cbcs"
+            else None
+        ),
+        **_session_urls(started.session.id),
+        **_grant_read(started),
+    )
+
+
 def _grant_read(issued: Issued) -> dict[str, Any]:
     return {
         "token": issued.token,
@@ -386,7 +417,6 @@ def _session_urls(session_id: str) -> dict[str, str]:
 async def start_playback(
     request: Request, credentials: BearerCredentials, body: PlaybackStart
 ) -> PlaybackStarted:
-    settings = get_settings()
     access_token = bearer_token(credentials)
 
     def work(session: Session) -> Issued:
@@ -402,32 +432,33 @@ async def start_playback(
             position_seconds=body.position_seconds,
         )
 
-    started = await in_transaction(work)
-    outputs = started.release.outputs
-    return PlaybackStarted(
-        session_id=started.session.id,
-        ticket_id=started.session.ticket_id,
-        title_id=started.session.title_id,
-        heartbeat_interval_seconds=settings.playback_heartbeat_seconds,
-        session_timeout_seconds=settings.playback_session_timeout_seconds,
-        duration_seconds=started.release.duration_seconds,
-        audio=[AudioTrackRead(**a) for a in outputs.get("audio", [])],
-        subtitles=[SubtitleTrackRead(**s) for s in outputs.get("subtitles", [])],
-        protection=started.grant.protection,
-        dash_manifest_url=(
-            f"{_session_urls(started.session.id)['master_playlist_url'].removesuffix('master.m3u8')}"
-            "manifest.mpd"
-            if started.grant.protection == "cbcs"
-            else None
-        ),
-        license_url=(
-            f"{settings.base_url.rstrip('/')}/v1/playback/license/{{system}}"
-            if started.grant.protection == "cbcs"
-            else None
-        ),
-        **_session_urls(started.session.id),
-        **_grant_read(started),
-    )
+    return _started(await in_transaction(work))
+
+
+@router.post(
+    "/screener-sessions",
+    operation_id="start_screener_playback",
+    summary="Start playback of one of my screeners (buyers): the same session, grant and watermark",
+    status_code=201,
+    response_model=PlaybackStarted,
+)
+async def start_screener_playback(
+    request: Request, credentials: BearerCredentials, body: ScreenerPlaybackStart
+) -> PlaybackStarted:
+    access_token = bearer_token(credentials)
+
+    def work(session: Session) -> Issued:
+        principal = principal_of(session, access_token)
+        return playback.start_screener(
+            session,
+            viewer_id=principal.user_id,
+            device_id=principal.device_id,
+            screener_id=body.screener_id,
+            country=scope_country(request.scope),
+            at=utcnow(),
+        )
+
+    return _started(await in_transaction(work))
 
 
 class Seek(BaseModel):

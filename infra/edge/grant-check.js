@@ -6,7 +6,7 @@
 // 16 bytes of HMAC-SHA256("pcg1." + payload) under POCKETCINEMA_PLAYBACK_SECRET_KEY. The
 // request is allowed when the mac is right, the grant has not expired, and the path is
 // one file directly inside one of the grant's rendition folders of the grant's release:
-// /<pre>/<one of ren>/<file>. Players send the grant as "Authorization: Bearer <grant>"
+// /<pre>/<one of ren>/<file>, and in a watermarked rendition the session's own variant. Players send the grant as "Authorization: Bearer <grant>"
 // (hls.js xhrSetup) or, if they cannot set headers, as ?token=<grant>.
 //
 // Deploy: replace SECRET below (or read it from a CloudFront KeyValueStore). Tests run this
@@ -64,7 +64,33 @@ function checkGrant(token, path, secret, nowSeconds) {
       file === ".." || file.indexOf("\\") >= 0) {
     return { ok: false, status: 403, code: "media_not_granted" };
   }
+  if (!ownVariant(grant, rest[0], file)) {
+    return { ok: false, status: 403, code: "media_not_granted" };
+  }
   return { ok: true, grant: grant };
+}
+
+// Forensic watermark (drm/watermark.py): in a rendition the grant lists under "wm", a
+// session gets only its own variant of each segment (seg_N.m4s from "<folder>" when bit
+// N-1 of its codeword is 0, from "<folder>.b" when it is 1). Bit i is bit (i mod 8) of
+// byte ((i mod 256) >> 3) of SHA-256("pocketcinema/watermark/v1:<sid>:<i >> 8>").
+var WM_LABEL = "pocketcinema/watermark/v1:";
+
+function codewordBit(sessionId, index) {
+  var digest = crypto.createHash("sha256").update(WM_LABEL + sessionId + ":" + (index >> 8))
+    .digest("hex");
+  var byte = parseInt(digest.substr(((index & 255) >> 3) * 2, 2), 16);
+  return (byte >> (index & 7)) & 1;
+}
+
+function ownVariant(grant, folder, file) {
+  var marked = grant.wm || [];
+  var isB = folder.length > 2 && folder.slice(-2) === ".b" &&
+    marked.indexOf(folder.slice(0, -2)) >= 0;
+  if (!isB && marked.indexOf(folder) < 0) return true;
+  var found = /^seg_(\d{1,9})\.m4s$/.exec(file);
+  if (!found) return !isB;  // init segment and I-frame fragments come from variant A
+  return codewordBit(grant.sid, parseInt(found[1], 10) - 1) === (isB ? 1 : 0);
 }
 
 function refuse(status, code) {

@@ -22,7 +22,15 @@ from tests.helpers import auth_header, create_studio, create_title, create_user
 NOW = utcnow()
 # Path parameters that name a studio's rows; the others (a locale, a country, a part number)
 # only narrow inside one of those.
-OWNED = {"title_id", "window_id", "collection_id", "release_id", "upload_id", "track_id"}
+OWNED = {
+    "title_id",
+    "window_id",
+    "collection_id",
+    "release_id",
+    "upload_id",
+    "track_id",
+    "screener_id",
+}
 # Routes with a body get a valid one, so what answers is the scope and not validation.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/v1/studio/titles"): {
@@ -60,6 +68,11 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/v1/studio/uploads/{upload_id}/part-urls"): {"parts": [{"number": 1}]},
     ("patch", "/v1/studio/releases/{release_id}/tracks/{track_id}"): {"name": "Taken"},
     ("put", "/v1/studio/releases/{release_id}/channel-map"): {"groups": None},
+    ("post", "/v1/studio/titles/{title_id}/screeners"): {
+        "email": "buyer@intruder.example",
+        "expires_at": (NOW + timedelta(days=9)).isoformat(),
+        "view_limit": 1,
+    },
 }
 
 
@@ -109,7 +122,15 @@ def owner(client: TestClient) -> Owner:
             json=BODIES[("post", "/v1/studio/releases/{release_id}/uploads")],
         )
     )
+    screener_id = _created(
+        client.post(
+            f"/v1/studio/titles/{title_id}/screeners",
+            headers=headers,
+            json=BODIES[("post", "/v1/studio/titles/{title_id}/screeners")],
+        )
+    )
     ids = {
+        "screener_id": screener_id,
         "title_id": title_id,
         "window_id": window_id,
         "collection_id": collection_id,

@@ -12,8 +12,9 @@ from dataclasses import replace
 import pytest
 
 from core.errors import AppError
-from drm import grants
+from drm import grants, watermark
 from drm.grants import Grant
+from drm.watermark import codeword
 from tests.conftest import IN_CI
 from tests.helpers import ROOT
 
@@ -141,6 +142,36 @@ def test_an_edge_function_checks_grants_with_only_the_secret() -> None:
         "payload swapped": "invalid_grant",
     }
     assert answer["anonymous"] == 401
+    # A watermarked rendition: the session's own variant of each segment, and no other;
+    # the edge computes the same codeword as drm/watermark.py.
+    marked = a_grant(expires_at=now + 30, renditions=("video_540p", "video_540p.b"))
+    marked = replace(marked, marked=("video_540p",))
+    token = grants.encode(marked, secret=SECRET)
+    bits = codeword(marked.session_id, 600)
+    own = [f"/hls/r1/1/video_540p{'.b' * b}/seg_{n + 1:05d}.m4s" for n, b in enumerate(bits)]
+    other = [
+        f"/hls/r1/1/video_540p{'.b' * (1 - b)}/seg_{n + 1:05d}.m4s" for n, b in enumerate(bits)
+    ]
+    paths = [*own, *other, "/hls/r1/1/video_540p/init.mp4", "/hls/r1/1/video_540p.b/init.mp4"]
+    done = subprocess.run(
+        [node, "-e", EDGE_DRIVER, str(ROOT / "infra" / "edge" / "grant-check.js")],
+        input=json.dumps(
+            [{"token": token, "path": p, "secret": SECRET.decode(), "now": now} for p in paths]
+        ),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    edge = json.loads(done.stdout)["out"]
+    expected = ["ok"] * 600 + ["media_not_granted"] * 600 + ["ok", "media_not_granted"]
+    assert edge == expected
+    for path, verdict in zip(paths, edge, strict=True):
+        rel = path.removeprefix("/hls/r1/1/")
+        assert watermark.allowed(marked.session_id, rel, frozenset(marked.marked)) == (
+            verdict == "ok"
+        )
     # The API decides the same way for the same grant and path (no edge-only rules).
     grant = grants.decode(good, secret=SECRET)
     for name, (_token, path) in cases.items():

@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -280,6 +281,41 @@ def _packaged(
     return snapshot
 
 
+WATERMARK_SECONDS = 24
+WATERMARK_PROFILE = {
+    "name": "ci-watermark",
+    "preset": "superfast",
+    "native_rung_min_gain": 1000,
+    "gop_seconds": 1,
+    "segment_seconds": 1,
+    "rungs": [
+        {"name": "216p", "height": 216, "bitrate_kbps": 600},
+        {"name": "108p", "height": 108, "bitrate_kbps": 150},
+    ],
+    # Only the top rung carries the mark: the other shows that the setting is honoured.
+    "watermark": {"rungs": 1, "strength": 2},
+}
+
+
+@pytest.fixture(scope="session")
+def watermarked(
+    services: Services, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[PackagedRelease, Path]:
+    """A release whose top rung carries the A/B watermark, and its master (the same
+    deterministic source made again: the unmarked copy)."""
+    packaged = _packaged(
+        tmp_path_factory,
+        protection=None,
+        extra_tracks=False,
+        seconds=WATERMARK_SECONDS,
+        key_period_seconds=600,
+        size="384x216",
+        ladder=WATERMARK_PROFILE,
+    )
+    master = _make_sources(tmp_path_factory.mktemp("unmarked"), WATERMARK_SECONDS, "384x216")
+    return packaged, master["master"]
+
+
 @dataclass
 class Viewing:
     """A viewer with a paid ticket for a title that has the packaged release."""
@@ -442,6 +478,12 @@ def live_server(viewing: Viewing, configure: Any) -> Iterator[LiveServer]:
 @pytest.fixture
 def drm_live_server(drm_viewing: Viewing, configure: Any) -> Iterator[LiveServer]:
     """The same, for the cbcs release's viewer."""
+    yield from _live_server(configure)
+
+
+@contextmanager
+def running_api(configure: Any) -> Iterator[LiveServer]:
+    """The API on a real loopback port (uvicorn in a thread) until the block ends."""
     yield from _live_server(configure)
 
 
