@@ -277,7 +277,10 @@ def test_shaka_player_plays_the_cbcs_release_with_clearkey_licenses(
         asked = {kid for request in seen[kind]["licenses"] for kid in request}
         assert asked == kids, seen  # every key period's key came from a license
     refunded = seen["refunded"]
-    assert refunded["refusals"] == ["ticket_refunded"], seen
+    # The heartbeat that met the refund ends the session; one still in flight then (the timer
+    # does not wait for answers) is refused as session_ended, and may answer first.
+    assert "ticket_refunded" in refunded["refusals"], seen
+    assert set(refunded["refusals"]) <= {"ticket_refunded", "session_ended"}, seen
     # Stopped at the first key change (2 s), give or take the last frame and audio packet.
     assert 1.8 < refunded["t"] < 2.5, seen
     assert seen["late_license"] == [401, "grant_expired"], seen
