@@ -22,8 +22,6 @@ import asyncio
 import base64
 import json
 import shutil
-import subprocess
-import tempfile
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,9 +30,9 @@ import httpx
 import pytest
 
 from api.routes.player import shaka_path
-from tests.conftest import IN_CI, free_port
+from tests.conftest import IN_CI
 from tests.playback.conftest import LiveServer, Viewing, refund
-from tests.playback.test_real_clients import DevTools
+from tests.playback.test_real_clients import DevTools, headless_chromium
 
 pytestmark = pytest.mark.slow
 
@@ -232,42 +230,10 @@ def test_shaka_player_plays_the_cbcs_release_with_clearkey_licenses(
     # all three at 0 s), so the grant opens all of them here; the refunded session below
     # opens one at a time.
     configure(playback_key_periods_around="2")
-    port = free_port()
-    profile = tempfile.mkdtemp(prefix="chromium-")
-    argv = [
-        chromium,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--autoplay-policy=no-user-gesture-required",
-        "--mute-audio",
-        f"--user-data-dir={profile}",
-        f"--remote-debugging-port={port}",
-        "about:blank",
-    ]
-    browser = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/json/version", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    with headless_chromium(chromium) as port:
         seen = asyncio.run(
             asyncio.wait_for(_journey(port, drm_live_server, drm_viewing, configure), timeout=240)
         )
-    finally:
-        browser.terminate()
-        try:
-            browser.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            browser.kill()
-        shutil.rmtree(profile, ignore_errors=True)
     kids = {
         base64.urlsafe_b64encode(bytes.fromhex(k)).rstrip(b"=").decode()
         for k in drm_viewing.key_ids

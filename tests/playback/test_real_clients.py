@@ -17,6 +17,8 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -150,6 +152,46 @@ def test_ffmpeg_decodes_the_whole_stream_across_key_changes(
 # --- Chromium -----------------------------------------------------------------------------
 
 
+@contextmanager
+def headless_chromium(chromium: str) -> Iterator[int]:
+    """Debian's Chromium, headless, with a fresh profile; yields its DevTools port once it
+    answers (or after 30 s: the test's own waits then say what never came)."""
+    port = free_port()
+    profile = tempfile.mkdtemp(prefix="chromium-")
+    argv = [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--autoplay-policy=no-user-gesture-required",
+        "--mute-audio",
+        f"--user-data-dir={profile}",
+        f"--remote-debugging-port={port}",
+        "about:blank",
+    ]
+    browser = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/json/version", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        yield port
+    finally:
+        browser.terminate()
+        try:
+            browser.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            browser.kill()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
 def _chromium() -> str:
     # Tests never install software: ./run player-setup (CI runs it) put these here.
     found = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -261,44 +303,12 @@ def test_chromium_plays_the_encrypted_title_with_hlsjs(
     # each side) it does; with this film's 4 s periods it takes two on each side. Heartbeats
     # every 2 s keep renewing the grant while the key changes twice.
     configure(playback_heartbeat_seconds="2", playback_key_periods_around="2")
-    port = free_port()
-    profile = tempfile.mkdtemp(prefix="chromium-")
-    argv = [
-        chromium,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--autoplay-policy=no-user-gesture-required",
-        "--mute-audio",
-        f"--user-data-dir={profile}",
-        f"--remote-debugging-port={port}",
-        "about:blank",
-    ]
-    browser = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/json/version", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    with headless_chromium(chromium) as port:
         seen = asyncio.run(
             asyncio.wait_for(
                 _play_in_browser(port, live_server.base_url, viewing.viewer.email), timeout=180
             )
         )
-    finally:
-        browser.terminate()
-        try:
-            browser.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            browser.kill()
-        shutil.rmtree(profile, ignore_errors=True)
     # hls.js reports a non-fatal keyLoadError when a quality or audio switch replaces the
     # fragment whose key was in flight ("decryptdata unset or changed"); it then loads the
     # key again. Anything else about keys or decryption fails the test, and so does a
