@@ -11,10 +11,11 @@ from sqlalchemy.orm import Session
 
 from accounts import service as accounts
 from accounts.identity import Provider
+from api.contract import PUBLIC, problems
 from api.deps import ClientIp, CurrentUser, DbSession, ReadDb
-from api.problems import PROBLEM_RESPONSES, problem_response
+from api.problems import problem_response
 
-router = APIRouter(prefix="/v1", tags=["auth"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/v1", tags=["auth"])
 
 DeviceId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
 DeviceHeader = Annotated[
@@ -132,7 +133,16 @@ class SignUpAccepted(BaseModel):
     ),
     status_code=202,
     response_model=SignUpAccepted,
-    responses={429: PROBLEM_RESPONSES[422] | {"description": "Too many sign-ups"}},
+    responses=problems(
+        "invalid_email",
+        "password_blank",
+        "password_common",
+        "password_too_long",
+        "password_too_short",
+        "signup_rate_limited",
+        "email_taken",
+    ),
+    openapi_extra={"security": PUBLIC},
 )
 def sign_up(
     session: DbSession,
@@ -168,7 +178,10 @@ def _rate_limited(request: Request, exc: accounts.LoginRateLimited) -> JSONRespo
         "per account and address, and, for devices that never signed in to the account, "
         "per account and overall (`login_throttled`: a device used before still gets in)."
     ),
-    responses={429: PROBLEM_RESPONSES[422] | {"description": "Too many failed attempts"}},
+    responses=problems(
+        "invalid_credentials", "login_rate_limited", "login_throttled", "account_disabled"
+    ),
+    openapi_extra={"security": PUBLIC},
 )
 def login(
     session: DbSession,
@@ -196,6 +209,15 @@ def login(
         "(`refresh_token_reused`): every token of it stops working."
     ),
     response_model=Tokens,
+    responses=problems(
+        (401, "device_mismatch"),
+        "invalid_refresh_token",
+        "refresh_token_expired",
+        "refresh_token_reused",
+        "account_disabled",
+        "session_revoked",
+    ),
+    openapi_extra={"security": PUBLIC},
 )
 def refresh(
     session: DbSession,
@@ -212,8 +234,14 @@ def refresh(
     return tokens(pair)
 
 
-@router.post("/auth/logout", summary="End this sign-in session", status_code=204)
+@router.post(
+    "/auth/logout",
+    summary="End this sign-in session",
+    status_code=204,
+    openapi_extra={"security": PUBLIC},
+)
 def logout(session: DbSession, body: Logout) -> Response:
+    """Revokes the refresh token family of this sign-in; access tokens already issued run out on their own."""
     accounts.logout(session, body.refresh_token)
     return Response(status_code=204)
 
@@ -232,22 +260,49 @@ def _sign_in_with(
     return tokens(pair)
 
 
-@router.post("/auth/apple", summary="Sign in with Apple (ID token)", response_model=Tokens)
+@router.post(
+    "/auth/apple",
+    summary="Sign in with Apple (ID token)",
+    response_model=Tokens,
+    responses=problems(
+        "id_token_expired",
+        "invalid_id_token",
+        "provider_not_configured",
+        "identity_provider_unavailable",
+        "account_disabled",
+    ),
+    openapi_extra={"security": PUBLIC},
+)
 def sign_in_with_apple(
     session: DbSession, body: ProviderSignIn, response: Response, device: DeviceHeader = None
 ) -> Tokens:
+    """Verifies Apple's ID token (signature from Apple's keys, audience, expiry) and signs in the account bound to it, creating a viewer account on first sign-in."""
     return _sign_in_with(Provider.apple, session, body, response, device)
 
 
-@router.post("/auth/google", summary="Sign in with Google (ID token)", response_model=Tokens)
+@router.post(
+    "/auth/google",
+    summary="Sign in with Google (ID token)",
+    response_model=Tokens,
+    responses=problems(
+        "id_token_expired",
+        "invalid_id_token",
+        "provider_not_configured",
+        "identity_provider_unavailable",
+        "account_disabled",
+    ),
+    openapi_extra={"security": PUBLIC},
+)
 def sign_in_with_google(
     session: DbSession, body: ProviderSignIn, response: Response, device: DeviceHeader = None
 ) -> Tokens:
+    """Verifies Google's ID token (signature from Google's keys, audience, expiry) and signs in the account bound to it, creating a viewer account on first sign-in."""
     return _sign_in_with(Provider.google, session, body, response, device)
 
 
 @router.get("/me", summary="Who am I", response_model=Me)
 def me(session: ReadDb, principal: CurrentUser) -> Me:
+    """The account behind the access token: id, e-mail, role, studio."""
     user = accounts.get_user(session, principal.user_id)
     return Me(
         user_id=user.id,

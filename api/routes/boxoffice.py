@@ -13,14 +13,14 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from api.contract import problems
 from api.deps import CallerScope, DbSession, FinanceUser, ReadDb, StudioUser
-from api.problems import PROBLEM_RESPONSES
 from boxoffice import reconciliation, reports, service
 from core.errors import InvalidInput
 from core.scope import StudioScope
 
-finance = APIRouter(prefix="/v1/finance", tags=["finance"], responses=PROBLEM_RESPONSES)
-studio = APIRouter(prefix="/v1/studio/boxoffice", tags=["studio"], responses=PROBLEM_RESPONSES)
+finance = APIRouter(prefix="/v1/finance", tags=["finance"])
+studio = APIRouter(prefix="/v1/studio/boxoffice", tags=["studio"])
 
 MAX_FX_BYTES = 10 * 1024 * 1024
 
@@ -98,6 +98,10 @@ _REPORT_DOC: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The report (JSON), or a CSV/XLSX file with the same rows and totals",
         "content": {
+            # Rows depend on group_by; docs/boxoffice.md lists the columns.
+            "application/json": {
+                "schema": {"type": "object", "description": "rows, totals and the query"}
+            },
             "text/csv": {},
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {},
         },
@@ -106,7 +110,12 @@ _REPORT_DOC: dict[int | str, dict[str, Any]] = {
 
 
 @finance.get(
-    "/boxoffice/report", summary="Box-office report over all titles", responses=_REPORT_DOC
+    "/boxoffice/report",
+    summary="Box-office report over all titles",
+    responses={
+        **problems("report_range_invalid", "report_range_too_long", "title_not_found"),
+        **_REPORT_DOC,
+    },
 )
 def finance_report(
     session: ReadDb,
@@ -122,6 +131,7 @@ def finance_report(
     offset: Offset = 0,
     limit: Limit = 100,
 ) -> Response:
+    """Gross, refunds, net and qualified views per title, territory and day, converted at the day's FX rates; JSON or CSV."""
     scope = scope.narrowed(studio_id)
     query = _query(date_from, date_to, group_by, title_ids, territories, scope, offset, limit)
     return _render(reports.build_report(session, query), format)
@@ -131,7 +141,10 @@ def finance_report(
     "/boxoffice/chart.svg",
     summary="Chart of daily gross and qualified views per title (SVG)",
     response_class=Response,
-    responses={200: {"content": {"image/svg+xml": {}}}},
+    responses={
+        **problems("report_range_invalid", "report_range_too_long", "title_not_found"),
+        200: {"content": {"image/svg+xml": {}}},
+    },
 )
 def finance_chart(
     session: ReadDb,
@@ -143,12 +156,20 @@ def finance_chart(
     territories: Territories = None,
     studio_id: Annotated[str | None, Query()] = None,
 ) -> Response:
+    """The same figures as the report, drawn as an SVG chart."""
     scope = scope.narrowed(studio_id)
     query = _query(date_from, date_to, reports.GroupBy.day, title_ids, territories, scope, 0, 1)
     return Response(reports.chart_svg(session, query), media_type="image/svg+xml")
 
 
-@studio.get("/report", summary="Box-office report over my studio's titles", responses=_REPORT_DOC)
+@studio.get(
+    "/report",
+    summary="Box-office report over my studio's titles",
+    responses={
+        **problems("report_range_invalid", "report_range_too_long", "title_not_found"),
+        **_REPORT_DOC,
+    },
+)
 def studio_report(
     session: ReadDb,
     _: StudioUser,
@@ -162,6 +183,7 @@ def studio_report(
     offset: Offset = 0,
     limit: Limit = 100,
 ) -> Response:
+    """The box-office report limited to your studio's titles, with your revenue share."""
     query = _query(date_from, date_to, group_by, title_ids, territories, scope, offset, limit)
     return _render(reports.build_report(session, query), format)
 
@@ -170,7 +192,10 @@ def studio_report(
     "/chart.svg",
     summary="Chart of my titles' daily gross and qualified views (SVG)",
     response_class=Response,
-    responses={200: {"content": {"image/svg+xml": {}}}},
+    responses={
+        **problems("report_range_invalid", "report_range_too_long", "title_not_found"),
+        200: {"content": {"image/svg+xml": {}}},
+    },
 )
 def studio_chart(
     session: ReadDb,
@@ -181,6 +206,7 @@ def studio_chart(
     title_ids: TitleIds = None,
     territories: Territories = None,
 ) -> Response:
+    """Your titles' figures drawn as an SVG chart."""
     query = _query(date_from, date_to, reports.GroupBy.day, title_ids, territories, scope, 0, 1)
     return Response(reports.chart_svg(session, query), media_type="image/svg+xml")
 
@@ -200,8 +226,10 @@ class FxLoadRead(BaseModel):
     openapi_extra={
         "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
     },
+    responses=problems("fx_csv_invalid", "fx_csv_empty", "fx_csv_too_large"),
 )
 async def load_fx_rates(request: Request, session: DbSession, principal: FinanceUser) -> FxLoadRead:
+    """The body is the CSV itself (`text/csv`); loading a day again replaces its rates."""
     body = await request.body()
     if len(body) > MAX_FX_BYTES:
         raise InvalidInput("the file is larger than 10 MB; split it", code="fx_csv_too_large")
@@ -215,6 +243,7 @@ async def load_fx_rates(request: Request, session: DbSession, principal: Finance
 
 @finance.get("/fx-rates/{day}", summary="FX rates of one day (units per EUR)")
 def fx_rates(session: ReadDb, _: FinanceUser, day: date) -> dict[str, str]:
+    """The rates stored for that day, in units of each currency per EUR."""
     return service.rates_on(session, day)
 
 
@@ -235,10 +264,12 @@ class RevenueShareRead(BaseModel):
     "/revenue-shares/{title_id}",
     summary="Set a title's revenue share (optionally for one territory)",
     response_model=RevenueShareRead,
+    responses=problems("revenue_share_invalid", "territory_invalid", "title_not_found"),
 )
 def set_revenue_share(
     session: DbSession, principal: FinanceUser, title_id: str, body: RevenueShareWrite
 ) -> RevenueShareRead:
+    """The studio's share of net revenue in basis points, for all territories or one."""
     row = service.set_revenue_share(
         session,
         title_id=title_id,
@@ -260,11 +291,14 @@ class RollupRead(BaseModel):
 
 @finance.post("/boxoffice/rollups/{day}", summary="Roll up one day now", response_model=RollupRead)
 def rollup_day(session: DbSession, _: FinanceUser, day: date) -> RollupRead:
+    """Normally done by the nightly job; rolling a day up again gives the same rows."""
     return RollupRead(day=day, rows=service.rollup_day(session, day))
 
 
 @finance.get(
-    "/reconciliation/{day}", summary="Ledger vs the provider's balance transactions for a UTC day"
+    "/reconciliation/{day}",
+    summary="Ledger vs the provider's balance transactions for a UTC day",
+    responses=problems((422, "payment_provider_not_configured"), "reconciliation_provider_error"),
 )
 def reconcile(
     session: ReadDb,
@@ -272,5 +306,6 @@ def reconcile(
     day: date,
     provider: Annotated[str | None, Query(pattern="^(stripe|sandbox)$")] = None,
 ) -> dict[str, Any]:
+    """Compares the ledger rows of the day with the provider's balance transactions and lists what differs."""
     result = reconciliation.reconcile(session, day, provider)
     return _jsonable(dataclasses.asdict(result))  # type: ignore[no-any-return]

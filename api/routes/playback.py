@@ -23,8 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.routing import Route
 
+from api.contract import PLAYBACK_GRANT, problems
 from api.deps import CurrentUser, DbSession, RequestCountry
-from api.problems import PROBLEM_RESPONSES, app_error_response
+from api.problems import app_error_response
 from core.db import utcnow
 from core.errors import InvalidInput, NotAuthenticated, NotFound
 from core.settings import get_settings
@@ -34,7 +35,7 @@ from drm.playlists import templates
 from playback import service as playback
 from playback.service import Issued, Refused
 
-router = APIRouter(prefix="/v1/playback", tags=["playback"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/v1/playback", tags=["playback"])
 
 MPEGURL = "application/vnd.apple.mpegurl"
 NO_STORE = {"Cache-Control": "no-store"}
@@ -128,16 +129,30 @@ KEY_TYPE = "application/octet-stream"
     summary="A 16-byte content key of a key period the grant opens (never cached)",
     response_class=Response,
     responses={
-        200: {"content": {KEY_TYPE: {}}},
-        429: {"description": "Rate limited"},
+        **problems(
+            "grant_expired",
+            "grant_session_mismatch",
+            "invalid_grant",
+            (401, "not_authenticated"),
+            (403, "device_mismatch"),
+            (403, "device_required"),
+            "key_not_granted",
+            (404, "key_not_found"),
+            "key_rate_limited",
+        ),
+        **{
+            200: {"content": {KEY_TYPE: {}}},
+        },
     },
-    openapi_extra=GRANT_PARAMETERS,
+    openapi_extra={**GRANT_PARAMETERS, "security": PLAYBACK_GRANT},
+    operation_id="playback_key",
 )
 async def content_key(
     request: Request,
     session_id: SessionId,
     key_id: Annotated[str, Path(pattern=f"^{KEY_ID}$")],
 ) -> Response:
+    """The key is read from memory (loaded once per key id); the grant must open its key period, and the request must come from the grant's device (`X-Device-Id`). Answers `application/octet-stream`, never cached; rate limited per session."""
     grant_token, _, device = _hot_call(request)
     grant = playback.grant_for(grant_token, session_id, device, key=True)
     playback.check_key_request(grant, key_id)
@@ -161,13 +176,32 @@ _MEDIA_TYPES = {
     "/sessions/{session_id}/media/{path:path}",
     summary="A segment of a granted rendition (embedded default delivery)",
     response_class=Response,
-    openapi_extra=GRANT_PARAMETERS,
+    openapi_extra={**GRANT_PARAMETERS, "security": PLAYBACK_GRANT},
+    operation_id="playback_media",
+    responses={
+        **problems(
+            "grant_expired",
+            "grant_session_mismatch",
+            "invalid_grant",
+            (401, "not_authenticated"),
+            (403, "device_mismatch"),
+            (403, "device_required"),
+            "media_not_granted",
+            "segment_not_found",
+            "invalid_storage_key",
+        ),
+        200: {
+            "description": "The file: an MPEG-TS or fMP4 segment, AAC audio or WebVTT",
+            "content": {"video/mp2t": {}, "video/mp4": {}, "audio/aac": {}, "text/vtt": {}},
+        },
+    },
 )
 async def media_segment(
     request: Request,
     session_id: SessionId,
     path: Annotated[str, Path(max_length=PATH_MAX)],
 ) -> Response:
+    """Only files of the rendition folders the grant names; with `MEDIA_DELIVERY=api` the API serves them, otherwise the playlists point at signed storage or CDN URLs."""
     grant_token, _, device = _hot_call(request)
     grant = playback.grant_for(grant_token, session_id, device)
     storage_key = playback.media_location(grant, path)
@@ -204,14 +238,28 @@ async def _playlist(request: Request, session_id: str, path: str | None) -> Resp
     "/sessions/{session_id}/playlists/{path:path}",
     summary="A media playlist of this session, its URLs under the session's grant",
     response_class=Response,
-    responses={200: {"content": {MPEGURL: {}}}},
-    openapi_extra=GRANT_PARAMETERS,
+    responses={
+        **problems(
+            "grant_expired",
+            "grant_session_mismatch",
+            "invalid_grant",
+            (401, "not_authenticated"),
+            (403, "device_mismatch"),
+            (403, "device_required"),
+            "playlist_not_found",
+            "invalid_storage_key",
+        ),
+        200: {"content": {MPEGURL: {}}},
+    },
+    openapi_extra={**GRANT_PARAMETERS, "security": PLAYBACK_GRANT},
+    operation_id="playback_playlist",
 )
 async def media_playlist(
     request: Request,
     session_id: SessionId,
     path: Annotated[str, Path(max_length=PATH_MAX)],
 ) -> Response:
+    """The packaged playlist rewritten per request: its key URIs point at this session, its segments at the configured media delivery; a `?token=` grant is carried into every URL."""
     return await _playlist(request, session_id, path)
 
 
@@ -219,10 +267,24 @@ async def media_playlist(
     "/sessions/{session_id}/master.m3u8",
     summary="This session's master playlist (variants, audio and subtitle renditions)",
     response_class=Response,
-    responses={200: {"content": {MPEGURL: {}}}},
-    openapi_extra=GRANT_PARAMETERS,
+    responses={
+        **problems(
+            "grant_expired",
+            "grant_session_mismatch",
+            "invalid_grant",
+            (401, "not_authenticated"),
+            (403, "device_mismatch"),
+            (403, "device_required"),
+            "playlist_not_found",
+            "invalid_storage_key",
+        ),
+        200: {"content": {MPEGURL: {}}},
+    },
+    openapi_extra={**GRANT_PARAMETERS, "security": PLAYBACK_GRANT},
+    operation_id="playback_master_playlist",
 )
 async def master_playlist(request: Request, session_id: SessionId) -> Response:
+    """The packaged master playlist rewritten for this session: variant, audio and subtitle playlists point at this session's playlist route."""
     return await _playlist(request, session_id, None)
 
 
@@ -304,10 +366,28 @@ def _session_urls(session_id: str) -> dict[str, str]:
     summary="Start playback of one of my tickets: a session, its master playlist and a grant",
     status_code=201,
     response_model=PlaybackStarted,
+    operation_id="playback_start",
+    responses=problems(
+        "country_unknown",
+        "not_licensed_in_country",
+        "outside_licence_window",
+        "ticket_pending",
+        "ticket_expired",
+        "ticket_refunded",
+        (403, "ticket_disputed"),
+        "ticket_failed",
+        (422, "device_required"),
+        (404, "release_not_ready"),
+        "stream_limit_reached",
+        "ticket_not_found",
+        "ticket_not_watchable",
+        "title_not_found",
+    ),
 )
 def start_playback(
     session: DbSession, principal: CurrentUser, country: RequestCountry, body: PlaybackStart
 ) -> PlaybackStarted:
+    """The database decides: the ticket is mine and watchable, the title is licensed in my country now, and the ticket plays on fewer devices than its stream limit (`take_over` ends the longest-silent other one). Needs a login token with a device id. The first play starts the rental clock."""
     settings = get_settings()
     started = playback.start(
         session,
@@ -346,6 +426,30 @@ class Seek(BaseModel):
     "/sessions/{session_id}/token",
     summary="Refresh the grant: the database decides again (send the current grant)",
     response_model=GrantRead,
+    operation_id="playback_refresh",
+    responses=problems(
+        "grant_expired",
+        "grant_session_mismatch",
+        "invalid_grant",
+        (401, "not_authenticated"),
+        (403, "device_mismatch"),
+        (403, "device_required"),
+        "country_unknown",
+        "not_licensed_in_country",
+        "outside_licence_window",
+        "ticket_pending",
+        "ticket_expired",
+        "ticket_refunded",
+        (403, "ticket_disputed"),
+        "ticket_failed",
+        "country_changed",
+        (404, "release_not_ready"),
+        "session_ended",
+        "session_not_found",
+        "ticket_not_found",
+        "title_not_found",
+    ),
+    openapi_extra={"security": PLAYBACK_GRANT},
 )
 def refresh_grant(
     request: Request,
@@ -356,6 +460,7 @@ def refresh_grant(
     token: TokenQuery = None,
     device: DeviceHeader = None,
 ) -> GrantRead | JSONResponse:
+    """Send the current grant (Authorization or `?token=`) and, after a seek, the new position. A refusal ends the session and is answered with its code."""
     grant_token, _ = _grant_token(request, token)
     issued = playback.refresh(
         session,
@@ -391,6 +496,30 @@ class HeartbeatRead(GrantRead):
     "/sessions/{session_id}/heartbeat",
     summary="Heartbeat: the database decides again; records watched time; a new grant",
     response_model=HeartbeatRead,
+    operation_id="playback_heartbeat",
+    responses=problems(
+        "grant_expired",
+        "grant_session_mismatch",
+        "invalid_grant",
+        (401, "not_authenticated"),
+        (403, "device_mismatch"),
+        (403, "device_required"),
+        "country_unknown",
+        "not_licensed_in_country",
+        "outside_licence_window",
+        "ticket_pending",
+        "ticket_expired",
+        "ticket_refunded",
+        (403, "ticket_disputed"),
+        "ticket_failed",
+        "country_changed",
+        (404, "release_not_ready"),
+        "session_ended",
+        "session_not_found",
+        "ticket_not_found",
+        "title_not_found",
+    ),
+    openapi_extra={"security": PLAYBACK_GRANT},
 )
 def send_heartbeat(
     request: Request,
@@ -401,6 +530,7 @@ def send_heartbeat(
     token: TokenQuery = None,
     device: DeviceHeader = None,
 ) -> HeartbeatRead | JSONResponse:
+    """Every `heartbeat_interval_seconds`: the playhead and the seconds played since the last one. Each `seq` is recorded once (a repeat answers `recorded: false`), so retries never count watched time twice. Answers a fresh grant."""
     grant_token, _ = _grant_token(request, token)
     at = utcnow()
     beat = playback.heartbeat(
@@ -429,6 +559,17 @@ def send_heartbeat(
     "/sessions/{session_id}/stop",
     summary="Stop playback: ends the session and frees its stream slot",
     status_code=204,
+    operation_id="playback_stop",
+    responses=problems(
+        "grant_expired",
+        "grant_session_mismatch",
+        "invalid_grant",
+        (401, "not_authenticated"),
+        (403, "device_mismatch"),
+        (403, "device_required"),
+        "session_not_found",
+    ),
+    openapi_extra={"security": PLAYBACK_GRANT},
 )
 def stop_playback(
     request: Request,
@@ -437,6 +578,7 @@ def stop_playback(
     token: TokenQuery = None,
     device: DeviceHeader = None,
 ) -> Response:
+    """Ends the session with the grant it was given; its grant stops being renewed. Stopping twice answers 204 again."""
     grant_token, _ = _grant_token(request, token)
     playback.stop(session, grant_token, session_id, device_id=device, at=utcnow())
     return Response(status_code=204)

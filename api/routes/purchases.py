@@ -9,14 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from accounts.models import Role
 from accounts.service import Principal
+from api.contract import problems
 from api.deps import DbSession, RequestCountry, require_role
-from api.problems import PROBLEM_RESPONSES
 from api.routes.tickets import TicketRead, ticket_read
 from core.db import utcnow
 from tickets import fulfilment
 from tickets import service as tickets
 
-router = APIRouter(tags=["purchases"], responses=PROBLEM_RESPONSES)
+router = APIRouter(tags=["purchases"])
 
 Viewer = Annotated[Principal, require_role(Role.viewer)]
 
@@ -58,7 +58,31 @@ class PaymentSheetRead(BaseModel):
     summary="Buy a ticket: start a payment for a title in the caller's country",
     response_model=PaymentSheetRead,
     status_code=201,
-    responses={200: {"description": "A repeat of an earlier request: the same payment"}},
+    responses={
+        **problems(
+            "country_unknown",
+            "not_licensed_in_country",
+            "outside_licence_window",
+            "idempotency_key_invalid",
+            "idempotency_key_reused",
+            "payment_provider_error",
+            "payment_provider_refused",
+            "payment_idempotency_conflict",
+            "payment_provider_unsupported",
+            (502, "payment_provider_not_configured"),
+            "platform_invalid",
+            "price_changed",
+            "purchase_in_progress",
+            (409, "release_not_ready"),
+            "title_not_found",
+            "viewer_not_found",
+        ),
+        200: {
+            "model": PaymentSheetRead,
+            "description": "A repeat of an earlier request: the same payment",
+        },
+    },
+    operation_id="purchases_create",
 )
 def create_purchase(
     session: DbSession,
@@ -77,6 +101,7 @@ def create_purchase(
         ),
     ],
 ) -> PaymentSheetRead:
+    """Creates a pending ticket at the price of the caller's country and a payment with the provider, and answers what the PaymentSheet needs (201). The `Idempotency-Key` makes retries safe: a repeat answers the same payment (200), never a second charge. The ticket turns active when the provider's webhook confirms the payment."""
     sheet = tickets.purchase(
         session,
         viewer_id=viewer.user_id,
@@ -130,10 +155,18 @@ class SandboxConfirmRead(BaseModel):
     "/v1/sandbox/payments/{payment_intent_id}/confirm",
     summary="Sandbox only: pay with a test card, as the PaymentSheet would",
     response_model=SandboxConfirmRead,
+    operation_id="purchases_confirm_sandbox",
+    responses=problems(
+        "payment_not_found",
+        (502, "payment_provider_not_configured"),
+        "sandbox_disabled",
+        "sandbox_card_unknown",
+    ),
 )
 def confirm_sandbox_payment(
     session: DbSession, viewer: Viewer, payment_intent_id: str, body: SandboxConfirm
 ) -> SandboxConfirmRead:
+    """Only with the sandbox provider: pays the payment with a documented test card and delivers the resulting webhook events, as Stripe would after the PaymentSheet."""
     receipts, ticket = fulfilment.confirm_sandbox_payment(
         session,
         viewer_id=viewer.user_id,

@@ -8,13 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from api.contract import problems
 from api.deps import CurrentUser, PageParams, ReadDb
-from api.problems import PROBLEM_RESPONSES
 from core.db import utcnow
 from tickets import service as tickets
 from tickets.models import Ticket, TicketState
 
-router = APIRouter(prefix="/v1/me/tickets", tags=["tickets"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/v1/me/tickets", tags=["tickets"])
 
 
 class TicketRead(BaseModel):
@@ -70,7 +70,12 @@ class TicketPage(BaseModel):
     limit: int
 
 
-@router.get("", summary="My library: my tickets, newest first", response_model=TicketPage)
+@router.get(
+    "",
+    summary="My library: my tickets, newest first",
+    response_model=TicketPage,
+    operation_id="tickets_list",
+)
 def list_my_tickets(
     session: ReadDb,
     principal: CurrentUser,
@@ -79,6 +84,7 @@ def list_my_tickets(
         TicketState | None, Query(description="Only tickets stored in this state")
     ] = None,
 ) -> TicketPage:
+    """Every ticket of the account, on every device, with its state, the time left and where to resume."""
     rows, total = tickets.list_tickets(
         session, principal.user_id, offset=page.offset, limit=page.limit, state=state
     )
@@ -92,8 +98,15 @@ def list_my_tickets(
     )
 
 
-@router.get("/{ticket_id}", summary="One of my tickets", response_model=TicketRead)
+@router.get(
+    "/{ticket_id}",
+    summary="One of my tickets",
+    response_model=TicketRead,
+    operation_id="tickets_get",
+    responses=problems("ticket_not_found"),
+)
 def get_my_ticket(session: ReadDb, principal: CurrentUser, ticket_id: str) -> TicketRead:
+    """A ticket of the account: state, rental clock, resume position."""
     ticket = tickets.get_ticket_for_viewer(session, principal.user_id, ticket_id)
     position = tickets.resume_positions(session, [ticket.id]).get(ticket.id, 0.0)
     return ticket_read(ticket, utcnow(), position)

@@ -10,13 +10,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
+from api.contract import PUBLIC, problems
 from api.deps import Locales, PageParams, ReadDb, RequestCountry
-from api.problems import PROBLEM_RESPONSES
 from catalog import service as catalog
 from catalog.models import Collection, Title, TrackKind
 from core.db import utcnow
 
-router = APIRouter(prefix="/v1", tags=["catalog"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/v1", tags=["catalog"])
 
 
 class PriceRead(BaseModel):
@@ -115,6 +115,10 @@ def _language_headers(response: Response, used: Sequence[str]) -> None:
         "Content-Language header names the locale(s) used. Unknown country: empty list."
     ),
     response_model=TitlePage,
+    responses=problems(
+        "country_unknown", "not_licensed_in_country", "outside_licence_window", "invalid_locale"
+    ),
+    openapi_extra={"security": PUBLIC},
 )
 def list_titles(
     session: ReadDb,
@@ -158,6 +162,8 @@ def list_titles(
         "when it cannot be bought here now; 404 `title_not_found` when it does not exist."
     ),
     response_model=TitleRead,
+    responses=problems("title_not_found", "invalid_locale"),
+    openapi_extra={"security": PUBLIC},
 )
 def get_title(
     session: ReadDb,
@@ -202,6 +208,8 @@ def collection_read(collection: Collection) -> CollectionRead:
     summary="Collections open in your country now",
     description="Festival sections and shelves; list their titles with `/v1/titles?collection=`.",
     response_model=list[CollectionRead],
+    responses=problems("invalid_locale"),
+    openapi_extra={"security": PUBLIC},
 )
 def list_collections(session: ReadDb, country: RequestCountry) -> list[CollectionRead]:
     return [collection_read(c) for c in catalog.open_collections(session, country, utcnow())]

@@ -1,0 +1,191 @@
+"""The API contract's house rules (docs/api.md), checked over the document apps generate
+their clients from, and over the source the problem codes come from."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from api.app import create_app
+from api.contract import is_house_style, snake
+from api.problem_codes import CODES
+
+ROOT = Path(__file__).resolve().parents[2]
+DOMAIN_PACKAGES = (
+    "core",
+    "accounts",
+    "catalog",
+    "payments",
+    "drm",
+    "tickets",
+    "transcoding",
+    "boxoffice",
+    "playback",
+    "api",
+)
+JSON_TYPES = ("application/json", "application/problem+json")
+
+
+@pytest.fixture(scope="module")
+def spec() -> dict[str, Any]:
+    return create_app().openapi()
+
+
+def operations(spec: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for path, items in spec["paths"].items():
+        for method, operation in items.items():
+            yield f"{method.upper()} {path}", operation
+
+
+def test_every_operation_has_a_readable_unique_id_a_summary_and_a_description(
+    spec: dict[str, Any],
+) -> None:
+    seen: dict[str, str] = {}
+    for name, operation in operations(spec):
+        op_id = operation.get("operationId", "")
+        assert is_house_style(op_id), f"{name}: operationId {op_id!r} is not <tag>_<verb>"
+        assert op_id.startswith(snake(operation["tags"][0])), f"{name}: {op_id} vs its tag"
+        assert op_id not in seen, f"{name} and {seen.get(op_id)} share {op_id}"
+        seen[op_id] = name
+        assert operation.get("summary"), f"{name} has no summary"
+        assert operation.get("description"), f"{name} has no description (the docstring)"
+    assert len(seen) >= 80
+
+
+def test_every_operation_declares_how_the_caller_authenticates(spec: dict[str, Any]) -> None:
+    schemes = set(spec["components"]["securitySchemes"])
+    assert {"AccessToken", "PlaybackGrant", "PlaybackGrantQuery"} <= schemes
+    for name, operation in operations(spec):
+        assert "security" in operation, f"{name}: say its auth scheme, or PUBLIC"
+        for requirement in operation["security"]:
+            assert set(requirement) <= schemes, name
+    grant_routes = [
+        name
+        for name, operation in operations(spec)
+        if {"PlaybackGrant": []} in operation["security"]
+    ]
+    assert len(grant_routes) == 7, grant_routes  # keys, media, 2 playlists, refresh, beat, stop
+
+
+def test_every_error_response_lists_exactly_catalogued_codes(spec: dict[str, Any]) -> None:
+    schemas = spec["components"]["schemas"]
+    for name, operation in operations(spec):
+        for status, response in operation["responses"].items():
+            if int(status) < 400:
+                continue
+            content = response.get("content", {})
+            assert list(content) == ["application/problem+json"], f"{name} {status}"
+            ref = content["application/problem+json"]["schema"]["$ref"].rsplit("/", 1)[1]
+            codes = schemas[ref]["properties"]["code"]["enum"]
+            listed = [c for c in codes if f"`{c}`" in response["description"]]
+            assert listed, f"{name} {status}: no code of {ref} in its description"
+            for code in listed:
+                assert int(status) in CODES[code], f"{name}: {code} is not a {status}"
+
+
+def test_success_responses_are_the_real_ones(spec: dict[str, Any]) -> None:
+    for name, operation in operations(spec):
+        successes = [s for s in operation["responses"] if s.startswith("2")]
+        assert successes, name
+        first = operation["responses"][successes[0]]
+        if successes[0] != "204":
+            assert first.get("content"), f"{name}: {successes[0]} has no content"
+        for status in successes:
+            for media, body in operation["responses"][status].get("content", {}).items():
+                if media in JSON_TYPES:
+                    assert body.get("schema"), f"{name} {status}: a schemaless JSON answer"
+    purchase = spec["paths"]["/v1/purchases"]["post"]["responses"]
+    assert list(purchase)[:2] == ["201", "200"]
+    for status in ("201", "200"):
+        schema = purchase[status]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/PaymentSheetRead"}
+
+
+def test_schema_names_are_domain_names(spec: dict[str, Any]) -> None:
+    for schema_name in spec["components"]["schemas"]:
+        assert "__" not in schema_name, f"{schema_name} leaks a module path"
+        assert not schema_name.startswith("Body_"), f"{schema_name}: name the request body"
+        assert schema_name[0].isupper(), schema_name
+        assert schema_name.isalnum(), schema_name
+
+
+def raised_codes() -> Iterator[tuple[str, int, str]]:
+    """(where, status, code) of every AppError built in the source with a literal code (or
+    its class's code), classes resolved per module so that two classes of one name in two
+    packages are not confused."""
+    trees = {
+        path: ast.parse(path.read_text())
+        for package in DOMAIN_PACKAGES
+        for path in sorted((ROOT / package).rglob("*.py"))
+    }
+    # class name -> [(module path, base name, status, code)]
+    classes: dict[str, list[tuple[Path, str, int | None, str | None]]] = {}
+    for path, tree in trees.items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef) and node.bases:
+                facts: dict[str, Any] = {}
+                for item in node.body:
+                    if (
+                        isinstance(item, ast.Assign | ast.AnnAssign)
+                        and isinstance(target := _target(item), ast.Name)
+                        and isinstance(item.value, ast.Constant)
+                    ):
+                        facts[target.id] = item.value.value
+                base = node.bases[0]
+                base_name = base.id if isinstance(base, ast.Name) else ast.unparse(base)
+                classes.setdefault(node.name, []).append(
+                    (path, base_name, facts.get("status"), facts.get("code"))
+                )
+
+    def lookup(path: Path, name: str) -> tuple[int, str | None] | None:
+        """The status and code of class ``name`` as seen from ``path``, None if it is not
+        an AppError. A class of this module wins over one of the same name elsewhere."""
+        status: int | None = None
+        code: str | None = None
+        for _ in range(10):
+            candidates = classes.get(name, [])
+            same = [c for c in candidates if c[0] == path]
+            if not (same or candidates):
+                return None
+            where, base, own_status, own_code = (same or candidates)[0]
+            status = status if status is not None else own_status
+            code = code if code is not None else own_code
+            if name == "AppError":
+                return (status or 400, code)
+            path, name = where, base
+        return None
+
+    for path, tree in trees.items():
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+            if name is None or (known := lookup(path, name)) is None:
+                continue
+            status, code = known
+            given = [k.value for k in node.keywords if k.arg == "code"]
+            if given:  # an f-string code cannot be checked here; the catalog spells them out
+                literal = given[0].value if isinstance(given[0], ast.Constant) else None
+                code = literal if isinstance(literal, str) else None
+            if code is not None:
+                yield f"{path.relative_to(ROOT)}:{node.lineno}", status, code
+
+
+def _target(node: ast.Assign | ast.AnnAssign) -> ast.expr:
+    return node.targets[0] if isinstance(node, ast.Assign) else node.target
+
+
+def test_every_code_the_source_raises_is_catalogued_with_its_status() -> None:
+    found = list(raised_codes())
+    assert len(found) > 150
+    missing = [
+        f"{where}: {status} {code}"
+        for where, status, code in found
+        if status not in CODES.get(code, frozenset())
+    ]
+    assert not missing, "add these to api/problem_codes.py:\n" + "\n".join(missing)
