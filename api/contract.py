@@ -147,10 +147,33 @@ def complete(spec: dict[str, Any], routes: Iterable[Any]) -> dict[str, Any]:
         for method in sorted(route.methods or ()):
             operation = spec["paths"][route.path_format][method.lower()]
             _complete_operation(operation, route, method, schemas)
+    for schema in schemas.values():
+        for example in schema.get("examples", []):
+            _restore_nulls(example, schema, schemas)
     # FastAPI's own validation schemas: our 422 is a problem, so nothing refers to them.
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     return spec
+
+
+def _restore_nulls(example: Any, schema: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """Put back the nulls of an example. FastAPI writes the document without None values,
+    which also drops a model example's ``"field": null`` and leaves it invalid against its
+    own schema (a required, nullable field missing)."""
+    if "$ref" in schema:
+        schema = schemas[schema["$ref"].rsplit("/", 1)[1]]
+    if isinstance(example, list):
+        for item in example:
+            _restore_nulls(item, schema.get("items", {}), schemas)
+        return
+    if not isinstance(example, dict):
+        return
+    properties: dict[str, Any] = schema.get("properties", {})
+    for name, prop in properties.items():
+        if name in example:
+            _restore_nulls(example[name], prop, schemas)
+        elif name in schema.get("required", ()) and {"type": "null"} in prop.get("anyOf", []):
+            example[name] = None
 
 
 def api_routes(routes: Iterable[Any]) -> Iterator[Any]:

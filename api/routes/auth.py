@@ -30,7 +30,19 @@ DeviceHeader = Annotated[
 
 
 class SignUp(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "viewer@example.com",
+                    "password": "correct horse battery staple",
+                    "display_name": "Ana",
+                    "device_id": "iphone-8f2c",
+                }
+            ]
+        },
+    )
 
     email: str = Field(max_length=320, examples=["viewer@example.com"])
     password: str = Field(
@@ -41,7 +53,18 @@ class SignUp(BaseModel):
 
 
 class Login(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "viewer@example.com",
+                    "password": "correct horse battery staple",
+                    "device_id": "iphone-8f2c",
+                }
+            ]
+        },
+    )
 
     email: str = Field(max_length=320)
     password: str = Field(max_length=1024)
@@ -49,20 +72,39 @@ class Login(BaseModel):
 
 
 class Refresh(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"refresh_token": "rt_6Jq0sVbZx3kP9wYtLm2N", "device_id": "iphone-8f2c"}]
+        },
+    )
 
     refresh_token: str = Field(min_length=1, max_length=200)
     device_id: DeviceId | None = None
 
 
 class Logout(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"refresh_token": "rt_6Jq0sVbZx3kP9wYtLm2N"}]},
+    )
 
     refresh_token: str = Field(min_length=1, max_length=200)
 
 
 class ProviderSignIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id_token": "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIwMDEifQ.c2ln",
+                    "nonce": "n-0S6_WzA2Mj",
+                    "device_id": "iphone-8f2c",
+                }
+            ]
+        },
+    )
 
     id_token: str = Field(min_length=1, max_length=20_000, description="The provider's ID token")
     nonce: str | None = Field(
@@ -72,6 +114,23 @@ class ProviderSignIn(BaseModel):
 
 
 class Tokens(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "access_token": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI1ZThhIn0.c2ln",
+                    "refresh_token": "rt_6Jq0sVbZx3kP9wYtLm2N",
+                    "token_type": "Bearer",
+                    "expires_in": 900,
+                    "user_id": "5e8a1c3f7b9d4e2a6c8f0b1d3e5a7c9f",
+                    "role": "viewer",
+                    "device_id": "iphone-8f2c",
+                    "created": False,
+                }
+            ]
+        }
+    )
+
     access_token: str
     refresh_token: str = Field(description="Single use: each refresh returns a new one")
     token_type: str = "Bearer"  # noqa: S105 - the scheme name, not a secret
@@ -83,6 +142,21 @@ class Tokens(BaseModel):
 
 
 class Me(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": "5e8a1c3f7b9d4e2a6c8f0b1d3e5a7c9f",
+                    "email": "viewer@example.com",
+                    "role": "viewer",
+                    "studio_id": None,
+                    "display_name": "Ana",
+                    "device_id": "iphone-8f2c",
+                }
+            ]
+        }
+    )
+
     user_id: str
     email: str
     role: str
@@ -114,6 +188,17 @@ def _no_store(response: Response) -> None:
 
 
 class SignUpAccepted(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "accepted",
+                    "detail": "sign in with this address and password to continue",
+                }
+            ]
+        }
+    )
+
     status: str = Field(default="accepted", description="Always `accepted`")
     detail: str = Field(
         default="sign in with this address and password to continue",

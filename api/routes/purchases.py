@@ -22,7 +22,19 @@ Viewer = Annotated[Principal, require_role(Role.viewer)]
 
 
 class PurchaseCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "title_id": "7d0c5a4e2b8f4a61b3f09c2d8e1a6b55",
+                    "expected_amount_minor": 1299,
+                    "expected_currency": "USD",
+                    "platform": "ios",
+                }
+            ]
+        },
+    )
 
     title_id: str = Field(min_length=1, max_length=32, description="The title to buy")
     expected_amount_minor: int | None = Field(
@@ -41,6 +53,40 @@ class PurchaseCreate(BaseModel):
 
 class PaymentSheetRead(BaseModel):
     """What Stripe's mobile PaymentSheet needs, and the ticket it pays for."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "provider": "stripe",
+                    "payment_intent_id": "pi_3OqX2aLkdIwHu7ix0",
+                    "client_secret": "pi_3OqX2aLkdIwHu7ix0_secret_Yz",
+                    "customer_id": "cus_PfX8aZ1",
+                    "ephemeral_key_secret": "ek_test_YWNjdF8x",
+                    "publishable_key": "pk_test_51HxYz",
+                    "amount_minor": 1299,
+                    "currency": "USD",
+                    "ticket": {
+                        "id": "3f2b9c1d6e7a4b8c9d0e1f2a3b4c5d6e",
+                        "title_id": "7d0c5a4e2b8f4a61b3f09c2d8e1a6b55",
+                        "state": "pending",
+                        "territory": "US",
+                        "price_minor": 1299,
+                        "currency": "USD",
+                        "purchased_at": "2026-03-01T19:02:11Z",
+                        "paid_at": None,
+                        "start_by": None,
+                        "first_played_at": None,
+                        "watch_until": None,
+                        "watch_hours": 48,
+                        "remaining_seconds": None,
+                        "failure_code": None,
+                        "resume_position_seconds": 0.0,
+                    },
+                }
+            ]
+        }
+    )
 
     provider: str = Field(description="stripe or sandbox")
     payment_intent_id: str
@@ -130,7 +176,9 @@ def create_purchase(
 
 
 class SandboxConfirm(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"payment_method": "pm_card_visa"}]}
+    )
 
     payment_method: str = Field(
         min_length=3,
@@ -141,12 +189,57 @@ class SandboxConfirm(BaseModel):
 
 
 class SandboxEventRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "event_id": "evt_sb_4f1c2a9b7d3e",
+                    "type": "payment_intent.succeeded",
+                    "status": "handled",
+                }
+            ]
+        }
+    )
+
     event_id: str
     type: str
     status: str
 
 
 class SandboxConfirmRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "events": [
+                        {
+                            "event_id": "evt_sb_4f1c2a9b7d3e",
+                            "type": "payment_intent.succeeded",
+                            "status": "handled",
+                        }
+                    ],
+                    "ticket": {
+                        "id": "3f2b9c1d6e7a4b8c9d0e1f2a3b4c5d6e",
+                        "title_id": "7d0c5a4e2b8f4a61b3f09c2d8e1a6b55",
+                        "state": "active",
+                        "territory": "US",
+                        "price_minor": 1299,
+                        "currency": "USD",
+                        "purchased_at": "2026-03-01T19:02:11Z",
+                        "paid_at": "2026-03-01T19:02:14Z",
+                        "start_by": "2026-03-31T19:02:14Z",
+                        "first_played_at": None,
+                        "watch_until": None,
+                        "watch_hours": 48,
+                        "remaining_seconds": 2592000,
+                        "failure_code": None,
+                        "resume_position_seconds": 0.0,
+                    },
+                }
+            ]
+        }
+    )
+
     events: list[SandboxEventRead]
     ticket: TicketRead
 

@@ -174,6 +174,25 @@ class CollectionCreate(CollectionWrite):
 class StudioCollectionRead(ViewerCollectionRead):
     """What viewers see of a collection, plus how it restricts and what it holds."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0a1b2c3d4e5f60718293a4b5c6d7e8f9",
+                    "slug": "midnight-section",
+                    "name": "Midnight Section",
+                    "description": "Films after dark",
+                    "starts_at": "2026-03-01T00:00:00Z",
+                    "ends_at": "2026-03-15T00:00:00Z",
+                    "territory_mode": "listed",
+                    "countries": ["US", "CA"],
+                    "restricts": True,
+                    "title_ids": ["7d0c5a4e2b8f4a61b3f09c2d8e1a6b55"],
+                }
+            ]
+        }
+    )
+
     territory_mode: TerritoryMode | None
     countries: list[str]
     restricts: bool

@@ -402,7 +402,12 @@ class WebhookRead(BaseModel):
     signature_header: str
 
 
-@router.get("/webhook", summary="Your webhook URL and signing secret", response_model=WebhookRead)
+@router.get(
+    "/webhook",
+    summary="Your webhook URL and signing secret",
+    response_model=WebhookRead,
+    responses=problems("studio_required"),
+)
 def get_webhook(session: ReadDb, _: StudioUser, scope: CallerScope) -> WebhookRead:
     """Where release notifications (ready, failed) are sent, and the secret they are signed with."""
     studio_id = scope.owner()
