@@ -71,7 +71,7 @@ def test_worker_exports_its_childrens_job_counters(worker_port: int) -> None:
     # Each new title enqueues its search indexing job; the pool's children run them.
     for n in range(3):
         create_title(studio.id, slug=f"exported-{n}-{uuid.uuid4().hex[:6]}")
-    assert wait_for(lambda: runs_done(worker_port, "catalog.title.index") >= 3, timeout=90), (
+    assert wait_for(lambda: runs_done(worker_port, "catalog.title.index") >= 3, timeout=240), (
         "the worker's /metrics never showed the three index jobs"
     )
     refused = httpx.get(f"http://127.0.0.1:{worker_port}/metrics", timeout=2)

@@ -19,7 +19,7 @@ from transcoding.encode import encode_ladder
 from transcoding.images import make_poster, make_thumbnail_sprite
 from transcoding.policy import check_master
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.backend_agnostic]
 
 FULL_RATE = 30
 VFR_SECONDS = 3

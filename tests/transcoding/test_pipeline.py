@@ -38,7 +38,7 @@ from transcoding.package import (
 from transcoding.policy import check_audio_sidecar, check_master, check_subtitle_sidecar
 from transcoding.subtitles import load_subtitle_file
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.backend_agnostic]
 
 # The default profile with a fast x264 preset: the tests check structure, not quality
 # (ultrafast would drop CABAC and B-frames, so x264 would signal Baseline, not High).

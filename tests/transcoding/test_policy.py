@@ -21,7 +21,7 @@ from transcoding.policy import (
 from transcoding.probe import parse_probe_json, probe
 from transcoding.tools import ToolFailed
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.backend_agnostic]
 
 
 def refused(path: Path, limits: PolicyLimits | None = None) -> InvalidInput:

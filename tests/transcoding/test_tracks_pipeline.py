@@ -204,6 +204,7 @@ def _close(value: float, expected: float) -> bool:
 
 
 # -------------------------------------------------------------------------------- tests
+@pytest.mark.backend_agnostic
 def test_mkv_with_zho_and_eng_audio_and_srt_then_a_relabel_without_reencoding(
     studio: StudioSide, tmp_path: Path
 ) -> None:
@@ -276,6 +277,7 @@ def test_mkv_with_zho_and_eng_audio_and_srt_then_a_relabel_without_reencoding(
         assert {a["language"] for a in release.outputs["audio"]} == {"zh", "en-GB"}
 
 
+@pytest.mark.backend_agnostic
 def test_mp4_with_a_mov_text_subtitle(studio: StudioSide, tmp_path: Path) -> None:
     srt = tmp_path / "zh.srt"
     srt.write_text(ZH_SRT, encoding="utf-8")
@@ -297,6 +299,7 @@ def test_mp4_with_a_mov_text_subtitle(studio: StudioSide, tmp_path: Path) -> Non
     assert "00:00:04.000 --> 00:00:05.500" in vtt
 
 
+@pytest.mark.backend_agnostic
 def test_mxf_op1a_with_four_mono_pcm_tracks_becomes_two_stereo_tracks(
     studio: StudioSide, tmp_path: Path
 ) -> None:
@@ -324,6 +327,7 @@ def test_mxf_op1a_with_four_mono_pcm_tracks_becomes_two_stereo_tracks(
     assert [round(pitch(c), -1) for c in second] == [500, 600]
 
 
+@pytest.mark.backend_agnostic
 def test_mxf_avc_intra_with_two_mono_tracks(studio: StudioSide, tmp_path: Path) -> None:
     master = tmp_path / "avc_intra.mxf"
     ffmpeg(
@@ -346,6 +350,7 @@ def test_mxf_avc_intra_with_two_mono_tracks(studio: StudioSide, tmp_path: Path) 
     assert [round(pitch(c), -1) for c in decode_audio(pub, audio["URI"], tmp_path)] == [300, 400]
 
 
+@pytest.mark.backend_agnostic
 def test_a_studio_channel_map_regroups_the_mono_tracks(studio: StudioSide, tmp_path: Path) -> None:
     release_id = new_release(studio)
     url = f"/v1/studio/releases/{release_id}/channel-map"
@@ -369,6 +374,7 @@ def test_a_studio_channel_map_regroups_the_mono_tracks(studio: StudioSide, tmp_p
     assert [round(pitch(ch), -1) for ch in decode_audio(pub, only["URI"], tmp_path)] == [400, 300]
 
 
+@pytest.mark.backend_agnostic
 def test_mpeg_ps_archive(studio: StudioSide, tmp_path: Path) -> None:
     master = tmp_path / "archive.vob"
     ffmpeg(
@@ -385,6 +391,7 @@ def test_mpeg_ps_archive(studio: StudioSide, tmp_path: Path) -> None:
     assert _close(pitch(decode_audio(pub, audio["URI"], tmp_path)[0]), 550)
 
 
+@pytest.mark.backend_agnostic
 def test_a_bitmap_subtitle_is_listed_with_a_warning(studio: StudioSide, tmp_path: Path) -> None:
     sup = tmp_path / "fr.sup"
     sup.write_bytes(pgs_display_set(90000, show=True) + pgs_display_set(270000, show=False))
@@ -470,6 +477,7 @@ def test_track_routes_are_studio_scoped_and_validated(studio: StudioSide, tmp_pa
     assert "public.accessibility.transcribes-spoken-dialog" in subs["CHARACTERISTICS"]
 
 
+@pytest.mark.backend_agnostic
 def test_random_bytes_never_reach_the_pipeline(studio: StudioSide, tmp_path: Path) -> None:
     noise = tmp_path / "film.vob"
     noise.write_bytes(random.Random(11).randbytes(300_000))
