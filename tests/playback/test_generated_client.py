@@ -128,6 +128,7 @@ def test_a_generated_typescript_client_runs_the_viewer_journey(
         assert [b.seq for b in beats] == [1]
 
 
+@pytest.mark.backend_agnostic  # no database in it: once, in the embedded profile
 def test_a_renamed_field_breaks_the_journey_at_compile_time(tools: Path, tmp_path: Path) -> None:
     spec = create_app().openapi()
     sheet = spec["components"]["schemas"]["PaymentSheetRead"]
