@@ -273,6 +273,7 @@ def _reload(session: DbSession, title_id: str) -> StudioTitleRead:
         "studio_not_found",
         "studio_required",
         "studio_mismatch",
+        "title_not_found",
     ),
 )
 def create_title(

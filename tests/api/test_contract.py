@@ -12,7 +12,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from api.app import create_app
-from api.contract import is_house_style, snake
+from api.contract import api_routes, is_house_style, snake, walk
 from api.problem_codes import CODES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -228,3 +228,143 @@ def test_the_apps_request_and_response_schemas_have_examples_that_validate(
         for example in schema.get("examples", []):
             errors = [e.message for e in validator.iter_errors(example)]
             assert not errors, f"{name}'s example: {errors}"
+
+
+class Source:
+    """Our packages' modules, parsed: enough to follow a route's calls to the errors they
+    raise. Calls are followed through module functions, imported names and modules,
+    ``self.`` methods and ``Class.method``; a method called on any other object (a payment
+    provider, a studio scope) is not followed, so those routes name such codes by hand."""
+
+    def __init__(self) -> None:
+        self.paths: dict[str, Path] = {}
+        self.trees: dict[str, ast.Module] = {}
+        for package in DOMAIN_PACKAGES:
+            for path in sorted((ROOT / package).rglob("*.py")):
+                module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+                module = module.removesuffix(".__init__")
+                self.paths[module] = path
+                self.trees[module] = ast.parse(path.read_text())
+        self.imports: dict[str, dict[str, str]] = {}
+        self.functions: dict[str, tuple[str, ast.FunctionDef | ast.AsyncFunctionDef, str]] = {}
+        self.classes: dict[str, list[tuple[str, str, int | None, str | None]]] = {}
+        for module, tree in self.trees.items():
+            names: dict[str, str] = {}
+            for node in tree.body:
+                if isinstance(node, ast.ImportFrom) and node.module:
+                    for alias in node.names:
+                        names[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+                elif isinstance(node, ast.Import):
+                    for alias in node.names:
+                        names[alias.asname or alias.name] = alias.name
+                elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    self.functions[f"{module}.{node.name}"] = (module, node, "")
+                elif isinstance(node, ast.ClassDef):
+                    for item in node.body:
+                        if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+                            qual = f"{module}.{node.name}.{item.name}"
+                            self.functions[qual] = (module, item, node.name)
+            self.imports[module] = names
+            for found in ast.walk(tree):
+                if isinstance(found, ast.ClassDef) and found.bases:
+                    facts = {
+                        target.id: item.value.value
+                        for item in found.body
+                        if isinstance(item, ast.Assign | ast.AnnAssign)
+                        and isinstance(target := _target(item), ast.Name)
+                        and isinstance(item.value, ast.Constant)
+                    }
+                    base = found.bases[0]
+                    base_name = base.id if isinstance(base, ast.Name) else ast.unparse(base)
+                    status = facts.get("status")
+                    code = facts.get("code")
+                    self.classes.setdefault(found.name, []).append(
+                        (
+                            module,
+                            base_name,
+                            status if isinstance(status, int) else None,
+                            code if isinstance(code, str) else None,
+                        )
+                    )
+
+    def error(self, module: str, name: str) -> tuple[int, str | None] | None:
+        """Status and code of the class ``name`` seen from ``module``; None unless an
+        AppError. A class of the same module wins over one of the same name elsewhere."""
+        status: int | None = None
+        code: str | None = None
+        for _ in range(10):
+            candidates = self.classes.get(name, [])
+            same = [c for c in candidates if c[0] == module]
+            if not (same or candidates):
+                return None
+            where, base, own_status, own_code = (same or candidates)[0]
+            status = status if status is not None else own_status
+            code = code if code is not None else own_code
+            if name == "AppError":
+                return (status or 400, code)
+            module, name = where, base
+        return None
+
+    def reach(self, qualname: str, seen: set[str] | None = None) -> set[tuple[int, str]]:
+        """(status, code) of every error the function raises, itself or through calls."""
+        seen = seen if seen is not None else set()
+        if qualname in seen or qualname not in self.functions:
+            return set()
+        seen.add(qualname)
+        module, node, owner = self.functions[qualname]
+        names = self.imports[module]
+        found: set[tuple[int, str]] = set()
+        for call in (n for n in ast.walk(node) if isinstance(n, ast.Call)):
+            func = call.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+            if (known := self.error(module, name)) is not None:
+                status, code = known
+                given = [k.value for k in call.keywords if k.arg == "code"]
+                if given:
+                    literal = given[0].value if isinstance(given[0], ast.Constant) else None
+                    code = literal if isinstance(literal, str) else None
+                if code is not None:
+                    found.add((status, code))
+                continue
+            target = ""
+            if isinstance(func, ast.Name):
+                local = f"{module}.{name}"
+                target = local if local in self.functions else names.get(name, "")
+            elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+                holder = func.value.id
+                if holder == "self" and owner:
+                    target = f"{module}.{owner}.{name}"
+                elif holder in names:
+                    target = f"{names[holder]}.{name}"
+                elif f"{module}.{holder}.{name}" in self.functions:
+                    target = f"{module}.{holder}.{name}"
+            for candidate in (target, f"{target}.__init__"):
+                found |= self.reach(candidate, seen)
+        return found
+
+
+def test_every_route_declares_the_codes_its_code_can_raise(spec: dict[str, Any]) -> None:
+    source = Source()
+    app = create_app()
+    checked = 0
+    gaps: list[str] = []
+    for route in api_routes(app.routes):
+        roots = [route.endpoint, *(d.call for d in walk(route.dependant) if d.call)]
+        derived: set[tuple[int, str]] = set()
+        for root in roots:
+            qualname = getattr(root, "__qualname__", type(root).__qualname__)
+            derived |= source.reach(f"{root.__module__}.{qualname}")
+        for method in route.methods:
+            operation = spec["paths"][route.path_format][method.lower()]
+            declared = {
+                (int(status), code)
+                for status, response in operation["responses"].items()
+                if int(status) >= 400
+                for code in CODES
+                if f"`{code}`" in response["description"]
+            }
+            if missing := sorted(derived - declared):
+                gaps.append(f"{operation['operationId']}: add to problems(): {missing}")
+            checked += 1
+    assert checked >= 80
+    assert not gaps, "\n".join(gaps)
