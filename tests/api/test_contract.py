@@ -15,6 +15,9 @@ from api.app import create_app
 from api.contract import api_routes, is_house_style, snake, walk
 from api.problem_codes import CODES
 
+# Over the document and the source only: the same on every backend.
+pytestmark = pytest.mark.backend_agnostic
+
 ROOT = Path(__file__).resolve().parents[2]
 DOMAIN_PACKAGES = (
     "core",
