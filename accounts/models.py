@@ -38,6 +38,16 @@ class User(IdMixin, TimestampMixin, Base):
     studio_id: Mapped[str | None] = mapped_column(ForeignKey("studio.id"), index=True)
     display_name: Mapped[str | None] = mapped_column(String(200))
     disabled_at: Mapped[datetime | None]
+    # When the owner proved the address is theirs (a mailed code, a provider that vouches
+    # for it, or an admin who made the account). Until then the account cannot sign in and
+    # Apple/Google sign-in never attach to it.
+    email_verified_at: Mapped[datetime | None]
+    # BCP 47 tag the account's mails are written in (chosen at sign-up from the app's
+    # languages, with the catalog's CLDR fallback).
+    locale: Mapped[str | None] = mapped_column(String(35))
+    # Deleted by its owner: the row stays so tickets and ledger rows keep their numbers,
+    # but it holds nothing personal any more (accounts.lifecycle.delete_account).
+    deleted_at: Mapped[datetime | None]
 
 
 class RefreshToken(IdMixin, TimestampMixin, Base):
@@ -85,3 +95,60 @@ class ExternalIdentity(IdMixin, TimestampMixin, Base):
         ForeignKey("user_account.id", ondelete="CASCADE"), index=True
     )
     email: Mapped[str | None] = mapped_column(String(320))
+
+
+class CodePurpose(StrEnum):
+    verify_email = "verify_email"
+    reset_password = "reset_password"  # noqa: S105 - a purpose, not a password
+    change_email = "change_email"
+
+
+class AccountCode(IdMixin, Base):
+    """A one-time code mailed to the owner of an address (accounts/codes.py).
+
+    Only a keyed hash of the code is stored. A sign-up's code carries the password hash that
+    sign-up chose (``password_hash``): verifying that code sets that password, so whoever
+    signed up with someone else's address first never keeps a way in. An e-mail change's
+    code carries the new address."""
+
+    __tablename__ = "account_code"
+    __table_args__ = (Index("ix_account_code_user_purpose", "user_id", "purpose"),)
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    purpose: Mapped[CodePurpose] = mapped_column(Enum(CodePurpose, native_enum=False, length=20))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    new_email: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+
+
+class MailKind(StrEnum):
+    verify_email = "verify_email"  # the sign-up code
+    sign_up_attempt = "sign_up_attempt"  # "someone tried to sign up with your address"
+    reset_password = "reset_password"  # noqa: S105 - the reset code
+    change_email = "change_email"  # the code, to the new address
+    address_in_use = "address_in_use"  # someone tried to move another account to this address
+    email_changed = "email_changed"  # notice to the old address
+    account_deleted = "account_deleted"  # farewell, to the address the account had
+
+
+class AccountMail(IdMixin, Base):
+    """A mail to send, written in the transaction that decided it and sent by a job after
+    commit (the outbox). The code, if any, is derived again when sending, never stored; the
+    address is cleared once the relay accepted the mail."""
+
+    __tablename__ = "account_mail"
+
+    user_id: Mapped[str | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
+    kind: Mapped[MailKind] = mapped_column(Enum(MailKind, native_enum=False, length=30))
+    to_address: Mapped[str] = mapped_column(String(320))
+    locale: Mapped[str] = mapped_column(String(35))
+    code_id: Mapped[str | None] = mapped_column(ForeignKey("account_code.id", ondelete="SET NULL"))
+    note: Mapped[str | None] = mapped_column(String(320))  # e.g. the new address, masked
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]

@@ -5,7 +5,16 @@ from datetime import datetime
 from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import Session
 
-from accounts.models import ExternalIdentity, LoginAttempt, RefreshToken, Studio, User
+from accounts.models import (
+    AccountCode,
+    AccountMail,
+    CodePurpose,
+    ExternalIdentity,
+    LoginAttempt,
+    RefreshToken,
+    Studio,
+    User,
+)
 
 
 def get_user(session: Session, user_id: str) -> User | None:
@@ -95,3 +104,112 @@ def external_identity(session: Session, provider: str, subject: str) -> External
             ExternalIdentity.provider == provider, ExternalIdentity.subject == subject
         )
     )
+
+
+# --- one-time codes and account mail ---------------------------------------------------------
+
+
+def codes_for(
+    session: Session, user_id: str, purpose: CodePurpose, since: datetime
+) -> list[AccountCode]:
+    """The account's codes of one purpose made after ``since`` (live, spent and expired),
+    newest first, locked: two checks of one code serialize, so it is spent once."""
+    return list(
+        session.scalars(
+            select(AccountCode)
+            .where(
+                AccountCode.user_id == user_id,
+                AccountCode.purpose == purpose,
+                AccountCode.created_at > since,
+            )
+            .order_by(AccountCode.created_at.desc())
+            .with_for_update()
+        )
+    )
+
+
+def spend_codes(session: Session, user_id: str, purpose: CodePurpose, at: datetime) -> None:
+    session.execute(
+        update(AccountCode)
+        .where(
+            AccountCode.user_id == user_id,
+            AccountCode.purpose == purpose,
+            AccountCode.used_at.is_(None),
+        )
+        .values(used_at=at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def get_code(session: Session, code_id: str) -> AccountCode | None:
+    return session.get(AccountCode, code_id)
+
+
+def get_mail(session: Session, mail_id: str) -> AccountMail | None:
+    return session.get(AccountMail, mail_id, with_for_update=True)
+
+
+def mails_of(session: Session, user_id: str) -> list[AccountMail]:
+    return list(
+        session.scalars(
+            select(AccountMail)
+            .where(AccountMail.user_id == user_id)
+            .order_by(AccountMail.created_at)
+        )
+    )
+
+
+def identities_of(session: Session, user_id: str) -> list[ExternalIdentity]:
+    return list(
+        session.scalars(
+            select(ExternalIdentity)
+            .where(ExternalIdentity.user_id == user_id)
+            .order_by(ExternalIdentity.created_at)
+        )
+    )
+
+
+def refresh_tokens_of(session: Session, user_id: str) -> list[RefreshToken]:
+    return list(
+        session.scalars(
+            select(RefreshToken)
+            .where(RefreshToken.user_id == user_id)
+            .order_by(RefreshToken.created_at)
+        )
+    )
+
+
+def family_started_at(session: Session, family_id: str) -> datetime | None:
+    """When the sign-in that began this session family happened (its first token)."""
+    return session.scalar(
+        select(RefreshToken.created_at)
+        .where(RefreshToken.family_id == family_id)
+        .order_by(RefreshToken.created_at)
+        .limit(1)
+    )
+
+
+def ever_signed_in(session: Session, user_id: str) -> bool:
+    return bool(
+        session.scalar(
+            select(
+                exists().where(RefreshToken.user_id == user_id)
+                | exists().where(ExternalIdentity.user_id == user_id)
+            )
+        )
+    )
+
+
+def delete_user(session: Session, user: User) -> None:
+    session.delete(user)
+    session.flush()
+
+
+def forget_person(session: Session, user_id: str, email: str) -> None:
+    """Everything that ties an account to a person, except the user row itself (the caller
+    scrubs it): sign-in sessions, provider links, codes, mails, failed attempts."""
+    session.execute(delete(RefreshToken).where(RefreshToken.user_id == user_id))
+    session.execute(delete(ExternalIdentity).where(ExternalIdentity.user_id == user_id))
+    session.execute(delete(AccountMail).where(AccountMail.user_id == user_id))
+    session.execute(delete(AccountCode).where(AccountCode.user_id == user_id))
+    session.execute(delete(LoginAttempt).where(LoginAttempt.email == email))

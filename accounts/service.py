@@ -19,9 +19,17 @@ from functools import lru_cache
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from accounts import repository, throttling
+from accounts import codes, mails, repository, throttling
 from accounts.identity import ExternalClaims, Provider, verify_id_token
-from accounts.models import ExternalIdentity, RefreshToken, Role, Studio, User
+from accounts.models import (
+    CodePurpose,
+    ExternalIdentity,
+    MailKind,
+    RefreshToken,
+    Role,
+    Studio,
+    User,
+)
 from accounts.passwords import check_password
 from core import outbound
 from core.db import new_id, utcnow
@@ -42,6 +50,7 @@ class Principal:
     role: Role
     studio_id: str | None
     device_id: str | None
+    session_id: str | None = None  # the sign-in session (refresh token family) of the token
 
     def require(self, *roles: Role) -> None:
         if self.role not in roles and self.role is not Role.admin:
@@ -125,6 +134,9 @@ def create_user(
         role=role,
         studio_id=studio_id,
         display_name=display_name,
+        # An operator or an admin made this account for a person they know: they vouch for
+        # the address (a typo is theirs to fix; the person cannot be pre-empted by a stranger).
+        email_verified_at=utcnow(),
     )
     session.add(user)
     session.flush()
@@ -157,7 +169,9 @@ def principal_from_token(session: Session, token: str) -> Principal:
     sid = claims.get("sid")
     if sid is not None and repository.family_revoked(session, str(sid)):
         raise NotAuthenticated("this sign-in session has ended", code="session_revoked")
-    return Principal(user.id, user.role, user.studio_id, claims.get("dev"))
+    return Principal(
+        user.id, user.role, user.studio_id, claims.get("dev"), str(sid) if sid else None
+    )
 
 
 # --- sign-in sessions ------------------------------------------------------------------------
@@ -198,6 +212,15 @@ class SignUpRateLimited(LoginRateLimited):
     code = "signup_rate_limited"
 
 
+class EmailNotVerified(AuthFailure):
+    """Right password, address never confirmed. Said only after the password checked out,
+    so it tells nothing to someone who does not know the password."""
+
+    status = 403
+    code = "email_not_verified"
+    title = "Address not confirmed"
+
+
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -233,13 +256,17 @@ def sign_up(
     ip: str,
     device_id: str | None = None,
     display_name: str | None = None,
+    locale: str | None = None,
 ) -> None:
-    """Create a viewer account, or do nothing when the address already has one.
+    """Create an unconfirmed viewer account and mail it a code; or, when the address already
+    has an account, tell that account's owner by mail and change nothing.
 
     The caller cannot tell which happened: both answer the same, after the same work (one
-    password hash), so sign-up does not reveal which addresses have accounts. The owner of
-    an existing account simply signs in as always. Sign-ups are limited per client address
-    and globally."""
+    password hash, one mail queued), so sign-up does not reveal which addresses have
+    accounts. An address that has an account *not yet confirmed* gets a new code, bound to
+    this sign-up's password: whoever reads the mail sets the password, so a stranger who
+    signed up first with someone else's address keeps no way in. Sign-ups are limited per
+    client address and globally, and mails per e-mail address (counted for every address)."""
     wait = max(
         throttling.signup_per_ip().retry_after(ip), throttling.signup_everyone().retry_after()
     )
@@ -251,21 +278,41 @@ def sign_up(
     if not _EMAIL.match(email) or len(email) > 320:
         raise InvalidInput("that is not an email address", code="invalid_email")
     check_password(password, email)
-    if repository.get_user_by_email(session, email) is not None:
-        hash_password(password)  # the work a new account costs, so timing tells nothing
-        return
-    try:
-        with session.begin_nested():
-            session.add(
-                User(
+    wait = throttling.mails_per_address().retry_after(email)
+    if wait:
+        raise SignUpRateLimited(
+            "too many mails to this address; try again later", wait, code="mail_rate_limited"
+        )
+    throttling.mails_per_address().hit(email)
+    password_hash = hash_password(password)
+    existing = repository.get_user_by_email(session, email)
+    if existing is None:
+        try:
+            with session.begin_nested():
+                user = User(
                     email=email,
-                    password_hash=hash_password(password),
+                    password_hash=password_hash,
                     role=Role.viewer,
                     display_name=display_name,
+                    locale=mails.locale_of(None, locale),
                 )
-            )
-    except IntegrityError:
-        return  # a concurrent sign-up with the same address won; same answer either way
+                session.add(user)
+                session.flush()
+        except IntegrityError:
+            return  # a concurrent sign-up with the same address won; same answer either way
+        code = codes.issue(session, user, CodePurpose.verify_email, password_hash=password_hash)
+        mails.queue(
+            session, MailKind.verify_email, email, user.locale or "", user=user, code_id=code.id
+        )
+        return
+    if existing.disabled_at is not None:
+        return  # a disabled or deleted account hears nothing; the caller sees the same 202
+    language = mails.locale_of(existing, locale)
+    if existing.email_verified_at is None:
+        code = codes.issue(session, existing, CodePurpose.verify_email, password_hash=password_hash)
+        mails.queue(session, MailKind.verify_email, email, language, user=existing, code_id=code.id)
+        return
+    mails.queue(session, MailKind.sign_up_attempt, email, language, user=existing)
 
 
 def login(
@@ -319,6 +366,10 @@ def login(
         throttling.login_per_account().hit(email)
         raise InvalidCredentials("wrong email or password")
     repository.clear_failures(session, email, ip)
+    if user.email_verified_at is None:
+        raise EmailNotVerified(
+            "confirm your address with the code we mailed you (sign up again for a new one)"
+        )
     return _start_or_continue(session, user, device_id)
 
 
@@ -359,8 +410,10 @@ def sign_in_with(
     nonce: str | None = None,
 ) -> TokenPair:
     """Sign in with Apple or Google. The provider's account is linked to ours by its stable
-    ``sub``; on first sign-in it is linked to an existing account with the same email only
-    when the provider vouches for the email (``email_verified``), else a new viewer is made."""
+    ``sub``. On first sign-in it joins an existing account with the same address only when
+    the provider vouches for the address (``email_verified``), the account confirmed it too,
+    and the account is a viewer's: never staff (studio, finance, admin), who sign in with
+    their password. Otherwise a new viewer account is made."""
     claims = verify_id_token(provider, id_token, get_settings(), nonce)
     link = repository.external_identity(session, provider.value, claims.subject)
     created = False
@@ -375,6 +428,10 @@ def sign_in_with(
                 provider=provider.value, subject=claims.subject, user_id=user.id, email=claims.email
             )
         )
+    if user.role is not Role.viewer:
+        raise Forbidden(
+            "staff accounts sign in with their password", code="provider_sign_in_not_for_staff"
+        )
     if user.disabled_at is not None:
         raise NotAuthenticated("account disabled", code="account_disabled")
     pair = _start_or_continue(session, user, device_id)
@@ -382,17 +439,41 @@ def sign_in_with(
 
 
 def _user_for(session: Session, claims: ExternalClaims) -> tuple[User, bool]:
-    if claims.email and claims.email_verified:
-        existing = repository.get_user_by_email(session, claims.email)
-        if existing is not None:
+    vouched = claims.email if claims.email and claims.email_verified else None
+    if vouched is not None:
+        existing = repository.get_user_by_email(session, vouched)
+        if (
+            existing is not None
+            and existing.role is Role.viewer
+            and existing.email_verified_at is not None
+            and existing.disabled_at is None
+        ):
             return existing, False
-    # Unverified or missing email: never attach to an existing account (that would let
-    # whoever controls the provider account take over ours); the address is kept for
-    # contact only when it is free.
-    email = claims.email
+        if (
+            existing is not None
+            and existing.role is Role.viewer
+            and existing.email_verified_at is None
+            and not repository.ever_signed_in(session, existing.id)
+        ):
+            # A password sign-up nobody confirmed, that never signed in: it holds nothing,
+            # and the provider has just shown the address belongs to someone else than
+            # whoever may have made it (account pre-hijacking). It is removed, with the
+            # password it had, and the address goes to the person the provider vouches for.
+            repository.delete_user(session, existing)
+    # Never attached to an existing account here (that would hand it to whoever controls
+    # the provider account). The address becomes the account's only when the provider
+    # vouches for it and it is free; otherwise a placeholder, and the claimed address stays
+    # on the link for contact.
+    email = vouched
     if email is None or repository.get_user_by_email(session, email) is not None:
         email = f"{claims.provider.value}.{claims.subject}@users.invalid"
-    user = User(email=email, password_hash=None, role=Role.viewer, display_name=claims.name)
+    user = User(
+        email=email,
+        password_hash=None,
+        role=Role.viewer,
+        display_name=claims.name,
+        email_verified_at=utcnow() if email == vouched else None,
+    )
     session.add(user)
     session.flush()
     return user, True

@@ -13,7 +13,11 @@ Three questions, three kinds of limit, all in the shared store of core/ratelimit
 - **One account from one address**: the per (email, address) failure count kept in the
   database (accounts.service.login) stays the fast, hard limit.
 
-Sign-up is limited per address and globally (``signup_*_limit``).
+Sign-up is limited per address and globally (``signup_*_limit``). Mailed one-time codes
+are checked at most ``account_code_ip_limit`` times per client address (on top of the
+per-code attempt count in the database), and mails to one e-mail address are limited
+(``account_mail_limit``), counted alike whether the address has an account or not so the
+limit itself tells nothing.
 """
 
 from __future__ import annotations
@@ -40,3 +44,11 @@ def signup_per_ip() -> Throttle:
 
 def signup_everyone() -> Throttle:
     return Throttle("signup-all", get_settings().signup_global_limit)
+
+
+def code_checks_per_ip() -> Throttle:
+    return Throttle("code-ip", get_settings().account_code_ip_limit)
+
+
+def mails_per_address() -> Throttle:
+    return Throttle("mail-address", get_settings().account_mail_limit)

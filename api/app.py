@@ -11,17 +11,21 @@ from api.headers import SecurityHeaders
 from api.limits import RequestLimits
 from api.middleware import RequestContextMiddleware
 from api.routes import (
+    account,
     admin,
     auth,
     boxoffice,
     docs,
     health,
+    key_exchange,
     payment_desk,
     playback,
     player,
     purchases,
+    store_purchases,
     studio_catalog,
     studio_releases,
+    studio_store_products,
     studio_tracks,
     tickets,
     titles,
@@ -77,17 +81,21 @@ def create_app(*, fast_hot_paths: bool = True) -> FastAPI:
     app.include_router(health.router)
     app.include_router(titles.router)
     app.include_router(auth.router)
+    app.include_router(account.router)
     app.include_router(studio_catalog.router)
     app.include_router(studio_releases.router)
     app.include_router(studio_tracks.router)
+    app.include_router(studio_store_products.router)
     app.include_router(admin.router)
     app.include_router(purchases.router)
+    app.include_router(store_purchases.router)
     app.include_router(tickets.router)
     app.include_router(player.router)
     app.include_router(webhooks.router)
     app.include_router(boxoffice.finance)
     app.include_router(boxoffice.studio)
     app.include_router(payment_desk.router)
+    app.include_router(key_exchange.router)
     if fast_hot_paths:  # see api/routes/playback.py, "the hot paths' fast routes"
         app.router.routes[0:0] = playback.fast_routes()
     return app

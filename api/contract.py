@@ -39,6 +39,8 @@ PUBLIC: list[dict[str, list[str]]] = []
 PLAYBACK_GRANT: list[dict[str, list[str]]] = [{"PlaybackGrant": []}, {"PlaybackGrantQuery": []}]
 WEBHOOK_SIGNATURE: list[dict[str, list[str]]] = [{"WebhookSignature": []}]
 METRICS_TOKEN: list[dict[str, list[str]]] = [{"MetricsToken": []}, {}]
+KEY_EXCHANGE_TOKEN: list[dict[str, list[str]]] = [{"KeyExchangeToken": []}]
+STORE_NOTIFICATION: list[dict[str, list[str]]] = [{"StoreNotification": []}]
 
 SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
     "PlaybackGrant": {
@@ -60,6 +62,17 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
         "in": "header",
         "name": "Stripe-Signature",
         "description": "Stripe's signature of the raw body under the webhook secret.",
+    },
+    "KeyExchangeToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The key exchange credential (KEY_EXCHANGE_TOKEN) of the packager.",
+    },
+    "StoreNotification": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "App Store notifications are signed JWS payloads (no header); Google "
+        "Play pushes carry Google's OIDC token as `Authorization: Bearer`.",
     },
     "MetricsToken": {
         "type": "http",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from starlette.types import Scope
@@ -162,3 +162,25 @@ def get_client_ip(request: Request) -> str:
 
 
 ClientIp = Annotated[str, Depends(get_client_ip)]
+
+
+def get_mail_locale(locales: Locales) -> str:
+    """The language of the mails a request causes (sign-up codes, resets): the caller's,
+    with the catalog's CLDR fallback (zh-TW -> zh-Hant), among those mails are written in."""
+    from accounts.mails import DEFAULT_LOCALE, LOCALES
+    from catalog.locales import negotiate
+
+    return negotiate(locales, LOCALES) or DEFAULT_LOCALE
+
+
+MailLocale = Annotated[str, Depends(get_mail_locale)]
+
+DeviceHeader = Annotated[
+    str | None,
+    Header(
+        alias="X-Device-Id",
+        max_length=128,
+        pattern=r"^[A-Za-z0-9._:-]+$",
+        description="The app's device id; travels with the session (claim `dev`)",
+    ),
+]

@@ -29,7 +29,7 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector
 from sqlalchemy.orm import Session
 
-from boxoffice import views
+from boxoffice import ecb, views
 from core import outbox
 from core.db import read_only, utcnow
 from core.metrics import multiprocess_collector, registry_of
@@ -104,6 +104,9 @@ def read_business_metrics(tally: AppendOnlyTally) -> list[Metric]:
         heard_since = now - timedelta(seconds=settings.playback_session_timeout_seconds)
         active = tickets.active_session_count(session, heard_since)
         jobs = outbox.job_stats(session, now)
+        fx_state = ecb.fetch_status(session) if settings.fx_fetching else None
+        fx_success = fx_state.last_success_at if fx_state else None
+        fx_failures = fx_state.failures if fx_state else 0
 
     sold = CounterMetricFamily(
         "pocketcinema_tickets_sold",
@@ -205,7 +208,26 @@ def read_business_metrics(tally: AppendOnlyTally) -> list[Metric]:
         "Wall time of the last read of the business figures from the database",
         value=time.perf_counter() - started,
     )
+    fx: list[Metric] = []
+    if settings.fx_fetching:
+        # +Inf before the first success, so the alert fires for a fetch that never worked.
+        fx_age = (now - fx_success).total_seconds() if fx_success else float("inf")
+        fx.append(
+            GaugeMetricFamily(
+                "pocketcinema_fx_last_success_age_seconds",
+                "Seconds since the ECB reference rates were last fetched successfully",
+                value=max(0.0, fx_age),
+            )
+        )
+        fx.append(
+            GaugeMetricFamily(
+                "pocketcinema_fx_fetch_failures",
+                "ECB rate fetches that failed since the last success",
+                value=fx_failures,
+            )
+        )
     return [
+        *fx,
         sold,
         refunded,
         gross,

@@ -71,6 +71,13 @@ def app_error_response(request: Request, exc: AppError) -> JSONResponse:
     return problem_response(exc.status, exc.code, exc.title, exc.detail, request, **exc.extra)
 
 
+def committed_problem(request: Request, exc: AppError) -> JSONResponse:
+    """For a refusal whose bookkeeping (a failed attempt, a revoked family, a wrong code
+    counted) must outlive it: the route *returns* this instead of raising, so the request's
+    transaction commits first."""
+    return app_error_response(request, exc)
+
+
 def internal_error_response(request: Request) -> JSONResponse:
     """For an exception nobody expected; call it inside the ``except`` (it logs the trace)."""
     log.exception("unhandled error")

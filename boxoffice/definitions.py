@@ -26,6 +26,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from core.money import minor_exponent, to_major
@@ -81,6 +82,7 @@ def local_day(at: datetime, territory: str, settings: Settings | None = None) ->
     return at.astimezone(ZoneInfo(territory_zone(territory, settings))).date()
 
 
+@lru_cache(maxsize=4096)
 def day_bounds(day: date, zone: str) -> tuple[datetime, datetime]:
     """[start, end) of a local calendar day in UTC (23 or 25 hours on DST change days)."""
     tz = ZoneInfo(zone)

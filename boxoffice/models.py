@@ -117,19 +117,91 @@ class QualifiedView(IdMixin, TimestampMixin, Base):
     threshold_seconds: Mapped[float] = mapped_column(Float)
 
 
-class DailyFigure(Base):
-    """One measure of one (title, territory, local day); money in minor units of
-    ``currency`` ('' for counts). See boxoffice.definitions.Measure."""
+class _Totals:
+    """The key after the period and the sums of a roll-up row of local figures."""
 
-    __tablename__ = "boxoffice_daily"
-    __table_args__ = (Index("ix_boxoffice_daily_title_day", "title_id", "day"),)
-
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
     title_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     territory: Mapped[str] = mapped_column(String(2), primary_key=True)
-    measure: Mapped[str] = mapped_column(String(30), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20), primary_key=True, default="")
     currency: Mapped[str] = mapped_column(String(3), primary_key=True, default="")
-    value: Mapped[int] = mapped_column(BigInteger)
+    tickets_sold: Mapped[int] = mapped_column(BigInteger, default=0)
+    gross_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    refunds_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    chargebacks_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    chargeback_reversals_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    fees_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    views_started: Mapped[int] = mapped_column(BigInteger, default=0)
+    unique_viewers: Mapped[int] = mapped_column(BigInteger, default=0)
+    qualified_views: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class _Converted:
+    """The key after the period and the sums of a roll-up row of converted money."""
+
+    title_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    territory: Mapped[str] = mapped_column(String(2), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20), primary_key=True)
+    reporting_currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    gross_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    refunds_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    chargebacks_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    fees_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    net_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    studio_payable_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    unconverted: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DailyTotals(_Totals, Base):
+    """One local day of one (title, territory, payment provider, currency): the rows every
+    report sums. Money in minor units of ``currency`` (fees in the fee's own currency, so a
+    fee charged in another currency is a row of its own). View counts have no provider or
+    currency: they sit on the row whose ``provider`` and ``currency`` are ''."""
+
+    __tablename__ = "boxoffice_day"
+    __table_args__ = (Index("ix_boxoffice_day_title_day", "title_id", "day"),)
+
+    # First in the primary key: reports read ranges of days.
+    day: Mapped[date] = mapped_column(Date, primary_key=True, sort_order=-1)
+
+
+class DailyConverted(_Converted, Base):
+    """The money of one (local day, title, territory, provider) in one reporting currency:
+    each amount converted with the day's rate (carried over from an earlier day where the
+    ECB published none, boxoffice/fx.py) and rounded once. ``unconverted`` is 1 when a rate
+    was missing: the amounts are then 0 and the report shows the group as unconverted."""
+
+    __tablename__ = "boxoffice_day_converted"
+    __table_args__ = (Index("ix_boxoffice_day_converted_title_day", "title_id", "day"),)
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True, sort_order=-1)
+
+
+class WeeklyTotals(_Totals, Base):
+    """The sum of the seven ``boxoffice_day`` rows of an ISO week (``week``: its Monday),
+    rewritten in the same transaction as any of its days. Reports over whole weeks read
+    these: seven times fewer rows."""
+
+    __tablename__ = "boxoffice_week"
+
+    week: Mapped[date] = mapped_column(Date, primary_key=True, sort_order=-1)
+
+
+class WeeklyConverted(_Converted, Base):
+    """The sum of the seven ``boxoffice_day_converted`` rows of an ISO week."""
+
+    __tablename__ = "boxoffice_week_converted"
+
+    week: Mapped[date] = mapped_column(Date, primary_key=True, sort_order=-1)
+
+
+class RolledWeek(Base):
+    """When a week's sums were last rewritten; its row is the lock that makes two roll-ups
+    of days of one week rewrite the week one after the other, each from committed days."""
+
+    __tablename__ = "boxoffice_rolled_week"
+
+    week: Mapped[date] = mapped_column(Date, primary_key=True)
+    computed_at: Mapped[datetime]
 
 
 class RolledDay(Base):
@@ -163,6 +235,22 @@ class FxRate(Base):
     per_eur: Mapped[str] = mapped_column(String(40))
     source: Mapped[str] = mapped_column(String(200))
     loaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FxFetch(Base):
+    """The state of one automatic rate source (``ecb``): when it last succeeded and failed,
+    and why. /metrics exports the age of ``last_success_at``; reports warn when it is old."""
+
+    __tablename__ = "fx_fetch"
+
+    source: Mapped[str] = mapped_column(String(20), primary_key=True)
+    last_success_at: Mapped[datetime | None]
+    last_failure_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    latest_rate_day: Mapped[date | None] = mapped_column(Date)
+    # The daily file's day for which the 90-day file last filled gaps (once per day is enough).
+    backfilled_for: Mapped[date | None] = mapped_column(Date)
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # since the last success
 
 
 class RevenueShare(Base):

@@ -1,7 +1,8 @@
 """Box-office reports from the daily roll-up: filtered, grouped, paginated, with totals;
 JSON (the dataclasses), CSV, XLSX and an SVG chart.
 
-A report is read with one SELECT … GROUP BY over ``boxoffice_daily``, so it sees one
+A report reads only roll-up rows (``boxoffice_day`` and ``boxoffice_day_converted``, through
+``repository.totals_by`` / ``converted_by``) inside one read transaction, so it sees one
 snapshot: a roll-up replacing a day commits all of that day's rows at once, and the report
 counts either the old rows or the new ones, never both.
 """
@@ -10,31 +11,21 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
 from html import escape
 from typing import Any
 
-from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
 
-from boxoffice import repository
-from boxoffice.definitions import Measure, territory_zone
-from boxoffice.models import DailyFigure
-from boxoffice.rollup import (
-    FX_CHARGEBACKS,
-    FX_FEES,
-    FX_GROSS,
-    FX_MISSING,
-    FX_NET,
-    FX_PAYABLE,
-    FX_REFUNDS,
-)
+from boxoffice import ecb, repository
+from boxoffice.definitions import territory_zone
+from boxoffice.fx import RateBook
+from core.db import utcnow
 from core.errors import InvalidInput, NotFound
 from core.scope import ALL_STUDIOS, StudioScope
-from core.settings import get_settings
+from core.settings import Settings, get_settings
 
 MAX_DAYS = 731
 
@@ -108,6 +99,10 @@ class Report:
     reporting_currencies: list[str]
     time_zones: dict[str, str]  # territory -> the zone its days are counted in
     missing_rates: list[dict[str, str]]  # {"day", "currency"}: amounts left unconverted
+    # {"day", "currency", "rate_date"}: days converted with an earlier day's rate (weekends,
+    # holidays, today before the ECB publishes: the carry-over rule, docs/boxoffice.md#fx)
+    carried_rates: list[dict[str, str]]
+    fx_warnings: list[dict[str, str]]  # {"code", "detail"}: e.g. the ECB fetch is stale
     total_groups: int
     offset: int
     limit: int
@@ -118,30 +113,22 @@ class Report:
         return asdict(self)
 
 
-_COUNTS = {
-    m.value
-    for m in (
-        Measure.tickets_sold,
-        Measure.views_started,
-        Measure.qualified_views,
-        Measure.unique_viewers,
-    )
-}
+_COUNTS = ("tickets_sold", "views_started", "qualified_views", "unique_viewers")
 _LOCAL = {
-    Measure.gross.value: "gross_minor",
-    Measure.refunds.value: "refunds_minor",
-    Measure.chargebacks.value: "chargebacks_minor",
-    Measure.chargeback_reversals.value: "chargebacks_minor",
-    Measure.fees.value: "fees_minor",
+    "gross_minor": "gross_minor",
+    "refunds_minor": "refunds_minor",
+    "chargebacks_minor": "chargebacks_minor",
+    "chargeback_reversals_minor": "chargebacks_minor",
+    "fees_minor": "fees_minor",
 }
-_CONVERTED = {
-    FX_GROSS: "gross_minor",
-    FX_REFUNDS: "refunds_minor",
-    FX_CHARGEBACKS: "chargebacks_minor",
-    FX_FEES: "fees_minor",
-    FX_NET: "net_minor",
-    FX_PAYABLE: "studio_payable_minor",
-}
+_CONVERTED = (
+    "gross_minor",
+    "refunds_minor",
+    "chargebacks_minor",
+    "fees_minor",
+    "net_minor",
+    "studio_payable_minor",
+)
 
 
 def check_query(session: Session, query: ReportQuery) -> None:
@@ -155,9 +142,13 @@ def check_query(session: Session, query: ReportQuery) -> None:
             raise NotFound("no such title", code="title_not_found")
 
 
-def _filters(query: ReportQuery) -> list[ColumnElement[bool]]:
-    return repository.figure_conditions(
-        query.date_from, query.date_to, query.title_ids, query.territories, query.scope
+def _filters(query: ReportQuery) -> repository.RollupFilter:
+    return repository.RollupFilter(
+        date_from=query.date_from,
+        date_to=query.date_to,
+        scope=query.scope,
+        title_ids=query.title_ids,
+        territories=query.territories,
     )
 
 
@@ -191,30 +182,54 @@ def _finish(
     row.converted = {c: converted[c] for c in currencies}
 
 
+_Group = tuple[ReportRow, dict[str, LocalMoney], dict[str, Converted]]
+
+
 def build_report(session: Session, query: ReportQuery) -> Report:
     check_query(session, query)
     settings = get_settings()
     currencies = list(settings.boxoffice_reporting_currencies)
-    if query.group_by in (GroupBy.title, GroupBy.territory):
-        key_col: Any = (
-            DailyFigure.title_id if query.group_by is GroupBy.title else DailyFigure.territory
-        )
-    else:
-        key_col = DailyFigure.day
-    groups: dict[str, tuple[ReportRow, dict[str, LocalMoney], dict[str, Converted]]] = {}
-    for key, measure, currency, value in repository.figure_sums(session, key_col, _filters(query)):
-        name = _bucket(key, query.group_by) if isinstance(key, date) else str(key)
-        row, local, converted = groups.setdefault(name, (ReportRow(name, name), {}, {}))
-        _add(row, local, converted, measure, currency, int(value or 0))
+    # Grouping by title or territory reads those rows directly; day, week and month read
+    # daily rows and bucket them here (at most MAX_DAYS keys).
+    key = "territory" if query.group_by is GroupBy.territory else "title"
+    if query.group_by not in (GroupBy.title, GroupBy.territory):
+        key = "day"
+    where = _filters(query)
+    groups: dict[str, _Group] = {}
+    territories: set[str] = set()
+
+    def group(value: object) -> _Group:
+        name = _bucket(value, query.group_by) if isinstance(value, date) else str(value)
+        found = groups.get(name)
+        if found is None:
+            found = groups[name] = (ReportRow(name, name), {}, {})
+        return found
+
+    # Territory rides along in the grouping (a few more rows) so the report's time zones
+    # come from the same scan.
+    dims = [key] if key == "territory" else [key, "territory"]
+    for r in repository.totals_by(session, [*dims, "currency"], where):
+        territories.add(r.territory)
+        row, local, _ = group(getattr(r, key))
+        for name in _COUNTS:
+            setattr(row, name, getattr(row, name) + int(getattr(r, name) or 0))
+        if r.currency:
+            money = local.setdefault(r.currency, LocalMoney(r.currency))
+            for column, attr in _LOCAL.items():
+                setattr(money, attr, getattr(money, attr) + int(getattr(r, column) or 0))
+    unconverted = 0
+    for r in repository.converted_by(session, [key], where, currencies):
+        _, _, converted = group(getattr(r, key))
+        conv = converted.setdefault(r.reporting_currency, Converted())
+        conv.unconverted_items += int(r.unconverted or 0)
+        unconverted += int(r.unconverted or 0)
+        for attr in _CONVERTED:
+            setattr(conv, attr, (getattr(conv, attr) or 0) + int(getattr(r, attr) or 0))
     if query.group_by is GroupBy.title and groups:
         names = repository.title_names(session, list(groups))
         for name, (row, _, _) in groups.items():
             row.label = names.get(name, name)
-    totals: tuple[ReportRow, dict[str, LocalMoney], dict[str, Converted]] = (
-        ReportRow("total", "Total"),
-        {},
-        {},
-    )
+    totals: _Group = (ReportRow("total", "Total"), {}, {})
     for row, local, converted in groups.values():
         _merge_into(totals, row, local, converted)
         _finish(row, local, converted, currencies)
@@ -222,14 +237,16 @@ def build_report(session: Session, query: ReportQuery) -> Report:
     ordered = [groups[k][0] for k in sorted(groups)]
     if query.group_by is GroupBy.title:
         ordered.sort(key=lambda r: (r.label.lower(), r.key))
-    territories = sorted(repository.figure_territories(session, _filters(query)))
+    missing, carried = _rates_used(session, query, currencies, settings, totals[1], unconverted)
     return Report(
         date_from=query.date_from,
         date_to=query.date_to,
         group_by=query.group_by,
         reporting_currencies=currencies,
-        time_zones={t: territory_zone(t, settings) for t in territories},
-        missing_rates=_missing_rates(session, query, currencies),
+        time_zones={t: territory_zone(t, settings) for t in sorted(territories)},
+        missing_rates=missing,
+        carried_rates=carried,
+        fx_warnings=fx_warnings(session, settings),
         total_groups=len(ordered),
         offset=query.offset,
         limit=query.limit,
@@ -238,29 +255,69 @@ def build_report(session: Session, query: ReportQuery) -> Report:
     )
 
 
-def _add(
-    row: ReportRow,
+def _rates_used(
+    session: Session,
+    query: ReportQuery,
+    currencies: list[str],
+    settings: Settings,
     local: dict[str, LocalMoney],
-    converted: dict[str, Converted],
-    measure: str,
-    currency: str,
-    value: int,
-) -> None:
-    if measure in _COUNTS:
-        setattr(row, measure, getattr(row, measure) + value)
-    elif measure in _LOCAL:
-        money = local.setdefault(currency, LocalMoney(currency))
-        setattr(money, _LOCAL[measure], getattr(money, _LOCAL[measure]) + value)
-    elif measure == FX_MISSING:
-        converted.setdefault(currency, Converted()).unconverted_items += value
-    elif measure in _CONVERTED:
-        conv = converted.setdefault(currency, Converted())
-        attr = _CONVERTED[measure]
-        setattr(conv, attr, (getattr(conv, attr) or 0) + value)
+    unconverted: int,
+) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """The rates behind the converted figures: (day, currency) pairs converted with an
+    earlier day's rate, with that rate's date, for every day of the range up to today and
+    every currency the report converts (its local currencies and the reporting ones); and,
+    when some amounts were left unconverted, the pairs that had no rate on a day with money."""
+    codes = sorted(({*local, *currencies} - {"EUR"}) if local else set())
+    if not codes:
+        return [], []
+    last = min(query.date_to, utcnow().date())
+    book = RateBook(session, query.date_from, max(last, query.date_to), settings)
+    carried: list[dict[str, str]] = []
+    day = query.date_from
+    while day <= last:
+        for code in codes:
+            used = book.rate(day, code)
+            if used is not None and used.rate_date != day:
+                carried.append(
+                    {
+                        "day": day.isoformat(),
+                        "currency": code,
+                        "rate_date": used.rate_date.isoformat(),
+                    }
+                )
+        day += timedelta(days=1)
+    missing: set[tuple[date, str]] = set()
+    if unconverted:  # rare: read which days held money in which currency
+        for day, currency in repository.money_days(session, _filters(query)):
+            for code in {currency, *currencies} - {"EUR"}:
+                if book.rate(day, code) is None:
+                    missing.add((day, code))
+    return [{"day": d.isoformat(), "currency": c} for d, c in sorted(missing)], carried
+
+
+def fx_warnings(session: Session, settings: Settings | None = None) -> list[dict[str, str]]:
+    """Warnings about the rates themselves: the ECB fetch has not succeeded lately."""
+    settings = settings or get_settings()
+    if not settings.fx_fetching:
+        return []
+    state = ecb.fetch_status(session)
+    last = state.last_success_at if state else None
+    limit = timedelta(hours=settings.fx_stale_after_hours)
+    if last is not None and utcnow() - last <= limit:
+        return []
+    since = "never" if last is None else f"last at {last.isoformat()}"
+    error = f"; last error: {state.last_error}" if state and state.last_error else ""
+    return [
+        {
+            "code": "fx_rates_stale",
+            "detail": f"the ECB rates have not been fetched successfully ({since}){error}; "
+            "recent days may be converted with old or carried-over rates",
+        }
+    ]
 
 
 def _merge_into(
-    totals: tuple[ReportRow, dict[str, LocalMoney], dict[str, Converted]],
+    totals: _Group,
     row: ReportRow,
     local: dict[str, LocalMoney],
     converted: dict[str, Converted],
@@ -275,27 +332,8 @@ def _merge_into(
     for currency, conv in converted.items():
         target_c = t_conv.setdefault(currency, Converted())
         target_c.unconverted_items += conv.unconverted_items
-        for attr in _CONVERTED.values():
+        for attr in _CONVERTED:
             setattr(target_c, attr, (getattr(target_c, attr) or 0) + (getattr(conv, attr) or 0))
-
-
-def _missing_rates(
-    session: Session, query: ReportQuery, currencies: list[str]
-) -> list[dict[str, str]]:
-    """(day, currency) pairs whose rate is needed and absent: the money of that day in that
-    currency, or the reporting currency itself on a day with money."""
-    money_measures = list(_LOCAL)
-    needed = repository.money_days(session, _filters(query), money_measures)
-    if not needed:
-        return []
-    days = {d for d, _ in needed}
-    have = repository.rates_held(session, min(days), max(days))
-    missing: set[tuple[date, str]] = set()
-    for day, currency in needed:
-        for code in {currency, *currencies}:
-            if code != "EUR" and (day, code) not in have:
-                missing.add((day, code))
-    return [{"day": d.isoformat(), "currency": c} for d, c in sorted(missing)]
 
 
 # --- files ---------------------------------------------------------------------------------
@@ -360,6 +398,10 @@ def to_xlsx(report: Report) -> bytes:
         notes.append(["time zone", territory, zone])
     for item in report.missing_rates:
         notes.append(["missing FX rate", item["day"], item["currency"]])
+    for item in report.carried_rates:
+        notes.append(["FX rate carried over", item["day"], item["currency"], item["rate_date"]])
+    for warning in report.fx_warnings:
+        notes.append(["FX warning", warning["code"], warning["detail"]])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
@@ -370,21 +412,21 @@ def daily_series(
 ) -> dict[str, dict[date, tuple[int | None, int]]]:
     """Per title label: day -> (gross in ``currency`` or None if unconverted, qualified views)."""
     check_query(session, query)
-    measures = [FX_GROSS, FX_MISSING]
-    raw: dict[str, dict[date, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
-    for title_id, day, measure, value in repository.daily_sums(
-        session, _filters(query), measures, currency, Measure.qualified_views.value
-    ):
-        raw[title_id][day][measure] = int(value or 0)
-    names = repository.title_names(session, list(raw))
+    where = _filters(query)
+    gross: dict[tuple[str, date], int | None] = {}
+    for r in repository.converted_by(session, ["title", "day"], where, [currency]):
+        gross[(r.title, r.day)] = None if r.unconverted else int(r.gross_minor or 0)
+    qualified: dict[tuple[str, date], int] = {}
+    for r in repository.totals_by(session, ["title", "day"], where):
+        qualified[(r.title, r.day)] = int(r.qualified_views or 0)
+    titles = sorted({t for t, _ in gross} | {t for t, _ in qualified})
+    names = repository.title_names(session, titles)
     series: dict[str, dict[date, tuple[int | None, int]]] = {}
-    for title_id, days in raw.items():
+    for title_id in titles:
         series[f"{names.get(title_id, title_id)} ({title_id[:8]})"] = {
-            day: (
-                None if m.get(FX_MISSING) else m.get(FX_GROSS, 0),
-                m.get(Measure.qualified_views.value, 0),
-            )
-            for day, m in days.items()
+            day: (gross.get((t, day), 0), qualified.get((t, day), 0))
+            for (t, day) in {*gross, *qualified}
+            if t == title_id
         }
     return series
 

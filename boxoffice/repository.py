@@ -4,7 +4,7 @@ the roll-up's aggregates over them (boxoffice/rollup.py holds the rules that use
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Date,
     Table,
     and_,
     case,
@@ -19,24 +20,31 @@ from sqlalchemy import (
     false,
     func,
     insert,
+    literal,
     or_,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from boxoffice.definitions import LEDGER_MEASURE, Measure, day_bounds, local_day, territory_zones
+from boxoffice.definitions import day_bounds, local_day, territory_zones
 from boxoffice.models import (
-    DailyFigure,
+    DailyConverted,
+    DailyTotals,
+    FxFetch,
     FxRate,
     QualifiedView,
     RevenueShare,
+    RolledWeek,
     RollupWatermark,
     TicketWatch,
     ViewHeartbeat,
     ViewStart,
+    WeeklyConverted,
+    WeeklyTotals,
 )
 from catalog.models import Title
 from core.scope import StudioScope
@@ -55,8 +63,8 @@ def title_exists(session: Session, title_id: str) -> bool:
 def rolled_up_days(session: Session, title_id: str) -> tuple[date | None, date | None]:
     """The first and last day a title has roll-up rows for (None, None without any)."""
     first, last = session.execute(
-        select(func.min(DailyFigure.day), func.max(DailyFigure.day)).where(
-            DailyFigure.title_id == title_id
+        select(func.min(DailyTotals.day), func.max(DailyTotals.day)).where(
+            DailyTotals.title_id == title_id
         )
     ).one()
     return first, last
@@ -125,13 +133,13 @@ def _in_local_day(
     exactly one branch, so grouping by territory afterwards is exact (distinct counts too);
     the outer range lets the time index do the work."""
     zones = territory_zones(settings)
-    by_zone: dict[str, list[str]] = defaultdict(list)
+    # Zones whose day has the same UTC bounds (CET countries, say) share one branch.
+    by_bounds: dict[tuple[datetime, datetime], list[str]] = defaultdict(list)
     for country, zone in zones.items():
-        by_zone[zone].append(country)
+        by_bounds[day_bounds(day, zone)].append(country)
     branches: list[ColumnElement[bool]] = []
     lows, highs = [], []
-    for zone, countries in by_zone.items():
-        start, end = day_bounds(day, zone)
+    for (start, end), countries in by_bounds.items():
         lows.append(start)
         highs.append(end)
         branches.append(and_(territory.in_(sorted(countries)), column >= start, column < end))
@@ -146,42 +154,55 @@ def _in_local_day(
 class Cell:
     """One (title, territory) on the day being rolled up."""
 
-    money: dict[tuple[str, str], int]  # (measure, currency) -> minor units
-    counts: dict[str, int]
+    # (provider, currency) -> column of boxoffice_day -> minor units or a ticket count
+    money: dict[tuple[str, str], dict[str, int]]
+    views: dict[str, int]  # views_started, unique_viewers, qualified_views
 
 
 def aggregate_day(
     session: Session, day: date, settings: Settings | None = None
 ) -> dict[tuple[str, str], Cell]:
+    """The day's facts grouped by (title, territory), then by payment provider and currency."""
     settings = settings or get_settings()
     cells: dict[tuple[str, str], Cell] = defaultdict(lambda: Cell({}, {}))
     le = LedgerEntry
     money = session.execute(
         select(
-            le.title_id, le.territory, le.currency, le.kind, func.count(), func.sum(le.amount_minor)
+            le.title_id,
+            le.territory,
+            le.provider,
+            le.currency,
+            le.kind,
+            func.count(),
+            func.sum(le.amount_minor),
         )
         .where(_in_local_day(day, le.occurred_at, le.territory, settings))
-        .group_by(le.title_id, le.territory, le.currency, le.kind)
+        .group_by(le.title_id, le.territory, le.provider, le.currency, le.kind)
     )
-    for title_id, territory, currency, kind, n, total in money:
-        cell = cells[(title_id, territory)]
-        measure = LEDGER_MEASURE[LedgerKind(kind)]
-        cell.money[(measure.value, currency)] = int(total)
-        if measure is Measure.gross:
-            cell.counts[Measure.tickets_sold.value] = int(n)
+    for title_id, territory, provider, currency, kind, n, total in money:
+        row = cells[(title_id, territory)].money.setdefault((provider, currency), {})
+        column = LEDGER_COLUMN[LedgerKind(kind)]
+        row[column] = row.get(column, 0) + int(total)
+        if column == "gross_minor":
+            row["tickets_sold"] = row.get("tickets_sold", 0) + int(n)
     fees = session.execute(
-        select(le.title_id, le.territory, le.provider_fee_currency, func.sum(le.provider_fee_minor))
+        select(
+            le.title_id,
+            le.territory,
+            le.provider,
+            le.provider_fee_currency,
+            func.sum(le.provider_fee_minor),
+        )
         .where(
             _in_local_day(day, le.occurred_at, le.territory, settings),
             le.provider_fee_minor.is_not(None),
             le.provider_fee_currency.is_not(None),
         )
-        .group_by(le.title_id, le.territory, le.provider_fee_currency)
+        .group_by(le.title_id, le.territory, le.provider, le.provider_fee_currency)
     )
-    for title_id, territory, fee_currency, fee_total in fees:
-        cells[(title_id, territory)].money[(Measure.fees.value, str(fee_currency))] = int(
-            fee_total or 0
-        )
+    for title_id, territory, provider, fee_currency, fee_total in fees:
+        row = cells[(title_id, territory)].money.setdefault((provider, str(fee_currency)), {})
+        row["fees_minor"] = int(fee_total or 0)
     vs = ViewStart
     starts = session.execute(
         select(vs.title_id, vs.territory, func.count(), func.count(vs.viewer_id.distinct()))
@@ -189,9 +210,9 @@ def aggregate_day(
         .group_by(vs.title_id, vs.territory)
     )
     for title_id, territory, n, viewers in starts:
-        counts = cells[(title_id, territory)].counts
-        counts[Measure.views_started.value] = int(n)
-        counts[Measure.unique_viewers.value] = int(viewers)
+        views = cells[(title_id, territory)].views
+        views["views_started"] = int(n)
+        views["unique_viewers"] = int(viewers)
     qv = QualifiedView
     qualified = session.execute(
         select(qv.title_id, qv.territory, func.count())
@@ -199,17 +220,37 @@ def aggregate_day(
         .group_by(qv.title_id, qv.territory)
     )
     for title_id, territory, n in qualified:
-        cells[(title_id, territory)].counts[Measure.qualified_views.value] = int(n)
+        cells[(title_id, territory)].views["qualified_views"] = int(n)
     return cells
 
 
-def rates_for(session: Session, day: date) -> dict[str, Decimal]:
-    rates = {
-        r.currency: Decimal(r.per_eur)
-        for r in session.scalars(select(FxRate).where(FxRate.day == day))
-    }
-    rates.setdefault("EUR", Decimal(1))
-    return rates
+# The boxoffice_day column each kind of ledger entry adds to.
+LEDGER_COLUMN: dict[LedgerKind, str] = {
+    LedgerKind.sale: "gross_minor",
+    LedgerKind.refund: "refunds_minor",
+    LedgerKind.chargeback: "chargebacks_minor",
+    LedgerKind.chargeback_reversal: "chargeback_reversals_minor",
+}
+
+
+def rates_between(session: Session, first: date, last: date) -> Sequence[tuple[date, str, str]]:
+    """Every stored (day, currency, units per EUR) with ``first <= day <= last``."""
+    return [
+        (d, c, r)
+        for d, c, r in session.execute(
+            select(FxRate.day, FxRate.currency, FxRate.per_eur)
+            .where(FxRate.day >= first, FxRate.day <= last)
+            .order_by(FxRate.day)
+        )
+    ]
+
+
+def latest_rate_day(session: Session) -> date | None:
+    return session.scalar(select(func.max(FxRate.day)))
+
+
+def get_fx_fetch(session: Session, source: str) -> FxFetch | None:
+    return session.get(FxFetch, source)
 
 
 def share_percents(
@@ -244,11 +285,54 @@ def days_touched_since(session: Session, since: datetime, settings: Settings) ->
     return days
 
 
-def replace_day(session: Session, day: date, rows: list[dict[str, Any]]) -> None:
-    """``day``'s roll-up rows, all replaced by ``rows``."""
-    session.execute(delete(DailyFigure).where(DailyFigure.day == day))
-    if rows:
-        session.execute(insert(DailyFigure), rows)
+def replace_day(
+    session: Session, day: date, totals: list[dict[str, Any]], converted: list[dict[str, Any]]
+) -> None:
+    """``day``'s roll-up rows, all replaced: a re-run or a retried job writes the same rows
+    again, it never adds to them."""
+    session.execute(delete(DailyTotals).where(DailyTotals.day == day))
+    session.execute(delete(DailyConverted).where(DailyConverted.day == day))
+    if totals:
+        session.execute(insert(DailyTotals), totals)
+    if converted:
+        session.execute(insert(DailyConverted), converted)
+
+
+def week_of(day: date) -> date:
+    """The Monday of ``day``'s ISO week: the key of its ``boxoffice_week`` rows."""
+    return day - timedelta(days=day.weekday())
+
+
+def refresh_week(session: Session, week: date, now: datetime) -> None:
+    """Rewrite one week's sums from its seven days' rows, after taking the week's lock row:
+    a second roll-up touching the same week waits here for this one's commit, then sums
+    the days as they are committed (PostgreSQL's READ COMMITTED gives each statement a
+    fresh snapshot), so a week never misses a day rolled up beside it."""
+    upsert(session, RolledWeek, {"week": week, "computed_at": now}, ["week"], {"computed_at": now})
+    end = week + timedelta(days=6)
+    for daily, weekly, columns in (
+        (DailyTotals, WeeklyTotals, ("title_id", "territory", "provider", "currency")),
+        (
+            DailyConverted,
+            WeeklyConverted,
+            ("title_id", "territory", "provider", "reporting_currency"),
+        ),
+    ):
+        sums = TOTALS_COLUMNS if daily is DailyTotals else CONVERTED_COLUMNS
+        session.execute(delete(weekly).where(weekly.week == week))
+        keys = [getattr(daily, c) for c in columns]
+        session.execute(
+            insert(weekly).from_select(
+                ["week", *columns, *sums],
+                select(
+                    literal(week, Date).label("week"),
+                    *keys,
+                    *(func.sum(getattr(daily, c)) for c in sums),
+                )
+                .where(daily.day >= week, daily.day <= end)
+                .group_by(*keys),
+            )
+        )
 
 
 def lock_watermark(session: Session, name: str) -> RollupWatermark | None:
@@ -257,11 +341,11 @@ def lock_watermark(session: Session, name: str) -> RollupWatermark | None:
 
 def rolled_days(session: Session, first: date, last: date, title_id: str | None) -> list[date]:
     """Days in [first, last] that already have roll-up rows (of one title, if given)."""
-    stmt = select(DailyFigure.day.distinct()).where(
-        DailyFigure.day >= first, DailyFigure.day <= last
+    stmt = (
+        select(DailyTotals.day).where(DailyTotals.day >= first, DailyTotals.day <= last).distinct()
     )
     if title_id is not None:
-        stmt = stmt.where(DailyFigure.title_id == title_id)
+        stmt = stmt.where(DailyTotals.title_id == title_id)
     return list(session.scalars(stmt))
 
 
@@ -275,27 +359,177 @@ def title_in_scope(session: Session, title_id: str, scope: StudioScope) -> bool:
     return found is not None
 
 
-def figure_conditions(
-    date_from: date,
-    date_to: date,
-    title_ids: Sequence[str],
-    territories: Sequence[str],
-    scope: StudioScope,
-) -> list[ColumnElement[bool]]:
-    """Roll-up rows of a report: the days, titles and territories asked for, in scope."""
-    conditions: list[ColumnElement[bool]] = [
-        DailyFigure.day >= date_from,
-        DailyFigure.day <= date_to,
-    ]
-    if title_ids:
-        conditions.append(DailyFigure.title_id.in_(title_ids))
-    if territories:
-        conditions.append(DailyFigure.territory.in_([t.upper() for t in territories]))
-    if not scope.every:
+# The dimensions a report may group the roll-up by, and the columns it sums.
+DIMENSIONS = ("day", "title", "territory", "provider", "currency", "reporting_currency")
+TOTALS_COLUMNS = (
+    "tickets_sold",
+    "gross_minor",
+    "refunds_minor",
+    "chargebacks_minor",
+    "chargeback_reversals_minor",
+    "fees_minor",
+    "views_started",
+    "unique_viewers",
+    "qualified_views",
+)
+CONVERTED_COLUMNS = (
+    "gross_minor",
+    "refunds_minor",
+    "chargebacks_minor",
+    "fees_minor",
+    "net_minor",
+    "studio_payable_minor",
+    "unconverted",
+)
+
+
+@dataclass(frozen=True)
+class RollupFilter:
+    """Which roll-up rows a report reads: local days ``date_from``..``date_to`` inclusive,
+    optionally some titles, territories and providers, always within ``scope``."""
+
+    date_from: date
+    date_to: date
+    scope: StudioScope
+    title_ids: Sequence[str] = ()
+    territories: Sequence[str] = ()
+    providers: Sequence[str] = ()
+
+
+_Model = type[DailyTotals] | type[DailyConverted] | type[WeeklyTotals] | type[WeeklyConverted]
+
+
+def _rollup_conditions(model: _Model, where: RollupFilter) -> list[ColumnElement[bool]]:
+    """The filter's titles, territories, providers and scope (the period is the caller's)."""
+    conditions: list[ColumnElement[bool]] = []
+    if where.title_ids:
+        conditions.append(model.title_id.in_(where.title_ids))
+    if where.territories:
+        conditions.append(model.territory.in_([t.upper() for t in where.territories]))
+    if where.providers:
+        conditions.append(model.provider.in_(where.providers))
+    if not where.scope.every:
         conditions.append(
-            DailyFigure.title_id.in_(select(Title.id).where(scope.where(Title.studio_id)))
+            model.title_id.in_(select(Title.id).where(where.scope.where(Title.studio_id)))
         )
     return conditions
+
+
+def whole_weeks(first: date, last: date) -> tuple[date, date] | None:
+    """The Mondays of the first and last ISO weeks lying wholly in [first, last], if any."""
+    start = first + timedelta(days=(7 - first.weekday()) % 7)
+    end = week_of(last + timedelta(days=1)) - timedelta(days=7)
+    return (start, end) if start <= end else None
+
+
+def _period_parts(
+    daily: type[DailyTotals] | type[DailyConverted],
+    weekly: type[WeeklyTotals] | type[WeeklyConverted],
+    where: RollupFilter,
+    by_day: bool,
+) -> list[tuple[_Model, ColumnElement[bool]]]:
+    """Which table covers which part of the range: daily rows for the days outside whole
+    weeks (or for everything when grouping by day), weekly rows for the whole weeks."""
+    weeks = None if by_day else whole_weeks(where.date_from, where.date_to)
+    if weeks is None:
+        return [(daily, and_(daily.day >= where.date_from, daily.day <= where.date_to))]
+    first_monday, last_monday = weeks
+    parts: list[tuple[_Model, ColumnElement[bool]]] = [
+        (weekly, and_(weekly.week >= first_monday, weekly.week <= last_monday))
+    ]
+    if where.date_from < first_monday:
+        parts.append((daily, and_(daily.day >= where.date_from, daily.day < first_monday)))
+    after = last_monday + timedelta(days=7)
+    if after <= where.date_to:
+        parts.append((daily, and_(daily.day >= after, daily.day <= where.date_to)))
+    return parts
+
+
+def _dimension(model: _Model, name: str) -> Any:
+    if name not in DIMENSIONS:
+        raise ValueError(f"unknown roll-up dimension {name!r}")
+    if name == "title":
+        return model.title_id.label("title")
+    if name == "currency" and not hasattr(model, "currency"):
+        raise ValueError("converted figures are grouped by reporting currency, not by currency")
+    return getattr(model, name).label(name)
+
+
+def _sums_by(
+    session: Session,
+    daily: type[DailyTotals] | type[DailyConverted],
+    weekly: type[WeeklyTotals] | type[WeeklyConverted],
+    dimensions: Sequence[str],
+    sums: Sequence[str],
+    where: RollupFilter,
+    extra: Callable[[_Model], list[ColumnElement[bool]]] = lambda _: [],
+) -> list[Row[Any]]:
+    """One statement: the rows of each part of the range (UNION ALL), summed by dimension."""
+    parts = []
+    for model, period in _period_parts(daily, weekly, where, "day" in dimensions):
+        parts.append(
+            select(
+                *(_dimension(model, d) for d in dimensions),
+                *(getattr(model, c).label(c) for c in sums),
+            ).where(period, *_rollup_conditions(model, where), *extra(model))
+        )
+    rows = parts[0].subquery() if len(parts) == 1 else union_all(*parts).subquery()
+    dims = [rows.c[d] for d in dimensions]
+    stmt = select(*dims, *(func.sum(rows.c[c]).label(c) for c in sums))
+    if dims:
+        stmt = stmt.group_by(*dims)
+    return _rows(session.execute(stmt).all())
+
+
+def totals_by(
+    session: Session, dimensions: Sequence[str], where: RollupFilter
+) -> Sequence[Row[Any]]:
+    """``SELECT <dimensions>, sum(<every TOTALS_COLUMNS>) … GROUP BY <dimensions>`` over the
+    roll-up: each row has the dimensions by name (``day``, ``title``, ``territory``,
+    ``provider``, ``currency``) and the sums by column name. View counts are on rows whose
+    provider and currency are ''. Without ``day`` among the dimensions, whole ISO weeks of
+    the range are read from the weekly sums (one statement, one snapshot)."""
+    return _sums_by(session, DailyTotals, WeeklyTotals, dimensions, TOTALS_COLUMNS, where)
+
+
+def converted_by(
+    session: Session,
+    dimensions: Sequence[str],
+    where: RollupFilter,
+    reporting_currencies: Sequence[str] = (),
+) -> Sequence[Row[Any]]:
+    """The converted twin of :func:`totals_by`, grouped by ``dimensions`` (any but
+    ``currency``) and ``reporting_currency``; ``unconverted`` counts the (day, title,
+    territory, provider) cells that lacked a rate."""
+
+    def currencies(model: _Model) -> list[ColumnElement[bool]]:
+        if not reporting_currencies:
+            return []
+        return [cast(Any, model).reporting_currency.in_(reporting_currencies)]
+
+    return _sums_by(
+        session,
+        DailyConverted,
+        WeeklyConverted,
+        [*dimensions, "reporting_currency"],
+        CONVERTED_COLUMNS,
+        where,
+        currencies,
+    )
+
+
+def money_days(session: Session, where: RollupFilter) -> Sequence[Row[date, str]]:
+    """(day, currency) pairs that hold money among the filtered rows."""
+    return session.execute(
+        select(DailyTotals.day, DailyTotals.currency)
+        .where(
+            DailyTotals.day >= where.date_from,
+            DailyTotals.day <= where.date_to,
+            *_rollup_conditions(DailyTotals, where),
+            DailyTotals.currency != "",
+        )
+        .distinct()
+    ).all()
 
 
 def title_names(session: Session, ids: list[str]) -> dict[str, str]:
@@ -305,63 +539,75 @@ def title_names(session: Session, ids: list[str]) -> dict[str, str]:
     return {title_id: name for title_id, name in rows}
 
 
-def figure_sums(
-    session: Session, key_col: Any, conditions: list[ColumnElement[bool]]
-) -> Sequence[Row[Any, str, str, int]]:
-    """(key, measure, currency, sum of value) over the rows, grouped by ``key_col``."""
-    stmt = (
-        select(key_col, DailyFigure.measure, DailyFigure.currency, func.sum(DailyFigure.value))
-        .where(and_(*conditions))
-        .group_by(key_col, DailyFigure.measure, DailyFigure.currency)
-    )
-    return session.execute(stmt).all()
-
-
-def figure_territories(session: Session, conditions: list[ColumnElement[bool]]) -> list[str]:
-    return list(session.scalars(select(DailyFigure.territory).where(and_(*conditions)).distinct()))
-
-
-def money_days(
-    session: Session, conditions: list[ColumnElement[bool]], measures: list[str]
-) -> Sequence[Row[date, str]]:
-    """(day, currency) pairs that hold money among the rows."""
-    return session.execute(
-        select(DailyFigure.day, DailyFigure.currency)
-        .where(and_(*conditions), DailyFigure.measure.in_(measures))
-        .distinct()
-    ).all()
-
-
-def rates_held(session: Session, first: date, last: date) -> set[tuple[date, str]]:
-    return set(
-        (d, c)
-        for d, c in session.execute(
-            select(FxRate.day, FxRate.currency).where(FxRate.day >= first, FxRate.day <= last)
-        )
-    )
-
-
-def daily_sums(
-    session: Session,
-    conditions: list[ColumnElement[bool]],
-    money_measures: list[str],
-    currency: str,
-    count_measure: str,
-) -> Sequence[Row[str, date, str, int]]:
-    """(title, day, measure, sum) of ``money_measures`` in ``currency`` and of
-    ``count_measure``, per title and day."""
-    stmt = (
+def raw_totals(session: Session, start: datetime, end: datetime) -> Sequence[Row[Any]]:
+    """The same figures straight from the facts, for ``start <= time < end``, grouped by
+    (title, territory, provider, currency): the GROUP BY the roll-up replaces, kept as the
+    reference the tests and the benchmark compare it with."""
+    le = LedgerEntry
+    kind_sum = {
+        "gross_minor": LedgerKind.sale,
+        "refunds_minor": LedgerKind.refund,
+        "chargebacks_minor": LedgerKind.chargeback,
+        "chargeback_reversals_minor": LedgerKind.chargeback_reversal,
+    }
+    in_range = and_(le.occurred_at >= start, le.occurred_at < end)
+    money = (
         select(
-            DailyFigure.title_id, DailyFigure.day, DailyFigure.measure, func.sum(DailyFigure.value)
+            le.title_id.label("title"),
+            le.territory.label("territory"),
+            le.provider.label("provider"),
+            le.currency.label("currency"),
+            func.count().filter(le.kind == LedgerKind.sale).label("tickets_sold"),
+            *(
+                func.coalesce(func.sum(le.amount_minor).filter(le.kind == k), 0).label(c)
+                for c, k in kind_sum.items()
+            ),
         )
-        .where(
-            and_(*conditions),
-            ((DailyFigure.measure.in_(money_measures)) & (DailyFigure.currency == currency))
-            | (DailyFigure.measure == count_measure),
-        )
-        .group_by(DailyFigure.title_id, DailyFigure.day, DailyFigure.measure)
+        .where(in_range)
+        .group_by(le.title_id, le.territory, le.provider, le.currency)
     )
-    return session.execute(stmt).all()
+    fees = (
+        select(
+            le.title_id.label("title"),
+            le.territory.label("territory"),
+            le.provider.label("provider"),
+            le.provider_fee_currency.label("currency"),
+            func.sum(le.provider_fee_minor).label("fees_minor"),
+        )
+        .where(in_range, le.provider_fee_minor.is_not(None), le.provider_fee_currency.is_not(None))
+        .group_by(le.title_id, le.territory, le.provider, le.provider_fee_currency)
+    )
+    vs, qv = ViewStart, QualifiedView
+    starts = (
+        select(
+            vs.title_id.label("title"),
+            vs.territory.label("territory"),
+            func.count().label("views_started"),
+            func.count(vs.viewer_id.distinct()).label("unique_viewers"),
+        )
+        .where(vs.started_at >= start, vs.started_at < end)
+        .group_by(vs.title_id, vs.territory)
+    )
+    qualified = (
+        select(
+            qv.title_id.label("title"),
+            qv.territory.label("territory"),
+            func.count().label("qualified_views"),
+        )
+        .where(qv.qualified_at >= start, qv.qualified_at < end)
+        .group_by(qv.title_id, qv.territory)
+    )
+    return [
+        *_rows(session.execute(money).all()),
+        *_rows(session.execute(fees).all()),
+        *_rows(session.execute(starts).all()),
+        *_rows(session.execute(qualified).all()),
+    ]
+
+
+def _rows(rows: Sequence[Any]) -> list[Row[Any]]:
+    """Result rows read by column name (their tuple type varies with the dimensions)."""
+    return cast(list[Row[Any]], list(rows))
 
 
 # --- views: heartbeats, the ticket's watch row, qualified views -----------------------------
@@ -487,3 +733,10 @@ def count_qualified_views(session: Session, after: datetime | None, until: datet
     if until is not None:
         stmt = stmt.where(QualifiedView.created_at <= until)
     return int(session.scalar(stmt) or 0)
+
+
+def ticket_has_qualified_view(session: Session, ticket_id: str) -> bool:
+    return (
+        session.scalar(select(QualifiedView.id).where(QualifiedView.ticket_id == ticket_id))
+        is not None
+    )

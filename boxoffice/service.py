@@ -8,10 +8,12 @@ from sqlalchemy.orm import Session
 
 from boxoffice import repository
 from boxoffice.definitions import territory_zone
-from boxoffice.fx import FxLoad, load_rates, parse_ecb_csv, rates_on
+from boxoffice.ecb import FetchResult
+from boxoffice.ecb import fetch_rates as fetch_ecb_rates
+from boxoffice.fx import FxLoad, load_rates, parse_ecb_csv, rate_on, rates_on
 from boxoffice.models import RevenueShare
 from boxoffice.repository import upsert
-from boxoffice.rollup import rollup_day, rollup_pending, rollup_range
+from boxoffice.rollup import rollup_day, rollup_days, rollup_pending, rollup_range
 from boxoffice.views import record_heartbeat, record_view_started
 from core.db import utcnow
 from core.errors import InvalidInput, NotFound
@@ -19,14 +21,18 @@ from core.outbox import enqueue
 from core.settings import get_settings
 
 __all__ = [
+    "FetchResult",
     "FxLoad",
+    "fetch_ecb_rates",
     "load_rates",
     "parse_ecb_csv",
+    "rate_on",
     "rates_on",
     "record_heartbeat",
     "record_view_started",
     "revenue_shares",
     "rollup_day",
+    "rollup_days",
     "rollup_pending",
     "rollup_range",
     "set_revenue_share",

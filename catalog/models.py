@@ -172,6 +172,32 @@ class TerritoryPrice(IdMixin, Base):
     currency: Mapped[str] = mapped_column(String(3))
 
 
+class StoreProduct(IdMixin, TimestampMixin, Base):
+    """What a title costs in one country's storefront of an app store: the store's product
+    id and the price point the studio set up for it there (docs/stores.md).
+
+    A purchase reported by a store names a product id and a storefront; this row says which
+    title and territory that is, and which price the store must have charged.
+    """
+
+    __tablename__ = "store_product"
+    __table_args__ = (
+        # A product id in one storefront sells exactly one title...
+        UniqueConstraint("store", "product_id", "territory"),
+        # ... and a title has one product per store and territory.
+        UniqueConstraint("title_id", "store", "territory"),
+        CheckConstraint("price_minor > 0", name="store_price_positive"),
+    )
+
+    title_id: Mapped[str] = mapped_column(ForeignKey("title.id", ondelete="CASCADE"), index=True)
+    store: Mapped[str] = mapped_column(String(20))  # core.settings.Store
+    territory: Mapped[str] = mapped_column(String(2))  # ISO 3166-1 alpha-2
+    product_id: Mapped[str] = mapped_column(String(150))
+    price_minor: Mapped[int] = mapped_column(Integer)  # the consumer price, tax included
+    currency: Mapped[str] = mapped_column(String(3))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class Collection(IdMixin, TimestampMixin, Base):
     """A festival section or shelf. A collection *restricts* when it has a time window or a
     territory set; then its titles are on sale only inside it (see docs/catalog.md)."""
@@ -288,6 +314,8 @@ class Release(IdMixin, TimestampMixin, Base):
     hls_prefix: Mapped[str | None] = mapped_column(String(500))
     master_playlist_key: Mapped[str | None] = mapped_column(String(500))
     content_key_id: Mapped[str | None] = mapped_column(String(32))
+    # "aes128" or "cbcs" (core.settings.ProtectionProfile); None: the setting's default.
+    protection_profile: Mapped[str | None] = mapped_column(String(10))
     poster_key: Mapped[str | None] = mapped_column(String(500))
     sprite_key: Mapped[str | None] = mapped_column(String(500))
     sprite_vtt_key: Mapped[str | None] = mapped_column(String(500))

@@ -19,6 +19,7 @@ from catalog.models import (
     ReleaseAsset,
     ReleaseStatus,
     ReleaseTrack,
+    StoreProduct,
     TerritoryMode,
     TerritoryPrice,
     Title,
@@ -330,3 +331,43 @@ def release_tracks(session: Session, release_id: str) -> Sequence[ReleaseTrack]:
 
 def find_track(session: Session, track_id: str) -> ReleaseTrack | None:
     return session.get(ReleaseTrack, track_id)
+
+
+# --- store products (catalog/store_products.py) --------------------------------------------
+
+
+def store_products_of(session: Session, title_id: str) -> Sequence[StoreProduct]:
+    return session.scalars(
+        select(StoreProduct)
+        .where(StoreProduct.title_id == title_id)
+        .order_by(StoreProduct.store, StoreProduct.territory)
+    ).all()
+
+
+def get_store_product(
+    session: Session, title_id: str, store: str, territory: str
+) -> StoreProduct | None:
+    return session.scalar(
+        select(StoreProduct).where(
+            StoreProduct.title_id == title_id,
+            StoreProduct.store == store,
+            StoreProduct.territory == territory,
+        )
+    )
+
+
+def find_store_product(
+    session: Session, store: str, product_id: str, territory: str
+) -> StoreProduct | None:
+    return session.scalar(
+        select(StoreProduct).where(
+            StoreProduct.store == store,
+            StoreProduct.product_id == product_id,
+            StoreProduct.territory == territory,
+        )
+    )
+
+
+def delete_store_product(session: Session, row: StoreProduct) -> None:
+    session.delete(row)
+    session.flush()

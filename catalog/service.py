@@ -691,8 +691,17 @@ def _filter(
 # --- releases ---------------------------------------------------------------------------------
 
 
-def create_release(session: Session, *, title_id: str, studio_id: str, label: str) -> Release:
-    release = Release(title_id=title_id, studio_id=studio_id, label=label)
+def create_release(
+    session: Session,
+    *,
+    title_id: str,
+    studio_id: str,
+    label: str,
+    protection_profile: str | None = None,
+) -> Release:
+    release = Release(
+        title_id=title_id, studio_id=studio_id, label=label, protection_profile=protection_profile
+    )
     session.add(release)
     session.flush()
     return release

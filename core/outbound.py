@@ -194,6 +194,7 @@ class Reply:
     status: int
     headers: Mapping[str, str]
     body: bytes  # at most outbound_max_response_bytes
+    truncated: bool = False  # the answer was longer than what was read
 
 
 def send(
@@ -206,10 +207,13 @@ def send(
     resolve: Resolver = system_resolver,
     settings: Settings | None = None,
     verify: ssl.SSLContext | bool = True,
+    max_bytes: int | None = None,
 ) -> Reply:
     """One guarded request. Raises :class:`UnsafeUrl` or :class:`OutboundRefused` when the
     target is not allowed, :class:`httpx.HTTPError` when the network fails. ``verify``: the
-    TLS trust (the system's CAs by default; a context of its own for private CAs)."""
+    TLS trust (the system's CAs by default; a context of its own for private CAs).
+    ``max_bytes``: read at most this much of the answer (``outbound_max_response_bytes``
+    by default); a caller that needs the whole answer checks ``Reply.truncated``."""
     settings = settings or get_settings()
     target = check_url(url, settings)
     address = resolve_checked(target, settings, resolve)
@@ -222,7 +226,7 @@ def send(
         )
     pinned = f"{target.scheme}://{ip_host}:{target.port}{target.path}"
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
-    limit = settings.outbound_max_response_bytes
+    limit = max_bytes if max_bytes is not None else settings.outbound_max_response_bytes
     seconds = timeout if timeout is not None else settings.outbound_timeout_seconds
     with httpx.Client(
         timeout=httpx.Timeout(seconds),
@@ -245,10 +249,13 @@ def send(
                     "redirects are not followed"
                 )
             body = bytearray()
+            truncated = False
             for chunk in response.iter_bytes():
-                body += chunk[: limit - len(body)]
-                if len(body) >= limit:
+                if len(body) + len(chunk) > limit:
+                    body += chunk[: limit - len(body)]
+                    truncated = True
                     break  # the rest is never read; closing the stream drops it
-            return Reply(response.status_code, dict(response.headers), bytes(body))
+                body += chunk
+            return Reply(response.status_code, dict(response.headers), bytes(body), truncated)
         finally:
             response.close()

@@ -68,12 +68,31 @@ def configure_celery(settings: Settings | None = None) -> Celery:
                 "schedule": settings.outbox_sweep_seconds,
                 "kwargs": {"job": "transcoding.releases.fail_stalled"},
             },
+            # Refunds and chargebacks Google reports in its voided purchases list, in case a
+            # real-time notification was lost (tickets/store_purchases.py).
+            "google-play-voided-purchases": {
+                "task": "core.periodic",
+                "schedule": 3600.0,
+                "kwargs": {"job": "stores.google.voided_sync"},
+            },
             "abort-abandoned-uploads": {
                 "task": "core.periodic",
                 "schedule": 3600.0,
                 "kwargs": {"job": "transcoding.uploads.abort_abandoned"},
             },
-        },
+        }
+        | (
+            # ECB reference rates (boxoffice/ecb.py); off unless FX fetching is on.
+            {
+                "fx-fetch": {
+                    "task": "core.periodic",
+                    "schedule": settings.fx_fetch_seconds,
+                    "kwargs": {"job": "boxoffice.fx.fetch"},
+                }
+            }
+            if settings.fx_fetching
+            else {}
+        ),
     )
     global _configured_for
     _configured_for = url

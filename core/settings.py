@@ -72,6 +72,12 @@ PASSWORD_HASH_PRODUCTION = PasswordHashCost(time_cost=3, memory_kib=64 * 1024, p
 PASSWORD_HASH_TEST = PasswordHashCost(time_cost=1, memory_kib=8, parallelism=1)
 
 
+class SmtpSecurity(StrEnum):
+    starttls = "starttls"
+    tls = "tls"
+    none = "none"
+
+
 class StorageBackend(StrEnum):
     local = "local"
     s3 = "s3"
@@ -87,9 +93,35 @@ class PaymentProvider(StrEnum):
 PAYMENT_METHOD_TYPES = frozenset({"card", "alipay", "wechat_pay", "link"})
 
 
+class Store(StrEnum):
+    """App stores that sell tickets inside the apps (docs/stores.md)."""
+
+    app_store = "app_store"
+    google_play = "google_play"
+
+
+class AppleEnvironment(StrEnum):
+    """The App Store environment a deployment accepts transactions from."""
+
+    production = "Production"
+    sandbox = "Sandbox"
+
+
+# What each store keeps of the consumer price unless POCKETCINEMA_STORE_COMMISSION_PERCENT
+# says otherwise (the standard rates; the small-business programmes take 15 %).
+DEFAULT_STORE_COMMISSION_PERCENT = {Store.app_store.value: 30.0, Store.google_play.value: 15.0}
+
+
 class KeyEncryption(StrEnum):
     local = "local"
     kms = "kms"
+
+
+class ProtectionProfile(StrEnum):
+    """How a release's media is encrypted (docs/drm.md)."""
+
+    aes128 = "aes128"  # whole-segment AES-128 HLS: keys from the key route (the fallback)
+    cbcs = "cbcs"  # CMAF cbcs: one set of fMP4 segments for HLS and DASH, keys by license
 
 
 class MediaDelivery(StrEnum):
@@ -167,6 +199,42 @@ class Settings(BaseSettings):
     # and Google Pay through card wallets, plus whatever the Dashboard enables).
     payment_methods: dict[str, list[str]] = Field(default_factory=dict)
 
+    # --- app stores: App Store and Google Play purchases (docs/stores.md) -----------------
+    # A store is on when its app id is set (bundle id / package name); empty: its routes 404.
+    # What the store keeps of the consumer price, per store, as percent.
+    store_commission_percent: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_STORE_COMMISSION_PERCENT)
+    )
+    # Apple: the app, the environment it sells in, Apple's root certificates (DER or PEM
+    # files, comma separated: AppleRootCA-G3.cer from apple.com/certificateauthority), and
+    # the App Store Server API key (issuer id, key id, the .p8 private key file).
+    apple_bundle_id: str = ""
+    apple_app_apple_id: int | None = Field(default=None, ge=1)
+    apple_environment: AppleEnvironment | None = None  # development default: Sandbox
+    apple_root_certificates: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    # OCSP checks of the certificate chain against Apple's responders (production: on).
+    apple_online_checks: bool = True
+    apple_api_issuer_id: str = ""
+    apple_api_key_id: str = ""
+    apple_api_private_key_file: Path | None = None
+    apple_api_base_url: str | None = None  # only for tests or a compatible proxy
+    # Whether the app's terms have the viewer consent to sharing consumption data with Apple
+    # (required before answering CONSUMPTION_REQUEST notifications).
+    apple_consumption_consent: bool = False
+    # Google: the app's package name, the service account that calls the Android Publisher
+    # API (its JSON key file), and who may push real-time developer notifications: the
+    # OIDC audience configured on the Pub/Sub push subscription and, optionally, the push
+    # service account's email.
+    google_play_package_name: str = ""
+    google_play_service_account_file: Path | None = None
+    google_play_api_base_url: str | None = None  # only for tests or a compatible proxy
+    google_play_test_purchases: bool = False  # accept license testers' purchases
+    google_pubsub_audience: str = ""
+    google_pubsub_service_account: str = ""
+    google_pubsub_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
+    # Store notifications older than this are refused (Apple retries for 3 days).
+    store_notification_max_age_seconds: int = Field(default=4 * 24 * 3600, ge=60)
+
     # --- keys and delivery ----------------------------------------------------------------
     key_encryption: KeyEncryption = KeyEncryption.local
     kek_file: Path | None = None  # default: <data_dir>/keys/kek.json
@@ -190,6 +258,33 @@ class Settings(BaseSettings):
     playback_key_period_seconds: float = Field(default=600.0, ge=1.0, le=6 * 3600.0)
     playback_key_periods_around: int = Field(default=1, ge=0, le=100)
     playback_key_requests_per_minute: int = Field(default=60, ge=1, le=10_000)
+    # --- DRM (docs/drm.md) -------------------------------------------------------------------
+    # How new releases are protected unless the studio picks for the release.
+    protection_profile: ProtectionProfile = ProtectionProfile.aes128
+    # A license never outlives the rental; and never this long either (a license issued
+    # before the rental clock starts, or a vendor that wants a number).
+    drm_license_max_seconds: int = Field(default=48 * 3600, ge=60, le=30 * 86400)
+    # Rungs this tall or taller play only with hardware-backed security (Widevine L1,
+    # PlayReady SL3000, FairPlay) and HDCP 2.2; rungs from drm_hdcp_min_height need HDCP
+    # 1.4; lower rungs also play with software security and no output protection.
+    drm_hardware_min_height: int = Field(default=1080, ge=0, le=8640)
+    drm_hdcp_min_height: int = Field(default=720, ge=0, le=8640)
+    drm_max_challenge_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
+    # A vendor challenge (it carries a nonce) seen again within this long is a replay.
+    drm_challenge_replay_seconds: int = Field(default=3600, ge=60, le=30 * 86400)
+    drm_vendor_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # Vendor license servers: an empty URL turns that system off (404 license_system_off).
+    drm_widevine_license_url: str = ""
+    drm_widevine_provider: str = ""
+    drm_widevine_signing_key: SecretStr = SecretStr("")  # hex, 32 bytes (AES-256)
+    drm_widevine_signing_iv: SecretStr = SecretStr("")  # hex, 16 bytes
+    drm_playready_license_url: str = ""
+    drm_playready_auth_key: SecretStr = SecretStr("")  # signs the entitlement (HS256)
+    drm_fairplay_license_url: str = ""
+    drm_fairplay_auth_key: SecretStr = SecretStr("")  # signs the entitlement (HS256)
+    # Bearer credential of the CPIX/SPEKE key exchange (external packagers and encoders).
+    # Empty: the key exchange is off.
+    key_exchange_token: SecretStr = SecretStr("")
     # Where scripts/setup_player.sh put hls.js (npm); the API serves it to /play from here.
     player_vendor_dir: Path = Path(".cache/player")
 
@@ -246,6 +341,31 @@ class Settings(BaseSettings):
     google_jwks_url: str = "https://www.googleapis.com/oauth2/v3/certs"
     google_jwks_file: Path | None = None
     jwks_cache_seconds: float = Field(default=3600.0, ge=0)
+    # One-time codes mailed for e-mail verification, password reset and e-mail change
+    # (docs/accounts.md): six digits, stored as keyed hashes, single use, short-lived. Past
+    # ``account_code_max_attempts`` wrong tries every live code of that purpose is spent.
+    account_code_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    account_code_max_attempts: int = Field(default=5, ge=1, le=100)
+    # Code checks per client address (any account), and mails we agree to send per address
+    # (sign-up codes, resets, e-mail changes), counted alike for known and unknown addresses.
+    account_code_ip_limit: str = "20/minute;100/hour"
+    account_mail_limit: str = "5/hour;20/day"
+    # Deleting the account or changing its address wants the password again, or, for an
+    # account without one (Apple/Google only), a sign-in at most this many minutes old.
+    account_reauth_minutes: int = Field(default=10, ge=1, le=24 * 60)
+
+    # --- outgoing mail (accounts) -------------------------------------------------------------
+    # No SMTP host: mails are written as .eml files to ``mail_outbox_dir`` and logged (the
+    # embedded default; development and tests only). Production names a relay.
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    # starttls (port 587), tls (implicit TLS, port 465) or none (a relay on loopback only).
+    smtp_security: SmtpSecurity = SmtpSecurity.starttls
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_timeout_seconds: float = Field(default=20.0, gt=0, le=300)
+    mail_from: str = "Pocket Cinema <no-reply@pocketcinema.invalid>"
+    mail_outbox_dir: Path | None = None  # default: <data_dir>/mail
 
     # --- media toolchain ------------------------------------------------------------------
     ffmpeg_path: str = Field(default_factory=lambda: _default_binary("ffmpeg"))
@@ -287,6 +407,20 @@ class Settings(BaseSettings):
     # Roll-ups rescan rows written this long before the previous run, so a transaction that
     # committed late (its created_at stamped before the previous run) is still picked up.
     boxoffice_rollup_overlap_seconds: float = Field(default=900.0, ge=0)
+    # FX reference rates (docs/boxoffice.md#fx). The ECB job fetches the daily file every
+    # FX_FETCH_SECONDS (and the 90-day file to fill gaps); on by default in production only,
+    # where rates are not loaded by hand. The URLs are the operator's, not a user's: they go
+    # through core/outbound.py all the same (a mirror on a private network needs its range
+    # in OUTBOUND_ALLOWED_NETWORKS).
+    fx_fetch_enabled: bool | None = None  # None: on in production, off otherwise
+    fx_ecb_daily_url: str = "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml"
+    fx_ecb_history_url: str = "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-hist-90d.xml"
+    fx_fetch_seconds: float = Field(default=3600.0, gt=0)
+    # A day without its own rate (weekend, TARGET holiday, today before the ECB publishes)
+    # uses the latest rate at most this many days older; beyond that the rate is missing.
+    fx_carry_days: int = Field(default=4, ge=0, le=14)
+    # Reports warn, and the alert fires, when the last successful fetch is older than this.
+    fx_stale_after_hours: float = Field(default=6.0, gt=0)
 
     @field_validator("trusted_proxies", "outbound_allowed_networks", mode="before")
     @classmethod
@@ -302,6 +436,8 @@ class Settings(BaseSettings):
         "login_global_limit",
         "signup_ip_limit",
         "signup_global_limit",
+        "account_code_ip_limit",
+        "account_mail_limit",
     )
     @classmethod
     def _check_limits(cls, value: str) -> str:
@@ -329,6 +465,22 @@ class Settings(BaseSettings):
             ):
                 raise ValueError(f"{origin!r} is not an origin like https://app.example.com")
         return [o.rstrip("/") for o in value or []]
+
+    @field_validator("apple_root_certificates", mode="before")
+    @classmethod
+    def _parse_paths(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("store_commission_percent")
+    @classmethod
+    def _check_commission(cls, value: dict[str, float]) -> dict[str, float]:
+        stores = {s.value for s in Store}
+        unknown = set(value) - stores
+        if unknown:
+            raise ValueError(f"unknown stores {sorted(unknown)}; use {sorted(stores)}")
+        if any(not 0 <= rate < 100 for rate in value.values()):
+            raise ValueError("a store commission is a percent from 0 to below 100")
+        return {**DEFAULT_STORE_COMMISSION_PERCENT, **value}
 
     @field_validator("apple_client_ids", "google_client_ids", "google_issuers", mode="before")
     @classmethod
@@ -403,6 +555,8 @@ class Settings(BaseSettings):
             self.storage_dir = data_dir / "media"
         if self.kek_file is None:
             self.kek_file = data_dir / "keys" / "kek.json"
+        if self.mail_outbox_dir is None:
+            self.mail_outbox_dir = data_dir / "mail"
         if self.geo_fallback_country is None and self.mode is Mode.development:
             self.geo_fallback_country = "US"
         if "trusted_proxies" not in self.model_fields_set and self.mode is Mode.development:
@@ -413,6 +567,8 @@ class Settings(BaseSettings):
         if self.geo_fallback_country is not None:
             self.geo_fallback_country = self.geo_fallback_country.strip().upper() or None
         self._fill_password_hashing()
+        if self.apple_environment is None and self.mode is not Mode.production:
+            self.apple_environment = AppleEnvironment.sandbox
         if self.mode is Mode.production:
             self._refuse_development_values(kek_file_named)
         return self
@@ -489,6 +645,7 @@ class Settings(BaseSettings):
             for name in ("stripe_secret_key", "stripe_webhook_secret"):
                 if not getattr(self, name).get_secret_value():
                     problems.append(f"POCKETCINEMA_{name.upper()} (missing)")
+        problems.extend(self._store_problems())
         if self.key_encryption is KeyEncryption.kms and not self.kms_key_id:
             problems.append("POCKETCINEMA_KMS_KEY_ID (missing)")
         if self.key_encryption is KeyEncryption.local and not kek_file_named:
@@ -498,6 +655,10 @@ class Settings(BaseSettings):
                 "POCKETCINEMA_KEK_FILE (name the key-encryption key file every role mounts, "
                 "made with `pocketcinema create-kek FILE`; or use POCKETCINEMA_KEY_ENCRYPTION=kms)"
             )
+        problems += self._mail_problems()
+        exchange = self.key_exchange_token.get_secret_value()
+        if exchange and (PLACEHOLDER in exchange or secret_bits(exchange) < 256):
+            problems.append("POCKETCINEMA_KEY_EXCHANGE_TOKEN (a random value of 256+ bits)")
         token = self.metrics_token.get_secret_value()
         if token and (len(token) < 32 or PLACEHOLDER in token):
             problems.append("POCKETCINEMA_METRICS_TOKEN (32+ random chars)")
@@ -508,6 +669,64 @@ class Settings(BaseSettings):
             )
         if problems:
             raise ValueError("production mode refuses development values: " + "; ".join(problems))
+
+    def _mail_problems(self) -> list[str]:
+        # Verification and reset codes must reach people: a directory of .eml files on one
+        # container reaches nobody, and a password sent in clear to a remote relay leaks.
+        problems: list[str] = []
+        if not self.smtp_host:
+            problems.append("POCKETCINEMA_SMTP_HOST (name the SMTP relay that sends account mail)")
+        elif self.smtp_security is SmtpSecurity.none and self.smtp_host not in (
+            "127.0.0.1",
+            "::1",
+            "localhost",
+        ):
+            problems.append(
+                "POCKETCINEMA_SMTP_SECURITY (none is allowed only for a relay on loopback)"
+            )
+        if "pocketcinema.invalid" in self.mail_from or PLACEHOLDER in self.mail_from:
+            problems.append("POCKETCINEMA_MAIL_FROM (an address of your domain)")
+        if self.smtp_username and not self.smtp_password.get_secret_value():
+            problems.append("POCKETCINEMA_SMTP_PASSWORD (missing for POCKETCINEMA_SMTP_USERNAME)")
+        return problems
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.mail_outbox_dir or self.data_dir / "mail"
+
+    def _store_problems(self) -> list[str]:
+        """A store that is switched on (its app id set) needs every one of its settings in
+        production; none of them has a default that would work there."""
+        problems: list[str] = []
+        if self.apple_bundle_id:
+            if self.apple_environment is None:
+                problems.append("POCKETCINEMA_APPLE_ENVIRONMENT (Production or Sandbox)")
+            if self.apple_app_apple_id is None:
+                problems.append("POCKETCINEMA_APPLE_APP_APPLE_ID (missing)")
+            if not self.apple_root_certificates:
+                problems.append("POCKETCINEMA_APPLE_ROOT_CERTIFICATES (Apple's root CA files)")
+            for name in ("apple_api_issuer_id", "apple_api_key_id"):
+                if not getattr(self, name):
+                    problems.append(f"POCKETCINEMA_{name.upper()} (missing)")
+            if self.apple_api_private_key_file is None:
+                problems.append("POCKETCINEMA_APPLE_API_PRIVATE_KEY_FILE (the .p8 key)")
+            if self.apple_api_base_url:
+                problems.append("POCKETCINEMA_APPLE_API_BASE_URL (tests only)")
+        if self.google_play_package_name:
+            if self.google_play_service_account_file is None:
+                problems.append("POCKETCINEMA_GOOGLE_PLAY_SERVICE_ACCOUNT_FILE (missing)")
+            if not self.google_pubsub_audience:
+                problems.append("POCKETCINEMA_GOOGLE_PUBSUB_AUDIENCE (missing)")
+            if self.google_play_api_base_url:
+                problems.append("POCKETCINEMA_GOOGLE_PLAY_API_BASE_URL (tests only)")
+        return problems
+
+    @property
+    def fx_fetching(self) -> bool:
+        """Whether the ECB job runs: FX_FETCH_ENABLED, or production when it is unset."""
+        if self.fx_fetch_enabled is not None:
+            return self.fx_fetch_enabled
+        return self.mode is Mode.production
 
     @property
     def rate_limit_url(self) -> str:

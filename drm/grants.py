@@ -55,6 +55,12 @@ class Grant:
     key_periods: tuple[int, int]  # first and last key period this grant opens
     key_ids: tuple[str, ...]  # the key ids of those periods (lower-case hex)
     expires_at: int  # Unix seconds
+    # When the ticket's rental clock runs out (Unix seconds), if it has started: DRM
+    # licenses issued under this grant last no longer (drm/license.py).
+    watch_until: int | None = None
+    # The release's protection profile: under "cbcs" keys go out only in DRM licenses,
+    # never as raw bytes from the key route.
+    protection: str = "aes128"
 
     def allows_media(self, rel_path: str) -> bool:
         """``rel_path`` is one file directly inside one of the granted rendition folders:
@@ -90,7 +96,7 @@ def _secret() -> bytes:
 
 
 def encode(grant: Grant, *, secret: bytes | None = None) -> str:
-    body = {
+    body: dict[str, Any] = {
         "sid": grant.session_id,
         "tid": grant.ticket_id,
         "vid": grant.viewer_id,
@@ -105,6 +111,10 @@ def encode(grant: Grant, *, secret: bytes | None = None) -> str:
         "keys": list(grant.key_ids),
         "exp": grant.expires_at,
     }
+    if grant.watch_until is not None:
+        body["wu"] = grant.watch_until
+    if grant.protection != "aes128":
+        body["pr"] = grant.protection
     payload = _b64(json.dumps(body, separators=(",", ":")).encode())
     return f"{payload}.{_mac(secret or _secret(), payload)}"
 
@@ -165,6 +175,8 @@ def _verify(token: str, secret: bytes) -> Grant:
             key_periods=(int(kp[0]), int(kp[1])),
             key_ids=tuple(str(k) for k in body["keys"]),
             expires_at=int(body["exp"]),
+            watch_until=None if body.get("wu") is None else int(body["wu"]),
+            protection=str(body.get("pr", "aes128")),
         )
     except (ValueError, KeyError, TypeError, IndexError, OverflowError, binascii.Error):
         raise InvalidGrant("not a playback grant") from None

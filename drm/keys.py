@@ -52,9 +52,11 @@ def reset() -> None:
         _cache.clear()
 
 
-def create_content_key(session: Session, release_id: str) -> PlainKey:
+def create_content_key(session: Session, release_id: str, key_id: str | None = None) -> PlainKey:
+    """A new random key, envelope-encrypted at rest; its id is random unless an external
+    packager chose it (the key exchange, drm/exchange.py)."""
     key = os.urandom(16)
-    key_id = os.urandom(16).hex()
+    key_id = (key_id or os.urandom(16).hex()).lower()
     wrapped, ref = wrapper().wrap(key_id, key)
     session.add(ContentKey(release_id=release_id, key_id=key_id, wrapped_key=wrapped, kek_ref=ref))
     session.flush()

@@ -58,6 +58,14 @@ def resolve(base_dir: str, uri: str) -> str:
     return path
 
 
+_KEYFORMAT = re.compile(r'KEYFORMAT="([^"]*)"')
+
+
+def _drm_signalling(line: str) -> bool:
+    found = _KEYFORMAT.search(line)
+    return found is not None and found.group(1) != "identity"
+
+
 def compile_playlist(text: str, rel_path: str) -> Template:
     """Parse a packaged playlist (master or media) found at ``rel_path`` in the release."""
     base_dir = posixpath.dirname(rel_path)
@@ -80,7 +88,11 @@ def compile_playlist(text: str, rel_path: str) -> Template:
             continue
         if line.startswith("#"):
             match = _URI_ATTR.search(line)
-            if match and line.startswith("#EXT-X-KEY:"):
+            if match and line.startswith("#EXT-X-KEY:") and _drm_signalling(line):
+                # A DRM system's key line (FairPlay skd://, PlayReady or Widevine data:
+                # URIs): the player asks its CDM, which asks the license proxy. As is.
+                buffer.append(line + "\n")
+            elif match and line.startswith("#EXT-X-KEY:"):
                 found = KEY_ID.search(match.group(1))
                 if found is None:
                     raise ValueError(f"key URI not served by the key route: {match.group(1)!r}")

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 
 from core.errors import TooManyRequests
+from core.ratelimit import limiter
 
 _MAX_TRACKED = 100_000
 
@@ -67,3 +68,10 @@ class KeyRateLimiter:
 
 
 key_limiter = KeyRateLimiter()
+
+
+def first_sighting(name: str, digest: str, seconds: int) -> bool:
+    """True the first time ``digest`` is seen under ``name`` within ``seconds``, in the
+    store every API process shares (core.ratelimit: memory, or Redis in production), so a
+    replayed license challenge is caught whichever process it reaches."""
+    return int(limiter().storage.incr(f"{name}/{digest}", seconds)) == 1

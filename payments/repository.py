@@ -234,3 +234,17 @@ def ledger_totals(
         stmt = stmt.where(LedgerEntry.created_at <= until)
     rows = session.execute(stmt).all()
     return [LedgerTotal(c, LedgerKind(k), int(n), int(a)) for c, k, n, a in rows]
+
+
+def has_event_about(session: Session, provider: str, object_id: str, types: Sequence[str]) -> bool:
+    """Whether the inbox holds an event of one of ``types`` about ``object_id``."""
+    found = session.scalar(
+        select(PaymentEvent.id)
+        .where(
+            PaymentEvent.provider == provider,
+            PaymentEvent.object_id == object_id,
+            PaymentEvent.type.in_(list(types)),
+        )
+        .limit(1)
+    )
+    return found is not None

@@ -127,3 +127,9 @@ def sold_minor(session: Session, ticket_id: str) -> int:
 
 def ledger_for_ticket(session: Session, ticket_id: str) -> Sequence[LedgerEntry]:
     return repository.ledger_for_ticket(session, ticket_id)
+
+
+def has_event_about(session: Session, provider: str, object_id: str, types: Sequence[str]) -> bool:
+    """Whether a verified event of one of ``types`` about ``object_id`` was received (a store's
+    refund of a purchase that was not yet a ticket, for instance)."""
+    return repository.has_event_about(session, provider, object_id, types)

@@ -17,7 +17,7 @@ import math
 import posixpath
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -27,11 +27,14 @@ from catalog.models import Release
 from core.errors import AppError, Forbidden, NotFound
 from core.settings import get_settings
 from core.storage import check_key, get_store
-from drm import grants
+from drm import grants, manifests, vendors
+from drm import keys as content_keys
+from drm import license as drm_license
 from drm.grants import Grant
+from drm.license import LicenseSystem
 from drm.playlists import SessionUrls, Template, render, templates
-from drm.ratelimit import key_limiter
-from drm.urls import media_signer
+from drm.ratelimit import first_sighting, key_limiter
+from drm.urls import media_base, media_signer
 from tickets import playback as sessions
 from tickets.models import PlaybackSession
 
@@ -126,6 +129,12 @@ def _issue(entitled: sessions.Entitled, position_seconds: float) -> Issued:
         key_periods=(first, last),
         key_ids=found.key_ids[first : last + 1],
         expires_at=int(time.time()) + get_settings().playback_grant_seconds,
+        watch_until=(
+            int(entitled.ticket.watch_until.replace(tzinfo=UTC).timestamp())
+            if entitled.ticket.watch_until is not None
+            else None
+        ),
+        protection=str((release.outputs or {}).get("protection") or "aes128"),
     )
     return Issued(grants.encode(grant), grant, playback, release)
 
@@ -272,13 +281,29 @@ def grant_for(token: str, session_id: str, device_id: str | None, *, key: bool =
     return grant
 
 
+def license_grant(token: str, device_id: str | None) -> Grant:
+    """The grant of a license request: ours, unexpired, and the device it names must say
+    it is asking (the license route names no session: the grant does)."""
+    grant = grants.decode(token)
+    grants.require_device(grant, device_id, required=True)
+    return grant
+
+
 class KeyNotGranted(Forbidden):
     code = "key_not_granted"
 
 
+class LicenseRequired(Forbidden):
+    code = "license_required"
+
+
 def check_key_request(grant: Grant, key_id: str) -> None:
     """Before any key bytes: the grant opens this key's period, and the session is within
-    its key request rate."""
+    its key request rate. A DRM-protected (cbcs) release gives no raw key: licenses only."""
+    if grant.protection == "cbcs":
+        raise LicenseRequired(
+            "this release's keys are delivered only in DRM licenses (/v1/playback/license/…)"
+        )
     if not grant.allows_key(key_id):
         raise KeyNotGranted(
             "this key's period is not open to this grant: send a heartbeat or refresh with "
@@ -319,6 +344,30 @@ def render_playlist(grant: Grant, template: Template, token_suffix: str) -> byte
     return render(template, urls).encode()
 
 
+def manifest_location(grant: Grant) -> str:
+    """The storage key of the release's DASH manifest (cbcs releases have one)."""
+    if grant.protection != "cbcs":
+        raise NotFound("this release has no DASH manifest", code="manifest_not_found")
+    return check_key(
+        f"{grant.hls_prefix}/{posixpath.join(posixpath.dirname(grant.master), manifests.MANIFEST)}"
+    )
+
+
+def load_manifest(storage_key: str) -> tuple[str, str]:
+    """Blocking twin of :func:`drm.manifests.cached` (reads storage)."""
+    return manifests.load(storage_key, get_store().get_bytes)
+
+
+def render_manifest(grant: Grant, parts: tuple[str, str]) -> bytes:
+    base = media_base(grant)
+    if base is None:
+        raise NotFound(
+            "DASH needs MEDIA_DELIVERY api or cloudfront (presigned URLs cannot be templated)",
+            code="manifest_not_found",
+        )
+    return manifests.render(parts, base).encode()
+
+
 class MediaNotGranted(Forbidden):
     code = "media_not_granted"
 
@@ -329,3 +378,66 @@ def media_location(grant: Grant, path: str) -> str:
     if not grant.allows_media(path) or posixpath.normpath(path) != path:
         raise MediaNotGranted("this file is not part of the renditions this grant opens")
     return check_key(f"{grant.hls_prefix}/{path}")
+
+
+# --- the license proxy ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class License:
+    body: bytes
+    media_type: str
+
+
+def license_for(grant: Grant, system: LicenseSystem, challenge: bytes) -> License:
+    """A DRM license for the grant's session (blocking: a key read or a vendor call).
+
+    The grant was checked by :func:`grant_for` (``key=True``: the device must say who it
+    is) before this runs, so no challenge is ever looked at, let alone forwarded, without a
+    valid grant. Then: the challenge's size and shape, a vendor challenge seen before
+    (replay), the key request rate, and only then the key store or the vendor."""
+    settings = get_settings()
+    drm_license.check_size(challenge, settings.drm_max_challenge_bytes)
+    now = int(time.time())
+    seconds = drm_license.license_seconds(
+        now=now, watch_until=grant.watch_until, max_seconds=settings.drm_license_max_seconds
+    )
+    if seconds <= 0:
+        raise Forbidden("the rental of this ticket is over", code="ticket_expired")
+    if system is LicenseSystem.clearkey:
+        # W3C ClearKey requests carry no nonce: the same key ids make the same request,
+        # so a repeat is a player reloading, not a replay. The grant decides.
+        kids = drm_license.clearkey_key_ids(challenge)
+        for kid in kids:
+            if not grant.allows_key(kid):
+                raise drm_license.KeyNotGranted(
+                    "a key in this request is not of a key period this grant opens",
+                    key_periods=list(grant.key_periods),
+                )
+        key_limiter.take(grant.session_id, settings.playback_key_requests_per_minute)
+        found = [(kid, key_bytes(grant, content_keys.load_key(kid))) for kid in kids]
+        return License(drm_license.clearkey_license(found), "application/json")
+    drm_license.CHALLENGE_CHECKS[system](challenge)
+    if not first_sighting(
+        "license-challenge",
+        drm_license.challenge_digest(challenge),
+        settings.drm_challenge_replay_seconds,
+    ):
+        raise drm_license.ChallengeReplayed("this license challenge was already answered")
+    key_limiter.take(grant.session_id, settings.playback_key_requests_per_minute)
+    entitlement = drm_license.Entitlement(
+        session_id=grant.session_id,
+        release_id=grant.release_id,
+        key_ids=grant.key_ids,
+        license_seconds=seconds,
+        rungs=tuple(
+            drm_license.rung_policy(
+                height,
+                hardware_min_height=settings.drm_hardware_min_height,
+                hdcp_min_height=settings.drm_hdcp_min_height,
+            )
+            for height in drm_license.rung_heights(grant.renditions)
+        ),
+    )
+    answer = vendors.request_license(system, challenge, entitlement, settings)
+    return License(answer.body, answer.media_type)

@@ -494,6 +494,24 @@ def fx_load(
     )
 
 
+@fx_app.command("fetch")
+def fx_fetch() -> None:
+    """Fetch the ECB reference rates now (the daily file; the 90-day file when days are
+    missing), as the periodic job does. Exits 1 when the fetch fails."""
+    from boxoffice import service as boxoffice
+    from core.db import unit_of_work
+
+    load_settings()
+    with clear_errors(), unit_of_work() as session:
+        result = boxoffice.fetch_ecb_rates(session)
+    if not result.ok:
+        raise fail(f"the ECB fetch failed: {result.error}")
+    typer.echo(
+        f"fetched {result.rates} rates, latest day {result.latest_day}"
+        + (" (gaps filled from the 90-day file)" if result.backfilled else "")
+    )
+
+
 @boxoffice_app.command("rollup")
 def boxoffice_rollup(
     day: Annotated[

@@ -8,6 +8,7 @@ from typing import Any
 
 from celery.signals import worker_init, worker_process_init, worker_process_shutdown
 
+from accounts import tasks as accounts_tasks
 from boxoffice import tasks as boxoffice_tasks
 from catalog import tasks as catalog_tasks
 from core import outbox
@@ -25,7 +26,14 @@ settings = get_settings()
 configure_logging(settings.log_level, settings.log_json)
 app = configure_celery(settings)
 
-TASK_MODULES = (boxoffice_tasks, catalog_tasks, outbox, tickets_tasks, transcoding_tasks)
+TASK_MODULES = (
+    accounts_tasks,
+    boxoffice_tasks,
+    catalog_tasks,
+    outbox,
+    tickets_tasks,
+    transcoding_tasks,
+)
 MODELS = models  # every table known before any task runs
 
 

@@ -185,6 +185,28 @@ def empty_tables() -> None:
                 conn.execute(table.delete())
 
 
+def purge_broker_if_published() -> None:
+    """Drop the broker's messages when the test published jobs: their rows are about to be
+    emptied, and a worker pool started by a later test would otherwise work through every
+    stale message (each a poll of the SQLite transport) before reaching its own."""
+    from sqlalchemy import func, select
+
+    from core.db import unit_of_work
+    from core.outbox import OutboxJob
+    from core.queue import configured_app
+
+    with unit_of_work() as session:
+        published = session.scalar(select(func.count()).where(OutboxJob.published_at.is_not(None)))
+    if not published:
+        return
+    with configured_app().connection_for_write() as connection:
+        for queue in ("default", "transcode", "package"):
+            try:
+                connection.default_channel.queue_purge(queue)  # type: ignore[attr-defined]
+            except Exception:  # noqa: S112 - a queue never declared has nothing to purge
+                continue
+
+
 class Configure(Protocol):
     def __call__(self, **values: str | None) -> None: ...
 
@@ -214,10 +236,15 @@ def db(services: Services) -> Iterator[None]:
     """A migrated database that is empty again after the test (tables truncated), and rate
     limit counters that start from zero again."""
     yield
+    import shutil
+
     from core.ratelimit import reset_counters
+    from core.settings import get_settings
 
     reset_counters()
+    purge_broker_if_published()
     empty_tables()
+    shutil.rmtree(get_settings().mail_dir, ignore_errors=True)  # the embedded mailbox
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -10,7 +11,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -21,6 +26,7 @@ from catalog.models import ReleaseStatus, TerritoryMode, Title
 from core.db import unit_of_work, utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct horse battery"
 
 
 def create_studio(name: str = "Studio One") -> Studio:
@@ -31,6 +37,85 @@ def create_studio(name: str = "Studio One") -> Studio:
 def create_user(email: str, role: Role = Role.viewer, studio_id: str | None = None) -> User:
     with unit_of_work() as session:
         return accounts.create_user(session, email, "correct horse battery", role, studio_id)
+
+
+def run_account_jobs() -> list[str]:
+    """Run every open account job (mails to send, resets to start) in-process, oldest first,
+    until none is left: what the worker pool does after the request commits. Returns the
+    outcomes."""
+    from sqlalchemy import select
+
+    from accounts import lifecycle, mails, tasks
+    from core import jobs
+    from core.outbox import OutboxJob
+
+    names = (mails.MAIL_JOB, lifecycle.RESET_JOB)
+    assert all(name in jobs.REGISTRY for name in names), tasks  # imported: registered
+    outcomes: list[str] = []
+    while True:
+        with unit_of_work() as session:
+            due = [
+                (j.task, j.id, dict(j.args))
+                for j in session.scalars(
+                    select(OutboxJob)
+                    .where(
+                        OutboxJob.task.in_(names),
+                        OutboxJob.finished_at.is_(None),
+                        OutboxJob.failed_at.is_(None),
+                        OutboxJob.available_at <= utcnow(),
+                    )
+                    .order_by(OutboxJob.created_at)
+                )
+            ]
+        if not due:
+            return outcomes
+        outcomes += [jobs.run_job(task, job_id, args)[0] for task, job_id, args in due]
+
+
+def mailbox(to: str) -> list[EmailMessage]:
+    """Mails written to the embedded outbox directory for ``to``, oldest first."""
+    from core.settings import get_settings
+
+    directory = get_settings().mail_dir
+    found = []
+    for path in directory.glob("*.eml") if directory.is_dir() else []:
+        message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+        if message["To"] == to:
+            found.append((path.stat().st_mtime_ns, message))
+    return [message for _, message in sorted(found, key=lambda item: item[0])]
+
+
+def code_in(message: EmailMessage) -> str:
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    found = re.search(r"\b(\d{6})\b", body.get_content())
+    assert found, f"no code in {message['Subject']!r}"
+    return found.group(1)
+
+
+def mailed_code(to: str) -> str:
+    """The code of the newest mail to ``to`` (after running the pending mail jobs)."""
+    run_account_jobs()
+    mails = mailbox(to.strip().lower())
+    assert mails, f"no mail to {to}"
+    return code_in(mails[-1])
+
+
+def sign_up(
+    client: TestClient, email: str, password: str = PASSWORD, **extra: Any
+) -> dict[str, Any]:
+    """Sign up through the API, read the code from the mail, confirm the address: the
+    account's first tokens (as an app gets them). ``extra`` goes into the sign-up body
+    (``device_id``, ``display_name``)."""
+    response = client.post("/v1/auth/signup", json={"email": email, "password": password, **extra})
+    assert response.status_code == 202, response.text
+    device = {"device_id": extra["device_id"]} if "device_id" in extra else {}
+    verified = client.post(
+        "/v1/account/email/verify",
+        json={"email": email, "code": mailed_code(email), **device},
+    )
+    assert verified.status_code == 200, verified.text
+    return dict(verified.json())
 
 
 def auth_header(user: User, device_id: str = "device-1") -> dict[str, str]:

@@ -276,6 +276,13 @@ def _revoke_if_fully_refunded(session: Session, ticket: Ticket, *, charge_says: 
     return "partial refund; ticket stays " + ticket.state.value
 
 
+def revoke_if_fully_refunded(session: Session, ticket: Ticket) -> str | None:
+    """After a refund was booked: revoke the ticket once refunds cover what was paid (the
+    rule of every provider's refunds; store refunds use it too, tickets/store_purchases.py).
+    Returns a note when the ticket stays watchable."""
+    return _revoke_if_fully_refunded(session, ticket, charge_says=False)
+
+
 def _charge_refunded(
     session: Session, provider: PaymentProviderAdapter, ev: ProviderEvent
 ) -> Outcome:

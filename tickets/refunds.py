@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from core.db import new_id, utcnow
 from core.errors import Conflict, InvalidInput, NotFound
 from core.outbox import enqueue
+from core.settings import Store
 from payments import repository as payments_repository
 from payments import review as payment_review
 from payments import service as payments
@@ -46,6 +47,7 @@ from tickets import fulfilment, repository
 from tickets.models import Ticket, TicketState
 
 ACTION_JOB = "payments.action.run"
+STORE_PROVIDERS = frozenset(s.value for s in Store)
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{8,200}$")
 
 # Stripe's dispute evidence fields that a pay-per-view sale can fill with text (files such
@@ -186,6 +188,13 @@ def request_refund(
     # The ticket lock serialises two staff refunds of one ticket, so together they can never
     # ask for more than was paid.
     ticket = _locked_ticket(session, ticket_id)
+    if ticket.provider in STORE_PROVIDERS:
+        # The App Store and Google Play hold the money; the viewer asks the store, whose
+        # refund notification then revokes the ticket (tickets/store_purchases.py).
+        raise Conflict(
+            f"this ticket was bought through {ticket.provider}; refunds are made by the store",
+            code="store_refund_only",
+        )
     if existing is None:
         review = payment_review.review_for_ticket(session, ticket.id)
         if review is not None and review.status in (ReviewStatus.open, ReviewStatus.refunding):

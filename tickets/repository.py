@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -67,6 +68,12 @@ def list_for_viewer(
     ).all()
     total = session.scalar(select(func.count()).select_from(Ticket).where(*where))
     return rows, int(total or 0)
+
+
+def all_for_viewer(session: Session, viewer_id: str) -> Sequence[Ticket]:
+    return session.scalars(
+        select(Ticket).where(Ticket.viewer_id == viewer_id).order_by(Ticket.created_at, Ticket.id)
+    ).all()
 
 
 def get_rental_rule(session: Session, title_id: str) -> RentalRule | None:
@@ -172,3 +179,16 @@ def resume_positions(session: Session, ticket_ids: Sequence[str]) -> dict[str, f
         select(newest.c.ticket_id, newest.c.position_seconds).where(newest.c.rank == 1)
     )
     return {ticket_id: float(position) for ticket_id, position in rows}
+
+
+def lock_store_transaction(session: Session, store: str, transaction_id: str) -> None:
+    """Serialise everything about one store transaction until this transaction ends: its
+    claim by the app and the store's notifications about it, which otherwise could each miss
+    the other's uncommitted row (a refund arriving while the purchase is being claimed).
+    PostgreSQL: a transaction-level advisory lock on the transaction's hash. SQLite needs
+    none: its writers already take turns (BEGIN IMMEDIATE)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.sha256(f"{store}\x1f{transaction_id}".encode()).digest()
+    key = int.from_bytes(digest[:8], "big", signed=True)
+    session.execute(select(func.pg_advisory_xact_lock(key)))

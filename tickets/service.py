@@ -284,6 +284,11 @@ def list_tickets(
     return repository.list_for_viewer(session, viewer_id, offset=offset, limit=limit, state=state)
 
 
+def every_ticket_of(session: Session, viewer_id: str) -> Sequence[Ticket]:
+    """All of a viewer's tickets, oldest first (the account's data export)."""
+    return repository.all_for_viewer(session, viewer_id)
+
+
 class RentalClock(Protocol):
     """What the state of a ticket at a moment depends on (a Ticket row or its snapshot)."""
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+import m3u8
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -55,6 +56,7 @@ SDH_CHARACTERISTICS = (
 class EncryptionScheme(StrEnum):
     aes_128 = "aes-128"
     sample_aes = "sample-aes"
+    cbcs = "cbcs"  # the cbcs protection profile: CMAF for HLS and DASH (transcoding.cmaf)
 
 
 class AudioRole(StrEnum):
@@ -134,6 +136,7 @@ class PackageResult:
     encryption: EncryptionScheme | None
     # Why the I-frame playlists (trick play, optional) were left out, if they were.
     iframe_error: str | None = None
+    dash_manifest: Path | None = None  # the cbcs profile's MPD over the same segments
 
 
 # ---------------------------------------------------------------------------- attributes
@@ -182,17 +185,16 @@ def measure_playlist(playlist: Path) -> tuple[int, int]:
     peak = 0.0
     total_bits = 0
     total_seconds = 0.0
-    duration: float | None = None
-    for raw in playlist.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if line.startswith("#EXTINF:"):
-            duration = float(line[len("#EXTINF:") :].split(",")[0])
-        elif line and not line.startswith("#") and duration:
-            bits = (playlist.parent / line).stat().st_size * 8
-            peak = max(peak, bits / duration)
-            total_bits += bits
-            total_seconds += duration
-            duration = None
+    for segment in m3u8.load(str(playlist)).segments:
+        if not segment.duration or not segment.uri:
+            continue
+        if segment.byterange:
+            bits = int(str(segment.byterange).split("@")[0]) * 8
+        else:
+            bits = (playlist.parent / segment.uri).stat().st_size * 8
+        peak = max(peak, bits / segment.duration)
+        total_bits += bits
+        total_seconds += segment.duration
     average = total_bits / total_seconds if total_seconds else 0.0
     return round(peak), round(average)
 
@@ -341,7 +343,7 @@ def package_hls(
         subtitle_entries.append((f"{folder}/subtitles.m3u8", sub))
 
     master = out_dir / "master.m3u8"
-    _rewrite_master(master, audio_by_uri, subtitle_entries)
+    rewrite_master(master, audio_by_uri, subtitle_entries)
     variants = tuple(
         Variant(
             playlist=uri,
@@ -351,7 +353,7 @@ def package_hls(
             resolution=attrs["RESOLUTION"],
             frame_rate=attrs["FRAME-RATE"],
         )
-        for attrs, uri in _stream_infs(master)
+        for attrs, uri in stream_infs(master)
     )
     return PackageResult(
         out_dir=out_dir,
@@ -462,17 +464,18 @@ def encrypt_playlist_aes128(
     playlist.write_text("\n".join(out) + "\n", encoding="utf-8")
 
 
-def _stream_infs(master: Path) -> list[tuple[dict[str, str], str]]:
+def stream_infs(master: Path) -> list[tuple[dict[str, str], str]]:
+    """Each variant's EXT-X-STREAM-INF attributes (as written) and playlist URI."""
+    parsed = m3u8.load(str(master))
     lines = master.read_text(encoding="utf-8").splitlines()
-    found = []
-    for n, line in enumerate(lines):
-        if line.startswith("#EXT-X-STREAM-INF:"):
-            uri = next(x for x in lines[n + 1 :] if x.strip() and not x.startswith("#"))
-            found.append((parse_attributes(line), uri.strip()))
-    return found
+    tags = [line for line in lines if line.startswith("#EXT-X-STREAM-INF:")]
+    return [
+        (parse_attributes(tag), str(variant.uri))
+        for tag, variant in zip(tags, parsed.playlists, strict=True)
+    ]
 
 
-def _rewrite_master(
+def rewrite_master(
     master: Path,
     audio_by_uri: Mapping[str, AudioTrack],
     subtitles: Sequence[tuple[str, SubtitleTrack]],

@@ -47,12 +47,13 @@ from catalog.models import AssetKind, AssetStatus, ReleaseStatus
 from core.db import unit_of_work, utcnow
 from core.errors import InvalidInput
 from core.outbox import enqueue
-from core.settings import get_settings
+from core.settings import ProtectionProfile, get_settings
 from core.storage import get_store
 from drm import keys
 from transcoding import repository, service, track_publishing
 from transcoding.cadence import measure_cadence
 from transcoding.chunking import Chunk, plan_chunks
+from transcoding.cmaf import package_cmaf
 from transcoding.encode import (
     RenditionFile,
     concat_renditions,
@@ -405,6 +406,7 @@ class PackageWork:
     rotation: list[keys.PlainKey]
     period_segments: int
     segment_seconds: float
+    protection: ProtectionProfile = ProtectionProfile.aes128
 
 
 def _load_package(run_id: str) -> PackageWork | None:
@@ -443,6 +445,9 @@ def _load_package(run_id: str) -> PackageWork | None:
             rotation=rotation,
             period_segments=period_segments,
             segment_seconds=segment_seconds,
+            protection=ProtectionProfile(
+                release.protection_profile or get_settings().protection_profile
+            ),
         )
 
 
@@ -573,17 +578,31 @@ def _package(session: Session, run_id: str, work: PackageWork) -> None:
             subtitles = _subtitle_tracks(probe, work, tmp, warnings)
         progress(0.6)
         with step(Step.package):
-            packaged = package_hls(
-                renditions,
-                tmp / "hls",
-                duration=probe.duration or 0.0,
-                audio=[track for _, track in audio],
-                subtitles=[track for _, track in subtitles],
-                segment_seconds=ladder.segment_seconds,
-                key=_packager_key(work.key, settings.base_url),
-                rotation_keys=[_packager_key(k, settings.base_url) for k in work.rotation],
-                rotate_every_segments=work.period_segments if work.rotation else None,
-            )
+            if work.protection is ProtectionProfile.cbcs:
+                packaged = package_cmaf(
+                    renditions,
+                    tmp / "hls",
+                    duration=probe.duration or 0.0,
+                    audio=[track for _, track in audio],
+                    subtitles=[track for _, track in subtitles],
+                    segment_seconds=ladder.segment_seconds,
+                    period_keys=[
+                        _packager_key(k, settings.base_url) for k in [work.key, *work.rotation]
+                    ],
+                    period_segments=work.period_segments,
+                )
+            else:
+                packaged = package_hls(
+                    renditions,
+                    tmp / "hls",
+                    duration=probe.duration or 0.0,
+                    audio=[track for _, track in audio],
+                    subtitles=[track for _, track in subtitles],
+                    segment_seconds=ladder.segment_seconds,
+                    key=_packager_key(work.key, settings.base_url),
+                    rotation_keys=[_packager_key(k, settings.base_url) for k in work.rotation],
+                    rotate_every_segments=work.period_segments if work.rotation else None,
+                )
         if packaged.iframe_error:
             warnings.append(
                 warning_for(
@@ -637,6 +656,13 @@ def _package(session: Session, run_id: str, work: PackageWork) -> None:
             ],
             "encrypted": packaged.encryption is not None,
             "encryption": packaged.encryption.value if packaged.encryption else None,
+            "protection": work.protection.value,
+            # The cbcs profile's DASH manifest, relative to the master's folder.
+            "dash_manifest": (
+                packaged.dash_manifest.relative_to(packaged.out_dir).as_posix()
+                if packaged.dash_manifest
+                else None
+            ),
             # Segment i of every playlist is encrypted with key_ids[i // period_segments].
             "key_periods": {
                 "seconds": work.period_segments * work.segment_seconds,

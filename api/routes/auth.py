@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session
 
 from accounts import service as accounts
 from accounts.identity import Provider
+from api.account_schemas import Accepted, Tokens
 from api.contract import PUBLIC, problems
-from api.deps import ClientIp, CurrentUser, DbSession, ReadDb
-from api.problems import problem_response
+from api.deps import ClientIp, CurrentUser, DbSession, MailLocale, ReadDb
+from api.problems import committed_problem, problem_response
 
 router = APIRouter(prefix="/v1", tags=["auth"])
 
@@ -113,34 +114,6 @@ class ProviderSignIn(BaseModel):
     device_id: DeviceId | None = None
 
 
-class Tokens(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "access_token": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI1ZThhIn0.c2ln",
-                    "refresh_token": "rt_6Jq0sVbZx3kP9wYtLm2N",
-                    "token_type": "Bearer",
-                    "expires_in": 900,
-                    "user_id": "5e8a1c3f7b9d4e2a6c8f0b1d3e5a7c9f",
-                    "role": "viewer",
-                    "device_id": "iphone-8f2c",
-                    "created": False,
-                }
-            ]
-        }
-    )
-
-    access_token: str
-    refresh_token: str = Field(description="Single use: each refresh returns a new one")
-    token_type: str = "Bearer"  # noqa: S105 - the scheme name, not a secret
-    expires_in: int = Field(description="Seconds until the access token expires")
-    user_id: str
-    role: str
-    device_id: str | None
-    created: bool = Field(description="True when this request created the account")
-
-
 class Me(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -165,67 +138,36 @@ class Me(BaseModel):
     device_id: str | None
 
 
-def tokens(pair: accounts.TokenPair) -> Tokens:
-    return Tokens(
-        access_token=pair.access_token,
-        refresh_token=pair.refresh_token,
-        expires_in=pair.expires_in,
-        user_id=pair.user.id,
-        role=pair.user.role.value,
-        device_id=pair.device_id,
-        created=pair.created,
-    )
-
-
-def committed_problem(request: Request, exc: accounts.AuthFailure) -> JSONResponse:
-    # Returned, not raised: the request's transaction then commits the bookkeeping (the
-    # failed attempt, the revoked family) that must outlive this refusal.
-    return problem_response(exc.status, exc.code, exc.title, exc.detail, request, **exc.extra)
-
-
 def _no_store(response: Response) -> None:
     response.headers["Cache-Control"] = "no-store"
-
-
-class SignUpAccepted(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "status": "accepted",
-                    "detail": "sign in with this address and password to continue",
-                }
-            ]
-        }
-    )
-
-    status: str = Field(default="accepted", description="Always `accepted`")
-    detail: str = Field(
-        default="sign in with this address and password to continue",
-        description="The same answer whether or not the address already had an account",
-    )
 
 
 @router.post(
     "/auth/signup",
     summary="Create a viewer account with email and password",
     description=(
-        "Answers 202 and the same body whether the address is new or already has an account "
-        "(then nothing changes), so sign-up does not tell who has an account; continue with "
-        "`/v1/auth/login`. Passwords: 10 to 256 characters, not only spaces, not on the list "
-        "of common passwords (`password_common`). Limited per client address and globally "
-        "(429 `signup_rate_limited`, with Retry-After)."
+        "Answers 202 and the same body whether the address is new or already has an account, "
+        "after the same work, so sign-up does not tell who has an account. A new address gets "
+        "a six-digit code by mail (in the caller's language: `lang` or Accept-Language); "
+        "confirm it with `/v1/account/email/verify`, which signs in. An address that already "
+        "has a confirmed account gets a mail saying someone tried to sign up with it, and "
+        "nothing changes; one whose account was never confirmed gets a new code bound to this "
+        "password. Passwords: 10 to 256 characters, not only spaces, not on the list of common "
+        "passwords (`password_common`). Limited per client address and globally "
+        "(429 `signup_rate_limited`), and mails per address (429 `mail_rate_limited`), with "
+        "Retry-After."
     ),
     status_code=202,
-    response_model=SignUpAccepted,
+    response_model=Accepted,
     responses=problems(
         "invalid_email",
         "password_blank",
         "password_common",
         "password_too_long",
         "password_too_short",
+        "mail_rate_limited",
         "signup_rate_limited",
-        "email_taken",
+        "mail_rejected",
     ),
     openapi_extra={"security": PUBLIC},
 )
@@ -234,17 +176,24 @@ def sign_up(
     request: Request,
     body: SignUp,
     ip: ClientIp,
+    locale: MailLocale,
     response: Response,
     device: DeviceHeader = None,
-) -> SignUpAccepted | JSONResponse:
+) -> Accepted | JSONResponse:
     _no_store(response)
     try:
         accounts.sign_up(
-            session, body.email, body.password, ip, device or body.device_id, body.display_name
+            session,
+            body.email,
+            body.password,
+            ip,
+            device or body.device_id,
+            body.display_name,
+            locale,
         )
     except accounts.SignUpRateLimited as exc:
         return _rate_limited(request, exc)
-    return SignUpAccepted()
+    return Accepted(detail="enter the code we mailed to this address to continue")
 
 
 def _rate_limited(request: Request, exc: accounts.LoginRateLimited) -> JSONResponse:
@@ -258,13 +207,19 @@ def _rate_limited(request: Request, exc: accounts.LoginRateLimited) -> JSONRespo
     summary="Sign in with email and password",
     response_model=Tokens,
     description=(
-        "Wrong email and wrong password answer the same (`invalid_credentials`). Limits "
+        "Wrong email and wrong password answer the same (`invalid_credentials`). The right "
+        "password for an account whose address was never confirmed answers 403 "
+        "`email_not_verified` (only someone who knows the password learns it). Limits "
         "(429 with Retry-After): failed sign-ins per client address (`login_rate_limited`), "
         "per account and address, and, for devices that never signed in to the account, "
         "per account and overall (`login_throttled`: a device used before still gets in)."
     ),
     responses=problems(
-        "invalid_credentials", "login_rate_limited", "login_throttled", "account_disabled"
+        "invalid_credentials",
+        "email_not_verified",
+        "login_rate_limited",
+        "login_throttled",
+        "account_disabled",
     ),
     openapi_extra={"security": PUBLIC},
 )
@@ -283,7 +238,7 @@ def login(
         return committed_problem(request, exc)
     except accounts.LoginRateLimited as exc:
         return _rate_limited(request, exc)
-    return tokens(pair)
+    return Tokens.of(pair)
 
 
 @router.post(
@@ -316,7 +271,7 @@ def refresh(
         pair = accounts.refresh(session, body.refresh_token, device or body.device_id)
     except accounts.AuthFailure as exc:
         return committed_problem(request, exc)
-    return tokens(pair)
+    return Tokens.of(pair)
 
 
 @router.post(
@@ -342,7 +297,7 @@ def _sign_in_with(
     pair = accounts.sign_in_with(
         session, provider, body.id_token, device or body.device_id, body.nonce
     )
-    return tokens(pair)
+    return Tokens.of(pair)
 
 
 @router.post(
@@ -352,6 +307,7 @@ def _sign_in_with(
     responses=problems(
         "id_token_expired",
         "invalid_id_token",
+        "provider_sign_in_not_for_staff",
         "provider_not_configured",
         "identity_provider_unavailable",
         "account_disabled",
@@ -372,6 +328,7 @@ def sign_in_with_apple(
     responses=problems(
         "id_token_expired",
         "invalid_id_token",
+        "provider_sign_in_not_for_staff",
         "provider_not_configured",
         "identity_provider_unavailable",
         "account_disabled",

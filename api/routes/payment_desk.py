@@ -128,6 +128,7 @@ def refund_review(
     status_code=202,
     responses={
         **problems(
+            "store_refund_only",
             "idempotency_key_invalid",
             "idempotency_key_reused",
             "nothing_to_refund",

@@ -31,6 +31,8 @@ from core.errors import InvalidInput, NotAuthenticated, NotFound
 from core.settings import get_settings
 from core.storage import get_store
 from drm import keys as content_keys
+from drm import manifests
+from drm.license import LicenseSystem
 from drm.playlists import templates
 from playback import service as playback
 from playback.service import Issued, Refused
@@ -130,6 +132,7 @@ KEY_TYPE = "application/octet-stream"
     response_class=Response,
     responses={
         **problems(
+            "license_required",
             "grant_expired",
             "grant_session_mismatch",
             "invalid_grant",
@@ -288,6 +291,101 @@ async def master_playlist(request: Request, session_id: SessionId) -> Response:
     return await _playlist(request, session_id, None)
 
 
+DASH_MPD = "application/dash+xml"
+
+
+@router.get(
+    "/sessions/{session_id}/manifest.mpd",
+    summary="This session's DASH manifest (cbcs releases): segments under the session's grant",
+    response_class=Response,
+    responses={
+        **problems(
+            "grant_expired",
+            "grant_session_mismatch",
+            "invalid_grant",
+            (401, "not_authenticated"),
+            (403, "device_mismatch"),
+            (403, "device_required"),
+            "manifest_not_found",
+            "invalid_storage_key",
+        ),
+        **{200: {"content": {DASH_MPD: {}}}},
+    },
+    openapi_extra={**GRANT_PARAMETERS, "security": PLAYBACK_GRANT},
+    operation_id="playback_dash_manifest",
+)
+async def dash_manifest(request: Request, session_id: SessionId) -> Response:
+    """The packaged DASH manifest rewritten for this session, its segment and license URLs under the session's grant."""
+    grant_token, _, device = _hot_call(request)
+    grant = playback.grant_for(grant_token, session_id, device)
+    storage_key = playback.manifest_location(grant)
+    parts = manifests.cached(storage_key)
+    if parts is None:  # first request for this manifest in this process: read storage
+        parts = await run_in_threadpool(playback.load_manifest, storage_key)
+    return Response(playback.render_manifest(grant, parts), media_type=DASH_MPD, headers=NO_STORE)
+
+
+# --- the license proxy --------------------------------------------------------------------------
+
+LICENSE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The license: a W3C ClearKey JSON Web Key Set, a Widevine license, "
+        "a PlayReady SOAP answer or a FairPlay CKC",
+        "content": {
+            "application/json": {"schema": {"type": "object", "description": "ClearKey JWKS"}},
+            "application/octet-stream": {},
+            "text/xml": {},
+        },
+    },
+}
+
+
+@router.post(
+    "/license/{system}",
+    summary="A DRM license for this grant's key periods (challenge in, license out)",
+    response_class=Response,
+    responses={
+        **problems(
+            "grant_expired",
+            "grant_session_mismatch",
+            "invalid_grant",
+            (401, "not_authenticated"),
+            (403, "device_mismatch"),
+            (403, "device_required"),
+            "invalid_challenge",
+            "challenge_too_large",
+            "challenge_replayed",
+            "license_system_off",
+            "license_refused",
+            "license_server_unavailable",
+            "key_rate_limited",
+        ),
+        **LICENSE_RESPONSES,
+    },
+    openapi_extra={
+        **{
+            **GRANT_PARAMETERS,
+            "requestBody": {
+                "required": True,
+                "description": "The CDM's challenge: ClearKey JSON, Widevine or PlayReady "
+                "challenge, FairPlay SPC",
+                "content": {"application/octet-stream": {"schema": {"type": "string"}}},
+            },
+        },
+        "security": PLAYBACK_GRANT,
+    },
+    operation_id="playback_license",
+)
+async def drm_license(request: Request, system: LicenseSystem) -> Response:
+    """The CDM's challenge in, a license for the key periods the grant opens out (ClearKey, Widevine, PlayReady or FairPlay), from the grant's device only."""
+    grant_token, _, device = _hot_call(request)
+    # The grant before the body: nothing is read, checked or forwarded without one.
+    grant = playback.license_grant(grant_token, device)
+    challenge = await request.body()
+    issued = await run_in_threadpool(playback.license_for, grant, system, challenge)
+    return Response(issued.body, media_type=issued.media_type, headers=KEY_HEADERS)
+
+
 # --- decisions: start, refresh, heartbeat, stop ------------------------------------------------
 
 
@@ -381,6 +479,9 @@ class PlaybackStarted(GrantRead):
                         {"language": "de", "name": "Deutsch", "role": "dub"},
                     ],
                     "subtitles": [{"language": "en", "name": "English"}],
+                    "protection": "aes128",
+                    "dash_manifest_url": None,
+                    "license_url": None,
                 }
             ]
         }
@@ -398,6 +499,14 @@ class PlaybackStarted(GrantRead):
     duration_seconds: float | None
     audio: list[AudioTrackRead]
     subtitles: list[SubtitleTrackRead]
+    protection: str = Field(
+        description="aes128: keys from the key route; cbcs: keys only by DRM license"
+    )
+    dash_manifest_url: str | None = Field(description="The DASH manifest (cbcs releases)")
+    license_url: str | None = Field(
+        description="The license proxy for cbcs releases; replace {system} with widevine, "
+        "playready, fairplay or clearkey"
+    )
 
 
 def _grant_read(issued: Issued) -> dict[str, Any]:
@@ -467,6 +576,18 @@ def start_playback(
         duration_seconds=started.release.duration_seconds,
         audio=[AudioTrackRead(**a) for a in outputs.get("audio", [])],
         subtitles=[SubtitleTrackRead(**s) for s in outputs.get("subtitles", [])],
+        protection=started.grant.protection,
+        dash_manifest_url=(
+            f"{_session_urls(started.session.id)['master_playlist_url'].removesuffix('master.m3u8')}"
+            "manifest.mpd"
+            if started.grant.protection == "cbcs"
+            else None
+        ),
+        license_url=(
+            f"{settings.base_url.rstrip('/')}/v1/playback/license/{{system}}"
+            if started.grant.protection == "cbcs"
+            else None
+        ),
         **_session_urls(started.session.id),
         **_grant_read(started),
     )

@@ -1,6 +1,6 @@
 """The player page: a minimal web client that signs in, lists my tickets and plays one.
 
-hls.js comes from the npm package that ``./run player-setup`` (scripts/setup_player.sh)
+hls.js (and Shaka Player, for DRM-protected releases) come from the npm packages that ``./run player-setup`` (scripts/setup_player.sh)
 installed into ``player_vendor_dir``; the API serves that file itself, so the page never
 loads code from a CDN at run time.
 """
@@ -20,11 +20,16 @@ router = APIRouter(tags=["player"])
 
 _HERE = Path(__file__).resolve().parent.parent / "player"
 HLSJS = Path("node_modules") / "hls.js" / "dist" / "hls.min.js"
+SHAKA = Path("node_modules") / "shaka-player" / "dist" / "shaka-player.compiled.js"
 _NO_CACHE = {"Cache-Control": "no-cache"}
 
 
 def hlsjs_path() -> Path:
     return (get_settings().player_vendor_dir / HLSJS).resolve()
+
+
+def shaka_path() -> Path:
+    return (get_settings().player_vendor_dir / SHAKA).resolve()
 
 
 @router.get(
@@ -67,5 +72,25 @@ def hls_script() -> FileResponse:
     if not path.is_file():
         raise NotFound(
             "hls.js is not installed: run ./run player-setup", code="player_assets_missing"
+        )
+    return FileResponse(path, media_type="text/javascript", headers=_NO_CACHE)
+
+
+@router.get(
+    "/play/shaka-player.compiled.js",
+    summary="Shaka Player (DASH and HLS with EME), as installed from npm",
+    response_class=FileResponse,
+    responses={
+        **problems("player_assets_missing"),
+        200: {"content": {"text/javascript": {}}, "description": "The script"},
+    },
+    openapi_extra={"security": PUBLIC},
+)
+def shaka_script() -> FileResponse:
+    """Shaka Player as installed by `./run player-setup`, served by this process (no CDN)."""
+    path = shaka_path()
+    if not path.is_file():
+        raise NotFound(
+            "Shaka Player is not installed: run ./run player-setup", code="player_assets_missing"
         )
     return FileResponse(path, media_type="text/javascript", headers=_NO_CACHE)

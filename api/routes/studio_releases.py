@@ -17,7 +17,7 @@ from catalog import service as catalog
 from catalog.models import AssetKind, Release, ReleaseAsset
 from core.db import unit_of_work
 from core.errors import InvalidInput
-from core.settings import get_settings
+from core.settings import ProtectionProfile, get_settings
 from transcoding import ingest, notify
 from transcoding import service as transcoding
 
@@ -29,6 +29,11 @@ LANGUAGE = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
 
 class ReleaseCreate(BaseModel):
     label: str = Field(default="Main feature", min_length=1, max_length=200)
+    protection: ProtectionProfile | None = Field(
+        default=None,
+        description="aes128 (whole-segment AES-128 HLS, keys from the key route) or cbcs "
+        "(CMAF for HLS and DASH, keys only by DRM license); default: the server's setting",
+    )
 
 
 class AssetRead(BaseModel):
@@ -55,6 +60,7 @@ class ReleaseRead(BaseModel):
     id: str
     title_id: str
     label: str
+    protection: str | None = Field(description="aes128 or cbcs; null: the server's default")
     status: str
     attempt: int
     progress_percent: float = Field(description="Of the current phase (encoding, packaging)")
@@ -83,6 +89,7 @@ def _release_read(
         id=release.id,
         title_id=release.title_id,
         label=release.label,
+        protection=release.protection_profile,
         status=release.status.value,
         attempt=release.attempt,
         progress_percent=round(release.progress * 100, 1),
@@ -112,7 +119,11 @@ def create_release(
     """A release is one master of a title turned into an encrypted HLS ladder; upload its master next."""
     title = catalog.studio_title(session, scope, title_id)
     release = catalog.create_release(
-        session, title_id=title.id, studio_id=title.studio_id, label=body.label
+        session,
+        title_id=title.id,
+        studio_id=title.studio_id,
+        label=body.label,
+        protection_profile=body.protection.value if body.protection else None,
     )
     return _release_read(session, release)
 

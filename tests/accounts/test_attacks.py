@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from core import ratelimit
 from core.settings import get_settings, reset_settings_cache
+from tests import helpers
 from tests.conftest import REDIS_URL, port_open, service_unavailable
 from tests.helpers import client_from
 
@@ -36,6 +37,11 @@ def sign_up(client: TestClient, email: str, password: str = PASSWORD) -> Any:
     return client.post("/v1/auth/signup", json={"email": email, "password": password})
 
 
+def signed_up(client: TestClient, email: str, password: str = PASSWORD) -> None:
+    """Signed up and confirmed through the mailed code (ready to sign in)."""
+    helpers.sign_up(client, email, password)
+
+
 def login(client: TestClient, email: str, password: str, **extra: Any) -> Any:
     return client.post("/v1/auth/login", json={"email": email, "password": password, **extra})
 
@@ -43,7 +49,7 @@ def login(client: TestClient, email: str, password: str, **extra: Any) -> Any:
 def test_password_spraying_from_one_address_is_stopped(limits: pytest.MonkeyPatch) -> None:
     with client_from(ATTACKER) as attacker, client_from(OWNER) as owner:
         for n in range(3):
-            assert sign_up(owner, f"user{n}@example.com").status_code == 202
+            signed_up(owner, f"user{n}@example.com")
         # One guess per account, many accounts: no per-account limit is ever reached...
         answers = [
             login(attacker, f"user{n % 3}-{n}@example.com", "Summer2024!!").status_code
@@ -84,7 +90,7 @@ def test_an_attacker_cannot_lock_the_owner_out_of_their_device(
     limits: pytest.MonkeyPatch,
 ) -> None:
     with client_from(OWNER) as owner:
-        assert sign_up(owner, "ana@example.com").status_code == 202
+        signed_up(owner, "ana@example.com")
         assert login(owner, "ana@example.com", PASSWORD, device_id="ana-phone").status_code == 200
     # A botnet: every guess from another address, so no per-address limit fires.
     for n in range(6):
@@ -103,7 +109,7 @@ def test_the_global_limit_spares_known_devices(
     limits: pytest.MonkeyPatch,
 ) -> None:
     with client_from(OWNER) as owner:
-        sign_up(owner, "ana@example.com")
+        signed_up(owner, "ana@example.com")
         assert login(owner, "ana@example.com", PASSWORD, device_id="ana-phone").status_code == 200
     limits.setenv("POCKETCINEMA_LOGIN_GLOBAL_LIMIT", "2/minute")
     reset_settings_cache()
@@ -163,12 +169,12 @@ def test_weak_passwords_are_refused(client: TestClient, password: str, expected:
     ],
 )
 def test_good_passwords_pass_without_composition_rules(client: TestClient, password: str) -> None:
-    assert sign_up(client, "ana@example.com", password).status_code == 202
+    signed_up(client, "ana@example.com", password)
     assert login(client, "ana@example.com", password).status_code == 200
 
 
 def test_sign_up_does_not_tell_whether_an_address_has_an_account(client: TestClient) -> None:
-    assert sign_up(client, "ana@example.com").status_code == 202
+    signed_up(client, "ana@example.com")
     fresh = sign_up(client, "zed@example.com", "another good password")
     existing = sign_up(client, "ana@example.com", "another good password")
     assert (existing.status_code, existing.json()) == (fresh.status_code, fresh.json())

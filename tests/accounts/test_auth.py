@@ -10,20 +10,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from accounts.models import Role
+from tests import helpers
 from tests.helpers import auth_header, client_from, create_studio, create_user
 
 PASSWORD = "correct horse battery"
 
 
 def sign_up(client: TestClient, email: str = "ana@example.com", **extra: Any) -> dict[str, Any]:
-    """Sign up, then sign in (sign-up itself returns no tokens: it must not reveal whether
-    the address was new); returns the tokens."""
-    response = client.post("/v1/auth/signup", json={"email": email, "password": PASSWORD, **extra})
-    assert response.status_code == 202, response.text
-    device = {"device_id": extra["device_id"]} if "device_id" in extra else {}
-    login = client.post("/v1/auth/login", json={"email": email, "password": PASSWORD, **device})
-    assert login.status_code == 200, login.text
-    return dict(login.json())
+    """Sign up, confirm the mailed code (which signs in); returns the tokens."""
+    return helpers.sign_up(client, email, PASSWORD, **extra)
 
 
 def bearer(token: str) -> dict[str, str]:

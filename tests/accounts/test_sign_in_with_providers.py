@@ -21,6 +21,7 @@ from jose import jwk, jwt
 from accounts.identity import jwks_cache
 from core.settings import reset_settings_cache
 from tests.conftest import Configure
+from tests.helpers import sign_up
 
 APPLE_ISSUER = "https://appleid.apple.com"
 GOOGLE_ISSUER = "https://accounts.google.com"
@@ -150,17 +151,15 @@ def test_sign_in_with_google(client: TestClient, providers: JwksServer, signer: 
 def test_a_verified_email_links_to_the_existing_account(
     client: TestClient, providers: JwksServer, signer: Signer
 ) -> None:
-    account = {"email": "ana@example.com", "password": "correct horse battery"}
-    assert client.post("/v1/auth/signup", json=account).status_code == 202
-    signup = client.post("/v1/auth/login", json=account)
+    signup = sign_up(client, "ana@example.com")
     linked = apple(client, signer.token(email="ana@example.com"))
-    assert linked.json()["user_id"] == signup.json()["user_id"]
+    assert linked.json()["user_id"] == signup["user_id"]
     # Unverified: a new account, never a takeover of the existing one.
     other = apple(
         client, signer.token(sub="other-sub", email="ana@example.com", email_verified="false")
     )
     assert other.json()["created"] is True
-    assert other.json()["user_id"] != signup.json()["user_id"]
+    assert other.json()["user_id"] != signup["user_id"]
 
 
 @pytest.mark.parametrize(

@@ -45,6 +45,11 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "amount_minor": 1,
         "currency": "USD",
     },
+    ("put", "/v1/studio/titles/{title_id}/store-products/{store}/{country}"): {
+        "product_id": "film.taken",
+        "amount_minor": 99,
+        "currency": "USD",
+    },
     ("put", "/v1/studio/collections/{collection_id}"): {"name": "Taken"},
     ("post", "/v1/studio/titles/{title_id}/releases"): {"label": "Taken"},
     ("post", "/v1/studio/releases/{release_id}/uploads"): {
@@ -114,6 +119,7 @@ def owner(client: TestClient) -> Owner:
         "track_id": "0" * 32,
         "locale": "en",
         "country": "FR",
+        "store": "app_store",
         "number": "1",
     }
     return Owner(headers, ids)

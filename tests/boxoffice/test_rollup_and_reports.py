@@ -94,32 +94,42 @@ def test_refunds_land_on_their_own_day_and_rerunning_changes_nothing(film: Title
     assert report(date_from=DAY, date_to=DAY + timedelta(days=1)) == after
 
 
-def test_reports_convert_with_each_days_rate_and_flag_missing_rates(film: Title) -> None:
+def test_reports_convert_with_each_days_rate_carry_it_over_and_flag_missing_rates(
+    film: Title,
+) -> None:
     viewer = create_user("v@example.com")
     ca_film = create_licensed_title(film.studio_id, slug="maple", prices={"CA": (1500, "CAD")})
-    ticket = pending_ticket(viewer.id, ca_film.id, country="CA")
-    pay(ticket, datetime(2026, 3, 10, 12, tzinfo=ZoneInfo("America/Toronto")))
-    ticket2 = pending_ticket(viewer.id, ca_film.id, country="CA")
-    pay(ticket2, datetime(2026, 3, 12, 12, tzinfo=ZoneInfo("America/Toronto")))
+    toronto = ZoneInfo("America/Toronto")
+    for day in (10, 12, 20):
+        pay(
+            pending_ticket(viewer.id, ca_film.id, country="CA"),
+            datetime(2026, 3, day, 12, tzinfo=toronto),
+        )
     with unit_of_work() as session:
         service.load_rates(session, FX, source="test")
         service.set_revenue_share(
             session, title_id=ca_film.id, territory=None, studio_share_percent=Decimal(60), by=None
         )
-    roll(DAY, date(2026, 3, 12))
-    got = report(date_from=DAY, date_to=date(2026, 3, 12))
-    d10, d12 = got.rows
+    roll(DAY, date(2026, 3, 12), date(2026, 3, 20))
+    got = report(date_from=DAY, date_to=date(2026, 3, 20))
+    d10, d12, d20 = got.rows
     usd = d10.converted["USD"]
     # 1500 CAD at 1.50 CAD/EUR and 1.10 USD/EUR = 1100 USD cents; the sandbox fee of
     # 74 CAD cents is 54.27 -> 54 USD cents; 60 % of the net to the studio.
     assert (usd.gross_minor, usd.fees_minor, usd.net_minor) == (1100, 54, 1046)
     assert (usd.studio_payable_minor, usd.platform_share_minor) == (628, 418)
     assert d10.converted["CNY"].gross_minor == 7700
-    # 12 March has no rates: nothing is guessed, the gap is named.
-    assert d12.converted["USD"].gross_minor is None
-    assert {"day": "2026-03-12", "currency": "CAD"} in got.missing_rates
+    # 12 March has no rates of its own: 11 March's are carried over (1500 / 1.60 x 1.20),
+    # and the report names the rate's own date beside the day.
+    assert d12.converted["USD"].gross_minor == 1125
+    assert {"day": "2026-03-12", "currency": "CAD", "rate_date": "2026-03-11"} in got.carried_rates
+    # 20 March is 9 days past the last rate, beyond the carry-over limit: nothing is guessed,
+    # the gap is named.
+    assert d20.converted["USD"].gross_minor is None
+    assert {"day": "2026-03-20", "currency": "CAD"} in got.missing_rates
+    assert {"day": "2026-03-12", "currency": "CAD"} not in got.missing_rates
     assert got.totals.converted["USD"].gross_minor is None
-    assert got.totals.local[0].gross_minor == 3000
+    assert got.totals.local[0].gross_minor == 4500
 
 
 def test_finance_and_studio_reports_over_the_api(

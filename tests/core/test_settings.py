@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from core.settings import DEV_SECRET, Mode, Settings
+from core.settings import DEV_SECRET, AppleEnvironment, Mode, Settings
 
 
 @pytest.fixture(autouse=True)
@@ -97,6 +97,10 @@ def test_production_starts_with_real_secrets(tmp_path: Path) -> None:
         kek_file=tmp_path / "kek.json",
         metrics_token="m" * 40,
         rate_limit_storage_url="redis://127.0.0.1:6379/3",
+        smtp_host="smtp.example.com",
+        smtp_username="cinema",
+        smtp_password="relay password",
+        mail_from="Pocket Cinema <no-reply@cinema.example.com>",
     )
     assert settings.mode is Mode.production
     assert not settings.secret_key.get_secret_value().startswith(DEV_SECRET)
@@ -158,3 +162,46 @@ def test_development_trusts_loopback_proxies_only_by_default(
 def test_cors_origins_must_be_origins(tmp_path: Path, origin: str) -> None:
     with pytest.raises(ValidationError, match="is not an origin"):
         Settings(data_dir=tmp_path, cors_allowed_origins=origin)
+
+
+def test_production_refuses_mail_that_reaches_nobody_or_leaks(tmp_path: Path) -> None:
+    message = refusal(tmp_path)
+    assert "POCKETCINEMA_SMTP_HOST" in message  # a directory of .eml files reaches nobody
+    assert "POCKETCINEMA_MAIL_FROM" in message
+    plain = refusal(tmp_path, smtp_host="smtp.example.com", smtp_security="none")
+    assert "POCKETCINEMA_SMTP_SECURITY" in plain  # a password in clear over the network
+    assert "POCKETCINEMA_SMTP_SECURITY" not in refusal(
+        tmp_path, smtp_host="127.0.0.1", smtp_security="none"
+    )
+    assert "POCKETCINEMA_SMTP_PASSWORD" in refusal(
+        tmp_path, smtp_host="smtp.example.com", smtp_username="cinema"
+    )
+    assert Settings(data_dir=tmp_path).mail_dir == tmp_path / "mail"
+
+
+def test_production_refuses_a_store_switched_on_without_its_settings(tmp_path: Path) -> None:
+    message = refusal(
+        tmp_path, apple_bundle_id="dev.pocketcinema.app", google_play_package_name="dev.pc"
+    )
+    for name in (
+        "APPLE_ENVIRONMENT",
+        "APPLE_APP_APPLE_ID",
+        "APPLE_ROOT_CERTIFICATES",
+        "APPLE_API_ISSUER_ID",
+        "APPLE_API_KEY_ID",
+        "APPLE_API_PRIVATE_KEY_FILE",
+        "GOOGLE_PLAY_SERVICE_ACCOUNT_FILE",
+        "GOOGLE_PUBSUB_AUDIENCE",
+    ):
+        assert f"POCKETCINEMA_{name}" in message
+    # A store that is off needs nothing; development sells in Apple's sandbox by default.
+    assert "APPLE" not in refusal(tmp_path)
+    assert Settings(data_dir=tmp_path).apple_environment is AppleEnvironment.sandbox
+
+
+def test_store_commissions_are_percentages_of_known_stores(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, store_commission_percent={"app_store": 15})
+    assert settings.store_commission_percent == {"app_store": 15.0, "google_play": 15.0}
+    for bad in ({"amazon": 20}, {"app_store": 100}, {"google_play": -1}):
+        with pytest.raises(ValidationError):
+            Settings(data_dir=tmp_path, store_commission_percent=bad)

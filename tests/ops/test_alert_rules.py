@@ -59,7 +59,8 @@ def dashboard_expressions() -> list[str]:
 @pytest.fixture
 def exported(client: TestClient, configure: Any) -> Iterator[dict[str, set[str]]]:
     """Series name -> label names, from what the API and a worker export right now."""
-    configure(geo_fallback_country="US")
+    # FX fetching on, so its gauges are exported (production has it on by default).
+    configure(geo_fallback_country="US", fx_fetch_enabled="true")
     outbox.set_publish_after_commit(False)
     film = create_licensed_title(create_studio().id, slug="alerting")
     buyer, declined_buyer = (create_user(f"alerts-{uuid.uuid4().hex}@example.com") for _ in "ab")

@@ -187,6 +187,8 @@ def production(configure: Configure, tmp: Any, **extra: str) -> None:
         stripe_secret_key="sk_live_abc",
         stripe_webhook_secret="whsec_abc",
         kek_file=str(tmp / "kek.json"),
+        smtp_host="smtp.example.com",
+        mail_from="Pocket Cinema <no-reply@cinema.example.com>",
         **extra,
     )
 

@@ -53,6 +53,16 @@ FAST_PROFILE = {
     ],
 }
 KEY_PERIOD_SECONDS = 4
+# The cbcs release (the DRM tests): a 6 s, 640x360 master, two small rungs, 2 s key periods
+# (three): a third of the other title's encoding work.
+CBCS_SECONDS = 6
+CBCS_KEY_PERIOD_SECONDS = 2
+CBCS_PROFILE = FAST_PROFILE | {
+    "rungs": [
+        {"name": "360p", "height": 360, "bitrate_kbps": 600},
+        {"name": "180p", "height": 180, "bitrate_kbps": 200},
+    ]
+}
 PIPELINE_JOBS = (transcoding.PREPARE_JOB, transcoding.CHUNK_JOB, transcoding.PACKAGE_JOB)
 
 
@@ -69,11 +79,11 @@ class PackagedRelease:
         return [str(k) for k in self.release["outputs"]["key_periods"]["key_ids"]]
 
 
-def _make_sources(d: Path) -> dict[str, Path]:
+def _make_sources(d: Path, seconds: int = 12, size: str = "960x540") -> dict[str, Path]:
     master = d / "master.mp4"
     ffmpeg(
-        "-f", "lavfi", "-i", "testsrc2=s=960x540:r=24:d=12",
-        "-f", "lavfi", "-i", "sine=f=440:d=12:sample_rate=48000",
+        "-f", "lavfi", "-i", f"testsrc2=s={size}:r=24:d={seconds}",
+        "-f", "lavfi", "-i", f"sine=f=440:d={seconds}:sample_rate=48000",
         "-ac", "2", "-c:v", "libx264", "-preset", "ultrafast", "-g", "24",
         "-pix_fmt", "yuv420p", "-c:a", "aac", str(master),
     )  # fmt: skip
@@ -142,14 +152,42 @@ def _empty_tables() -> None:
 def packaged_release(
     services: Services, tmp_path_factory: pytest.TempPathFactory
 ) -> PackagedRelease:
+    return _packaged(tmp_path_factory, protection=None, extra_tracks=True)
+
+
+@pytest.fixture(scope="session")
+def cbcs_release(services: Services, tmp_path_factory: pytest.TempPathFactory) -> PackagedRelease:
+    """A shorter cut of the master packaged with the cbcs protection profile (CMAF for HLS
+    and DASH, keys only by license), three 2 s key periods: the DRM tests share it."""
+    return _packaged(
+        tmp_path_factory,
+        protection="cbcs",
+        extra_tracks=False,
+        seconds=CBCS_SECONDS,
+        key_period_seconds=CBCS_KEY_PERIOD_SECONDS,
+        size="640x360",
+        ladder=CBCS_PROFILE,
+    )
+
+
+def _packaged(
+    tmp_path_factory: pytest.TempPathFactory,
+    *,
+    protection: str | None,
+    extra_tracks: bool,
+    seconds: int = 12,
+    key_period_seconds: int = KEY_PERIOD_SECONDS,
+    size: str = "960x540",
+    ladder: dict[str, object] = FAST_PROFILE,
+) -> PackagedRelease:
     import os
 
     from api.app import create_app
 
     d = tmp_path_factory.mktemp("playback-sources")
-    sources = _make_sources(d)
+    sources = _make_sources(d, seconds, size)
     profile = d / "ladder.json"
-    profile.write_text(json.dumps(FAST_PROFILE))
+    profile.write_text(json.dumps(ladder))
     saved = {
         k: os.environ.get(k)
         for k in (
@@ -159,7 +197,7 @@ def packaged_release(
         )
     }
     os.environ["POCKETCINEMA_LADDER_PROFILE_FILE"] = str(profile)
-    os.environ["POCKETCINEMA_PLAYBACK_KEY_PERIOD_SECONDS"] = str(KEY_PERIOD_SECONDS)
+    os.environ["POCKETCINEMA_PLAYBACK_KEY_PERIOD_SECONDS"] = str(key_period_seconds)
     os.environ["POCKETCINEMA_MULTIPART_PART_SIZE"] = str(5 * 1024 * 1024)
     reset_settings_cache()
     try:
@@ -173,38 +211,41 @@ def packaged_release(
         headers = auth_header(producer)
         with TestClient(create_app(), raise_server_exceptions=False) as client:
             created = client.post(
-                f"/v1/studio/titles/{title.id}/releases", json={"label": "Main"}, headers=headers
+                f"/v1/studio/titles/{title.id}/releases",
+                json={"label": "Main", **({"protection": protection} if protection else {})},
+                headers=headers,
             )
             assert created.status_code == 201, created.text
             release_id = created.json()["id"]
             _upload(client, headers, release_id, sources["master"], kind="master")
-            _upload(
-                client,
-                headers,
-                release_id,
-                sources["dub"],
-                kind="audio",
-                language="de",
-                name="Deutsch",
-            )
-            _upload(
-                client,
-                headers,
-                release_id,
-                sources["commentary"],
-                kind="commentary",
-                language="en",
-                name="Commentary",
-            )
-            _upload(
-                client,
-                headers,
-                release_id,
-                sources["subs"],
-                kind="subtitle",
-                language="en",
-                name="English",
-            )
+            if extra_tracks:
+                _upload(
+                    client,
+                    headers,
+                    release_id,
+                    sources["dub"],
+                    kind="audio",
+                    language="de",
+                    name="Deutsch",
+                )
+                _upload(
+                    client,
+                    headers,
+                    release_id,
+                    sources["commentary"],
+                    kind="commentary",
+                    language="en",
+                    name="Commentary",
+                )
+                _upload(
+                    client,
+                    headers,
+                    release_id,
+                    sources["subs"],
+                    kind="subtitle",
+                    language="en",
+                    name="English",
+                )
             assert (
                 client.post(
                     f"/v1/studio/releases/{release_id}/transcode", headers=headers
@@ -353,6 +394,16 @@ def refund_event(viewing: Viewing, amount_minor: int = 1299) -> tuple[bytes, str
 
 @pytest.fixture
 def viewing(client: TestClient, packaged_release: PackagedRelease, configure: Any) -> Viewing:
+    return make_viewing(client, packaged_release, configure)
+
+
+@pytest.fixture
+def drm_viewing(client: TestClient, cbcs_release: PackagedRelease, configure: Any) -> Viewing:
+    """A viewer with a paid ticket for a title whose release is cbcs-protected."""
+    return make_viewing(client, cbcs_release, configure)
+
+
+def make_viewing(client: TestClient, packaged: PackagedRelease, configure: Any) -> Viewing:
     configure(geo_fallback_country="US")
     from drm import keys
     from drm.ratelimit import key_limiter
@@ -361,7 +412,7 @@ def viewing(client: TestClient, packaged_release: PackagedRelease, configure: An
     key_limiter.reset()
     studio = create_studio("Playback Pictures")
     title = create_licensed_title(studio.id, slug=f"film-{uuid.uuid4().hex[:8]}", playable=False)
-    install_release(packaged_release, title.id, studio.id)
+    install_release(packaged, title.id, studio.id)
     viewer = create_user(f"viewer-{uuid.uuid4().hex[:8]}@example.com")
     headers = auth_header(viewer, device_id="phone-1")
     ticket_id, intent = buy_ticket(client, headers, title.id)
@@ -372,8 +423,8 @@ def viewing(client: TestClient, packaged_release: PackagedRelease, configure: An
         title_id=title.id,
         ticket_id=ticket_id,
         payment_intent_id=intent,
-        release_id=str(packaged_release.release["id"]),
-        key_ids=packaged_release.key_ids,
+        release_id=str(packaged.release["id"]),
+        key_ids=packaged.key_ids,
     )
 
 
@@ -385,6 +436,16 @@ class LiveServer:
 @pytest.fixture
 def live_server(viewing: Viewing, configure: Any) -> Iterator[LiveServer]:
     """The API on a real loopback port (uvicorn in a thread) for real HTTP clients."""
+    yield from _live_server(configure)
+
+
+@pytest.fixture
+def drm_live_server(drm_viewing: Viewing, configure: Any) -> Iterator[LiveServer]:
+    """The same, for the cbcs release's viewer."""
+    yield from _live_server(configure)
+
+
+def _live_server(configure: Any) -> Iterator[LiveServer]:
     import uvicorn
 
     from api.app import create_app

@@ -1,0 +1,360 @@
+"""The ``cbcs`` protection profile: CMAF (fMP4) segments encrypted with Common Encryption's
+``cbcs`` scheme, one set of segments for HLS (FairPlay; Widevine and PlayReady on
+HLS-capable players) and a DASH MPD (Widevine, PlayReady and ClearKey in browsers and on
+Android). Keys reach players only through licenses (drm/license.py), never as raw bytes.
+
+Key rotation. Shaka Packager rotates raw keys only by deriving every period's key from the
+first one (a byte rotation "for testing", its own docs say): whoever holds one key would
+hold all. So each key period is packaged on its own with its own key: the encoded rungs and
+audio tracks are cut at the period boundaries (``-c copy``; periods are whole segments and
+segments start on keyframes, so video cuts are exact; timestamps are kept, so the pieces
+continue one timeline), Shaka packages each piece, and the pieces are joined:
+
+* HLS: one media playlist per rendition, with a new ``EXT-X-MAP`` (the period's init
+  segment: its ``tenc`` names the period's key) and new ``EXT-X-KEY`` lines at each period;
+* DASH: one ``Period`` per key period (the standard way to change ``default_KID``), each
+  with ``presentationTimeOffset`` at its start.
+
+Packaging-time playlist parsing uses the ``m3u8`` library.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import m3u8
+
+from transcoding.encode import RenditionFile
+from transcoding.package import (
+    AudioTrack,
+    ContentKey,
+    EncryptionScheme,
+    PackageResult,
+    SubtitleTrack,
+    Variant,
+    _descriptor,
+    _safe_name,
+    rewrite_master,
+    stream_infs,
+)
+from transcoding.policy import DEFAULT_LIMITS, PolicyLimits
+from transcoding.subtitles import write_segmented_webvtt
+from transcoding.tools import ffmpeg_path, ffprobe_path, packager_path, run_tool
+
+MPD_NS = "urn:mpeg:dash:schema:mpd:2011"
+MANIFEST = "manifest.mpd"
+# Widevine, PlayReady, FairPlay, and the W3C common system (ClearKey in browsers).
+PROTECTION_SYSTEMS = "Widevine,PlayReady,FairPlay,CommonSystem"
+# The HLS key formats that stay in the playlists: each asks a CDM for a license. The
+# "identity" line Shaka also writes would tell a player to fetch the raw key: dropped.
+LICENSED_KEYFORMATS = frozenset(
+    {
+        "com.apple.streamingkeydelivery",
+        "com.microsoft.playready",
+        "urn:uuid:edef8ba9-79d6-4ace-a3c8-27dcd51d21ed",
+    }
+)
+ET.register_namespace("", MPD_NS)
+ET.register_namespace("cenc", "urn:mpeg:cenc:2013")
+ET.register_namespace("mspr", "urn:microsoft:playready")
+ET.register_namespace("xsi", "http://www.w3.org/2001/XMLSchema-instance")
+
+
+@dataclass(frozen=True)
+class _Stream:
+    source: Path
+    folder: str  # e.g. video_540p, audio_0_de
+    kind: str  # video | audio
+
+
+def _frame_counts(source: Path, starts: Sequence[float], timeout: float) -> list[int]:
+    """Frames of a video stream in each key period (by presentation time). Video pieces are
+    cut by frame count, not by duration: with B-frames a duration cut in decode order takes
+    a frame or two of the next period along."""
+    out = run_tool(
+        [
+            ffprobe_path(),
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=pts_time",
+            "-of",
+            "csv=p=0",
+            str(source),
+        ],
+        timeout=timeout,
+    )
+    times = [float(x) for x in out.stdout.split() if x.strip() not in ("", "N/A")]
+    bounds = [*starts[1:], float("inf")]
+    # A hair of tolerance: a frame stamped at 3.99999 by a time base is the next period's.
+    return [
+        sum(1 for t in times if start - 1e-3 <= t < end - 1e-3)
+        for start, end in zip(starts, bounds, strict=True)
+    ]
+
+
+def _cut(
+    source: Path,
+    dest: Path,
+    start: float,
+    length: float | None,
+    timeout: float,
+    frames: int | None = None,
+) -> None:
+    """One key period of an encoded stream, copied (no re-encode), starting at ``start`` on
+    the film's timeline (``-output_ts_offset``): the pieces continue one timeline."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    argv = [ffmpeg_path(), "-nostdin", "-v", "error", "-y"]
+    if start > 0:
+        argv += ["-ss", f"{start:.6f}"]
+    argv += ["-i", str(source)]
+    if frames is not None:
+        argv += ["-frames:v", str(frames)]
+    elif length is not None:
+        argv += ["-t", f"{length:.6f}"]
+    argv += ["-map", "0", "-c", "copy"]
+    if start > 0:
+        argv += ["-output_ts_offset", f"{start:.6f}"]
+    argv.append(str(dest))
+    run_tool(argv, timeout=timeout)
+
+
+def _package_period(
+    streams: Sequence[_Stream],
+    pieces: Sequence[Path],
+    out_dir: Path,
+    n: int,
+    key: ContentKey,
+    segment_seconds: float,
+    timeout: float,
+) -> None:
+    descriptors = []
+    for stream, piece in zip(streams, pieces, strict=True):
+        fields = {
+            "in": str(piece.resolve()),
+            "stream": stream.kind,
+            "init_segment": f"{stream.folder}/p{n}_init.mp4",
+            "segment_template": f"{stream.folder}/p{n}_seg_$Number%05d$.m4s",
+            "playlist_name": f"p{n}_{stream.folder}.m3u8",
+        }
+        if stream.kind == "audio":
+            fields |= {"hls_group_id": "audio", "hls_name": stream.folder}
+        descriptors.append(_descriptor(fields))
+    argv = [
+        packager_path(),
+        *descriptors,
+        "--segment_duration",
+        f"{segment_seconds:g}",
+        "--protection_scheme",
+        "cbcs",
+        "--enable_raw_key_encryption",
+        "--keys",
+        f"label=:key_id={key.key_id.hex()}:key={key.key.hex()}",
+        "--protection_systems",
+        PROTECTION_SYSTEMS,
+        # Encrypt from the first segment: a clear lead would give the film's opening away.
+        "--clear_lead",
+        "0",
+        "--hls_key_uri",
+        f"skd://{key.key_id.hex()}",
+        "--hls_playlist_type",
+        "VOD",
+        "--hls_master_playlist_output",
+        str(out_dir / f"p{n}_master.m3u8"),
+        "--mpd_output",
+        str(out_dir / f"p{n}.mpd"),
+        "--generate_static_live_mpd",
+        "--quiet",
+    ]
+    run_tool(argv, timeout=timeout, cwd=out_dir)
+
+
+def join_media_playlists(parts: Sequence[Path], dest: Path) -> int:
+    """One HLS media playlist from the key periods' playlists, in order: each period brings
+    its init segment and its key lines. Returns the number of segments."""
+    target = 1
+    lines: list[str] = []
+    count = 0
+    for part in parts:
+        playlist = m3u8.load(str(part))
+        target = max(target, int(playlist.target_duration or 1))
+        first = playlist.segments[0] if playlist.segments else None
+        if first is None:
+            continue
+        init = first.init_section
+        if init is None:
+            raise ValueError(f"{part.name}: a CMAF playlist without EXT-X-MAP")
+        lines.append(f'#EXT-X-MAP:URI="{init.uri}"')
+        lines += [
+            str(key)
+            for key in playlist.keys
+            if key is not None and key.keyformat in LICENSED_KEYFORMATS
+        ]
+        for segment in playlist.segments:
+            lines += [f"#EXTINF:{segment.duration:.3f},", str(segment.uri)]
+            count += 1
+    header = [
+        "#EXTM3U",
+        "#EXT-X-VERSION:6",
+        f"#EXT-X-TARGETDURATION:{target}",
+        "#EXT-X-PLAYLIST-TYPE:VOD",
+        "#EXT-X-MEDIA-SEQUENCE:0",
+    ]
+    dest.write_text("\n".join([*header, *lines, "#EXT-X-ENDLIST"]) + "\n", encoding="utf-8")
+    return count
+
+
+def _m(tag: str) -> str:
+    return f"{{{MPD_NS}}}{tag}"
+
+
+def join_manifests(
+    parts: Sequence[Path],
+    dest: Path,
+    starts: Sequence[float],
+    duration: float,
+    languages: dict[str, str],
+) -> None:
+    """One static DASH MPD with a ``Period`` per key period. ``languages`` maps an audio
+    folder to its BCP 47 tag (the pieces carry none)."""
+    base = ET.parse(parts[0]).getroot()  # noqa: S314 - our packager's output, not input
+    for period in base.findall(_m("Period")):
+        base.remove(period)
+    base.set("type", "static")
+    for attr in (
+        "availabilityStartTime",
+        "publishTime",
+        "minimumUpdatePeriod",
+        "timeShiftBufferDepth",
+    ):
+        base.attrib.pop(attr, None)
+    base.set("mediaPresentationDuration", f"PT{duration:.3f}S")
+    base.set("profiles", "urn:mpeg:dash:profile:isoff-live:2011")
+    for n, (part, start) in enumerate(zip(parts, starts, strict=True)):
+        found = ET.parse(part).getroot().find(_m("Period"))  # noqa: S314 - ours, as above
+        if found is None:
+            raise ValueError(f"{part.name}: no Period")
+        period = found
+        period.set("id", f"p{n}")
+        period.set("start", f"PT{start:.3f}S")
+        for adaptation in period.iter(_m("AdaptationSet")):
+            template = adaptation.find(f"{_m('Representation')}/{_m('SegmentTemplate')}")
+            init = template.get("initialization", "") if template is not None else ""
+            folder = init.split("/", 1)[0]
+            if folder in languages:
+                adaptation.set("lang", languages[folder])
+        for template in period.iter(_m("SegmentTemplate")):
+            timescale = int(template.get("timescale", "1"))
+            template.set("presentationTimeOffset", str(round(start * timescale)))
+        base.append(period)
+    ET.ElementTree(base).write(dest, encoding="UTF-8", xml_declaration=True)
+
+
+def package_cmaf(
+    renditions: Sequence[RenditionFile],
+    out_dir: Path,
+    *,
+    duration: float,
+    period_keys: Sequence[ContentKey],
+    period_segments: int,
+    audio: Sequence[AudioTrack] = (),
+    subtitles: Sequence[SubtitleTrack] = (),
+    segment_seconds: float = 6.0,
+    limits: PolicyLimits = DEFAULT_LIMITS,
+) -> PackageResult:
+    """Package encoded rungs and audio tracks as cbcs CMAF under ``out_dir``: HLS (master and
+    media playlists) and ``manifest.mpd`` over the same segments; key period ``n`` (of
+    ``period_segments`` segments) is encrypted with ``period_keys[n]``. ``out_dir`` is
+    replaced (a retried task starts clean)."""
+    if not renditions or not period_keys:
+        raise ValueError("nothing to package, or no key")
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    streams = [_Stream(r.path, f"video_{_safe_name(r.rung.name)}", "video") for r in renditions] + [
+        _Stream(t.path, f"audio_{n}_{_safe_name(t.language)}", "audio") for n, t in enumerate(audio)
+    ]
+    period_seconds = period_segments * segment_seconds
+    # A period past the end of the film would be empty: the last key covers any tail.
+    count = max(1, min(len(period_keys), math.ceil(duration / period_seconds - 1e-6)))
+    timeout = limits.wall_time_for(duration / 4)
+    cut_dir = out_dir.parent / f"{out_dir.name}.cuts"
+    shutil.rmtree(cut_dir, ignore_errors=True)
+    starts = [n * period_seconds for n in range(count)]
+    try:
+        frames = {
+            s.folder: _frame_counts(s.source, starts, timeout) for s in streams if s.kind == "video"
+        }
+        for n, start in enumerate(starts):
+            length = period_seconds if n < count - 1 else None
+            pieces = []
+            for stream in streams:
+                piece = cut_dir / f"p{n}" / f"{stream.folder}.mp4"
+                counts = frames.get(stream.folder)
+                _cut(stream.source, piece, start, length, timeout, counts[n] if counts else None)
+                pieces.append(piece)
+            _package_period(streams, pieces, out_dir, n, period_keys[n], segment_seconds, timeout)
+    finally:
+        shutil.rmtree(cut_dir, ignore_errors=True)
+    for stream in streams:
+        join_media_playlists(
+            [out_dir / f"p{n}_{stream.folder}.m3u8" for n in range(count)],
+            out_dir / f"{stream.folder}.m3u8",
+        )
+    join_manifests(
+        [out_dir / f"p{n}.mpd" for n in range(count)],
+        out_dir / MANIFEST,
+        starts,
+        duration,
+        {f"audio_{n}_{_safe_name(t.language)}": t.language for n, t in enumerate(audio)},
+    )
+    master = out_dir / "master.m3u8"
+    text = (out_dir / "p0_master.m3u8").read_text(encoding="utf-8")
+    for stream in streams:
+        text = text.replace(f'"p0_{stream.folder}.m3u8"', f'"{stream.folder}.m3u8"')
+        text = text.replace(f"\np0_{stream.folder}.m3u8", f"\n{stream.folder}.m3u8")
+    master.write_text(text, encoding="utf-8")
+    for leftover in [*out_dir.glob("p*_*.m3u8"), *out_dir.glob("p*.mpd")]:
+        leftover.unlink()
+
+    subtitle_entries: list[tuple[str, SubtitleTrack]] = []
+    for n, sub in enumerate(subtitles):
+        folder = f"subs_{n}_{_safe_name(sub.language)}"
+        write_segmented_webvtt(
+            sub.cues,
+            out_dir / folder,
+            duration=duration,
+            segment_seconds=segment_seconds,
+            playlist_name="subtitles.m3u8",
+        )
+        subtitle_entries.append((f"{folder}/subtitles.m3u8", sub))
+    audio_by_uri = {f"audio_{n}_{_safe_name(t.language)}.m3u8": t for n, t in enumerate(audio)}
+    rewrite_master(master, audio_by_uri, subtitle_entries)
+    variants = tuple(
+        Variant(
+            playlist=uri,
+            bandwidth=int(attrs["BANDWIDTH"]),
+            average_bandwidth=int(attrs["AVERAGE-BANDWIDTH"]),
+            codecs=attrs["CODECS"],
+            resolution=attrs["RESOLUTION"],
+            frame_rate=attrs["FRAME-RATE"],
+        )
+        for attrs, uri in stream_infs(master)
+    )
+    return PackageResult(
+        out_dir=out_dir,
+        master_playlist=master,
+        variants=variants,
+        audio_playlists=tuple(out_dir / uri for uri in audio_by_uri),
+        subtitle_playlists=tuple(out_dir / uri for uri, _ in subtitle_entries),
+        iframe_playlists=(),
+        encryption=EncryptionScheme.cbcs,
+        dash_manifest=out_dir / MANIFEST,
+    )
