@@ -3,7 +3,7 @@
 openapi-typescript generates TypeScript types from the running server's /openapi.json,
 tsc type-checks a viewer's journey written against them with openapi-fetch
 (tests/playback/client/journey.ts), and Node runs it against the server on a loopback port:
-sign up, log in, the catalog in two languages, a sandbox purchase (retried), playback start,
+sign up, confirm the e-mail with the mailed code, log in, the catalog in two languages, a sandbox purchase (retried), playback start,
 grant refresh, heartbeat, resume from the library, stop. A second test renames one field of
 the document, as a careless API change would, and tsc refuses the same journey.
 
@@ -17,6 +17,8 @@ import json
 import os
 import shutil
 import subprocess
+import uuid
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ from boxoffice.models import ViewHeartbeat
 from catalog import service as catalog
 from core.db import unit_of_work
 from tests.conftest import IN_CI
+from tests.helpers import code_in, mailbox, run_account_jobs, wait_for
 from tests.playback.conftest import LiveServer, Viewing
 from tickets.models import Ticket, TicketState
 
@@ -79,6 +82,11 @@ def _run(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
     return done.stdout
 
 
+def _mail_to(email: str) -> list[EmailMessage]:
+    run_account_jobs()
+    return mailbox(email)
+
+
 def _tsc(directory: Path, tools: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(tools / "tsc"), "-p", "."],
@@ -102,12 +110,30 @@ def test_a_generated_typescript_client_runs_the_viewer_journey(
     checked = _tsc(tmp_path, tools)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
-    output = _run(
+    email = f"journey-{uuid.uuid4().hex[:8]}@example.com"
+    node = subprocess.Popen(
         ["node", "out/journey.js"],
-        tmp_path,
-        env={"POCKETCINEMA_URL": live_server.base_url, "POCKETCINEMA_TITLE_ID": title.id},
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={
+            **os.environ,
+            "POCKETCINEMA_URL": live_server.base_url,
+            "POCKETCINEMA_TITLE_ID": title.id,
+            "POCKETCINEMA_EMAIL": email,
+            "POCKETCINEMA_CODE_FILE": str(tmp_path / "code.txt"),
+        },
     )
+    # The mail goes out as a job after the sign-up commits: run it as the worker pool would,
+    # then hand the code over as the person would type it.
+    assert wait_for(lambda: node.poll() is not None or bool(_mail_to(email)), timeout=120)
+    if node.poll() is None:
+        (tmp_path / "code.txt").write_text(code_in(_mail_to(email)[-1]))
+    output, errors = node.communicate(timeout=STEP_TIMEOUT)
+    assert node.returncode == 0, errors
     journey: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    assert journey["verified_user_id"] == journey["user_id"]
 
     assert journey["names"] == {"en": "Lanterns", "fr": "Lanternes"}
     assert journey["purchase_statuses"] == [201, 200]

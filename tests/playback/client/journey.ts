@@ -3,6 +3,7 @@
 // with it, and tsc refuses this file when the API no longer matches what an app was built
 // against (a renamed field, a removed route, a changed success status).
 // tests/playback/test_generated_client.py generates, type-checks and runs it under Node.
+import { existsSync, readFileSync } from "node:fs";
 import createClient from "openapi-fetch";
 import type { components, paths } from "./schema.js";
 
@@ -10,6 +11,10 @@ type PaymentSheet = components["schemas"]["PaymentSheetRead"];
 
 const baseUrl = process.env.POCKETCINEMA_URL ?? "http://127.0.0.1:8000";
 const titleId = process.env.POCKETCINEMA_TITLE_ID ?? "";
+const email = process.env.POCKETCINEMA_EMAIL ?? `journey-${Date.now()}@example.com`;
+// The e-mail's confirmation code, as the person reads it from their mailbox: the test
+// writes it to this file once the mail is out.
+const codeFile = process.env.POCKETCINEMA_CODE_FILE ?? "verification-code.txt";
 const device = "journey-phone";
 const api = createClient<paths>({ baseUrl });
 
@@ -17,14 +22,25 @@ function fail(step: string, status: number, error: { code: string; detail: strin
   throw new Error(`${step}: ${status} ${error.code}: ${error.detail}`);
 }
 
+async function mailedCode(): Promise<string> {
+  for (let waited = 0; waited < 120_000; waited += 200) {
+    if (existsSync(codeFile)) return readFileSync(codeFile, "utf8").trim();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error("verify e-mail: no code arrived");
+}
+
 async function main(): Promise<void> {
-  const email = `journey-${Date.now()}@example.com`;
   const password = "a long enough journey passphrase";
 
   const signUp = await api.POST("/v1/auth/signup", {
     body: { email, password, device_id: device },
   });
   if (signUp.error) fail("sign up", signUp.response.status, signUp.error);
+
+  const code = await mailedCode();
+  const verified = await api.POST("/v1/account/email/verify", { body: { email, code } });
+  if (verified.error) fail("verify e-mail", verified.response.status, verified.error);
 
   const login = await api.POST("/v1/auth/login", {
     body: { email, password, device_id: device },
@@ -114,6 +130,7 @@ async function main(): Promise<void> {
   console.log(
     JSON.stringify({
       user_id: login.data.user_id,
+      verified_user_id: verified.data.user_id,
       names,
       purchase_statuses: [bought.response.status, retried.response.status],
       same_payment: retried.data.payment_intent_id === sheet.payment_intent_id,
