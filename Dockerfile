@@ -18,6 +18,9 @@ COPY . .
 RUN --mount=type=cache,target=/root/.cache/pip pip install --no-deps .
 
 FROM python:3.11-slim-bookworm AS runtime
+# A font with Chinese, Japanese and Korean glyphs for box-office charts in PNG.
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-wqy-microhei \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --create-home --uid 10001 cinema
 COPY --from=build /opt/venv /opt/venv
 # Alembic migrations are read from the source tree next to the installed packages.

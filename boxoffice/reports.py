@@ -1,20 +1,27 @@
-"""Box-office reports from the daily roll-up: filtered, grouped, paginated, with totals;
-JSON (the dataclasses), CSV, XLSX and an SVG chart.
+"""Box-office reports from the daily roll-up: filtered, grouped by any combination of
+dimensions (boxoffice/grouping.py), every bucket of the range present, paginated, with
+totals. JSON is the dataclasses; boxoffice/report_files.py writes CSV and XLSX and
+boxoffice/charts.py draws charts, all from the lines built here.
 
-A report reads only roll-up rows (``boxoffice_day`` and ``boxoffice_day_converted``, through
-``repository.totals_by`` / ``converted_by``) inside one read transaction, so it sees one
+A report is read with one SELECT … GROUP BY over ``boxoffice_daily``, so it sees one
 snapshot: a roll-up replacing a day commits all of that day's rows at once, and the report
 counts either the old rows or the new ones, never both.
+
+**Lines by sale currency.** Local amounts can only be added up within one currency, so the
+files (and ``group_by=currency``) split each group into one line per currency the tickets
+were sold in. The roll-up keeps counts and converted amounts per (title, territory, day),
+not per currency, so the query then also groups by territory and each (title, territory,
+day) cell's counts, converted amounts and fees go to the line of the currency its sales
+were in. A cell that sold in two currencies in one period (a price changed currency) puts
+them on a line whose currency reads ``CAD+USD``, its local amounts on their own lines.
 """
 
 from __future__ import annotations
 
-import csv
-import io
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
-from enum import StrEnum
-from html import escape
+from decimal import Context, Decimal
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -22,34 +29,48 @@ from sqlalchemy.orm import Session
 from boxoffice import ecb, repository
 from boxoffice.definitions import territory_zone
 from boxoffice.fx import RateBook
+from boxoffice.grouping import (
+    TIME_DIMENSIONS,
+    Dimension,
+    bucket_days,
+    bucket_label,
+    bucket_start,
+    buckets,
+    time_dimension,
+)
 from core.db import utcnow
 from core.errors import InvalidInput, NotFound
 from core.scope import ALL_STUDIOS, StudioScope
 from core.settings import Settings, get_settings
 
 MAX_DAYS = 731
+EARLIEST, LATEST = date(1970, 1, 1), date(9000, 12, 31)
+# Lines in one CSV or XLSX file; past it, narrow the report or page with offset and limit.
+MAX_FILE_LINES = 50_000
+DEFAULT_PAGE = 100
+_TEN_DIGITS = Context(prec=10)
 
-
-class GroupBy(StrEnum):
-    day = "day"
-    week = "week"  # ISO week, e.g. 2026-W07
-    month = "month"
-    title = "title"  # type: ignore[assignment]  # shadows str.title; the name is the API's
-    territory = "territory"
+# The name a caller used before groupings could be combined; one dimension each.
+GroupBy = Dimension
 
 
 @dataclass(frozen=True)
 class ReportQuery:
     date_from: date
     date_to: date
-    group_by: GroupBy = GroupBy.day
+    # One dimension or several (title, month); at most one of day, week and month.
+    group_by: Dimension | tuple[Dimension, ...] = Dimension.day
     title_ids: tuple[str, ...] = ()
     # Whose titles: the API always passes the caller's scope (accounts.service.studio_scope);
     # jobs and benchmarks report over every studio.
     scope: StudioScope = ALL_STUDIOS
     territories: tuple[str, ...] = ()
     offset: int = 0
-    limit: int = 100
+    limit: int | None = DEFAULT_PAGE  # None: every group (files)
+
+    @property
+    def dimensions(self) -> tuple[Dimension, ...]:
+        return self.group_by if isinstance(self.group_by, tuple) else (self.group_by,)
 
 
 @dataclass
@@ -81,21 +102,22 @@ class Converted:
 
 @dataclass
 class ReportRow:
-    key: str
-    label: str
+    key: str  # the dimensions' values joined by "|" (a title's id, a day, 2026-W07, …)
+    label: str  # the same for people: a title's name instead of its id
     tickets_sold: int = 0
     views_started: int = 0
     qualified_views: int = 0
     unique_viewers: int = 0  # sum of daily distinct viewers
     local: list[LocalMoney] = field(default_factory=list)
     converted: dict[str, Converted] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)  # dimension -> value
 
 
 @dataclass
 class Report:
     date_from: date
     date_to: date
-    group_by: GroupBy
+    group_by: str  # as asked: "title,month"
     reporting_currencies: list[str]
     time_zones: dict[str, str]  # territory -> the zone its days are counted in
     missing_rates: list[dict[str, str]]  # {"day", "currency"}: amounts left unconverted
@@ -113,14 +135,51 @@ class Report:
         return asdict(self)
 
 
-_COUNTS = ("tickets_sold", "views_started", "qualified_views", "unique_viewers")
-_LOCAL = {
-    "gross_minor": "gross_minor",
-    "refunds_minor": "refunds_minor",
-    "chargebacks_minor": "chargebacks_minor",
-    "chargeback_reversals_minor": "chargebacks_minor",
-    "fees_minor": "fees_minor",
-}
+@dataclass(frozen=True)
+class Rate:
+    """Units of a reporting currency per unit of a line's currency, from the rates of
+    ``rate_date`` (the older of the two currencies' rate days)."""
+
+    value: Decimal
+    rate_date: date
+
+
+@dataclass
+class Line:
+    """One line of a report file: a group and the currency its tickets were sold in."""
+
+    row: ReportRow
+    title_id: str | None
+    title: str | None
+    territory: str | None
+    provider: str | None  # '' on view counts: a view has no payment provider
+    period: date | None  # the bucket's first calendar day
+    period_first: date | None  # the first and last day of the range it covers
+    period_last: date | None
+    currency: str  # '' when nothing was sold; "CAD+USD" when a cell sold in both
+    rates: dict[str, Rate | None] = field(default_factory=dict)  # one-day lines only
+    total: bool = False  # a totals line (with no currency: over every currency)
+
+
+@dataclass
+class Lines:
+    """What a file or a chart shows: lines in order, totals per currency and overall."""
+
+    query: ReportQuery
+    dimensions: tuple[Dimension, ...]  # as asked, plus currency when the files need it
+    reporting_currencies: list[str]
+    time_zones: dict[str, str]
+    missing_rates: list[dict[str, str]]
+    carried_rates: list[dict[str, str]]
+    fx_warnings: list[dict[str, str]]
+    total_lines: int
+    lines: list[Line]
+    currency_totals: list[Line]
+    total: Line
+
+
+_COUNT_NAMES = ("tickets_sold", "views_started", "qualified_views", "unique_viewers")
+# Converted amounts kept per reporting currency (platform share is net - studio payable).
 _CONVERTED = (
     "gross_minor",
     "refunds_minor",
@@ -131,11 +190,96 @@ _CONVERTED = (
 )
 
 
+@dataclass
+class _Sums:
+    """Running sums of one group, line or cell, as integers until they are shown."""
+
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_COUNT_NAMES, 0))
+    local: dict[str, dict[str, int]] = field(default_factory=dict)  # currency -> attr -> sum
+    sale_currencies: set[str] = field(default_factory=set)
+    converted: dict[str, dict[str, int]] = field(default_factory=dict)  # reporting -> attr
+
+    def merge(self, other: _Sums, *, local: bool = True) -> None:
+        for name, n in other.counts.items():
+            self.counts[name] += n
+        if local:
+            for currency, money in other.local.items():
+                mine = self.local.setdefault(currency, {})
+                for attr, v in money.items():
+                    mine[attr] = mine.get(attr, 0) + v
+            self.sale_currencies |= other.sale_currencies
+        for currency, conv in other.converted.items():
+            target = self.converted.setdefault(currency, {})
+            for attr, v in conv.items():
+                target[attr] = target.get(attr, 0) + v
+
+    def currency_label(self) -> str:
+        """The currency the cell's tickets were sold in (its fees' when it sold nothing)."""
+        found = self.sale_currencies or {c for c, m in self.local.items() if any(m.values())}
+        return "+".join(sorted(found))
+
+    def to_row(
+        self, key: str, label: str, keys: dict[str, str], currencies: list[str]
+    ) -> ReportRow:
+        c = self.counts
+        row = ReportRow(
+            key,
+            label,
+            tickets_sold=c["tickets_sold"],
+            views_started=c["views_started"],
+            qualified_views=c["qualified_views"],
+            unique_viewers=c["unique_viewers"],
+            keys=keys,
+        )
+        for currency in sorted(self.local):
+            money = self.local[currency]
+            row.local.append(
+                LocalMoney(
+                    currency,
+                    gross_minor=money.get("gross_minor", 0),
+                    refunds_minor=money.get("refunds_minor", 0),
+                    chargebacks_minor=money.get("chargebacks_minor", 0),
+                    net_sales_minor=money.get("gross_minor", 0)
+                    + money.get("refunds_minor", 0)
+                    + money.get("chargebacks_minor", 0),
+                    fees_minor=money.get("fees_minor", 0),
+                )
+            )
+        for currency in currencies:
+            sums = self.converted.get(currency, {})
+            if sums.get("unconverted_items"):
+                row.converted[currency] = Converted(
+                    None, None, None, None, None, None, None, sums["unconverted_items"]
+                )
+                continue
+            conv = Converted(**{attr: sums.get(attr, 0) for attr in _CONVERTED})
+            conv.platform_share_minor = (conv.net_minor or 0) - (conv.studio_payable_minor or 0)
+            row.converted[currency] = conv
+        return row
+
+
 def check_query(session: Session, query: ReportQuery) -> None:
     if query.date_to < query.date_from:
         raise InvalidInput("date_to is before date_from", code="report_range_invalid")
+    if query.date_from < EARLIEST or query.date_to > LATEST:
+        # Calendar arithmetic past year 9999 would fail; no box office is that old or new.
+        raise InvalidInput(
+            f"dates must lie between {EARLIEST} and {LATEST}", code="report_range_invalid"
+        )
     if (query.date_to - query.date_from).days >= MAX_DAYS:
         raise InvalidInput(f"ask for at most {MAX_DAYS} days at once", code="report_range_too_long")
+    dims = query.dimensions
+    if not dims or len(set(dims)) != len(dims):
+        raise InvalidInput("give each grouping once", code="report_group_by_invalid")
+    if len([d for d in dims if d in TIME_DIMENSIONS]) > 1:
+        raise InvalidInput(
+            "group by at most one of day, week and month", code="report_group_by_invalid"
+        )
+    for territory in query.territories:
+        if len(territory) != 2 or not territory.isalpha():
+            raise InvalidInput(
+                f"territory {territory!r} is not ISO 3166-1 alpha-2", code="territory_invalid"
+            )
     for title_id in query.title_ids:
         # Another studio's title is "not found", exactly like a title that does not exist.
         if not repository.title_in_scope(session, title_id, query.scope):
@@ -152,121 +296,367 @@ def _filters(query: ReportQuery) -> repository.RollupFilter:
     )
 
 
-def _bucket(day: date, group_by: GroupBy) -> str:
-    if group_by is GroupBy.week:
-        year, week, _ = day.isocalendar()
-        return f"{year}-W{week:02d}"
-    if group_by is GroupBy.month:
-        return f"{day.year}-{day.month:02d}"
-    return day.isoformat()
+@dataclass
+class _Grouped:
+    dimensions: tuple[Dimension, ...]
+    groups: dict[tuple[str, ...], _Sums]  # the dimensions' values (a bucket's first day)
+    names: dict[str, str]  # title id -> name
+    territories: set[str]  # every territory in the report's rows
 
 
-def _finish(
-    row: ReportRow,
-    local: dict[str, LocalMoney],
-    converted: dict[str, Converted],
-    currencies: list[str],
+_WIDE_LOCAL = (
+    ("gross_minor", "gross_minor", True),
+    ("refunds_minor", "refunds_minor", True),
+    ("chargebacks_minor", "chargebacks_minor", True),
+    ("chargeback_reversals_minor", "chargebacks_minor", True),
+    ("fees_minor", "fees_minor", False),
+)
+_WIDE_CONVERTED = (
+    ("gross_minor", "gross_minor"),
+    ("refunds_minor", "refunds_minor"),
+    ("chargebacks_minor", "chargebacks_minor"),
+    ("fees_minor", "fees_minor"),
+    ("net_minor", "net_minor"),
+    ("studio_payable_minor", "studio_payable_minor"),
+    ("unconverted", "unconverted_items"),
+)
+
+
+def _add_totals(sums: _Sums, r: Any) -> None:
+    """One ``totals_by`` row into running sums (money in the row's currency)."""
+    counts = sums.counts
+    for name in _COUNT_NAMES:
+        value = getattr(r, name)
+        if value:
+            counts[name] += int(value)
+    if not r.currency:
+        return
+    money = sums.local.get(r.currency)
+    if money is None:
+        money = sums.local[r.currency] = {}
+    for column, attr, sale in _WIDE_LOCAL:
+        value = getattr(r, column)
+        if value:
+            money[attr] = money.get(attr, 0) + int(value)
+            if sale:
+                sums.sale_currencies.add(r.currency)
+
+
+def _add_converted(sums: _Sums, r: Any) -> None:
+    """One ``converted_by`` row into running sums (per reporting currency)."""
+    conv = sums.converted.get(r.reporting_currency)
+    if conv is None:
+        conv = sums.converted[r.reporting_currency] = {}
+    for column, attr in _WIDE_CONVERTED:
+        value = getattr(r, column)
+        if value:
+            conv[attr] = conv.get(attr, 0) + int(value)
+
+
+_Adder = Callable[[_Sums, Any], None]
+
+
+def _figures(
+    session: Session, query: ReportQuery, names: list[str]
+) -> tuple[list[tuple[tuple[Any, ...], _Adder, Any]], set[str]]:
+    """The roll-up's sums grouped by ``names`` (of title, territory, provider, day) as
+    (their values, how to add the row, the row): the totals by local currency and the
+    converted figures by reporting currency, a GROUP BY each (repository.totals_by and
+    converted_by). The one place that knows the roll-up's shape. Also the territories
+    seen: territory rides along in the totals' grouping (a few more rows, no second scan)
+    for the report's time zones."""
+    where = _filters(query)
+    currencies = list(get_settings().boxoffice_reporting_currencies)
+    out: list[tuple[tuple[Any, ...], _Adder, Any]] = []
+    territories: set[str] = set()
+    along = [] if "territory" in names else ["territory"]
+    for r in repository.totals_by(session, [*names, *along, "currency"], where):
+        territories.add(r.territory)
+        out.append((tuple(getattr(r, n) for n in names), _add_totals, r))
+    for r in repository.converted_by(session, names, where, currencies):
+        out.append((tuple(getattr(r, n) for n in names), _add_converted, r))
+    return out, territories
+
+
+def _group(session: Session, query: ReportQuery, dims: tuple[Dimension, ...]) -> _Grouped:
+    """The report's roll-up rows summed per combination of ``dims``' values: one GROUP BY
+    over ``boxoffice_daily``; weeks and months are folded from days here. With the currency
+    dimension the rows are read per territory too, and each (title, territory, day) cell is
+    put under the currency it sold in (module docstring)."""
+    by_currency = Dimension.currency in dims
+    time_dim = time_dimension(dims)
+    names: list[str] = []
+    if Dimension.title in dims:
+        names.append("title")
+    if Dimension.territory in dims or by_currency:
+        names.append("territory")
+    if Dimension.provider in dims:
+        names.append("provider")
+    if time_dim is not None:
+        names.append("day")
+
+    def key_of(values: dict[str, Any], currency: str) -> tuple[str, ...]:
+        out: list[str] = []
+        for dim in dims:
+            if dim is Dimension.title:
+                out.append(values["title"])
+            elif dim is Dimension.territory:
+                out.append(values["territory"])
+            elif dim is Dimension.provider:
+                out.append(values["provider"])
+            elif dim is Dimension.currency:
+                out.append(currency)
+            else:
+                out.append(bucket_start(values["day"], dim).isoformat())
+        return tuple(out)
+
+    rows, territories = _figures(session, query, names)
+    groups: dict[tuple[str, ...], _Sums] = {}
+    if by_currency:
+        cells: dict[tuple[Any, ...], _Sums] = {}
+        for cell_values, add, row in rows:
+            add(cells.setdefault(cell_values, _Sums()), row)
+        # What a (title, territory) sold in over the whole range: its days with views but no
+        # sales belong to that currency's line too.
+        undated = [i for i, n in enumerate(names) if n != "day"]
+        sold_in: dict[tuple[Any, ...], set[str]] = {}
+        for cell_key, cell in cells.items():
+            sold_in.setdefault(tuple(cell_key[i] for i in undated), set()).update(
+                cell.sale_currencies
+            )
+        for cell_key, cell in cells.items():
+            named = dict(zip(names, cell_key, strict=True))
+            pair = sold_in[tuple(cell_key[i] for i in undated)]
+            if len(pair) == 1 or not cell.sale_currencies:
+                label = "+".join(sorted(pair)) or cell.currency_label()
+            else:
+                label = "+".join(sorted(cell.sale_currencies))
+            groups.setdefault(key_of(named, label), _Sums()).merge(cell, local=False)
+            # Local money stays in its own currency: a cell that sold in CAD and USD adds its
+            # CAD to the CAD line and its USD to the USD line (fees ride with the sale).
+            for currency, money in cell.local.items():
+                target = key_of(named, currency if "+" in label else label)
+                part = _Sums(local={currency: dict(money)})
+                part.sale_currencies = {currency} & cell.sale_currencies
+                groups.setdefault(target, _Sums()).merge(part)
+    else:
+        keys: dict[tuple[Any, ...], tuple[str, ...]] = {}  # a row's values -> its group
+        for found, add, row in rows:
+            key = keys.get(found)
+            if key is None:
+                key = keys[found] = key_of(dict(zip(names, found, strict=True)), "")
+            sums = groups.get(key)
+            if sums is None:
+                sums = groups[key] = _Sums()
+            add(sums, row)
+    _fill(groups, dims, query)
+    title_ids = sorted({k[dims.index(Dimension.title)] for k in groups}) if "title" in dims else []
+    return _Grouped(dims, groups, repository.title_names(session, title_ids), territories)
+
+
+def _fill(
+    groups: dict[tuple[str, ...], _Sums], dims: tuple[Dimension, ...], query: ReportQuery
 ) -> None:
-    for money in local.values():
-        money.net_sales_minor = money.gross_minor + money.refunds_minor + money.chargebacks_minor
-    row.local = [local[c] for c in sorted(local)]
-    for currency in currencies:
-        conv = converted.setdefault(currency, Converted())
-        if conv.unconverted_items:
-            conv.gross_minor = conv.refunds_minor = conv.chargebacks_minor = None
-            conv.fees_minor = conv.net_minor = conv.studio_payable_minor = (
-                conv.platform_share_minor
-            ) = None
-        elif conv.net_minor is not None and conv.studio_payable_minor is not None:
-            conv.platform_share_minor = conv.net_minor - conv.studio_payable_minor
-    row.converted = {c: converted[c] for c in currencies}
+    """Every bucket of the range for each combination of the other dimensions seen (for a
+    report grouped by time alone, every bucket even when nothing happened)."""
+    time_dim = time_dimension(dims)
+    if time_dim is None:
+        return
+    at = dims.index(time_dim)
+    others = {k[:at] + k[at + 1 :] for k in groups}
+    if not others and all(d in (time_dim, Dimension.currency) for d in dims):
+        others = {tuple("" for d in dims if d is not time_dim)}
+    for start in buckets(query.date_from, query.date_to, time_dim):
+        for rest in others:
+            groups.setdefault((*rest[:at], start.isoformat(), *rest[at:]), _Sums())
 
 
-_Group = tuple[ReportRow, dict[str, LocalMoney], dict[str, Converted]]
+def _sort_key(
+    key: tuple[str, ...], dims: tuple[Dimension, ...], names: dict[str, str]
+) -> tuple[Any, ...]:
+    out: list[Any] = []
+    for dim, value in zip(dims, key, strict=True):
+        if dim is Dimension.title:
+            out.append((names.get(value, value).lower(), value))
+        else:
+            # Lines without sales sort after the currencies they sit between.
+            out.append((value == "", value))
+    return tuple(out)
+
+
+def _describe(
+    key: tuple[str, ...], dims: tuple[Dimension, ...], names: dict[str, str]
+) -> tuple[str, str, dict[str, str]]:
+    """(key, label, keys) of a group for JSON."""
+    keys: dict[str, str] = {}
+    labels: list[str] = []
+    for dim, value in zip(dims, key, strict=True):
+        if dim in TIME_DIMENSIONS:
+            value = bucket_label(date.fromisoformat(value), dim)
+        keys[dim.value] = value
+        labels.append(names.get(value, value) if dim is Dimension.title else value)
+    return "|".join(keys.values()), " · ".join(labels), keys
+
+
+def _common(grouped: _Grouped) -> tuple[list[str], dict[str, str]]:
+    settings = get_settings()
+    return (
+        list(settings.boxoffice_reporting_currencies),
+        {t: territory_zone(t, settings) for t in sorted(grouped.territories)},
+    )
 
 
 def build_report(session: Session, query: ReportQuery) -> Report:
     check_query(session, query)
+    dims = query.dimensions
+    grouped = _group(session, query, dims)
+    currencies, zones = _common(grouped)
+    totals = _Sums()
+    for sums in grouped.groups.values():
+        totals.merge(sums)
+    ordered = sorted(grouped.groups, key=lambda k: _sort_key(k, dims, grouped.names))
+    limit = DEFAULT_PAGE if query.limit is None else query.limit
+    rows = []
+    for key in ordered[query.offset : query.offset + limit]:
+        text, label, keys = _describe(key, dims, grouped.names)
+        rows.append(grouped.groups[key].to_row(text, label, keys, currencies))
     settings = get_settings()
-    currencies = list(settings.boxoffice_reporting_currencies)
-    # Grouping by title or territory reads those rows directly; day, week and month read
-    # daily rows and bucket them here (at most MAX_DAYS keys).
-    key = "territory" if query.group_by is GroupBy.territory else "title"
-    if query.group_by not in (GroupBy.title, GroupBy.territory):
-        key = "day"
-    where = _filters(query)
-    groups: dict[str, _Group] = {}
-    territories: set[str] = set()
-
-    def group(value: object) -> _Group:
-        name = _bucket(value, query.group_by) if isinstance(value, date) else str(value)
-        found = groups.get(name)
-        if found is None:
-            found = groups[name] = (ReportRow(name, name), {}, {})
-        return found
-
-    # Territory rides along in the grouping (a few more rows) so the report's time zones
-    # come from the same scan.
-    dims = [key] if key == "territory" else [key, "territory"]
-    for r in repository.totals_by(session, [*dims, "currency"], where):
-        territories.add(r.territory)
-        row, local, _ = group(getattr(r, key))
-        for name in _COUNTS:
-            setattr(row, name, getattr(row, name) + int(getattr(r, name) or 0))
-        if r.currency:
-            money = local.setdefault(r.currency, LocalMoney(r.currency))
-            for column, attr in _LOCAL.items():
-                setattr(money, attr, getattr(money, attr) + int(getattr(r, column) or 0))
-    unconverted = 0
-    for r in repository.converted_by(session, [key], where, currencies):
-        _, _, converted = group(getattr(r, key))
-        conv = converted.setdefault(r.reporting_currency, Converted())
-        conv.unconverted_items += int(r.unconverted or 0)
-        unconverted += int(r.unconverted or 0)
-        for attr in _CONVERTED:
-            setattr(conv, attr, (getattr(conv, attr) or 0) + int(getattr(r, attr) or 0))
-    if query.group_by is GroupBy.title and groups:
-        names = repository.title_names(session, list(groups))
-        for name, (row, _, _) in groups.items():
-            row.label = names.get(name, name)
-    totals: _Group = (ReportRow("total", "Total"), {}, {})
-    for row, local, converted in groups.values():
-        _merge_into(totals, row, local, converted)
-        _finish(row, local, converted, currencies)
-    _finish(totals[0], totals[1], totals[2], currencies)
-    ordered = [groups[k][0] for k in sorted(groups)]
-    if query.group_by is GroupBy.title:
-        ordered.sort(key=lambda r: (r.label.lower(), r.key))
-    missing, carried = _rates_used(session, query, currencies, settings, totals[1], unconverted)
+    missing, carried = _rates_used(session, query, currencies, settings, totals)
     return Report(
         date_from=query.date_from,
         date_to=query.date_to,
-        group_by=query.group_by,
+        group_by=",".join(d.value for d in dims),
         reporting_currencies=currencies,
-        time_zones={t: territory_zone(t, settings) for t in sorted(territories)},
+        time_zones=zones,
         missing_rates=missing,
         carried_rates=carried,
         fx_warnings=fx_warnings(session, settings),
         total_groups=len(ordered),
         offset=query.offset,
-        limit=query.limit,
-        rows=ordered[query.offset : query.offset + query.limit],
-        totals=totals[0],
+        limit=limit,
+        rows=rows,
+        totals=totals.to_row("total", "Total", {}, currencies),
     )
 
 
-def _rates_used(
-    session: Session,
+def build_lines(session: Session, query: ReportQuery, *, max_lines: int = MAX_FILE_LINES) -> Lines:
+    """The report as file lines: the groups asked for, each split by sale currency, every
+    bucket present; one-day lines carry the FX rate of each reporting currency."""
+    check_query(session, query)
+    dims = query.dimensions
+    if Dimension.currency not in dims:
+        dims = (*dims, Dimension.currency)
+    grouped = _group(session, query, dims)
+    currencies, zones = _common(grouped)
+    ordered = sorted(grouped.groups, key=lambda k: _sort_key(k, dims, grouped.names))
+    page = ordered[query.offset :]
+    if query.limit is not None:
+        page = page[: query.limit]
+    if len(page) > max_lines:
+        raise InvalidInput(
+            f"the file would have {len(page)} lines (at most {max_lines}): narrow the range "
+            "or the grouping, or page with offset and limit",
+            code="report_too_large",
+        )
+    settings = get_settings()
+    rates = _Rates(RateBook(session, query.date_from, query.date_to, settings))
+    lines = [_line(key, grouped.groups[key], grouped, query, currencies, rates) for key in page]
+    by_currency: dict[str, _Sums] = {}
+    total, every = _Sums(), _Sums()
+    for key in ordered:
+        sums = grouped.groups[key]
+        total.merge(sums, local=False)
+        every.merge(sums)
+        by_currency.setdefault(key[dims.index(Dimension.currency)], _Sums()).merge(sums)
+    missing, carried = _rates_used(session, query, currencies, settings, every)
+    currency_totals = [
+        _total_line(by_currency[c], c, currencies)
+        for c in sorted(by_currency, key=lambda c: (c == "", c))
+        if c
+    ]
+    return Lines(
+        query=query,
+        dimensions=dims,
+        reporting_currencies=currencies,
+        time_zones=zones,
+        missing_rates=missing,
+        carried_rates=carried,
+        fx_warnings=fx_warnings(session, settings),
+        total_lines=len(ordered),
+        lines=lines,
+        currency_totals=currency_totals,
+        total=_total_line(total, "", currencies),
+    )
+
+
+def _total_line(sums: _Sums, currency: str, currencies: list[str]) -> Line:
+    keys = {"currency": currency} if currency else {}
+    row = sums.to_row(f"total|{currency}" if currency else "total", "Total", keys, currencies)
+    return Line(row, None, None, None, None, None, None, None, currency, total=True)
+
+
+class _Rates:
+    """Cross rates of a line's currency to a reporting currency, from the report's rate
+    book (the carry-over rule included)."""
+
+    def __init__(self, book: RateBook) -> None:
+        self.book = book
+
+    def rate(self, day: date, currency: str, reporting: str) -> Rate | None:
+        source, target = self.book.rate(day, currency), self.book.rate(day, reporting)
+        if source is None or target is None:
+            return None
+        # Ten significant digits: exact enough to redo any conversion of the line.
+        value = _TEN_DIGITS.divide(target.per_eur, source.per_eur)
+        return Rate(value, min(source.rate_date, target.rate_date))
+
+
+def _line(
+    key: tuple[str, ...],
+    sums: _Sums,
+    grouped: _Grouped,
     query: ReportQuery,
     currencies: list[str],
-    settings: Settings,
-    local: dict[str, LocalMoney],
-    unconverted: int,
+    rates: _Rates,
+) -> Line:
+    dims = grouped.dimensions
+    text, label, keys = _describe(key, dims, grouped.names)
+    values = dict(zip(dims, key, strict=True))
+    title_id = values.get(Dimension.title)
+    time_dim = time_dimension(dims)
+    period = first = last = None
+    if time_dim is not None:
+        period = date.fromisoformat(values[time_dim])
+        first, last = bucket_days(period, time_dim, query.date_from, query.date_to)
+    line = Line(
+        row=sums.to_row(text, label, keys, currencies),
+        title_id=title_id,
+        title=grouped.names.get(title_id, title_id) if title_id is not None else None,
+        territory=values.get(Dimension.territory),
+        provider=values.get(Dimension.provider),
+        period=period,
+        period_first=first,
+        period_last=last,
+        currency=values[Dimension.currency],
+    )
+    # A rate only means something for one day in one currency; a week or a month sums
+    # amounts converted day by day, each with its own day's rate.
+    one_day = first if first is not None and first == last else None
+    if one_day is None and query.date_from == query.date_to:
+        one_day = query.date_from
+    if one_day is not None and line.currency and "+" not in line.currency:
+        line.rates = {r: rates.rate(one_day, line.currency, r) for r in currencies}
+    return line
+
+
+def _rates_used(
+    session: Session, query: ReportQuery, currencies: list[str], settings: Settings, every: _Sums
 ) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
     """The rates behind the converted figures: (day, currency) pairs converted with an
     earlier day's rate, with that rate's date, for every day of the range up to today and
     every currency the report converts (its local currencies and the reporting ones); and,
     when some amounts were left unconverted, the pairs that had no rate on a day with money."""
+    local = set(every.local)
     codes = sorted(({*local, *currencies} - {"EUR"}) if local else set())
     if not codes:
         return [], []
@@ -287,7 +677,7 @@ def _rates_used(
                 )
         day += timedelta(days=1)
     missing: set[tuple[date, str]] = set()
-    if unconverted:  # rare: read which days held money in which currency
+    if any(conv.get("unconverted_items") for conv in every.converted.values()):
         for day, currency in repository.money_days(session, _filters(query)):
             for code in {currency, *currencies} - {"EUR"}:
                 if book.rate(day, code) is None:
@@ -316,197 +706,80 @@ def fx_warnings(session: Session, settings: Settings | None = None) -> list[dict
     ]
 
 
-def _merge_into(
-    totals: _Group,
-    row: ReportRow,
-    local: dict[str, LocalMoney],
-    converted: dict[str, Converted],
-) -> None:
-    t_row, t_local, t_conv = totals
-    for name in _COUNTS:
-        setattr(t_row, name, getattr(t_row, name) + getattr(row, name))
-    for currency, money in local.items():
-        target = t_local.setdefault(currency, LocalMoney(currency))
-        for attr in ("gross_minor", "refunds_minor", "chargebacks_minor", "fees_minor"):
-            setattr(target, attr, getattr(target, attr) + getattr(money, attr))
-    for currency, conv in converted.items():
-        target_c = t_conv.setdefault(currency, Converted())
-        target_c.unconverted_items += conv.unconverted_items
-        for attr in _CONVERTED:
-            setattr(target_c, attr, (getattr(target_c, attr) or 0) + (getattr(conv, attr) or 0))
+@dataclass
+class Series:
+    """One line of a chart: a period's converted gross (None: not converted) and views."""
+
+    name: str
+    gross_minor: list[int | None]
+    qualified_views: list[int]
 
 
-# --- files ---------------------------------------------------------------------------------
-
-_COUNT_COLUMNS = ["tickets_sold", "views_started", "qualified_views", "unique_viewers"]
-_CONV_COLUMNS = [
-    "gross_minor",
-    "refunds_minor",
-    "chargebacks_minor",
-    "fees_minor",
-    "net_minor",
-    "studio_payable_minor",
-    "platform_share_minor",
-]
+@dataclass
+class ChartData:
+    date_from: date
+    date_to: date
+    period: Dimension  # day, week or month
+    periods: list[date]
+    currency: str
+    series: list[Series]
+    missing_rates: int
 
 
-def table(report: Report) -> tuple[list[str], list[list[Any]]]:
-    """The report as one header and flat rows (the page's rows, then the totals)."""
-    header = ["key", "label", *_COUNT_COLUMNS, "local_amounts"]
-    for currency in report.reporting_currencies:
-        header += [f"{c.removesuffix('_minor')}_{currency}_minor" for c in _CONV_COLUMNS]
-    lines: list[list[Any]] = []
-    for row in [*report.rows, report.totals]:
-        local = "; ".join(
-            f"{m.currency} gross={m.gross_minor} refunds={m.refunds_minor} "
-            f"chargebacks={m.chargebacks_minor} net_sales={m.net_sales_minor} fees={m.fees_minor}"
-            for m in row.local
-        )
-        line: list[Any] = [row.key, row.label, *(getattr(row, c) for c in _COUNT_COLUMNS), local]
-        for currency in report.reporting_currencies:
-            conv = row.converted[currency]
-            line += [getattr(conv, c) for c in _CONV_COLUMNS]
-        lines.append(line)
-    return header, lines
-
-
-def to_csv(report: Report) -> str:
-    header, lines = table(report)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(header)
-    writer.writerows(["" if v is None else v for v in line] for line in lines)
-    return out.getvalue()
-
-
-def to_xlsx(report: Report) -> bytes:
-    from openpyxl import Workbook
-
-    header, lines = table(report)
-    book = Workbook()
-    sheet = book.create_sheet("Box office", 0)
-    book.remove(book.worksheets[1])  # the default empty sheet
-    sheet.append(header)
-    for line in lines:
-        sheet.append(line)
-    notes = book.create_sheet("Notes")
-    notes.append(["date_from", report.date_from.isoformat()])
-    notes.append(["date_to", report.date_to.isoformat()])
-    notes.append(["group_by", report.group_by.value])
-    notes.append(["amounts", "minor units of the currency named in the column"])
-    for territory, zone in report.time_zones.items():
-        notes.append(["time zone", territory, zone])
-    for item in report.missing_rates:
-        notes.append(["missing FX rate", item["day"], item["currency"]])
-    for item in report.carried_rates:
-        notes.append(["FX rate carried over", item["day"], item["currency"], item["rate_date"]])
-    for warning in report.fx_warnings:
-        notes.append(["FX warning", warning["code"], warning["detail"]])
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
-
-
-def daily_series(
-    session: Session, query: ReportQuery, currency: str
-) -> dict[str, dict[date, tuple[int | None, int]]]:
-    """Per title label: day -> (gross in ``currency`` or None if unconverted, qualified views)."""
+def chart_data(
+    session: Session, query: ReportQuery, currency: str | None = None, max_series: int = 10
+) -> ChartData:
+    """Per period (the query's day, week or month; days otherwise) and per combination of
+    its other dimensions: gross converted to ``currency`` (the first reporting currency by
+    default) and qualified views. The ``max_series`` largest by gross are drawn, the rest
+    summed as one "others" series."""
     check_query(session, query)
-    where = _filters(query)
-    gross: dict[tuple[str, date], int | None] = {}
-    for r in repository.converted_by(session, ["title", "day"], where, [currency]):
-        gross[(r.title, r.day)] = None if r.unconverted else int(r.gross_minor or 0)
-    qualified: dict[tuple[str, date], int] = {}
-    for r in repository.totals_by(session, ["title", "day"], where):
-        qualified[(r.title, r.day)] = int(r.qualified_views or 0)
-    titles = sorted({t for t, _ in gross} | {t for t, _ in qualified})
-    names = repository.title_names(session, titles)
-    series: dict[str, dict[date, tuple[int | None, int]]] = {}
-    for title_id in titles:
-        series[f"{names.get(title_id, title_id)} ({title_id[:8]})"] = {
-            day: (gross.get((t, day), 0), qualified.get((t, day), 0))
-            for (t, day) in {*gross, *qualified}
-            if t == title_id
-        }
-    return series
-
-
-_PALETTE = [
-    "#1f77b4",
-    "#ff7f0e",
-    "#2ca02c",
-    "#d62728",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#7f7f7f",
-    "#bcbd22",
-    "#17becf",
-]
-
-
-def chart_svg(
-    session: Session, query: ReportQuery, currency: str | None = None, max_titles: int = 10
-) -> str:
-    """Two panels over the date range: daily gross (in the first reporting currency) and
-    daily qualified views, one line per title (the top ``max_titles`` by gross). Days whose
-    gross could not be converted are left as gaps, not drawn as zero."""
-    currency = currency or get_settings().boxoffice_reporting_currencies[0]
-    series = daily_series(session, query, currency)
-    top = sorted(series, key=lambda n: -sum(g or 0 for g, _ in series[n].values()))[:max_titles]
-    days = [
-        query.date_from + timedelta(days=i)
-        for i in range((query.date_to - query.date_from).days + 1)
-    ]
-    width, panel, left, top_pad = 900, 220, 70, 40
-    height = top_pad + 2 * (panel + 50) + 20 * len(top) + 20
-
-    def x(i: int) -> float:
-        return left + (width - left - 20) * (i / max(len(days) - 1, 1))
-
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">',
-        f'<text x="{left}" y="20" font-size="15">Box office {query.date_from} to {query.date_to}</text>',
-    ]
-    for p, (label, pick) in enumerate(
-        ((f"Daily gross ({currency}, minor units)", 0), ("Daily qualified views", 1))
-    ):
-        y0 = top_pad + p * (panel + 50)
-        values = [
-            series[n][d][pick]
-            for n in top
-            for d in days
-            if d in series[n] and series[n][d][pick] is not None
-        ]
-        peak = max([v for v in values if v is not None] + [1])
-        parts.append(f'<text x="{left}" y="{y0 + 14}">{escape(label)} — max {peak}</text>')
-        parts.append(
-            f'<line x1="{left}" y1="{y0 + panel}" x2="{width - 20}" y2="{y0 + panel}" stroke="#999"/>'
+    currencies = list(get_settings().boxoffice_reporting_currencies)
+    currency = currency or currencies[0]
+    if currency not in currencies:
+        raise InvalidInput(
+            f"chart currency must be one of {', '.join(currencies)}", code="report_currency_unknown"
         )
-        parts.append(
-            f'<line x1="{left}" y1="{y0 + 20}" x2="{left}" y2="{y0 + panel}" stroke="#999"/>'
+    dims = query.dimensions
+    period = time_dimension(dims) or Dimension.day
+    if period not in dims:
+        dims = (*dims, period)
+    grouped = _group(session, query, dims)
+    at = dims.index(period)
+    periods = buckets(query.date_from, query.date_to, period)
+    index = {p.isoformat(): i for i, p in enumerate(periods)}
+    series: dict[tuple[str, ...], Series] = {}
+    for key, sums in grouped.groups.items():
+        rest = key[:at] + key[at + 1 :]
+        if rest not in series:
+            name = _describe(rest, dims[:at] + dims[at + 1 :], grouped.names)[1]
+            series[rest] = Series(name or "All titles", [0] * len(periods), [0] * len(periods))
+        s, i = series[rest], index[key[at]]
+        conv = sums.converted.get(currency, {})
+        gross = s.gross_minor[i]
+        s.gross_minor[i] = (
+            None
+            if conv.get("unconverted_items") or gross is None
+            else gross + conv.get("gross_minor", 0)
         )
-        for i, name in enumerate(top):
-            segment: list[str] = []
-            runs: list[list[str]] = [segment]
-            for j, d in enumerate(days):
-                v = series[name].get(d, (0, 0))[pick]
-                if v is None:  # unconverted: a gap
-                    segment = []
-                    runs.append(segment)
-                    continue
-                segment.append(f"{x(j):.1f},{y0 + panel - (panel - 20) * v / peak:.1f}")
-            for run in runs:
-                if run:
-                    parts.append(
-                        f'<polyline fill="none" stroke="{_PALETTE[i % 10]}" stroke-width="1.5" points="{" ".join(run)}"/>'
-                    )
-    legend_y = top_pad + 2 * (panel + 50)
-    for i, name in enumerate(top):
-        y = legend_y + 20 * i
-        parts.append(
-            f'<rect x="{left}" y="{y - 10}" width="12" height="12" fill="{_PALETTE[i % 10]}"/>'
-        )
-        parts.append(f'<text x="{left + 18}" y="{y}">{escape(name)}</text>')
-    parts.append("</svg>")
-    return "\n".join(parts)
+        s.qualified_views[i] += sums.counts["qualified_views"]
+    ranked = sorted(series.values(), key=lambda s: (-sum(g or 0 for g in s.gross_minor), s.name))
+    shown = ranked[:max_series]
+    if len(ranked) > max_series:
+        shown.append(_sum_series(f"{len(ranked) - max_series} others", ranked[max_series:]))
+    missing = sum(1 for s in shown for g in s.gross_minor if g is None)
+    return ChartData(query.date_from, query.date_to, period, periods, currency, shown, missing)
+
+
+def _sum_series(name: str, many: Iterable[Series]) -> Series:
+    items = list(many)
+    gross: list[int | None] = []
+    for i in range(len(items[0].gross_minor)):
+        values = [s.gross_minor[i] for s in items]
+        gross.append(None if any(v is None for v in values) else sum(v or 0 for v in values))
+    views = [sum(s.qualified_views[i] for s in items) for i in range(len(items[0].qualified_views))]
+    return Series(name, gross, views)
+
+
+def all_dimensions() -> Sequence[str]:
+    return [d.value for d in Dimension]

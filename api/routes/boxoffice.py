@@ -12,10 +12,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from api.contract import problems
 from api.deps import CallerScope, DbSession, FinanceUser, ReadDb, StudioUser
-from boxoffice import reconciliation, reports, service
+from boxoffice import charts, grouping, reconciliation, report_files, reports, service
 from core.errors import InvalidInput
 from core.scope import StudioScope
 
@@ -34,31 +35,55 @@ class ReportFormat(StrEnum):
 DateFrom = Annotated[date, Query(description="First local day, inclusive")]
 DateTo = Annotated[date, Query(description="Last local day, inclusive")]
 GroupByQ = Annotated[
-    reports.GroupBy, Query(description="day, week (ISO), month, title or territory")
+    str,
+    Query(
+        max_length=100,
+        description="Comma-separated, any combination of title, territory, provider, "
+        "currency and one of day, week (ISO) or month, e.g. title,month",
+    ),
 ]
-TitleIds = Annotated[list[str] | None, Query(alias="title_id", description="Repeat for several")]
+TitleIds = Annotated[
+    list[str] | None,
+    Query(alias="title_id", max_length=50, description="Repeat for several"),
+]
 Territories = Annotated[
-    list[str] | None, Query(alias="territory", description="ISO 3166-1 alpha-2; repeat")
+    list[str] | None,
+    Query(alias="territory", max_length=50, description="ISO 3166-1 alpha-2; repeat"),
 ]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
-Limit = Annotated[int, Query(ge=1, le=1000)]
-FormatQ = Annotated[ReportFormat, Query(description="json, csv or xlsx")]
+Limit = Annotated[
+    int | None,
+    Query(ge=1, le=reports.MAX_FILE_LINES, description="Groups per page (JSON: 100); files: all"),
+]
+FormatQ = Annotated[ReportFormat, Query(description="json, csv (UTF-8 with BOM) or xlsx")]
+ChartQ = Annotated[
+    charts.ChartFormat | None,
+    Query(description="svg or png: a chart of the report instead of its rows"),
+]
+ChartCurrency = Annotated[
+    str | None,
+    Query(
+        min_length=3,
+        max_length=3,
+        description="Reporting currency of a chart's gross (default: the first one)",
+    ),
+]
 
 
 def _query(
     date_from: date,
     date_to: date,
-    group_by: reports.GroupBy,
+    group_by: str,
     title_ids: list[str] | None,
     territories: list[str] | None,
     scope: StudioScope,
     offset: int,
-    limit: int,
+    limit: int | None,
 ) -> reports.ReportQuery:
     return reports.ReportQuery(
         date_from=date_from,
         date_to=date_to,
-        group_by=group_by,
+        group_by=grouping.parse_group_by(group_by),
         title_ids=tuple(title_ids or ()),
         territories=tuple(t.upper() for t in territories or ()),
         scope=scope,
@@ -67,21 +92,38 @@ def _query(
     )
 
 
-def _render(report: reports.Report, fmt: ReportFormat) -> Response:
-    name = f"boxoffice-{report.date_from}-{report.date_to}-{report.group_by.value}"
+def _render(
+    session: Session,
+    query: reports.ReportQuery,
+    fmt: ReportFormat,
+    chart: charts.ChartFormat | None,
+    currency: str | None,
+) -> Response:
+    name = f"boxoffice-{query.date_from}-{query.date_to}-" + "-".join(
+        d.value for d in query.dimensions
+    )
+    if chart is not None:
+        if fmt is not ReportFormat.json:
+            raise InvalidInput(
+                "ask for a chart or a file format, not both", code="report_format_conflict"
+            )
+        image = charts.render(reports.chart_data(session, query, currency), chart)
+        return Response(image, media_type=charts.MEDIA_TYPES[chart])
+    if currency is not None:
+        raise InvalidInput("chart_currency applies to charts only", code="report_format_conflict")
     if fmt is ReportFormat.csv:
         return Response(
-            reports.to_csv(report),
+            report_files.to_csv(reports.build_lines(session, query)),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
         )
     if fmt is ReportFormat.xlsx:
         return Response(
-            reports.to_xlsx(report),
-            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            report_files.to_xlsx(reports.build_lines(session, query)),
+            media_type=report_files.XLSX_MEDIA_TYPE,
             headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
         )
-    return JSONResponse(_jsonable(report.as_dict()))
+    return JSONResponse(_jsonable(reports.build_report(session, query).as_dict()))
 
 
 def _jsonable(value: Any) -> Any:
@@ -94,26 +136,52 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+_REPORT_PROBLEMS = (
+    "Invalid input: report_range_invalid (date_to before date_from), report_range_too_long "
+    f"(over {reports.MAX_DAYS} days), report_group_by_unknown, report_group_by_invalid "
+    "(repeated, or two of day/week/month), report_group_by_unavailable (store: use provider), "
+    "report_format_conflict (chart with a file format), report_currency_unknown, "
+    "report_too_large (a file over the line limit), territory_invalid, invalid_input "
+    "(a malformed date or number)"
+)
 _REPORT_DOC: dict[int | str, dict[str, Any]] = {
     200: {
-        "description": "The report (JSON), or a CSV/XLSX file with the same rows and totals",
+        "description": "The report (JSON); a CSV or XLSX file with the same groups split by "
+        "sale currency, and totals; or a chart (SVG, PNG)",
         "content": {
             # Rows depend on group_by; docs/boxoffice.md lists the columns.
             "application/json": {
                 "schema": {"type": "object", "description": "rows, totals and the query"}
             },
             "text/csv": {},
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {},
+            report_files.XLSX_MEDIA_TYPE: {},
+            "image/svg+xml": {},
+            "image/png": {},
         },
-    }
+    },
+}
+_CHART_DOC: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/svg+xml": {}}, "description": "The chart (SVG)"},
 }
 
 
 @finance.get(
     "/boxoffice/report",
-    summary="Box-office report over all titles",
+    operation_id="reports_boxoffice_get",
+    summary="Box-office report over all titles (JSON, CSV, XLSX or a chart)",
     responses={
-        **problems("report_range_invalid", "report_range_too_long", "title_not_found"),
+        **problems(
+            "report_range_invalid",
+            "report_range_too_long",
+            "report_group_by_unknown",
+            "report_group_by_invalid",
+            "report_group_by_unavailable",
+            "report_format_conflict",
+            "report_currency_unknown",
+            "report_too_large",
+            "territory_invalid",
+            "title_not_found",
+        ),
         **_REPORT_DOC,
     },
 )
@@ -123,27 +191,49 @@ def finance_report(
     scope: CallerScope,
     date_from: DateFrom,
     date_to: DateTo,
-    group_by: GroupByQ = reports.GroupBy.day,
+    group_by: GroupByQ = "day",
     title_ids: TitleIds = None,
     territories: Territories = None,
-    studio_id: Annotated[str | None, Query(description="Only this studio's titles")] = None,
+    studio_id: Annotated[
+        str | None, Query(max_length=64, description="Only this studio's titles")
+    ] = None,
     format: FormatQ = ReportFormat.json,
+    chart: ChartQ = None,
+    chart_currency: ChartCurrency = None,
     offset: Offset = 0,
-    limit: Limit = 100,
+    limit: Limit = None,
 ) -> Response:
     """Gross, refunds, net and qualified views per title, territory and day, converted at the day's FX rates; JSON or CSV."""
     scope = scope.narrowed(studio_id)
     query = _query(date_from, date_to, group_by, title_ids, territories, scope, offset, limit)
-    return _render(reports.build_report(session, query), format)
+    return _render(session, query, format, chart, chart_currency)
+
+
+def _chart_grouping(date_from: date, date_to: date) -> str:
+    """Per title by day up to a quarter; by week beyond (365 daily points per title are a
+    blur at chart width). ``chart=`` on the report routes takes any grouping."""
+    return "title,day" if (date_to - date_from).days < 92 else "title,week"
 
 
 @finance.get(
     "/boxoffice/chart.svg",
+    operation_id="reports_boxoffice_chart_svg_get",
     summary="Chart of daily gross and qualified views per title (SVG)",
     response_class=Response,
     responses={
-        **problems("report_range_invalid", "report_range_too_long", "title_not_found"),
-        200: {"content": {"image/svg+xml": {}}},
+        **problems(
+            "report_range_invalid",
+            "report_range_too_long",
+            "report_group_by_unknown",
+            "report_group_by_invalid",
+            "report_group_by_unavailable",
+            "report_format_conflict",
+            "report_currency_unknown",
+            "report_too_large",
+            "territory_invalid",
+            "title_not_found",
+        ),
+        **_CHART_DOC,
     },
 )
 def finance_chart(
@@ -154,19 +244,32 @@ def finance_chart(
     date_to: DateTo,
     title_ids: TitleIds = None,
     territories: Territories = None,
-    studio_id: Annotated[str | None, Query()] = None,
+    studio_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
     """The same figures as the report, drawn as an SVG chart."""
     scope = scope.narrowed(studio_id)
-    query = _query(date_from, date_to, reports.GroupBy.day, title_ids, territories, scope, 0, 1)
-    return Response(reports.chart_svg(session, query), media_type="image/svg+xml")
+    grouped = _chart_grouping(date_from, date_to)
+    query = _query(date_from, date_to, grouped, title_ids, territories, scope, 0, None)
+    return _render(session, query, ReportFormat.json, charts.ChartFormat.svg, None)
 
 
 @studio.get(
     "/report",
-    summary="Box-office report over my studio's titles",
+    operation_id="studio_reports_boxoffice_get",
+    summary="Box-office report over my studio's titles (JSON, CSV, XLSX or a chart)",
     responses={
-        **problems("report_range_invalid", "report_range_too_long", "title_not_found"),
+        **problems(
+            "report_range_invalid",
+            "report_range_too_long",
+            "report_group_by_unknown",
+            "report_group_by_invalid",
+            "report_group_by_unavailable",
+            "report_format_conflict",
+            "report_currency_unknown",
+            "report_too_large",
+            "territory_invalid",
+            "title_not_found",
+        ),
         **_REPORT_DOC,
     },
 )
@@ -176,25 +279,39 @@ def studio_report(
     scope: CallerScope,
     date_from: DateFrom,
     date_to: DateTo,
-    group_by: GroupByQ = reports.GroupBy.day,
+    group_by: GroupByQ = "day",
     title_ids: TitleIds = None,
     territories: Territories = None,
     format: FormatQ = ReportFormat.json,
+    chart: ChartQ = None,
+    chart_currency: ChartCurrency = None,
     offset: Offset = 0,
-    limit: Limit = 100,
+    limit: Limit = None,
 ) -> Response:
     """The box-office report limited to your studio's titles, with your revenue share."""
     query = _query(date_from, date_to, group_by, title_ids, territories, scope, offset, limit)
-    return _render(reports.build_report(session, query), format)
+    return _render(session, query, format, chart, chart_currency)
 
 
 @studio.get(
     "/chart.svg",
+    operation_id="studio_reports_boxoffice_chart_svg_get",
     summary="Chart of my titles' daily gross and qualified views (SVG)",
     response_class=Response,
     responses={
-        **problems("report_range_invalid", "report_range_too_long", "title_not_found"),
-        200: {"content": {"image/svg+xml": {}}},
+        **problems(
+            "report_range_invalid",
+            "report_range_too_long",
+            "report_group_by_unknown",
+            "report_group_by_invalid",
+            "report_group_by_unavailable",
+            "report_format_conflict",
+            "report_currency_unknown",
+            "report_too_large",
+            "territory_invalid",
+            "title_not_found",
+        ),
+        **_CHART_DOC,
     },
 )
 def studio_chart(
@@ -207,8 +324,9 @@ def studio_chart(
     territories: Territories = None,
 ) -> Response:
     """Your titles' figures drawn as an SVG chart."""
-    query = _query(date_from, date_to, reports.GroupBy.day, title_ids, territories, scope, 0, 1)
-    return Response(reports.chart_svg(session, query), media_type="image/svg+xml")
+    grouped = _chart_grouping(date_from, date_to)
+    query = _query(date_from, date_to, grouped, title_ids, territories, scope, 0, None)
+    return _render(session, query, ReportFormat.json, charts.ChartFormat.svg, None)
 
 
 class FxLoadRead(BaseModel):

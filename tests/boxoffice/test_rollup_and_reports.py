@@ -63,7 +63,7 @@ def test_a_purchase_at_2330_in_los_angeles_lands_on_that_local_day(film: Title) 
     got = report(date_from=DAY, date_to=DAY + timedelta(days=1))
     by_day = {r.key: r for r in got.rows}
     assert by_day["2026-03-10"].tickets_sold == 1
-    assert "2026-03-11" not in by_day
+    assert by_day["2026-03-11"].tickets_sold == 0  # listed, with nothing sold
     assert got.time_zones == {"US": "America/Los_Angeles"}
 
 
@@ -112,7 +112,10 @@ def test_reports_convert_with_each_days_rate_carry_it_over_and_flag_missing_rate
         )
     roll(DAY, date(2026, 3, 12), date(2026, 3, 20))
     got = report(date_from=DAY, date_to=date(2026, 3, 20))
-    d10, d12, d20 = got.rows
+    assert len(got.rows) == 11  # every day of the range is listed
+    by_day = {r.key: r for r in got.rows}
+    d10, d12, d20 = by_day["2026-03-10"], by_day["2026-03-12"], by_day["2026-03-20"]
+    assert by_day["2026-03-11"].tickets_sold == 0
     usd = d10.converted["USD"]
     # 1500 CAD at 1.50 CAD/EUR and 1.10 USD/EUR = 1100 USD cents; the sandbox fee of
     # 74 CAD cents is 54.27 -> 54 USD cents; 60 % of the net to the studio.
@@ -182,22 +185,23 @@ def test_finance_and_studio_reports_over_the_api(
         params=params | {"format": "csv"},
         headers=auth_header(finance),
     )
-    rows = list(csv.DictReader(io.StringIO(as_csv.text)))
-    assert [r["key"] for r in rows][-1] == "total"
-    assert rows[-1]["gross_USD_minor"] == "2598"
+    rows = list(csv.DictReader(io.StringIO(as_csv.content.decode("utf-8-sig"))))
+    assert rows[-1]["Title"] == "Total"
+    assert rows[-1]["Gross (USD)"] == "25.98"
     as_xlsx = client.get(
         "/v1/finance/boxoffice/report",
         params=params | {"format": "xlsx"},
         headers=auth_header(finance),
     )
     sheet = load_workbook(io.BytesIO(as_xlsx.content))["Box office"]
-    assert sheet.max_row == 4  # header, two titles, totals
+    # Header, two titles, a blank line, the USD total and the total of every line.
+    assert sheet.max_row == 6
     chart = client.get(
         "/v1/finance/boxoffice/chart.svg", params=params, headers=auth_header(finance)
     )
     assert chart.headers["content-type"].startswith("image/svg+xml")
     assert "Night Train" in chart.text
-    assert "<polyline" in chart.text
+    assert "<path" in chart.text
     page = client.get(
         "/v1/finance/boxoffice/report",
         params=params | {"limit": 1, "offset": 1},
