@@ -246,6 +246,8 @@ def house_problems(route: Any, method: str) -> dict[int, set[str]]:
     if "get_principal" in calls:
         for status, codes in AUTH_PROBLEMS["token"].items():
             found.setdefault(status, set()).update(codes)
+    if "get_locales" in calls:  # ?lang= and Accept-Language are parsed as BCP 47 tags
+        found.setdefault(422, set()).add("invalid_locale")
     if "require_role.<locals>.check" in calls:
         for status, codes in AUTH_PROBLEMS["role"].items():
             found.setdefault(status, set()).update(codes)
