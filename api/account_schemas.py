@@ -23,6 +23,23 @@ Code = Annotated[
 
 
 class Tokens(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "access_token": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI1ZThhIn0.c2ln",
+                    "refresh_token": "rt_6Jq0sVbZx3kP9wYtLm2N",
+                    "token_type": "Bearer",
+                    "expires_in": 900,
+                    "user_id": "5e8a1c3f7b9d4e2a6c8f0b1d3e5a7c9f",
+                    "role": "viewer",
+                    "device_id": "iphone-8f2c",
+                    "created": False,
+                }
+            ]
+        }
+    )
+
     access_token: str
     refresh_token: str = Field(description="Single use: each refresh returns a new one")
     token_type: str = "Bearer"  # noqa: S105 - the scheme name, not a secret
@@ -46,6 +63,17 @@ class Tokens(BaseModel):
 
 
 class Accepted(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "accepted",
+                    "detail": "check your mail for a 6-digit code to confirm the address",
+                }
+            ]
+        }
+    )
+
     status: str = Field(default="accepted", description="Always `accepted`")
     detail: str = Field(description="What happens next; the same whatever the address")
 

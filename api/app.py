@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import problems
+from api import contract, problems
 from api.hot_paths import HotPaths
 from api.limits import RequestLimits
 from api.middleware import RequestContextMiddleware
@@ -46,8 +46,10 @@ def create_app(*, fast_hot_paths: bool = True) -> FastAPI:
         # We export Prometheus metrics ourselves; FastAPI's native OpenTelemetry hook would
         # otherwise check its providers on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        generate_unique_id_function=contract.operation_id,
     )
     problems.install(app)
+    contract.install(app)
     docs.install(app)
     # Every route, the playback hot paths included, goes through the same middleware stack.
     # add_middleware wraps what is there, so from the outside in: request context (ids,

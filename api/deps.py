@@ -63,7 +63,9 @@ def get_read_db() -> Iterator[Session]:
 
 ReadDb = Annotated[Session, Depends(get_read_db, scope="function")]
 
-_bearer = HTTPBearer(auto_error=False, description="Access token from /v1/auth/login")
+_bearer = HTTPBearer(
+    auto_error=False, scheme_name="AccessToken", description="Access token from /v1/auth/login"
+)
 
 
 BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]

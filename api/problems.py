@@ -54,18 +54,6 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-# Problem responses documented on every route in OpenAPI.
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": desc}
-    for status, desc in {
-        401: "Not authenticated",
-        403: "Forbidden",
-        404: "Not found",
-        409: "Conflict",
-        422: "Invalid input",
-    }.items()
-}
-
 _HTTP_CODES = {
     400: "bad_request",
     401: "not_authenticated",

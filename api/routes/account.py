@@ -3,8 +3,6 @@ delete the account, export its data (docs/accounts.md)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
@@ -24,25 +22,13 @@ from api.account_schemas import (
     PasswordResetRequest,
     Tokens,
 )
+from api.contract import PUBLIC, problems
 from api.deps import ClientIp, CurrentUser, DbSession, DeviceHeader, MailLocale, ReadDb
-from api.problems import PROBLEM_RESPONSES, committed_problem, problem_response
+from api.problems import committed_problem, problem_response
 from core.db import utcnow
 from tickets import service as tickets
 
-router = APIRouter(prefix="/v1/account", tags=["account"], responses=PROBLEM_RESPONSES)
-
-_CODE_REFUSALS: dict[int | str, dict[str, Any]] = {
-    422: PROBLEM_RESPONSES[422]
-    | {
-        "description": "Invalid input, or the code is refused: `code_invalid` (wrong code, "
-        "unknown address, tries used up), `code_expired`, `code_used`"
-    },
-    429: PROBLEM_RESPONSES[422] | {"description": "Too many codes tried from this address"},
-}
-_MAIL_LIMITED: dict[int | str, dict[str, Any]] = {
-    429: PROBLEM_RESPONSES[422]
-    | {"description": "Too many mails to this address (`mail_rate_limited`)"},
-}
+router = APIRouter(prefix="/v1/account", tags=["account"])
 
 
 def _no_store(response: Response) -> None:
@@ -69,7 +55,8 @@ def _limited(
         "`ACCOUNT_CODE_MAX_ATTEMPTS` the codes are spent (sign up again for a new one)."
     ),
     response_model=Tokens,
-    responses=_CODE_REFUSALS,
+    responses=problems("code_expired", "code_invalid", "code_used", "code_rate_limited"),
+    openapi_extra={"security": PUBLIC},
 )
 def verify_email(
     session: DbSession,
@@ -100,7 +87,8 @@ def verify_email(
     ),
     status_code=202,
     response_model=Accepted,
-    responses=_MAIL_LIMITED,
+    responses=problems("invalid_email", "mail_rate_limited", "mail_rejected"),
+    openapi_extra={"security": PUBLIC},
 )
 def request_password_reset(
     session: DbSession,
@@ -126,7 +114,17 @@ def request_password_reset(
         "session of the account, confirms the address, and signs in on this device."
     ),
     response_model=Tokens,
-    responses=_CODE_REFUSALS,
+    responses=problems(
+        "code_expired",
+        "code_invalid",
+        "code_used",
+        "code_rate_limited",
+        "password_blank",
+        "password_common",
+        "password_too_long",
+        "password_too_short",
+    ),
+    openapi_extra={"security": PUBLIC},
 )
 def reset_password(
     session: DbSession,
@@ -160,7 +158,16 @@ def reset_password(
     ),
     status_code=202,
     response_model=Accepted,
-    responses=_MAIL_LIMITED,
+    responses=problems(
+        "password_incorrect",
+        "password_required",
+        "recent_sign_in_required",
+        "email_unchanged",
+        "invalid_email",
+        "mail_rate_limited",
+        "mail_rejected",
+        "rate_limited",
+    ),
 )
 def request_email_change(
     session: DbSession,
@@ -189,7 +196,9 @@ def request_email_change(
         "took the address meanwhile."
     ),
     response_model=AccountRead,
-    responses=_CODE_REFUSALS,
+    responses=problems(
+        "email_taken", "code_expired", "code_invalid", "code_used", "code_rate_limited"
+    ),
 )
 def confirm_email_change(
     session: DbSession,
@@ -224,6 +233,13 @@ def confirm_email_change(
         "and a farewell goes to the account's address."
     ),
     status_code=204,
+    responses=problems(
+        "password_incorrect",
+        "password_required",
+        "recent_sign_in_required",
+        "staff_account",
+        "rate_limited",
+    ),
 )
 def delete_account(session: DbSession, principal: CurrentUser, body: AccountDeletion) -> Response:
     lifecycle.delete_account(session, principal.user_id, body.password, principal.session_id)
@@ -237,6 +253,7 @@ def delete_account(session: DbSession, principal: CurrentUser, body: AccountDele
     response_model=AccountExport,
 )
 def export_account(session: ReadDb, principal: CurrentUser, response: Response) -> AccountExport:
+    """Everything stored about the account (profile, tickets, playback history) as one JSON document."""
     _no_store(response)
     record = lifecycle.export_account(session, principal.user_id)
     return AccountExport(

@@ -12,10 +12,11 @@ from sqlalchemy.orm import Session
 from accounts import service as accounts
 from accounts.identity import Provider
 from api.account_schemas import Accepted, Tokens
+from api.contract import PUBLIC, problems
 from api.deps import ClientIp, CurrentUser, DbSession, MailLocale, ReadDb
-from api.problems import PROBLEM_RESPONSES, committed_problem, problem_response
+from api.problems import committed_problem, problem_response
 
-router = APIRouter(prefix="/v1", tags=["auth"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/v1", tags=["auth"])
 
 DeviceId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
 DeviceHeader = Annotated[
@@ -30,7 +31,19 @@ DeviceHeader = Annotated[
 
 
 class SignUp(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "viewer@example.com",
+                    "password": "correct horse battery staple",
+                    "display_name": "Ana",
+                    "device_id": "iphone-8f2c",
+                }
+            ]
+        },
+    )
 
     email: str = Field(max_length=320, examples=["viewer@example.com"])
     password: str = Field(
@@ -41,7 +54,18 @@ class SignUp(BaseModel):
 
 
 class Login(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "viewer@example.com",
+                    "password": "correct horse battery staple",
+                    "device_id": "iphone-8f2c",
+                }
+            ]
+        },
+    )
 
     email: str = Field(max_length=320)
     password: str = Field(max_length=1024)
@@ -49,20 +73,39 @@ class Login(BaseModel):
 
 
 class Refresh(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"refresh_token": "rt_6Jq0sVbZx3kP9wYtLm2N", "device_id": "iphone-8f2c"}]
+        },
+    )
 
     refresh_token: str = Field(min_length=1, max_length=200)
     device_id: DeviceId | None = None
 
 
 class Logout(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"refresh_token": "rt_6Jq0sVbZx3kP9wYtLm2N"}]},
+    )
 
     refresh_token: str = Field(min_length=1, max_length=200)
 
 
 class ProviderSignIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id_token": "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIwMDEifQ.c2ln",
+                    "nonce": "n-0S6_WzA2Mj",
+                    "device_id": "iphone-8f2c",
+                }
+            ]
+        },
+    )
 
     id_token: str = Field(min_length=1, max_length=20_000, description="The provider's ID token")
     nonce: str | None = Field(
@@ -72,6 +115,21 @@ class ProviderSignIn(BaseModel):
 
 
 class Me(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": "5e8a1c3f7b9d4e2a6c8f0b1d3e5a7c9f",
+                    "email": "viewer@example.com",
+                    "role": "viewer",
+                    "studio_id": None,
+                    "display_name": "Ana",
+                    "device_id": "iphone-8f2c",
+                }
+            ]
+        }
+    )
+
     user_id: str
     email: str
     role: str
@@ -101,7 +159,17 @@ def _no_store(response: Response) -> None:
     ),
     status_code=202,
     response_model=Accepted,
-    responses={429: PROBLEM_RESPONSES[422] | {"description": "Too many sign-ups"}},
+    responses=problems(
+        "invalid_email",
+        "password_blank",
+        "password_common",
+        "password_too_long",
+        "password_too_short",
+        "mail_rate_limited",
+        "signup_rate_limited",
+        "mail_rejected",
+    ),
+    openapi_extra={"security": PUBLIC},
 )
 def sign_up(
     session: DbSession,
@@ -146,10 +214,14 @@ def _rate_limited(request: Request, exc: accounts.LoginRateLimited) -> JSONRespo
         "per account and address, and, for devices that never signed in to the account, "
         "per account and overall (`login_throttled`: a device used before still gets in)."
     ),
-    responses={
-        429: PROBLEM_RESPONSES[422] | {"description": "Too many failed attempts"},
-        403: PROBLEM_RESPONSES[403] | {"description": "Address not confirmed yet"},
-    },
+    responses=problems(
+        "invalid_credentials",
+        "email_not_verified",
+        "login_rate_limited",
+        "login_throttled",
+        "account_disabled",
+    ),
+    openapi_extra={"security": PUBLIC},
 )
 def login(
     session: DbSession,
@@ -177,6 +249,15 @@ def login(
         "(`refresh_token_reused`): every token of it stops working."
     ),
     response_model=Tokens,
+    responses=problems(
+        (401, "device_mismatch"),
+        "invalid_refresh_token",
+        "refresh_token_expired",
+        "refresh_token_reused",
+        "account_disabled",
+        "session_revoked",
+    ),
+    openapi_extra={"security": PUBLIC},
 )
 def refresh(
     session: DbSession,
@@ -193,8 +274,14 @@ def refresh(
     return Tokens.of(pair)
 
 
-@router.post("/auth/logout", summary="End this sign-in session", status_code=204)
+@router.post(
+    "/auth/logout",
+    summary="End this sign-in session",
+    status_code=204,
+    openapi_extra={"security": PUBLIC},
+)
 def logout(session: DbSession, body: Logout) -> Response:
+    """Revokes the refresh token family of this sign-in; access tokens already issued run out on their own."""
     accounts.logout(session, body.refresh_token)
     return Response(status_code=204)
 
@@ -213,22 +300,51 @@ def _sign_in_with(
     return Tokens.of(pair)
 
 
-@router.post("/auth/apple", summary="Sign in with Apple (ID token)", response_model=Tokens)
+@router.post(
+    "/auth/apple",
+    summary="Sign in with Apple (ID token)",
+    response_model=Tokens,
+    responses=problems(
+        "id_token_expired",
+        "invalid_id_token",
+        "provider_sign_in_not_for_staff",
+        "provider_not_configured",
+        "identity_provider_unavailable",
+        "account_disabled",
+    ),
+    openapi_extra={"security": PUBLIC},
+)
 def sign_in_with_apple(
     session: DbSession, body: ProviderSignIn, response: Response, device: DeviceHeader = None
 ) -> Tokens:
+    """Verifies Apple's ID token (signature from Apple's keys, audience, expiry) and signs in the account bound to it, creating a viewer account on first sign-in."""
     return _sign_in_with(Provider.apple, session, body, response, device)
 
 
-@router.post("/auth/google", summary="Sign in with Google (ID token)", response_model=Tokens)
+@router.post(
+    "/auth/google",
+    summary="Sign in with Google (ID token)",
+    response_model=Tokens,
+    responses=problems(
+        "id_token_expired",
+        "invalid_id_token",
+        "provider_sign_in_not_for_staff",
+        "provider_not_configured",
+        "identity_provider_unavailable",
+        "account_disabled",
+    ),
+    openapi_extra={"security": PUBLIC},
+)
 def sign_in_with_google(
     session: DbSession, body: ProviderSignIn, response: Response, device: DeviceHeader = None
 ) -> Tokens:
+    """Verifies Google's ID token (signature from Google's keys, audience, expiry) and signs in the account bound to it, creating a viewer account on first sign-in."""
     return _sign_in_with(Provider.google, session, body, response, device)
 
 
 @router.get("/me", summary="Who am I", response_model=Me)
 def me(session: ReadDb, principal: CurrentUser) -> Me:
+    """The account behind the access token: id, e-mail, role, studio."""
     user = accounts.get_user(session, principal.user_id)
     return Me(
         user_id=user.id,

@@ -14,14 +14,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
+from api.contract import problems
 from api.deps import CallerScope, DbSession, FinanceUser, ReadDb, StudioUser
-from api.problems import PROBLEM_RESPONSES
 from boxoffice import charts, grouping, reconciliation, report_files, reports, service
 from core.errors import InvalidInput
 from core.scope import StudioScope
 
-finance = APIRouter(prefix="/v1/finance", tags=["finance"], responses=PROBLEM_RESPONSES)
-studio = APIRouter(prefix="/v1/studio/boxoffice", tags=["studio"], responses=PROBLEM_RESPONSES)
+finance = APIRouter(prefix="/v1/finance", tags=["finance"])
+studio = APIRouter(prefix="/v1/studio/boxoffice", tags=["studio"])
 
 MAX_FX_BYTES = 10 * 1024 * 1024
 
@@ -149,19 +149,19 @@ _REPORT_DOC: dict[int | str, dict[str, Any]] = {
         "description": "The report (JSON); a CSV or XLSX file with the same groups split by "
         "sale currency, and totals; or a chart (SVG, PNG)",
         "content": {
+            # Rows depend on group_by; docs/boxoffice.md lists the columns.
+            "application/json": {
+                "schema": {"type": "object", "description": "rows, totals and the query"}
+            },
             "text/csv": {},
             report_files.XLSX_MEDIA_TYPE: {},
             "image/svg+xml": {},
             "image/png": {},
         },
     },
-    404: PROBLEM_RESPONSES[404] | {"description": "title_not_found: a title_id not in scope"},
-    422: PROBLEM_RESPONSES[422] | {"description": _REPORT_PROBLEMS},
 }
 _CHART_DOC: dict[int | str, dict[str, Any]] = {
     200: {"content": {"image/svg+xml": {}}, "description": "The chart (SVG)"},
-    404: _REPORT_DOC[404],
-    422: _REPORT_DOC[422],
 }
 
 
@@ -169,7 +169,21 @@ _CHART_DOC: dict[int | str, dict[str, Any]] = {
     "/boxoffice/report",
     operation_id="reports_boxoffice_get",
     summary="Box-office report over all titles (JSON, CSV, XLSX or a chart)",
-    responses=_REPORT_DOC,
+    responses={
+        **problems(
+            "report_range_invalid",
+            "report_range_too_long",
+            "report_group_by_unknown",
+            "report_group_by_invalid",
+            "report_group_by_unavailable",
+            "report_format_conflict",
+            "report_currency_unknown",
+            "report_too_large",
+            "territory_invalid",
+            "title_not_found",
+        ),
+        **_REPORT_DOC,
+    },
 )
 def finance_report(
     session: ReadDb,
@@ -189,6 +203,7 @@ def finance_report(
     offset: Offset = 0,
     limit: Limit = None,
 ) -> Response:
+    """Gross, refunds, net and qualified views per title, territory and day, converted at the day's FX rates; JSON or CSV."""
     scope = scope.narrowed(studio_id)
     query = _query(date_from, date_to, group_by, title_ids, territories, scope, offset, limit)
     return _render(session, query, format, chart, chart_currency)
@@ -205,7 +220,21 @@ def _chart_grouping(date_from: date, date_to: date) -> str:
     operation_id="reports_boxoffice_chart_svg_get",
     summary="Chart of daily gross and qualified views per title (SVG)",
     response_class=Response,
-    responses=_CHART_DOC,
+    responses={
+        **problems(
+            "report_range_invalid",
+            "report_range_too_long",
+            "report_group_by_unknown",
+            "report_group_by_invalid",
+            "report_group_by_unavailable",
+            "report_format_conflict",
+            "report_currency_unknown",
+            "report_too_large",
+            "territory_invalid",
+            "title_not_found",
+        ),
+        **_CHART_DOC,
+    },
 )
 def finance_chart(
     session: ReadDb,
@@ -217,6 +246,7 @@ def finance_chart(
     territories: Territories = None,
     studio_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
+    """The same figures as the report, drawn as an SVG chart."""
     scope = scope.narrowed(studio_id)
     grouped = _chart_grouping(date_from, date_to)
     query = _query(date_from, date_to, grouped, title_ids, territories, scope, 0, None)
@@ -227,7 +257,21 @@ def finance_chart(
     "/report",
     operation_id="studio_reports_boxoffice_get",
     summary="Box-office report over my studio's titles (JSON, CSV, XLSX or a chart)",
-    responses=_REPORT_DOC,
+    responses={
+        **problems(
+            "report_range_invalid",
+            "report_range_too_long",
+            "report_group_by_unknown",
+            "report_group_by_invalid",
+            "report_group_by_unavailable",
+            "report_format_conflict",
+            "report_currency_unknown",
+            "report_too_large",
+            "territory_invalid",
+            "title_not_found",
+        ),
+        **_REPORT_DOC,
+    },
 )
 def studio_report(
     session: ReadDb,
@@ -244,6 +288,7 @@ def studio_report(
     offset: Offset = 0,
     limit: Limit = None,
 ) -> Response:
+    """The box-office report limited to your studio's titles, with your revenue share."""
     query = _query(date_from, date_to, group_by, title_ids, territories, scope, offset, limit)
     return _render(session, query, format, chart, chart_currency)
 
@@ -253,7 +298,21 @@ def studio_report(
     operation_id="studio_reports_boxoffice_chart_svg_get",
     summary="Chart of my titles' daily gross and qualified views (SVG)",
     response_class=Response,
-    responses=_CHART_DOC,
+    responses={
+        **problems(
+            "report_range_invalid",
+            "report_range_too_long",
+            "report_group_by_unknown",
+            "report_group_by_invalid",
+            "report_group_by_unavailable",
+            "report_format_conflict",
+            "report_currency_unknown",
+            "report_too_large",
+            "territory_invalid",
+            "title_not_found",
+        ),
+        **_CHART_DOC,
+    },
 )
 def studio_chart(
     session: ReadDb,
@@ -264,6 +323,7 @@ def studio_chart(
     title_ids: TitleIds = None,
     territories: Territories = None,
 ) -> Response:
+    """Your titles' figures drawn as an SVG chart."""
     grouped = _chart_grouping(date_from, date_to)
     query = _query(date_from, date_to, grouped, title_ids, territories, scope, 0, None)
     return _render(session, query, ReportFormat.json, charts.ChartFormat.svg, None)
@@ -284,8 +344,10 @@ class FxLoadRead(BaseModel):
     openapi_extra={
         "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
     },
+    responses=problems("fx_csv_invalid", "fx_csv_empty", "fx_csv_too_large"),
 )
 async def load_fx_rates(request: Request, session: DbSession, principal: FinanceUser) -> FxLoadRead:
+    """The body is the CSV itself (`text/csv`); loading a day again replaces its rates."""
     body = await request.body()
     if len(body) > MAX_FX_BYTES:
         raise InvalidInput("the file is larger than 10 MB; split it", code="fx_csv_too_large")
@@ -299,6 +361,7 @@ async def load_fx_rates(request: Request, session: DbSession, principal: Finance
 
 @finance.get("/fx-rates/{day}", summary="FX rates of one day (units per EUR)")
 def fx_rates(session: ReadDb, _: FinanceUser, day: date) -> dict[str, str]:
+    """The rates stored for that day, in units of each currency per EUR."""
     return service.rates_on(session, day)
 
 
@@ -319,10 +382,12 @@ class RevenueShareRead(BaseModel):
     "/revenue-shares/{title_id}",
     summary="Set a title's revenue share (optionally for one territory)",
     response_model=RevenueShareRead,
+    responses=problems("revenue_share_invalid", "territory_invalid", "title_not_found"),
 )
 def set_revenue_share(
     session: DbSession, principal: FinanceUser, title_id: str, body: RevenueShareWrite
 ) -> RevenueShareRead:
+    """The studio's share of net revenue in basis points, for all territories or one."""
     row = service.set_revenue_share(
         session,
         title_id=title_id,
@@ -344,11 +409,14 @@ class RollupRead(BaseModel):
 
 @finance.post("/boxoffice/rollups/{day}", summary="Roll up one day now", response_model=RollupRead)
 def rollup_day(session: DbSession, _: FinanceUser, day: date) -> RollupRead:
+    """Normally done by the nightly job; rolling a day up again gives the same rows."""
     return RollupRead(day=day, rows=service.rollup_day(session, day))
 
 
 @finance.get(
-    "/reconciliation/{day}", summary="Ledger vs the provider's balance transactions for a UTC day"
+    "/reconciliation/{day}",
+    summary="Ledger vs the provider's balance transactions for a UTC day",
+    responses=problems((422, "payment_provider_not_configured"), "reconciliation_provider_error"),
 )
 def reconcile(
     session: ReadDb,
@@ -356,5 +424,6 @@ def reconcile(
     day: date,
     provider: Annotated[str | None, Query(pattern="^(stripe|sandbox)$")] = None,
 ) -> dict[str, Any]:
+    """Compares the ledger rows of the day with the provider's balance transactions and lists what differs."""
     result = reconciliation.reconcile(session, day, provider)
     return _jsonable(dataclasses.asdict(result))  # type: ignore[no-any-return]

@@ -10,6 +10,8 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from api import metrics as business_metrics
+from api.contract import METRICS_TOKEN, PUBLIC, problems
+from api.health_schemas import Readiness
 from core.db import ping_database
 from core.errors import NotAuthenticated, NotFound
 from core.metrics import bearer_ok
@@ -20,8 +22,9 @@ from core.storage import get_store
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", summary="The process is alive")
+@router.get("/healthz", summary="The process is alive", openapi_extra={"security": PUBLIC})
 async def healthz() -> dict[str, str]:
+    """Liveness: answers while the process serves requests; checks nothing else."""
     return {"status": "ok"}
 
 
@@ -32,9 +35,11 @@ def _check_database() -> None:
 @router.get(
     "/readyz",
     summary="Database, broker and storage are reachable",
-    responses={503: {"description": "A dependency is down; `failing` names it"}},
+    responses={**problems("not_ready"), 200: {"model": Readiness}},
+    openapi_extra={"security": PUBLIC},
 )
 async def readyz() -> JSONResponse:
+    """Readiness: the database, the job broker and object storage answer. 503 names the one that failed."""
     checks: dict[str, Any] = {}
     failing = []
     for name, check in (
@@ -67,11 +72,13 @@ async def readyz() -> JSONResponse:
     summary="Prometheus metrics: HTTP, business figures, jobs (docs/operations.md)",
     response_class=Response,
     responses={
-        401: {"description": "`metrics_unauthorized`: the bearer token is missing or wrong"},
-        404: {"description": "Production without a token: metrics are on their own port"},
+        **problems("metrics_unauthorized", (404, "not_found")),
+        200: {"content": {"text/plain": {}}, "description": "Prometheus text format"},
     },
+    openapi_extra={"security": METRICS_TOKEN},
 )
 async def metrics(authorization: Annotated[str | None, Header()] = None) -> Response:
+    """Prometheus text format. With `METRICS_TOKEN` set it needs `Authorization: Bearer <token>`; in production without one it is only served on the metrics port."""
     settings = get_settings()
     token = settings.metrics_token.get_secret_value()
     if token:

@@ -12,14 +12,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Path, Request
 from fastapi.responses import Response
 
+from api.contract import KEY_EXCHANGE_TOKEN, problems
 from api.deps import DbSession, ReadDb
-from api.problems import PROBLEM_JSON, PROBLEM_RESPONSES, Problem
+from api.problems import PROBLEM_JSON, Problem
 from core.errors import NotAuthenticated, NotFound
 from core.metrics import bearer_ok
 from core.settings import get_settings
 from drm import cpix, exchange
 
-router = APIRouter(prefix="/v1/drm", tags=["drm key exchange"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/v1/drm", tags=["drm key exchange"])
 
 CPIX_TYPE = "application/xml"
 XML_CONTENT: dict[str, Any] = {CPIX_TYPE: {"schema": {"type": "string"}}}
@@ -55,10 +56,24 @@ SPEKE_HEADERS = {"X-Speke-Version": exchange.SPEKE_VERSION, "Speke-User-Agent": 
     "/speke/v2",
     summary="SPEKE v2: a CPIX request in, the keys and DRM signalling out",
     response_class=Response,
-    responses={200: {"content": XML_CONTENT}, **BAD_CPIX},
-    openapi_extra={"requestBody": {"required": True, "content": XML_CONTENT}},
+    responses={
+        **problems(
+            "invalid_cpix",
+            "invalid_credentials",
+            "key_exchange_off",
+            (404, "key_not_found"),
+            "release_not_found",
+            "key_id_taken",
+        ),
+        **{200: {"content": XML_CONTENT}},
+    },
+    openapi_extra={
+        **{"requestBody": {"required": True, "content": XML_CONTENT}},
+        "security": KEY_EXCHANGE_TOKEN,
+    },
 )
 def speke(_: KeyExchangeCaller, session: DbSession, body: CpixBody) -> Response:
+    """A packager asks for content keys in a CPIX document (SPEKE v2) and gets them for the release's key periods."""
     answer = exchange.answer_speke(session, cpix.read(body))
     return Response(cpix.write(answer), media_type=CPIX_TYPE, headers=SPEKE_HEADERS)
 
@@ -67,13 +82,24 @@ def speke(_: KeyExchangeCaller, session: DbSession, body: CpixBody) -> Response:
     "/releases/{release_id}/cpix",
     summary="A packaged release's content keys, key periods and DRM signalling (CPIX 2.3)",
     response_class=Response,
-    responses={200: {"content": XML_CONTENT}},
+    responses={
+        **problems(
+            "invalid_cpix",
+            "invalid_credentials",
+            "key_exchange_off",
+            (404, "key_not_found"),
+            "release_not_found",
+        ),
+        **{200: {"content": XML_CONTENT}},
+    },
+    openapi_extra={"security": KEY_EXCHANGE_TOKEN},
 )
 def release_cpix(
     _: KeyExchangeCaller,
     session: ReadDb,
     release_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")],
 ) -> Response:
+    """The release's content keys as a CPIX document, for an outside packager."""
     document = exchange.release_document(session, release_id)
     return Response(
         cpix.write(document), media_type=CPIX_TYPE, headers={"Cache-Control": "no-store"}

@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
+from api.contract import problems
 from api.deps import DbSession, FinanceUser, PageParams, ReadDb
-from api.problems import PROBLEM_RESPONSES
 from payments.models import ReviewStatus
 from payments.schemas import (
     ActionList,
@@ -22,7 +22,7 @@ from payments.schemas import (
 from tickets import refunds, review
 from tickets.refunds import Recorded
 
-router = APIRouter(prefix="/v1/finance", tags=["finance"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/v1/finance", tags=["finance"])
 
 IdempotencyKey = Annotated[
     str,
@@ -49,6 +49,7 @@ def list_reviews(
     page: PageParams,
     status: Annotated[ReviewStatus | None, Query(description="Only this status")] = None,
 ) -> ReviewPage:
+    """Payments the provider flagged for review, oldest first."""
     rows, total = review.list_reviews(session, status=status, offset=page.offset, limit=page.limit)
     return ReviewPage(
         items=[ReviewRead.model_validate(r) for r in rows],
@@ -58,8 +59,14 @@ def list_reviews(
     )
 
 
-@router.get("/payment-reviews/{review_id}", summary="One review", response_model=ReviewRead)
+@router.get(
+    "/payment-reviews/{review_id}",
+    summary="One review",
+    response_model=ReviewRead,
+    responses=problems("review_not_found"),
+)
 def get_review(session: ReadDb, staff: FinanceUser, review_id: str) -> ReviewRead:
+    """The review, its payment and its ticket."""
     return ReviewRead.model_validate(review.get_review(session, review_id))
 
 
@@ -68,10 +75,19 @@ def get_review(session: ReadDb, staff: FinanceUser, review_id: str) -> ReviewRea
     summary="Keep the money received: book the sale and activate the ticket",
     response_model=ActionRead,
     status_code=201,
+    responses=problems(
+        "idempotency_key_reused",
+        "idempotency_key_invalid",
+        "request_in_progress",
+        "review_already_decided",
+        "review_not_found",
+        "ticket_not_found",
+    ),
 )
 def accept_review(
     session: DbSession, staff: FinanceUser, review_id: str, body: ReviewDecision
 ) -> ActionRead:
+    """Books the sale in the ledger and activates the ticket; repeating the request with its `Idempotency-Key` answers the same action."""
     return ActionRead.model_validate(
         review.accept(
             session, review_id=review_id, actor_id=staff.user_id, reason=body.reason
@@ -84,10 +100,20 @@ def accept_review(
     summary="Send the money back: a full refund through the provider (runs as a job)",
     response_model=ActionRead,
     status_code=202,
+    responses=problems(
+        "idempotency_key_reused",
+        "idempotency_key_invalid",
+        "request_in_progress",
+        "review_already_decided",
+        "review_not_found",
+        (409, "ticket_disputed"),
+        "ticket_not_found",
+    ),
 )
 def refund_review(
     session: DbSession, staff: FinanceUser, review_id: str, body: ReviewDecision
 ) -> ActionRead:
+    """Queues a full refund through the provider (a job); the ledger gets its negative row when the provider confirms."""
     return ActionRead.model_validate(
         review.refund(
             session, review_id=review_id, actor_id=staff.user_id, reason=body.reason
@@ -100,7 +126,24 @@ def refund_review(
     summary="Refund a ticket in full or in part through the provider (runs as a job)",
     response_model=ActionRead,
     status_code=202,
-    responses={200: {"description": "A repeat of an earlier request: the same action"}},
+    responses={
+        **problems(
+            "store_refund_only",
+            "idempotency_key_invalid",
+            "idempotency_key_reused",
+            "nothing_to_refund",
+            "payment_in_review",
+            "refund_exceeds_payment",
+            "request_in_progress",
+            (409, "ticket_disputed"),
+            "ticket_not_found",
+            "ticket_not_paid",
+        ),
+        200: {
+            "model": ActionRead,
+            "description": "A repeat of an earlier request: the same action",
+        },
+    },
 )
 def refund_ticket(
     session: DbSession,
@@ -110,6 +153,7 @@ def refund_ticket(
     response: Response,
     idempotency_key: IdempotencyKey,
 ) -> ActionRead:
+    """Queues the refund through the provider (a job); never more than what was paid and not yet refunded, whatever the retries."""
     recorded = refunds.request_refund(
         session,
         actor_id=staff.user_id,
@@ -126,7 +170,22 @@ def refund_ticket(
     summary="Send dispute evidence to the provider (runs as a job)",
     response_model=ActionRead,
     status_code=202,
-    responses={200: {"description": "A repeat of an earlier request: the same action"}},
+    responses={
+        **problems(
+            "dispute_not_found",
+            "evidence_empty",
+            "evidence_field_unknown",
+            "evidence_too_long",
+            "idempotency_key_invalid",
+            "idempotency_key_reused",
+            (502, "payment_provider_not_configured"),
+            "request_in_progress",
+        ),
+        200: {
+            "model": ActionRead,
+            "description": "A repeat of an earlier request: the same action",
+        },
+    },
 )
 def dispute_evidence(
     session: DbSession,
@@ -136,6 +195,7 @@ def dispute_evidence(
     response: Response,
     idempotency_key: IdempotencyKey,
 ) -> ActionRead:
+    """Queues the evidence for the provider (a job)."""
     recorded = refunds.submit_dispute_evidence(
         session,
         actor_id=staff.user_id,
@@ -152,8 +212,10 @@ def dispute_evidence(
     "/tickets/{ticket_id}/payment-actions",
     summary="The audit trail of a ticket's money: who did what, when, why",
     response_model=ActionList,
+    responses=problems("ticket_not_found"),
 )
 def ticket_actions(session: ReadDb, staff: FinanceUser, ticket_id: str) -> ActionList:
+    """Every staff money action on the ticket, newest first."""
     return ActionList(
         items=[ActionRead.model_validate(a) for a in refunds.actions_for_ticket(session, ticket_id)]
     )
@@ -163,6 +225,8 @@ def ticket_actions(session: ReadDb, staff: FinanceUser, ticket_id: str) -> Actio
     "/payment-actions/{action_id}",
     summary="One staff money action and what the provider answered",
     response_model=ActionRead,
+    responses=problems("payment_action_not_found"),
 )
 def get_action(session: ReadDb, staff: FinanceUser, action_id: str) -> ActionRead:
+    """The action, its reason and the provider's answer."""
     return ActionRead.model_validate(refunds.get_action(session, action_id))

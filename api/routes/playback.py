@@ -22,6 +22,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
+from api.contract import PLAYBACK_GRANT, problems
 from api.deps import (
     BearerCredentials,
     bearer_token,
@@ -29,7 +30,7 @@ from api.deps import (
     principal_of,
     scope_country,
 )
-from api.problems import PROBLEM_JSON, PROBLEM_RESPONSES, Problem, app_error_response
+from api.problems import app_error_response
 from api.screener_schemas import ScreenerPlaybackStart
 from core.db import utcnow
 from core.errors import InvalidInput, NotAuthenticated, NotFound
@@ -42,7 +43,7 @@ from drm.playlists import templates
 from playback import service as playback
 from playback.service import Issued, Refused
 
-router = APIRouter(prefix="/v1/playback", tags=["playback"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/v1/playback", tags=["playback"])
 
 MPEGURL = "application/vnd.apple.mpegurl"
 NO_STORE = {"Cache-Control": "no-store"}
@@ -136,16 +137,31 @@ KEY_TYPE = "application/octet-stream"
     summary="A 16-byte content key of a key period the grant opens (never cached)",
     response_class=Response,
     responses={
-        200: {"content": {KEY_TYPE: {}}},
-        429: {"description": "Rate limited"},
+        **problems(
+            "license_required",
+            "grant_expired",
+            "grant_session_mismatch",
+            "invalid_grant",
+            (401, "not_authenticated"),
+            (403, "device_mismatch"),
+            (403, "device_required"),
+            "key_not_granted",
+            (404, "key_not_found"),
+            "key_rate_limited",
+        ),
+        **{
+            200: {"content": {KEY_TYPE: {}}},
+        },
     },
-    openapi_extra=GRANT_PARAMETERS,
+    openapi_extra={**GRANT_PARAMETERS, "security": PLAYBACK_GRANT},
+    operation_id="playback_key",
 )
 async def content_key(
     request: Request,
     session_id: SessionId,
     key_id: Annotated[str, Path(pattern=f"^{KEY_ID}$")],
 ) -> Response:
+    """The key is read from memory (loaded once per key id); the grant must open its key period, and the request must come from the grant's device (`X-Device-Id`). Answers `application/octet-stream`, never cached; rate limited per session."""
     grant_token, _, device = _hot_call(request)
     grant = playback.grant_for(grant_token, session_id, device, key=True)
     playback.check_key_request(grant, key_id)
@@ -169,13 +185,32 @@ _MEDIA_TYPES = {
     "/sessions/{session_id}/media/{path:path}",
     summary="A segment of a granted rendition (embedded default delivery)",
     response_class=Response,
-    openapi_extra=GRANT_PARAMETERS,
+    openapi_extra={**GRANT_PARAMETERS, "security": PLAYBACK_GRANT},
+    operation_id="playback_media",
+    responses={
+        **problems(
+            "grant_expired",
+            "grant_session_mismatch",
+            "invalid_grant",
+            (401, "not_authenticated"),
+            (403, "device_mismatch"),
+            (403, "device_required"),
+            "media_not_granted",
+            "segment_not_found",
+            "invalid_storage_key",
+        ),
+        200: {
+            "description": "The file: an MPEG-TS or fMP4 segment, AAC audio or WebVTT",
+            "content": {"video/mp2t": {}, "video/mp4": {}, "audio/aac": {}, "text/vtt": {}},
+        },
+    },
 )
 async def media_segment(
     request: Request,
     session_id: SessionId,
     path: Annotated[str, Path(max_length=PATH_MAX)],
 ) -> Response:
+    """Only files of the rendition folders the grant names; with `MEDIA_DELIVERY=api` the API serves them, otherwise the playlists point at signed storage or CDN URLs."""
     grant_token, _, device = _hot_call(request)
     grant = playback.grant_for(grant_token, session_id, device)
     storage_key = playback.media_location(grant, path)
@@ -212,14 +247,28 @@ async def _playlist(request: Request, session_id: str, path: str | None) -> Resp
     "/sessions/{session_id}/playlists/{path:path}",
     summary="A media playlist of this session, its URLs under the session's grant",
     response_class=Response,
-    responses={200: {"content": {MPEGURL: {}}}},
-    openapi_extra=GRANT_PARAMETERS,
+    responses={
+        **problems(
+            "grant_expired",
+            "grant_session_mismatch",
+            "invalid_grant",
+            (401, "not_authenticated"),
+            (403, "device_mismatch"),
+            (403, "device_required"),
+            "playlist_not_found",
+            "invalid_storage_key",
+        ),
+        200: {"content": {MPEGURL: {}}},
+    },
+    openapi_extra={**GRANT_PARAMETERS, "security": PLAYBACK_GRANT},
+    operation_id="playback_playlist",
 )
 async def media_playlist(
     request: Request,
     session_id: SessionId,
     path: Annotated[str, Path(max_length=PATH_MAX)],
 ) -> Response:
+    """The packaged playlist rewritten per request: its key URIs point at this session, its segments at the configured media delivery; a `?token=` grant is carried into every URL."""
     return await _playlist(request, session_id, path)
 
 
@@ -227,10 +276,24 @@ async def media_playlist(
     "/sessions/{session_id}/master.m3u8",
     summary="This session's master playlist (variants, audio and subtitle renditions)",
     response_class=Response,
-    responses={200: {"content": {MPEGURL: {}}}},
-    openapi_extra=GRANT_PARAMETERS,
+    responses={
+        **problems(
+            "grant_expired",
+            "grant_session_mismatch",
+            "invalid_grant",
+            (401, "not_authenticated"),
+            (403, "device_mismatch"),
+            (403, "device_required"),
+            "playlist_not_found",
+            "invalid_storage_key",
+        ),
+        200: {"content": {MPEGURL: {}}},
+    },
+    openapi_extra={**GRANT_PARAMETERS, "security": PLAYBACK_GRANT},
+    operation_id="playback_master_playlist",
 )
 async def master_playlist(request: Request, session_id: SessionId) -> Response:
+    """The packaged master playlist rewritten for this session: variant, audio and subtitle playlists point at this session's playlist route."""
     return await _playlist(request, session_id, None)
 
 
@@ -241,10 +304,24 @@ DASH_MPD = "application/dash+xml"
     "/sessions/{session_id}/manifest.mpd",
     summary="This session's DASH manifest (cbcs releases): segments under the session's grant",
     response_class=Response,
-    responses={200: {"content": {DASH_MPD: {}}}},
-    openapi_extra=GRANT_PARAMETERS,
+    responses={
+        **problems(
+            "grant_expired",
+            "grant_session_mismatch",
+            "invalid_grant",
+            (401, "not_authenticated"),
+            (403, "device_mismatch"),
+            (403, "device_required"),
+            "manifest_not_found",
+            "invalid_storage_key",
+        ),
+        **{200: {"content": {DASH_MPD: {}}}},
+    },
+    openapi_extra={**GRANT_PARAMETERS, "security": PLAYBACK_GRANT},
+    operation_id="playback_dash_manifest",
 )
 async def dash_manifest(request: Request, session_id: SessionId) -> Response:
+    """The packaged DASH manifest rewritten for this session, its segment and license URLs under the session's grant."""
     grant_token, _, device = _hot_call(request)
     grant = playback.grant_for(grant_token, session_id, device)
     storage_key = playback.manifest_location(grant)
@@ -260,15 +337,11 @@ LICENSE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The license: a W3C ClearKey JSON Web Key Set, a Widevine license, "
         "a PlayReady SOAP answer or a FairPlay CKC",
-        "content": {"application/json": {}, "application/octet-stream": {}, "text/xml": {}},
-    },
-    400: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": "Not a challenge"},
-    413: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": "Challenge too large"},
-    429: {"description": "Rate limited"},
-    503: {
-        "model": Problem,
-        "content": {PROBLEM_JSON: {}},
-        "description": "The vendor's license server cannot be reached",
+        "content": {
+            "application/json": {"schema": {"type": "object", "description": "ClearKey JWKS"}},
+            "application/octet-stream": {},
+            "text/xml": {},
+        },
     },
 }
 
@@ -277,18 +350,40 @@ LICENSE_RESPONSES: dict[int | str, dict[str, Any]] = {
     "/license/{system}",
     summary="A DRM license for this grant's key periods (challenge in, license out)",
     response_class=Response,
-    responses=LICENSE_RESPONSES,
-    openapi_extra={
-        **GRANT_PARAMETERS,
-        "requestBody": {
-            "required": True,
-            "description": "The CDM's challenge: ClearKey JSON, Widevine or PlayReady "
-            "challenge, FairPlay SPC",
-            "content": {"application/octet-stream": {"schema": {"type": "string"}}},
-        },
+    responses={
+        **problems(
+            "grant_expired",
+            "grant_session_mismatch",
+            "invalid_grant",
+            (401, "not_authenticated"),
+            (403, "device_mismatch"),
+            (403, "device_required"),
+            "invalid_challenge",
+            "challenge_too_large",
+            "challenge_replayed",
+            "license_system_off",
+            "license_refused",
+            "license_server_unavailable",
+            "key_rate_limited",
+        ),
+        **LICENSE_RESPONSES,
     },
+    openapi_extra={
+        **{
+            **GRANT_PARAMETERS,
+            "requestBody": {
+                "required": True,
+                "description": "The CDM's challenge: ClearKey JSON, Widevine or PlayReady "
+                "challenge, FairPlay SPC",
+                "content": {"application/octet-stream": {"schema": {"type": "string"}}},
+            },
+        },
+        "security": PLAYBACK_GRANT,
+    },
+    operation_id="playback_license",
 )
 async def drm_license(request: Request, system: LicenseSystem) -> Response:
+    """The CDM's challenge in, a license for the key periods the grant opens out (ClearKey, Widevine, PlayReady or FairPlay), from the grant's device only."""
     grant_token, _, device = _hot_call(request)
     # The grant before the body: nothing is read, checked or forwarded without one.
     grant = playback.license_grant(grant_token, device)
@@ -301,7 +396,18 @@ async def drm_license(request: Request, system: LicenseSystem) -> Response:
 
 
 class PlaybackStart(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "ticket_id": "3f2b9c1d6e7a4b8c9d0e1f2a3b4c5d6e",
+                    "take_over": False,
+                    "position_seconds": 1834.5,
+                }
+            ]
+        },
+    )
 
     ticket_id: str = Field(min_length=1, max_length=64, description="One of my tickets")
     take_over: bool = Field(
@@ -318,17 +424,37 @@ class PlaybackStart(BaseModel):
 
 
 class AudioTrackRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"language": "de", "name": "Deutsch", "role": "dub"}]}
+    )
+
     language: str
     name: str
     role: str = Field(description="original, dub or commentary")
 
 
 class SubtitleTrackRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"language": "en", "name": "English"}]}
+    )
+
     language: str
     name: str
 
 
 class GrantRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "token": "eyJzIjoiYzQxZDdlOWEiLCJ0IjoiM2YyYjljMWQifQ.q1w2e3r4t5y6u7i8o9p0aa",
+                    "token_expires_at": "2026-03-01T20:01:00Z",
+                    "key_periods": [0, 1],
+                }
+            ]
+        }
+    )
+
     token: str = Field(
         description="The playback grant: send it with every playlist, key and media request"
     )
@@ -337,6 +463,36 @@ class GrantRead(BaseModel):
 
 
 class PlaybackStarted(GrantRead):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "token": "eyJzIjoiYzQxZDdlOWEiLCJ0IjoiM2YyYjljMWQifQ.q1w2e3r4t5y6u7i8o9p0aa",
+                    "token_expires_at": "2026-03-01T20:01:00Z",
+                    "key_periods": [0, 1],
+                    "session_id": "c41d7e9a0b2f4c6d8e1a3b5c7d9e0f12",
+                    "ticket_id": "3f2b9c1d6e7a4b8c9d0e1f2a3b4c5d6e",
+                    "title_id": "7d0c5a4e2b8f4a61b3f09c2d8e1a6b55",
+                    "master_playlist_url": "https://api.example.com/v1/playback/sessions/c41d7e9a0b2f4c6d8e1a3b5c7d9e0f12/master.m3u8",
+                    "refresh_url": "https://api.example.com/v1/playback/sessions/c41d7e9a0b2f4c6d8e1a3b5c7d9e0f12/token",
+                    "heartbeat_url": "https://api.example.com/v1/playback/sessions/c41d7e9a0b2f4c6d8e1a3b5c7d9e0f12/heartbeat",
+                    "stop_url": "https://api.example.com/v1/playback/sessions/c41d7e9a0b2f4c6d8e1a3b5c7d9e0f12/stop",
+                    "heartbeat_interval_seconds": 30,
+                    "session_timeout_seconds": 120,
+                    "duration_seconds": 5820.0,
+                    "audio": [
+                        {"language": "en", "name": "English", "role": "original"},
+                        {"language": "de", "name": "Deutsch", "role": "dub"},
+                    ],
+                    "subtitles": [{"language": "en", "name": "English"}],
+                    "protection": "aes128",
+                    "dash_manifest_url": None,
+                    "license_url": None,
+                }
+            ]
+        }
+    )
+
     session_id: str
     ticket_id: str
     title_id: str
@@ -413,10 +569,28 @@ def _session_urls(session_id: str) -> dict[str, str]:
     summary="Start playback of one of my tickets: a session, its master playlist and a grant",
     status_code=201,
     response_model=PlaybackStarted,
+    operation_id="playback_start",
+    responses=problems(
+        "country_unknown",
+        "not_licensed_in_country",
+        "outside_licence_window",
+        "ticket_pending",
+        "ticket_expired",
+        "ticket_refunded",
+        (403, "ticket_disputed"),
+        "ticket_failed",
+        (422, "device_required"),
+        (404, "release_not_ready"),
+        "stream_limit_reached",
+        "ticket_not_found",
+        "ticket_not_watchable",
+        "title_not_found",
+    ),
 )
 async def start_playback(
     request: Request, credentials: BearerCredentials, body: PlaybackStart
 ) -> PlaybackStarted:
+    """The database decides: the ticket is mine and watchable, the title is licensed in my country now, and the ticket plays on fewer devices than its stream limit (`take_over` ends the longest-silent other one). Needs a login token with a device id. The first play starts the rental clock."""
     access_token = bearer_token(credentials)
 
     def work(session: Session) -> Issued:
@@ -462,7 +636,9 @@ async def start_screener_playback(
 
 
 class Seek(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"position_seconds": 2400.0}]}
+    )
 
     position_seconds: float | None = Field(
         default=None, ge=0, le=86_400, description="Playhead after a seek: moves the key periods"
@@ -473,6 +649,30 @@ class Seek(BaseModel):
     "/sessions/{session_id}/token",
     summary="Refresh the grant: the database decides again (send the current grant)",
     response_model=GrantRead,
+    operation_id="playback_refresh",
+    responses=problems(
+        "grant_expired",
+        "grant_session_mismatch",
+        "invalid_grant",
+        (401, "not_authenticated"),
+        (403, "device_mismatch"),
+        (403, "device_required"),
+        "country_unknown",
+        "not_licensed_in_country",
+        "outside_licence_window",
+        "ticket_pending",
+        "ticket_expired",
+        "ticket_refunded",
+        (403, "ticket_disputed"),
+        "ticket_failed",
+        "country_changed",
+        (404, "release_not_ready"),
+        "session_ended",
+        "session_not_found",
+        "ticket_not_found",
+        "title_not_found",
+    ),
+    openapi_extra={"security": PLAYBACK_GRANT},
 )
 async def refresh_grant(
     request: Request,
@@ -481,6 +681,7 @@ async def refresh_grant(
     token: TokenQuery = None,
     device: DeviceHeader = None,
 ) -> GrantRead | JSONResponse:
+    """Send the current grant (Authorization or `?token=`) and, after a seek, the new position. A refusal ends the session and is answered with its code."""
     grant_token, _ = _grant_token(request, token)
 
     def work(session: Session) -> Issued | Refused:
@@ -501,7 +702,12 @@ async def refresh_grant(
 
 
 class Heartbeat(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"seq": 42, "position_seconds": 1864.5, "watched_seconds": 30.0}]
+        },
+    )
 
     seq: int = Field(ge=0, le=10_000_000, description="Increases by one per heartbeat")
     position_seconds: float = Field(ge=0, le=86_400, description="Playhead position")
@@ -511,6 +717,21 @@ class Heartbeat(BaseModel):
 
 
 class HeartbeatRead(GrantRead):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "token": "eyJzIjoiYzQxZDdlOWEiLCJ0IjoiM2YyYjljMWQifQ.q1w2e3r4t5y6u7i8o9p0aa",
+                    "token_expires_at": "2026-03-01T20:01:00Z",
+                    "key_periods": [0, 1],
+                    "session_id": "c41d7e9a0b2f4c6d8e1a3b5c7d9e0f12",
+                    "alive_until": "2026-03-01T20:02:00Z",
+                    "recorded": True,
+                }
+            ]
+        }
+    )
+
     session_id: str
     alive_until: datetime = Field(description="Send the next heartbeat before this time")
     recorded: bool = Field(description="False when this seq was already received")
@@ -520,6 +741,30 @@ class HeartbeatRead(GrantRead):
     "/sessions/{session_id}/heartbeat",
     summary="Heartbeat: the database decides again; records watched time; a new grant",
     response_model=HeartbeatRead,
+    operation_id="playback_heartbeat",
+    responses=problems(
+        "grant_expired",
+        "grant_session_mismatch",
+        "invalid_grant",
+        (401, "not_authenticated"),
+        (403, "device_mismatch"),
+        (403, "device_required"),
+        "country_unknown",
+        "not_licensed_in_country",
+        "outside_licence_window",
+        "ticket_pending",
+        "ticket_expired",
+        "ticket_refunded",
+        (403, "ticket_disputed"),
+        "ticket_failed",
+        "country_changed",
+        (404, "release_not_ready"),
+        "session_ended",
+        "session_not_found",
+        "ticket_not_found",
+        "title_not_found",
+    ),
+    openapi_extra={"security": PLAYBACK_GRANT},
 )
 async def send_heartbeat(
     request: Request,
@@ -528,6 +773,7 @@ async def send_heartbeat(
     token: TokenQuery = None,
     device: DeviceHeader = None,
 ) -> HeartbeatRead | JSONResponse:
+    """Every `heartbeat_interval_seconds`: the playhead and the seconds played since the last one. Each `seq` is recorded once (a repeat answers `recorded: false`), so retries never count watched time twice. Answers a fresh grant."""
     grant_token, _ = _grant_token(request, token)
     at = utcnow()
 
@@ -560,6 +806,17 @@ async def send_heartbeat(
     "/sessions/{session_id}/stop",
     summary="Stop playback: ends the session and frees its stream slot",
     status_code=204,
+    operation_id="playback_stop",
+    responses=problems(
+        "grant_expired",
+        "grant_session_mismatch",
+        "invalid_grant",
+        (401, "not_authenticated"),
+        (403, "device_mismatch"),
+        (403, "device_required"),
+        "session_not_found",
+    ),
+    openapi_extra={"security": PLAYBACK_GRANT},
 )
 async def stop_playback(
     request: Request,
@@ -567,6 +824,7 @@ async def stop_playback(
     token: TokenQuery = None,
     device: DeviceHeader = None,
 ) -> Response:
+    """Ends the session with the grant it was given; its grant stops being renewed. Stopping twice answers 204 again."""
     grant_token, _ = _grant_token(request, token)
 
     def work(session: Session) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
+from api.contract import PUBLIC, problems
 from core.errors import NotFound
 from core.settings import get_settings
 
@@ -32,21 +33,41 @@ def shaka_path() -> Path:
 
 
 @router.get(
-    "/play", summary="The web player (sign in, my tickets, play)", response_class=FileResponse
+    "/play",
+    summary="The web player (sign in, my tickets, play)",
+    response_class=FileResponse,
+    responses={200: {"content": {"text/html": {}}, "description": "The page"}},
+    openapi_extra={"security": PUBLIC},
 )
 def player_page() -> FileResponse:
+    """An HTML page that signs in, lists my tickets and plays one with hls.js."""
     return FileResponse(_HERE / "index.html", media_type="text/html", headers=_NO_CACHE)
 
 
-@router.get("/play/player.js", summary="The web player's script", response_class=FileResponse)
+@router.get(
+    "/play/player.js",
+    summary="The web player's script",
+    response_class=FileResponse,
+    responses={200: {"content": {"text/javascript": {}}, "description": "The script"}},
+    openapi_extra={"security": PUBLIC},
+)
 def player_script() -> FileResponse:
+    """The player page's script."""
     return FileResponse(_HERE / "player.js", media_type="text/javascript", headers=_NO_CACHE)
 
 
 @router.get(
-    "/play/hls.min.js", summary="hls.js, as installed from npm", response_class=FileResponse
+    "/play/hls.min.js",
+    summary="hls.js, as installed from npm",
+    response_class=FileResponse,
+    responses={
+        **problems("player_assets_missing"),
+        200: {"content": {"text/javascript": {}}, "description": "The script"},
+    },
+    openapi_extra={"security": PUBLIC},
 )
 def hls_script() -> FileResponse:
+    """hls.js as installed by `./run player-setup`, served by this process (no CDN)."""
     path = hlsjs_path()
     if not path.is_file():
         raise NotFound(
@@ -59,8 +80,14 @@ def hls_script() -> FileResponse:
     "/play/shaka-player.compiled.js",
     summary="Shaka Player (DASH and HLS with EME), as installed from npm",
     response_class=FileResponse,
+    responses={
+        **problems("player_assets_missing"),
+        200: {"content": {"text/javascript": {}}, "description": "The script"},
+    },
+    openapi_extra={"security": PUBLIC},
 )
 def shaka_script() -> FileResponse:
+    """Shaka Player as installed by `./run player-setup`, served by this process (no CDN)."""
     path = shaka_path()
     if not path.is_file():
         raise NotFound(

@@ -9,20 +9,32 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from accounts.models import Role
 from accounts.service import Principal
+from api.contract import problems
 from api.deps import DbSession, RequestCountry, require_role
-from api.problems import PROBLEM_RESPONSES
 from api.routes.tickets import TicketRead, ticket_read
 from core.db import utcnow
 from tickets import fulfilment
 from tickets import service as tickets
 
-router = APIRouter(tags=["purchases"], responses=PROBLEM_RESPONSES)
+router = APIRouter(tags=["purchases"])
 
 Viewer = Annotated[Principal, require_role(Role.viewer)]
 
 
 class PurchaseCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "title_id": "7d0c5a4e2b8f4a61b3f09c2d8e1a6b55",
+                    "expected_amount_minor": 1299,
+                    "expected_currency": "USD",
+                    "platform": "ios",
+                }
+            ]
+        },
+    )
 
     title_id: str = Field(min_length=1, max_length=32, description="The title to buy")
     expected_amount_minor: int | None = Field(
@@ -42,6 +54,40 @@ class PurchaseCreate(BaseModel):
 class PaymentSheetRead(BaseModel):
     """What Stripe's mobile PaymentSheet needs, and the ticket it pays for."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "provider": "stripe",
+                    "payment_intent_id": "pi_3OqX2aLkdIwHu7ix0",
+                    "client_secret": "pi_3OqX2aLkdIwHu7ix0_secret_Yz",
+                    "customer_id": "cus_PfX8aZ1",
+                    "ephemeral_key_secret": "ek_test_YWNjdF8x",
+                    "publishable_key": "pk_test_51HxYz",
+                    "amount_minor": 1299,
+                    "currency": "USD",
+                    "ticket": {
+                        "id": "3f2b9c1d6e7a4b8c9d0e1f2a3b4c5d6e",
+                        "title_id": "7d0c5a4e2b8f4a61b3f09c2d8e1a6b55",
+                        "state": "pending",
+                        "territory": "US",
+                        "price_minor": 1299,
+                        "currency": "USD",
+                        "purchased_at": "2026-03-01T19:02:11Z",
+                        "paid_at": None,
+                        "start_by": None,
+                        "first_played_at": None,
+                        "watch_until": None,
+                        "watch_hours": 48,
+                        "remaining_seconds": None,
+                        "failure_code": None,
+                        "resume_position_seconds": 0.0,
+                    },
+                }
+            ]
+        }
+    )
+
     provider: str = Field(description="stripe or sandbox")
     payment_intent_id: str
     client_secret: str = Field(description="PaymentIntent client secret for the PaymentSheet")
@@ -58,7 +104,31 @@ class PaymentSheetRead(BaseModel):
     summary="Buy a ticket: start a payment for a title in the caller's country",
     response_model=PaymentSheetRead,
     status_code=201,
-    responses={200: {"description": "A repeat of an earlier request: the same payment"}},
+    responses={
+        **problems(
+            "country_unknown",
+            "not_licensed_in_country",
+            "outside_licence_window",
+            "idempotency_key_invalid",
+            "idempotency_key_reused",
+            "payment_provider_error",
+            "payment_provider_refused",
+            "payment_idempotency_conflict",
+            "payment_provider_unsupported",
+            (502, "payment_provider_not_configured"),
+            "platform_invalid",
+            "price_changed",
+            "purchase_in_progress",
+            (409, "release_not_ready"),
+            "title_not_found",
+            "viewer_not_found",
+        ),
+        200: {
+            "model": PaymentSheetRead,
+            "description": "A repeat of an earlier request: the same payment",
+        },
+    },
+    operation_id="purchases_create",
 )
 def create_purchase(
     session: DbSession,
@@ -77,6 +147,7 @@ def create_purchase(
         ),
     ],
 ) -> PaymentSheetRead:
+    """Creates a pending ticket at the price of the caller's country and a payment with the provider, and answers what the PaymentSheet needs (201). The `Idempotency-Key` makes retries safe: a repeat answers the same payment (200), never a second charge. The ticket turns active when the provider's webhook confirms the payment."""
     sheet = tickets.purchase(
         session,
         viewer_id=viewer.user_id,
@@ -105,7 +176,9 @@ def create_purchase(
 
 
 class SandboxConfirm(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"payment_method": "pm_card_visa"}]}
+    )
 
     payment_method: str = Field(
         min_length=3,
@@ -116,12 +189,57 @@ class SandboxConfirm(BaseModel):
 
 
 class SandboxEventRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "event_id": "evt_sb_4f1c2a9b7d3e",
+                    "type": "payment_intent.succeeded",
+                    "status": "handled",
+                }
+            ]
+        }
+    )
+
     event_id: str
     type: str
     status: str
 
 
 class SandboxConfirmRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "events": [
+                        {
+                            "event_id": "evt_sb_4f1c2a9b7d3e",
+                            "type": "payment_intent.succeeded",
+                            "status": "handled",
+                        }
+                    ],
+                    "ticket": {
+                        "id": "3f2b9c1d6e7a4b8c9d0e1f2a3b4c5d6e",
+                        "title_id": "7d0c5a4e2b8f4a61b3f09c2d8e1a6b55",
+                        "state": "active",
+                        "territory": "US",
+                        "price_minor": 1299,
+                        "currency": "USD",
+                        "purchased_at": "2026-03-01T19:02:11Z",
+                        "paid_at": "2026-03-01T19:02:14Z",
+                        "start_by": "2026-03-31T19:02:14Z",
+                        "first_played_at": None,
+                        "watch_until": None,
+                        "watch_hours": 48,
+                        "remaining_seconds": 2592000,
+                        "failure_code": None,
+                        "resume_position_seconds": 0.0,
+                    },
+                }
+            ]
+        }
+    )
+
     events: list[SandboxEventRead]
     ticket: TicketRead
 
@@ -130,10 +248,18 @@ class SandboxConfirmRead(BaseModel):
     "/v1/sandbox/payments/{payment_intent_id}/confirm",
     summary="Sandbox only: pay with a test card, as the PaymentSheet would",
     response_model=SandboxConfirmRead,
+    operation_id="purchases_confirm_sandbox",
+    responses=problems(
+        "payment_not_found",
+        (502, "payment_provider_not_configured"),
+        "sandbox_disabled",
+        "sandbox_card_unknown",
+    ),
 )
 def confirm_sandbox_payment(
     session: DbSession, viewer: Viewer, payment_intent_id: str, body: SandboxConfirm
 ) -> SandboxConfirmRead:
+    """Only with the sandbox provider: pays the payment with a documented test card and delivers the resulting webhook events, as Stripe would after the PaymentSheet."""
     receipts, ticket = fulfilment.confirm_sandbox_payment(
         session,
         viewer_id=viewer.user_id,

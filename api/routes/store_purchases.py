@@ -4,14 +4,14 @@ too. docs/stores.md describes the whole path."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 
 from accounts.models import Role
 from accounts.service import Principal
+from api.contract import STORE_NOTIFICATION, problems
 from api.deps import DbSession, require_role
-from api.problems import PROBLEM_RESPONSES, Problem
 from api.routes.tickets import ticket_read
 from api.store_schemas import (
     AppleStorePurchaseCreate,
@@ -23,7 +23,7 @@ from core.db import utcnow
 from payments.stores import StoreError, apple_store, google_play
 from tickets import store_purchases
 
-router = APIRouter(tags=["store purchases"], responses=PROBLEM_RESPONSES)
+router = APIRouter(tags=["store purchases"])
 
 Viewer = Annotated[Principal, require_role(Role.viewer)]
 
@@ -35,38 +35,6 @@ async def _raw_body(request: Request) -> bytes:
 
 
 RawBody = Annotated[bytes, Depends(_raw_body)]
-
-
-def _problem(description: str) -> dict[str, Any]:
-    return {
-        "model": Problem,
-        "content": {"application/problem+json": {}},
-        "description": description,
-    }
-
-
-PURCHASE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "This store transaction was already a ticket of the caller's"},
-    404: _problem("store_not_configured, title_not_found"),
-    409: _problem(
-        "store_purchase_claimed, store_price_mismatch, store_purchase_revoked, "
-        "store_purchase_pending, release_not_ready"
-    ),
-    422: _problem(
-        "store_transaction_invalid, store_app_mismatch, store_environment_mismatch, "
-        "store_product_unknown"
-    ),
-    502: _problem("store_unavailable: the store did not answer; retry"),
-}
-NOTIFICATION_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: _problem(
-        "store_notification_invalid, store_notification_stale, store_app_mismatch, "
-        "store_environment_mismatch"
-    ),
-    401: _problem("store_notification_unauthenticated (Google: the Pub/Sub push token)"),
-    404: _problem("store_not_configured"),
-    502: _problem("store_unavailable"),
-}
 
 
 def _read(claimed: store_purchases.Claimed, response: Response) -> StorePurchaseRead:
@@ -88,11 +56,36 @@ def _read(claimed: store_purchases.Claimed, response: Response) -> StorePurchase
     summary="Get the ticket an App Store purchase bought (StoreKit 2 signed transaction)",
     response_model=StorePurchaseRead,
     status_code=201,
-    responses=PURCHASE_RESPONSES,
+    responses={
+        **problems(
+            "country_unknown",
+            "not_licensed_in_country",
+            "outside_licence_window",
+            "title_not_found",
+            "purchase_in_progress",
+            (409, "release_not_ready"),
+            "store_price_mismatch",
+            "store_purchase_claimed",
+            "store_purchase_revoked",
+            "store_purchase_pending",
+            "store_product_unknown",
+            "store_transaction_invalid",
+            (422, "store_environment_mismatch"),
+            "store_not_configured",
+            "store_unavailable",
+            "store_request_refused",
+            "viewer_not_found",
+        ),
+        200: {
+            "model": StorePurchaseRead,
+            "description": "This store transaction was already a ticket of the caller's",
+        },
+    },
 )
 def create_apple_purchase(
     session: DbSession, viewer: Viewer, body: AppleStorePurchaseCreate, response: Response
 ) -> StorePurchaseRead:
+    """The app sends the App Store transaction; the server verifies it with Apple and activates the ticket once. Sending the same transaction again answers the same ticket."""
     purchase = apple_store().verify_transaction(body.signed_transaction)
     claimed = store_purchases.claim(session, viewer_id=viewer.user_id, purchase=purchase)
     return _read(claimed, response)
@@ -104,11 +97,37 @@ def create_apple_purchase(
     summary="Get the ticket a Google Play purchase bought (purchase token)",
     response_model=StorePurchaseRead,
     status_code=201,
-    responses=PURCHASE_RESPONSES,
+    responses={
+        **problems(
+            "country_unknown",
+            "not_licensed_in_country",
+            "outside_licence_window",
+            "title_not_found",
+            "purchase_in_progress",
+            (409, "release_not_ready"),
+            "store_price_mismatch",
+            "store_purchase_claimed",
+            "store_purchase_revoked",
+            "store_purchase_pending",
+            "store_product_unknown",
+            "store_transaction_invalid",
+            (422, "store_environment_mismatch"),
+            "store_not_configured",
+            "store_unavailable",
+            "store_request_refused",
+            "viewer_not_found",
+            (422, "store_app_mismatch"),
+        ),
+        200: {
+            "model": StorePurchaseRead,
+            "description": "This store transaction was already a ticket of the caller's",
+        },
+    },
 )
 def create_google_purchase(
     session: DbSession, viewer: Viewer, body: GooglePlayPurchaseCreate, response: Response
 ) -> StorePurchaseRead:
+    """The app sends the Google Play purchase token; the server verifies it with Google, acknowledges it and activates the ticket once. Sending it again answers the same ticket."""
     play = google_play()
     if body.package_name is not None and body.package_name != play.package_name:
         raise StoreError("the purchase belongs to another app", code="store_app_mismatch")
@@ -119,13 +138,24 @@ def create_google_purchase(
 
 @router.post(
     "/v1/webhooks/app-store",
-    operation_id="store_notifications_apple_create",
+    operation_id="webhooks_app_store",
     summary="App Store Server Notifications V2 (signed; set this URL in App Store Connect)",
     response_model=StoreNotificationReceipt,
-    responses=NOTIFICATION_RESPONSES,
+    responses={
+        **problems(
+            "store_notification_invalid",
+            "store_notification_stale",
+            (400, "store_environment_mismatch"),
+            (400, "store_app_mismatch"),
+            "store_not_configured",
+            "store_unavailable",
+        ),
+    },
     tags=["webhooks"],
+    openapi_extra={"security": STORE_NOTIFICATION},
 )
 def apple_notification(session: DbSession, body: RawBody) -> StoreNotificationReceipt:
+    """App Store Server Notifications v2 (refunds, revocations), verified and applied once per notification."""
     notice = apple_store().verify_notification(body)
     receipt = store_purchases.apply_notice(session, notice)
     return StoreNotificationReceipt(
@@ -135,17 +165,29 @@ def apple_notification(session: DbSession, body: RawBody) -> StoreNotificationRe
 
 @router.post(
     "/v1/webhooks/google-play",
-    operation_id="store_notifications_google_create",
+    operation_id="webhooks_google_play",
     summary="Google Play real-time developer notifications (Pub/Sub push with an OIDC token)",
     response_model=StoreNotificationReceipt,
-    responses=NOTIFICATION_RESPONSES,
+    responses={
+        **problems(
+            "store_notification_invalid",
+            "store_notification_unauthenticated",
+            "store_notification_stale",
+            (400, "store_environment_mismatch"),
+            (400, "store_app_mismatch"),
+            "store_not_configured",
+            "store_unavailable",
+        ),
+    },
     tags=["webhooks"],
+    openapi_extra={"security": STORE_NOTIFICATION},
 )
 def google_notification(
     session: DbSession,
     body: RawBody,
     authorization: Annotated[str | None, Header()] = None,
 ) -> StoreNotificationReceipt:
+    """Google Play real-time developer notifications (Pub/Sub push), verified and applied once per message."""
     notice = google_play().verify_push(authorization, body)
     receipt = store_purchases.apply_notice(session, notice)
     return StoreNotificationReceipt(

@@ -12,8 +12,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from accounts import service as accounts
+from api.contract import problems
 from api.deps import CallerScope, DbSession, PageParams, ReadDb, StudioUser
-from api.problems import PROBLEM_RESPONSES
 from api.routes.titles import CollectionRead as ViewerCollectionRead
 from api.routes.titles import collection_read as viewer_collection_read
 from api.routes.titles import title_facts
@@ -22,7 +22,7 @@ from catalog.models import Collection, LicenceWindow, TerritoryMode, Title
 from core.errors import InvalidInput
 from core.scope import StudioScope
 
-router = APIRouter(prefix="/v1/studio", tags=["studio catalog"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/v1/studio", tags=["studio catalog"])
 
 Text300 = Annotated[str, Field(min_length=1, max_length=300)]
 Url = Annotated[str, Field(max_length=2000, pattern=r"^https?://\S+$")]
@@ -115,7 +115,7 @@ class WindowUpdate(BaseModel):
     ends_at: AwareDatetime | None = None
 
 
-class PriceRead(BaseModel):
+class WindowPriceRead(BaseModel):
     country: str
     amount_minor: int
     currency: str
@@ -127,7 +127,7 @@ class WindowRead(BaseModel):
     countries: list[str]
     starts_at: datetime
     ends_at: datetime
-    prices: list[PriceRead]
+    prices: list[WindowPriceRead]
 
 
 class StudioTitleRead(BaseModel):
@@ -171,8 +171,27 @@ class CollectionCreate(CollectionWrite):
     slug: str = Field(max_length=120, examples=["online-panorama"])
 
 
-class CollectionRead(ViewerCollectionRead):
+class StudioCollectionRead(ViewerCollectionRead):
     """What viewers see of a collection, plus how it restricts and what it holds."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0a1b2c3d4e5f60718293a4b5c6d7e8f9",
+                    "slug": "midnight-section",
+                    "name": "Midnight Section",
+                    "description": "Films after dark",
+                    "starts_at": "2026-03-01T00:00:00Z",
+                    "ends_at": "2026-03-15T00:00:00Z",
+                    "territory_mode": "listed",
+                    "countries": ["US", "CA"],
+                    "restricts": True,
+                    "title_ids": ["7d0c5a4e2b8f4a61b3f09c2d8e1a6b55"],
+                }
+            ]
+        }
+    )
 
     territory_mode: TerritoryMode | None
     countries: list[str]
@@ -197,7 +216,7 @@ def window_read(window: LicenceWindow) -> WindowRead:
         starts_at=window.starts_at,
         ends_at=window.ends_at,
         prices=[
-            PriceRead(country=p.country, amount_minor=p.price_minor, currency=p.currency)
+            WindowPriceRead(country=p.country, amount_minor=p.price_minor, currency=p.currency)
             for p in window.prices
         ],
     )
@@ -215,8 +234,8 @@ def title_read(title: Title) -> StudioTitleRead:
     )
 
 
-def collection_read(collection: Collection) -> CollectionRead:
-    return CollectionRead(
+def collection_read(collection: Collection) -> StudioCollectionRead:
+    return StudioCollectionRead(
         **viewer_collection_read(collection).model_dump(),
         territory_mode=collection.territory_mode,
         countries=sorted(collection.countries),
@@ -239,10 +258,28 @@ def _reload(session: DbSession, title_id: str) -> StudioTitleRead:
 # --- titles ---------------------------------------------------------------------------------
 
 
-@router.post("/titles", summary="Create a title", status_code=201, response_model=StudioTitleRead)
+@router.post(
+    "/titles",
+    summary="Create a title",
+    status_code=201,
+    response_model=StudioTitleRead,
+    responses=problems(
+        "invalid_genre",
+        "invalid_locale",
+        "invalid_runtime",
+        "invalid_slug",
+        "invalid_storage_key",
+        "slug_taken",
+        "studio_not_found",
+        "studio_required",
+        "studio_mismatch",
+        "title_not_found",
+    ),
+)
 def create_title(
     session: DbSession, _: StudioUser, scope: CallerScope, body: TitleCreate
 ) -> StudioTitleRead:
+    """A new title of your studio (admins name the studio). It is not on sale until a licence window with prices opens."""
     studio_id = scope.owner(body.studio_id)
     accounts.get_studio(session, studio_id)  # an admin may name a studio that does not exist
     title = catalog.create_title(
@@ -259,10 +296,16 @@ def create_title(
     return _reload(session, title.id)
 
 
-@router.get("/titles", summary="Your studio's titles", response_model=StudioTitlePage)
+@router.get(
+    "/titles",
+    summary="Your studio's titles",
+    response_model=StudioTitlePage,
+    responses=problems("invalid_locale"),
+)
 def list_titles(
     session: ReadDb, _: StudioUser, scope: CallerScope, page: PageParams
 ) -> StudioTitlePage:
+    """Every title of your studio, on sale or not, newest first."""
     rows, total = catalog.list_studio_titles(session, scope, offset=page.offset, limit=page.limit)
     return StudioTitlePage(
         items=[title_read(t) for t in rows],
@@ -272,17 +315,33 @@ def list_titles(
     )
 
 
-@router.get("/titles/{title_id}", summary="One of your titles", response_model=StudioTitleRead)
+@router.get(
+    "/titles/{title_id}",
+    summary="One of your titles",
+    response_model=StudioTitleRead,
+    responses=problems("title_not_found", "invalid_locale"),
+)
 def get_title(session: ReadDb, _: StudioUser, scope: CallerScope, title_id: str) -> StudioTitleRead:
+    """A title of your studio with its localizations, windows and prices."""
     return title_read(catalog.studio_title(session, scope, title_id))
 
 
 @router.patch(
-    "/titles/{title_id}", summary="Change a title's details", response_model=StudioTitleRead
+    "/titles/{title_id}",
+    summary="Change a title's details",
+    response_model=StudioTitleRead,
+    responses=problems(
+        "invalid_genre",
+        "invalid_locale",
+        "invalid_runtime",
+        "invalid_storage_key",
+        "title_not_found",
+    ),
 )
 def update_title(
     session: DbSession, _: StudioUser, scope: CallerScope, title_id: str, body: TitleUpdate
 ) -> StudioTitleRead:
+    """Only the fields sent change."""
     title = catalog.studio_title(session, scope, title_id)
     catalog.update_title(
         session,
@@ -304,6 +363,7 @@ def update_title(
     "/titles/{title_id}/localizations/{locale}",
     summary="Set a title's metadata in one locale",
     response_model=LocalizationRead,
+    responses=problems("invalid_locale", "name_empty", "title_not_found"),
 )
 def put_localization(
     session: DbSession,
@@ -313,6 +373,7 @@ def put_localization(
     locale: str,
     body: LocalizationPut,
 ) -> LocalizationRead:
+    """Title, synopsis and poster in one BCP 47 locale; viewers get the best match of their languages."""
     title = catalog.studio_title(session, scope, title_id)
     row = catalog.put_localization(
         session,
@@ -331,10 +392,12 @@ def put_localization(
     "/titles/{title_id}/localizations/{locale}",
     summary="Remove a title's metadata in one locale",
     status_code=204,
+    responses=problems("invalid_locale", "localization_not_found", "title_not_found"),
 )
 def delete_localization(
     session: DbSession, _: StudioUser, scope: CallerScope, title_id: str, locale: str
 ) -> Response:
+    """Viewers asking for this locale fall back to the next best one."""
     catalog.delete_localization(session, catalog.studio_title(session, scope, title_id), locale)
     return Response(status_code=204)
 
@@ -357,10 +420,25 @@ def _prices(prices: list[PriceIn]) -> dict[str, tuple[int, str]]:
     summary="Add a licence window (territories, dates, prices)",
     status_code=201,
     response_model=WindowRead,
+    responses=problems(
+        "duplicate_price",
+        "end_before_start",
+        "naive_datetime",
+        "price_not_chargeable",
+        "price_not_positive",
+        "price_outside_territory",
+        "price_too_high",
+        "territories_empty",
+        "title_not_found",
+        "unknown_country",
+        "unknown_currency",
+        "window_overlap",
+    ),
 )
 def create_window(
     session: DbSession, _: StudioUser, scope: CallerScope, title_id: str, body: WindowCreate
 ) -> WindowRead:
+    """Where and when the title may be sold and played, and at what price per country. Windows of a title may not overlap in a country."""
     title = catalog.studio_title(session, scope, title_id)
     window = catalog.add_window(
         session,
@@ -378,6 +456,16 @@ def create_window(
     "/titles/{title_id}/windows/{window_id}",
     summary="Change a licence window's territories or dates",
     response_model=WindowRead,
+    responses=problems(
+        "end_before_start",
+        "naive_datetime",
+        "price_outside_territory",
+        "territories_empty",
+        "title_not_found",
+        "unknown_country",
+        "window_not_found",
+        "window_overlap",
+    ),
 )
 def update_window(
     session: DbSession,
@@ -387,6 +475,7 @@ def update_window(
     window_id: str,
     body: WindowUpdate,
 ) -> WindowRead:
+    """Tickets already sold keep their rental rules; new sales follow the new window."""
     window = catalog.update_window(
         session,
         _studio_window(session, scope, title_id, window_id),
@@ -402,10 +491,12 @@ def update_window(
     "/titles/{title_id}/windows/{window_id}",
     summary="Delete a licence window and its prices",
     status_code=204,
+    responses=problems("title_not_found", "window_not_found"),
 )
 def delete_window(
     session: DbSession, _: StudioUser, scope: CallerScope, title_id: str, window_id: str
 ) -> Response:
+    """The title stops being sold in the window's territories (tickets already sold stay valid until their window closes)."""
     catalog.delete_window(session, _studio_window(session, scope, title_id, window_id))
     return Response(status_code=204)
 
@@ -414,6 +505,16 @@ def delete_window(
     "/titles/{title_id}/windows/{window_id}/prices/{country}",
     summary="Set the price in one country of a window",
     response_model=WindowRead,
+    responses=problems(
+        "price_not_chargeable",
+        "price_not_positive",
+        "price_outside_territory",
+        "price_too_high",
+        "title_not_found",
+        "unknown_country",
+        "unknown_currency",
+        "window_not_found",
+    ),
 )
 def put_price(
     session: DbSession,
@@ -424,6 +525,7 @@ def put_price(
     country: str,
     body: PricePut,
 ) -> WindowRead:
+    """A price in minor units of an ISO 4217 currency, for one country of the window."""
     window = _studio_window(session, scope, title_id, window_id)
     catalog.set_price(session, window, country, body.amount_minor, body.currency)
     return window_read(window)
@@ -433,6 +535,7 @@ def put_price(
     "/titles/{title_id}/windows/{window_id}/prices/{country}",
     summary="Stop selling in one country of a window",
     response_model=WindowRead,
+    responses=problems("price_not_found", "title_not_found", "unknown_country", "window_not_found"),
 )
 def delete_price(
     session: DbSession,
@@ -442,6 +545,7 @@ def delete_price(
     window_id: str,
     country: str,
 ) -> WindowRead:
+    """The title stops being sold in that country of the window."""
     window = _studio_window(session, scope, title_id, window_id)
     catalog.delete_price(session, window, country)
     return window_read(window)
@@ -454,11 +558,24 @@ def delete_price(
     "/collections",
     summary="Create a collection (festival section)",
     status_code=201,
-    response_model=CollectionRead,
+    response_model=StudioCollectionRead,
+    responses=problems(
+        "end_before_start",
+        "invalid_slug",
+        "naive_datetime",
+        "slug_taken",
+        "territories_empty",
+        "territory_mode_required",
+        "unknown_country",
+        "studio_not_found",
+        "studio_required",
+        "studio_mismatch",
+    ),
 )
 def create_collection(
     session: DbSession, _: StudioUser, scope: CallerScope, body: CollectionCreate
-) -> CollectionRead:
+) -> StudioCollectionRead:
+    """A festival section: its own window and territories restrict where its titles are sold."""
     collection = catalog.create_collection(
         session,
         studio_id=scope.owner(),
@@ -474,20 +591,32 @@ def create_collection(
 
 
 @router.get(
-    "/collections", summary="Your studio's collections", response_model=list[CollectionRead]
+    "/collections", summary="Your studio's collections", response_model=list[StudioCollectionRead]
 )
-def list_collections(session: ReadDb, _: StudioUser, scope: CallerScope) -> list[CollectionRead]:
+def list_collections(
+    session: ReadDb, _: StudioUser, scope: CallerScope
+) -> list[StudioCollectionRead]:
+    """Every collection of your studio."""
     return [collection_read(c) for c in catalog.list_collections(session, scope)]
 
 
 @router.put(
     "/collections/{collection_id}",
     summary="Replace a collection's name, window and territories",
-    response_model=CollectionRead,
+    response_model=StudioCollectionRead,
+    responses=problems(
+        "collection_not_found",
+        "end_before_start",
+        "naive_datetime",
+        "territories_empty",
+        "territory_mode_required",
+        "unknown_country",
+    ),
 )
 def replace_collection(
     session: DbSession, _: StudioUser, scope: CallerScope, collection_id: str, body: CollectionWrite
-) -> CollectionRead:
+) -> StudioCollectionRead:
+    """The whole collection is replaced by what is sent."""
     collection = catalog.studio_collection(session, scope, collection_id)
     catalog.update_collection(
         session,
@@ -506,7 +635,8 @@ def replace_collection(
 @router.put(
     "/collections/{collection_id}/titles/{title_id}",
     summary="Put one of your titles in a collection",
-    response_model=CollectionRead,
+    response_model=StudioCollectionRead,
+    responses=problems("collection_not_found", "title_not_found"),
 )
 def add_member(
     session: DbSession,
@@ -515,7 +645,8 @@ def add_member(
     collection_id: str,
     title_id: str,
     body: MemberPut | None = None,
-) -> CollectionRead:
+) -> StudioCollectionRead:
+    """Adding a title twice changes nothing."""
     collection = catalog.studio_collection(session, scope, collection_id)
     title = catalog.studio_title(session, scope, title_id)
     catalog.add_to_collection(session, collection, title, body.position if body else 0)
@@ -525,11 +656,13 @@ def add_member(
 @router.delete(
     "/collections/{collection_id}/titles/{title_id}",
     summary="Take a title out of a collection",
-    response_model=CollectionRead,
+    response_model=StudioCollectionRead,
+    responses=problems("collection_not_found", "title_not_found", "title_not_in_collection"),
 )
 def remove_member(
     session: DbSession, _: StudioUser, scope: CallerScope, collection_id: str, title_id: str
-) -> CollectionRead:
+) -> StudioCollectionRead:
+    """The title is no longer restricted by the collection."""
     collection = catalog.studio_collection(session, scope, collection_id)
     title = catalog.studio_title(session, scope, title_id)
     catalog.remove_from_collection(session, collection, title)

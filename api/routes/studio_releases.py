@@ -11,8 +11,8 @@ from fastapi import APIRouter, Header, Path, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.contract import problems
 from api.deps import CallerScope, DbSession, PageParams, ReadDb, StudioUser
-from api.problems import PROBLEM_RESPONSES
 from catalog import service as catalog
 from catalog.models import AssetKind, Release, ReleaseAsset
 from core.db import unit_of_work
@@ -21,7 +21,7 @@ from core.settings import ProtectionProfile, get_settings
 from transcoding import ingest, notify
 from transcoding import service as transcoding
 
-router = APIRouter(prefix="/v1/studio", tags=["studio: releases"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/v1/studio", tags=["studio: releases"])
 
 Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9a-f]+$")]
 LANGUAGE = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
@@ -111,10 +111,12 @@ def _release_read(
     summary="Create a release of one of your titles",
     status_code=status.HTTP_201_CREATED,
     response_model=ReleaseRead,
+    responses=problems("title_not_found"),
 )
 def create_release(
     session: DbSession, _: StudioUser, scope: CallerScope, title_id: Id, body: ReleaseCreate
 ) -> ReleaseRead:
+    """A release is one master of a title turned into an encrypted HLS ladder; upload its master next."""
     title = catalog.studio_title(session, scope, title_id)
     release = catalog.create_release(
         session,
@@ -134,6 +136,7 @@ def list_releases(
     page: PageParams,
     title_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[ReleaseRead]:
+    """Your studio's releases, newest first."""
     rows = catalog.list_releases(
         session,
         scope=scope,
@@ -149,8 +152,10 @@ def list_releases(
     "/releases/{release_id}",
     summary="A release: status, progress, ETA, reason",
     response_model=ReleaseRead,
+    responses=problems("release_not_found"),
 )
 def get_release(session: ReadDb, _: StudioUser, scope: CallerScope, release_id: Id) -> ReleaseRead:
+    """Where transcoding stands: status, progress, estimated end, and the reason of a failure."""
     return _release_read(session, catalog.get_studio_release(session, release_id, scope))
 
 
@@ -159,10 +164,12 @@ def get_release(session: ReadDb, _: StudioUser, scope: CallerScope, release_id: 
     summary="Start (or retry) transcoding once the master is uploaded",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ReleaseRead,
+    responses=problems((409, "master_missing"), "release_busy", "release_not_found"),
 )
 def start_transcode(
     session: DbSession, _: StudioUser, scope: CallerScope, release_id: Id
 ) -> ReleaseRead:
+    """Queues the transcoding job (outbox): accepted, it runs on the worker pool. A failed release can be retried."""
     release = catalog.get_studio_release(session, release_id, scope)
     transcoding.start_transcode(session, release)
     return _release_read(session, release)
@@ -239,10 +246,20 @@ def _upload_read(upload: Any, parts: list[Any] | None = None) -> UploadRead:
     summary="Start a resumable upload of a master, dub, commentary or subtitle file",
     status_code=status.HTTP_201_CREATED,
     response_model=UploadRead,
+    responses=problems(
+        "invalid_filename",
+        "invalid_size",
+        "language_required",
+        "master_exists",
+        "release_busy",
+        "release_not_found",
+        "invalid_locale",
+    ),
 )
 def create_upload(
     session: DbSession, _: StudioUser, scope: CallerScope, release_id: Id, body: UploadCreate
 ) -> UploadRead:
+    """Multipart and resumable: say the file's size, then send its parts (presigned S3 URLs or through the API) and complete."""
     release = catalog.get_studio_release(session, release_id, scope)
     upload = ingest.start_upload(
         session,
@@ -261,8 +278,10 @@ def create_upload(
     "/uploads/{upload_id}",
     summary="An upload and the parts received so far (to resume)",
     response_model=UploadRead,
+    responses=problems("upload_not_found"),
 )
 def get_upload(session: ReadDb, _: StudioUser, scope: CallerScope, upload_id: Id) -> UploadRead:
+    """Which parts arrived, so an interrupted upload resumes where it stopped."""
     upload = ingest.get_upload(session, upload_id, scope)
     return _upload_read(upload, ingest.uploaded_parts(upload))
 
@@ -271,10 +290,18 @@ def get_upload(session: ReadDb, _: StudioUser, scope: CallerScope, upload_id: Id
     "/uploads/{upload_id}/part-urls",
     summary="Where to PUT each part",
     response_model=list[PartTargetRead],
+    responses=problems(
+        "upload_completed",
+        "upload_aborted",
+        "invalid_checksum",
+        "invalid_part_number",
+        "upload_not_found",
+    ),
 )
 def part_urls(
     session: DbSession, _: StudioUser, scope: CallerScope, upload_id: Id, body: PartUrlsRequest
 ) -> list[PartTargetRead]:
+    """Presigned PUT URLs (S3) or API URLs (local storage) for the parts asked for."""
     upload = ingest.get_upload(session, upload_id, scope)
     checksums = {p.number: p.checksum_sha256 for p in body.parts if p.checksum_sha256}
     targets = ingest.part_targets(
@@ -290,6 +317,15 @@ def part_urls(
     "/uploads/{upload_id}/parts/{number}",
     summary="Send one part through the API (local storage, or no direct S3 access)",
     response_model=PartRead,
+    responses=problems(
+        "upload_completed",
+        "upload_aborted",
+        "part_too_large",
+        "upload_not_found",
+        "invalid_part_number",
+        "part_checksum_mismatch",
+        "invalid_part_size",
+    ),
 )
 async def put_part(
     request: Request,
@@ -301,6 +337,8 @@ async def put_part(
 ) -> PartRead:
     # No request-wide transaction here: a part may take minutes to arrive, and holding a
     # database transaction (SQLite's write lock) that long would stall every other writer.
+    """The raw bytes of one part; a part sent again replaces it."""
+
     def load() -> Any:
         with unit_of_work() as session:
             upload = ingest.get_upload(session, upload_id, scope)
@@ -324,11 +362,24 @@ async def put_part(
 
 
 @router.post(
-    "/uploads/{upload_id}/complete", summary="Assemble the uploaded parts", response_model=AssetRead
+    "/uploads/{upload_id}/complete",
+    summary="Assemble the uploaded parts",
+    response_model=AssetRead,
+    responses=problems(
+        "upload_completed",
+        "upload_aborted",
+        "parts_missing",
+        "upload_not_found",
+        "invalid_part",
+        "invalid_parts",
+        "part_checksum_mismatch",
+        "invalid_part_size",
+    ),
 )
 def complete_upload(
     session: DbSession, _: StudioUser, scope: CallerScope, upload_id: Id
 ) -> AssetRead:
+    """Joins the parts into the file; the release can then be transcoded."""
     upload = ingest.get_upload(session, upload_id, scope)
     return AssetRead.model_validate(ingest.complete(session, upload))
 
@@ -337,8 +388,10 @@ def complete_upload(
     "/uploads/{upload_id}",
     summary="Abort an upload and discard its parts",
     status_code=status.HTTP_204_NO_CONTENT,
+    responses=problems("upload_completed", "upload_aborted", "upload_not_found"),
 )
 def abort_upload(session: DbSession, _: StudioUser, scope: CallerScope, upload_id: Id) -> None:
+    """The parts received are deleted."""
     ingest.abort(session, ingest.get_upload(session, upload_id, scope))
 
 
@@ -360,8 +413,14 @@ class WebhookRead(BaseModel):
     signature_header: str
 
 
-@router.get("/webhook", summary="Your webhook URL and signing secret", response_model=WebhookRead)
+@router.get(
+    "/webhook",
+    summary="Your webhook URL and signing secret",
+    response_model=WebhookRead,
+    responses=problems("studio_required"),
+)
 def get_webhook(session: ReadDb, _: StudioUser, scope: CallerScope) -> WebhookRead:
+    """Where release notifications (ready, failed) are sent, and the secret they are signed with."""
     studio_id = scope.owner()
     return WebhookRead(
         url=notify.webhook_url(session, studio_id),
@@ -370,10 +429,16 @@ def get_webhook(session: ReadDb, _: StudioUser, scope: CallerScope) -> WebhookRe
     )
 
 
-@router.put("/webhook", summary="Set where release notifications go", response_model=WebhookRead)
+@router.put(
+    "/webhook",
+    summary="Set where release notifications go",
+    response_model=WebhookRead,
+    responses=problems("unsafe_url", "studio_not_found", "studio_required", "studio_mismatch"),
+)
 def set_webhook(
     session: DbSession, _: StudioUser, scope: CallerScope, body: WebhookSettings
 ) -> WebhookRead:
+    """An https URL that does not resolve to a private, loopback or link-local address."""
     studio_id = scope.owner()
     notify.set_webhook_url(session, studio_id, body.url)
     return WebhookRead(

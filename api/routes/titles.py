@@ -8,18 +8,31 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from api.contract import PUBLIC, problems
 from api.deps import Locales, PageParams, ReadDb, RequestCountry
-from api.problems import PROBLEM_RESPONSES
 from catalog import service as catalog
 from catalog.models import Collection, Title, TrackKind
 from core.db import utcnow
 
-router = APIRouter(prefix="/v1", tags=["catalog"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/v1", tags=["catalog"])
 
 
 class PriceRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "amount_minor": 1299,
+                    "currency": "USD",
+                    "country": "US",
+                    "available_until": "2026-06-30T00:00:00Z",
+                }
+            ]
+        }
+    )
+
     amount_minor: int = Field(description="Price in minor units of the currency (cents)")
     currency: str = Field(description="ISO 4217")
     country: str = Field(description="ISO 3166-1 alpha-2 country the price applies in")
@@ -27,6 +40,38 @@ class PriceRead(BaseModel):
 
 
 class TitleRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "7d0c5a4e2b8f4a61b3f09c2d8e1a6b55",
+                    "slug": "lanterns",
+                    "locale": "fr",
+                    "name": "Lanternes",
+                    "synopsis": "Une nuit, un port, des lanternes.",
+                    "tagline": None,
+                    "artwork_url": "https://cdn.example.com/posters/lanterns-fr.jpg",
+                    "artwork_key": None,
+                    "original_title": "Lanterns",
+                    "original_language": "en",
+                    "runtime_seconds": 5820,
+                    "genres": ["drama"],
+                    "audio_languages": ["en", "de"],
+                    "subtitle_languages": ["en", "fr"],
+                    "trailer_url": None,
+                    "trailer_key": None,
+                    "price": {
+                        "amount_minor": 1299,
+                        "currency": "USD",
+                        "country": "US",
+                        "available_until": "2026-06-30T00:00:00Z",
+                    },
+                    "playable": True,
+                }
+            ]
+        }
+    )
+
     id: str
     slug: str
     locale: str = Field(description="BCP 47 locale of name/synopsis/tagline/artwork")
@@ -52,6 +97,46 @@ class TitleRead(BaseModel):
 
 
 class TitlePage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "id": "7d0c5a4e2b8f4a61b3f09c2d8e1a6b55",
+                            "slug": "lanterns",
+                            "locale": "fr",
+                            "name": "Lanternes",
+                            "synopsis": "Une nuit, un port, des lanternes.",
+                            "tagline": None,
+                            "artwork_url": "https://cdn.example.com/posters/lanterns-fr.jpg",
+                            "artwork_key": None,
+                            "original_title": "Lanterns",
+                            "original_language": "en",
+                            "runtime_seconds": 5820,
+                            "genres": ["drama"],
+                            "audio_languages": ["en", "de"],
+                            "subtitle_languages": ["en", "fr"],
+                            "trailer_url": None,
+                            "trailer_key": None,
+                            "price": {
+                                "amount_minor": 1299,
+                                "currency": "USD",
+                                "country": "US",
+                                "available_until": "2026-06-30T00:00:00Z",
+                            },
+                            "playable": True,
+                        }
+                    ],
+                    "total": 1,
+                    "offset": 0,
+                    "limit": 50,
+                    "country": "US",
+                }
+            ]
+        }
+    )
+
     items: list[TitleRead]
     total: int
     offset: int
@@ -115,6 +200,10 @@ def _language_headers(response: Response, used: Sequence[str]) -> None:
         "Content-Language header names the locale(s) used. Unknown country: empty list."
     ),
     response_model=TitlePage,
+    responses=problems(
+        "country_unknown", "not_licensed_in_country", "outside_licence_window", "invalid_locale"
+    ),
+    openapi_extra={"security": PUBLIC},
 )
 def list_titles(
     session: ReadDb,
@@ -158,6 +247,8 @@ def list_titles(
         "when it cannot be bought here now; 404 `title_not_found` when it does not exist."
     ),
     response_model=TitleRead,
+    responses=problems("title_not_found", "invalid_locale"),
+    openapi_extra={"security": PUBLIC},
 )
 def get_title(
     session: ReadDb,
@@ -178,6 +269,21 @@ def get_title(
 
 
 class CollectionRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0a1b2c3d4e5f60718293a4b5c6d7e8f9",
+                    "slug": "midnight-section",
+                    "name": "Midnight Section",
+                    "description": "Films after dark",
+                    "starts_at": "2026-03-01T00:00:00Z",
+                    "ends_at": "2026-03-15T00:00:00Z",
+                }
+            ]
+        }
+    )
+
     id: str
     slug: str
     name: str
@@ -202,6 +308,8 @@ def collection_read(collection: Collection) -> CollectionRead:
     summary="Collections open in your country now",
     description="Festival sections and shelves; list their titles with `/v1/titles?collection=`.",
     response_model=list[CollectionRead],
+    responses=problems("invalid_locale"),
+    openapi_extra={"security": PUBLIC},
 )
 def list_collections(session: ReadDb, country: RequestCountry) -> list[CollectionRead]:
     return [collection_read(c) for c in catalog.open_collections(session, country, utcnow())]

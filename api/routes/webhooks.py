@@ -7,14 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request
 from pydantic import BaseModel
 
+from api.contract import WEBHOOK_SIGNATURE, problems
 from api.deps import DbSession
-from api.problems import PROBLEM_RESPONSES
 from core.errors import NotFound
 from core.settings import get_settings
 from payments.providers import get_sandbox
 from tickets import fulfilment
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
 
 class WebhookReceipt(BaseModel):
@@ -39,12 +39,21 @@ RawBody = Annotated[bytes, Depends(_raw_body)]
     "/stripe",
     summary="Stripe webhook endpoint (signed events; configure in the Stripe Dashboard)",
     response_model=WebhookReceipt,
+    operation_id="webhooks_stripe",
+    responses=problems(
+        (404, "payment_provider_not_configured"),
+        "webhook_signature_missing",
+        "webhook_signature_invalid",
+        "webhook_payload_invalid",
+    ),
+    openapi_extra={"security": WEBHOOK_SIGNATURE},
 )
 def stripe_webhook(
     session: DbSession,
     body: RawBody,
     stripe_signature: Annotated[str | None, Header(alias="Stripe-Signature")] = None,
 ) -> WebhookReceipt:
+    """Each event is verified against the raw body, stored once by its id and handled in the same transaction; a repeat answers 200 with its first outcome."""
     settings = get_settings()
     if not (
         settings.stripe_secret_key.get_secret_value()
@@ -60,12 +69,22 @@ def stripe_webhook(
     "/sandbox",
     summary="Sandbox webhook endpoint (events signed with the sandbox's secret)",
     response_model=WebhookReceipt,
+    operation_id="webhooks_sandbox",
+    responses=problems(
+        (502, "payment_provider_not_configured"),
+        "sandbox_disabled",
+        "webhook_signature_missing",
+        "webhook_signature_invalid",
+        "webhook_payload_invalid",
+    ),
+    openapi_extra={"security": WEBHOOK_SIGNATURE},
 )
 def sandbox_webhook(
     session: DbSession,
     body: RawBody,
     stripe_signature: Annotated[str | None, Header(alias="Stripe-Signature")] = None,
 ) -> WebhookReceipt:
+    """The sandbox provider's events, verified, stored and handled like Stripe's."""
     get_sandbox()  # 404 unless the sandbox is the configured provider
     return _receive(session, "sandbox", body, stripe_signature)
 

@@ -19,7 +19,10 @@ import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import response_schema_conformance
+from schemathesis.specs.openapi.checks import (
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from accounts import service as accounts
 from accounts.models import Role
@@ -30,7 +33,11 @@ from tests.helpers import auth_header, create_studio
 
 EXAMPLES = 6
 
-CHECKS: list[Callable[..., Any]] = [not_a_server_error, response_schema_conformance]
+CHECKS: list[Callable[..., Any]] = [
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+]
 
 
 @pytest.fixture
