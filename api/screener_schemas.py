@@ -53,6 +53,9 @@ class BuyerScreenerRead(BaseModel):
 
 
 class ScreenerPlaybackStart(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"screener_id": "5f0c3a9e2b7d4c1e8a6f0b3d9c2e7a41"}]},
+    )
 
     screener_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="One of my screeners")

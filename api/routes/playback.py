@@ -571,6 +571,11 @@ def _session_urls(session_id: str) -> dict[str, str]:
     response_model=PlaybackStarted,
     operation_id="playback_start",
     responses=problems(
+        "account_disabled",
+        "invalid_token",
+        "not_authenticated",
+        "session_revoked",
+        "token_expired",
         "country_unknown",
         "not_licensed_in_country",
         "outside_licence_window",
@@ -611,14 +616,31 @@ async def start_playback(
 
 @router.post(
     "/screener-sessions",
-    operation_id="start_screener_playback",
+    operation_id="playback_screener_start",
     summary="Start playback of one of my screeners (buyers): the same session, grant and watermark",
     status_code=201,
     response_model=PlaybackStarted,
+    responses=problems(
+        "account_disabled",
+        "invalid_token",
+        "not_authenticated",
+        "session_revoked",
+        "token_expired",
+        "screener_view_limit_reached",
+        (404, "release_not_ready"),
+        "screener_not_found",
+        "screener_expired",
+        "screener_revoked",
+        (422, "device_required"),
+        "unknown_country",
+    ),
 )
 async def start_screener_playback(
     request: Request, credentials: BearerCredentials, body: ScreenerPlaybackStart
 ) -> PlaybackStarted:
+    """A redeemed screener plays like a ticket (grants, keys, playlists, watermark) with the
+    invitation as the entitlement: one stream at a time, a view counted at the first
+    heartbeat up to the view limit, never box office. Needs a login token with a device id."""
     access_token = bearer_token(credentials)
 
     def work(session: Session) -> Issued:
@@ -671,6 +693,9 @@ class Seek(BaseModel):
         "session_not_found",
         "ticket_not_found",
         "title_not_found",
+        "screener_not_found",
+        "screener_expired",
+        "screener_revoked",
     ),
     openapi_extra={"security": PLAYBACK_GRANT},
 )
@@ -763,6 +788,10 @@ class HeartbeatRead(GrantRead):
         "session_not_found",
         "ticket_not_found",
         "title_not_found",
+        "screener_not_found",
+        "screener_expired",
+        "screener_revoked",
+        "screener_view_limit_reached",
     ),
     openapi_extra={"security": PLAYBACK_GRANT},
 )

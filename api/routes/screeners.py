@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from accounts import service as accounts
 from api.deps import CallerScope, CurrentUser, DbSession, ReadDb, StudioUser
-from api.problems import PROBLEM_RESPONSES
+from api.contract import problems
 from api.screener_schemas import (
     BuyerScreenerRead,
     ScreenerInvitationRead,
@@ -20,8 +20,8 @@ from core.db import utcnow
 from core.settings import get_settings
 from tickets import screeners
 
-studio = APIRouter(prefix="/v1/studio", tags=["screeners"], responses=PROBLEM_RESPONSES)
-buyer = APIRouter(prefix="/v1/screeners", tags=["screeners"], responses=PROBLEM_RESPONSES)
+studio = APIRouter(prefix="/v1/studio", tags=["screeners"])
+buyer = APIRouter(prefix="/v1/screeners", tags=["screeners"])
 
 
 def _read(found: screeners.ScreenerReport) -> ScreenerInvitationRead:
@@ -41,10 +41,13 @@ def _read(found: screeners.ScreenerReport) -> ScreenerInvitationRead:
 
 @studio.post(
     "/titles/{title_id}/screeners",
-    operation_id="invite_screener_buyer",
+    operation_id="screeners_invite",
     summary="Invite a buyer by e-mail to watch a title without paying",
     status_code=201,
     response_model=ScreenerInvited,
+    responses=problems(
+        "title_not_found", "invalid_email", "invalid_screener_expiry", "invalid_view_limit"
+    ),
 )
 def invite(
     session: DbSession,
@@ -53,6 +56,9 @@ def invite(
     title_id: str,
     body: ScreenerInvite,
 ) -> ScreenerInvited:
+    """A single-use code (256 random bits, stored only as its hash) is mailed to the buyer
+    through the outbox, and answered here once so the studio can send it another way. The
+    screener has an expiry and a view limit; its views are reported apart from box office."""
     invitation, code = screeners.invite(
         session,
         scope,
@@ -71,25 +77,29 @@ def invite(
 
 @studio.get(
     "/titles/{title_id}/screeners",
-    operation_id="list_title_screeners",
+    operation_id="screeners_list_for_title",
     summary="A title's screener invitations and their views (reported apart from box office)",
     response_model=list[ScreenerInvitationRead],
+    responses=problems("title_not_found"),
 )
 def list_for_title(
     session: ReadDb, _: StudioUser, scope: CallerScope, title_id: str
 ) -> list[ScreenerInvitationRead]:
+    """Each invitation with its buyer, expiry, view limit, views counted and watched time."""
     return [_read(r) for r in screeners.title_report(session, scope, title_id)]
 
 
 @studio.post(
     "/screeners/{screener_id}/revoke",
-    operation_id="revoke_screener",
+    operation_id="screeners_revoke",
     summary="Withdraw a screener: its sessions stop within a grant's life",
     response_model=ScreenerInvitationRead,
+    responses=problems("screener_not_found"),
 )
 def revoke(
     session: DbSession, _: StudioUser, scope: CallerScope, screener_id: str
 ) -> ScreenerInvitationRead:
+    """The next heartbeat or refresh of any of its sessions is refused (screener_revoked)."""
     found = screeners.revoke(session, scope, screener_id, utcnow())
     return _read(screeners.report(session, [found])[0])
 
@@ -107,11 +117,20 @@ def _buyer_read(found: screeners.ScreenerReport) -> BuyerScreenerRead:
 
 @buyer.post(
     "/redeem",
-    operation_id="redeem_screener",
+    operation_id="screeners_redeem",
     summary="Redeem an e-mailed screener code with the invited address's account",
     response_model=BuyerScreenerRead,
+    responses=problems(
+        "screener_not_found",
+        "screener_wrong_account",
+        "screener_code_used",
+        "screener_expired",
+        "screener_revoked",
+    ),
 )
 def redeem(session: DbSession, principal: CurrentUser, body: ScreenerRedeem) -> BuyerScreenerRead:
+    """Only the account of the invited address can redeem, once; the screener is then the
+    buyer's to start with POST /v1/playback/screener-sessions."""
     user = accounts.get_user(session, principal.user_id)
     found = screeners.redeem(
         session, code=body.code, buyer_id=user.id, buyer_email=user.email, at=utcnow()
@@ -121,9 +140,10 @@ def redeem(session: DbSession, principal: CurrentUser, body: ScreenerRedeem) -> 
 
 @buyer.get(
     "",
-    operation_id="list_my_screeners",
+    operation_id="screeners_list_mine",
     summary="My screeners",
     response_model=list[BuyerScreenerRead],
 )
 def mine(session: ReadDb, principal: CurrentUser) -> list[BuyerScreenerRead]:
+    """The screeners I redeemed, with their expiry and the views left."""
     return [_buyer_read(r) for r in screeners.buyer_screeners(session, principal.user_id)]
