@@ -7,8 +7,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from accounts import service as accounts
-from api.deps import CallerScope, CurrentUser, DbSession, ReadDb, StudioUser
 from api.contract import problems
+from api.deps import CallerScope, CurrentUser, DbSession, ReadDb, StudioUser
 from api.screener_schemas import (
     BuyerScreenerRead,
     ScreenerInvitationRead,
