@@ -42,6 +42,8 @@ def production(tmp_path: Path, kek_file: Path) -> Settings:
             "stripe_webhook_secret": "whsec_abc",
             "metrics_token": secrets.token_urlsafe(48),
             "kek_file": kek_file,
+            "smtp_host": "smtp.example.com",
+            "mail_from": "Pocket Cinema <no-reply@cinema.example.com>",
         }
     )
 
