@@ -657,6 +657,35 @@ async def start_screener_playback(
     return _started(await in_transaction(work))
 
 
+# What a refresh and a heartbeat can answer: the grant they carry, then every refusal of the
+# database's decision (playback.service._decide) for a ticket or a screener session.
+DECISION_PROBLEMS: tuple[str | tuple[int, str], ...] = (
+    "grant_expired",
+    "grant_session_mismatch",
+    "invalid_grant",
+    (401, "not_authenticated"),
+    (403, "device_mismatch"),
+    (403, "device_required"),
+    "country_unknown",
+    "not_licensed_in_country",
+    "outside_licence_window",
+    "ticket_pending",
+    "ticket_expired",
+    "ticket_refunded",
+    (403, "ticket_disputed"),
+    "ticket_failed",
+    "country_changed",
+    (404, "release_not_ready"),
+    "session_ended",
+    "session_not_found",
+    "ticket_not_found",
+    "title_not_found",
+    "screener_not_found",
+    "screener_expired",
+    "screener_revoked",
+)
+
+
 class Seek(BaseModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"position_seconds": 2400.0}]}
@@ -672,31 +701,7 @@ class Seek(BaseModel):
     summary="Refresh the grant: the database decides again (send the current grant)",
     response_model=GrantRead,
     operation_id="playback_refresh",
-    responses=problems(
-        "grant_expired",
-        "grant_session_mismatch",
-        "invalid_grant",
-        (401, "not_authenticated"),
-        (403, "device_mismatch"),
-        (403, "device_required"),
-        "country_unknown",
-        "not_licensed_in_country",
-        "outside_licence_window",
-        "ticket_pending",
-        "ticket_expired",
-        "ticket_refunded",
-        (403, "ticket_disputed"),
-        "ticket_failed",
-        "country_changed",
-        (404, "release_not_ready"),
-        "session_ended",
-        "session_not_found",
-        "ticket_not_found",
-        "title_not_found",
-        "screener_not_found",
-        "screener_expired",
-        "screener_revoked",
-    ),
+    responses=problems(*DECISION_PROBLEMS),
     openapi_extra={"security": PLAYBACK_GRANT},
 )
 async def refresh_grant(
@@ -767,32 +772,7 @@ class HeartbeatRead(GrantRead):
     summary="Heartbeat: the database decides again; records watched time; a new grant",
     response_model=HeartbeatRead,
     operation_id="playback_heartbeat",
-    responses=problems(
-        "grant_expired",
-        "grant_session_mismatch",
-        "invalid_grant",
-        (401, "not_authenticated"),
-        (403, "device_mismatch"),
-        (403, "device_required"),
-        "country_unknown",
-        "not_licensed_in_country",
-        "outside_licence_window",
-        "ticket_pending",
-        "ticket_expired",
-        "ticket_refunded",
-        (403, "ticket_disputed"),
-        "ticket_failed",
-        "country_changed",
-        (404, "release_not_ready"),
-        "session_ended",
-        "session_not_found",
-        "ticket_not_found",
-        "title_not_found",
-        "screener_not_found",
-        "screener_expired",
-        "screener_revoked",
-        "screener_view_limit_reached",
-    ),
+    responses=problems(*DECISION_PROBLEMS, "screener_view_limit_reached"),
     openapi_extra={"security": PLAYBACK_GRANT},
 )
 async def send_heartbeat(
