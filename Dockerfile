@@ -25,6 +25,8 @@ RUN useradd --create-home --uid 10001 cinema
 COPY --from=build /opt/venv /opt/venv
 # Alembic migrations are read from the source tree next to the installed packages.
 COPY --from=build /src/migrations /opt/venv/lib/python3.11/site-packages/migrations
+# So are the web apps (/studio, /store, /office: api/routes/web.py).
+COPY --from=build /src/web /opt/venv/lib/python3.11/site-packages/web
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     POCKETCINEMA_DATA_DIR=/var/lib/pocketcinema

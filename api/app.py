@@ -30,6 +30,7 @@ from api.routes import (
     studio_tracks,
     tickets,
     titles,
+    web,
     webhooks,
 )
 from core.settings import get_settings
@@ -93,6 +94,7 @@ def create_app(*, fast_hot_paths: bool = True) -> FastAPI:
     app.include_router(store_purchases.router)
     app.include_router(tickets.router)
     app.include_router(player.router)
+    app.include_router(web.router)
     app.include_router(webhooks.router)
     app.include_router(boxoffice.finance)
     app.include_router(boxoffice.studio)

@@ -3,7 +3,7 @@
 - Every response: ``X-Content-Type-Options: nosniff`` (a playlist or a problem body is never
   run as a script by a browser that guesses types), and HSTS when the API is served over TLS
   (the request came in as https, or ``base_url`` is https: TLS ends at our proxy).
-- HTML pages (``/play``, ``/docs``, ``/redoc``): a Content-Security-Policy that names where code may come
+- HTML pages (``/play``, the web apps, ``/docs``, ``/redoc``): a Content-Security-Policy that names where code may come
   from, ``frame-ancestors 'none'`` and ``X-Frame-Options: DENY`` (no clickjacking of the
   sign-in form), ``Referrer-Policy: no-referrer`` (signed media URLs never leak in Referer).
 
@@ -22,6 +22,15 @@ _PLAYER_CSP = (
     "img-src 'self' data:; media-src 'self' blob:; worker-src 'self' blob:; "
     "connect-src 'self' https:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+# The web apps (/studio, /store, /office): everything from this process; charts and artwork
+# previews are shown from ``blob:`` URLs made of authenticated fetches; uploads PUT parts to
+# us or to presigned S3 URLs (https:).
+_WEB_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data: blob: https:; media-src 'self' blob:; worker-src 'self' blob:; "
+    "connect-src 'self' https:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+_WEB_APPS = ("/studio", "/store", "/office")
 _DOCS_CSP = (
     "default-src 'none'; script-src 'self' 'unsafe-inline'; "
     "style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; "
@@ -34,9 +43,11 @@ _HTML_EXTRA = [(b"x-frame-options", b"DENY"), (b"referrer-policy", b"no-referrer
 
 
 def html_policy(path: str) -> bytes:
-    return (
-        _DOCS_CSP if path.startswith("/docs") or path.startswith("/redoc") else _PLAYER_CSP
-    ).encode()
+    if path.startswith("/docs") or path.startswith("/redoc"):
+        return _DOCS_CSP.encode()
+    if path.startswith(_WEB_APPS):
+        return _WEB_CSP.encode()
+    return _PLAYER_CSP.encode()
 
 
 def security_headers(

@@ -241,6 +241,7 @@ CODES: dict[str, frozenset[int]] = {
     "upload_completed": frozenset({409}),
     "upload_not_found": frozenset({404}),
     "viewer_not_found": frozenset({404}),
+    "web_asset_not_found": frozenset({404}),
     "webhook_payload_invalid": frozenset({400}),
     "webhook_signature_invalid": frozenset({400}),
     "webhook_signature_missing": frozenset({400}),

@@ -320,6 +320,7 @@ class Source:
         module, node, owner = self.functions[qualname]
         names = self.imports[module]
         found: set[tuple[int, str]] = set()
+        caught = self._caught(module, node)
         for call in (n for n in ast.walk(node) if isinstance(n, ast.Call)):
             func = call.func
             name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
@@ -345,8 +346,29 @@ class Source:
                 elif f"{module}.{holder}.{name}" in self.functions:
                     target = f"{module}.{holder}.{name}"
             for candidate in (target, f"{target}.__init__"):
-                found |= self.reach(candidate, seen)
+                reached = self.reach(candidate, seen)
+                # A call inside ``try: ... except SomeError:`` does not pass that error on.
+                # Raise sites may give any code to a class (``InvalidInput(..., code=...)``),
+                # so a caught class drops every finding of its status from that call.
+                for status in caught.get(id(call), ()):
+                    reached = {r for r in reached if r[0] != status}
+                found |= reached
         return found
+
+    def _caught(self, module: str, node: ast.AST) -> dict[int, list[tuple[int, str | None]]]:
+        """For each call inside a ``try`` body: the errors its ``except`` clauses catch."""
+        caught: dict[int, list[tuple[int, str | None]]] = {}
+        for block in (n for n in ast.walk(node) if isinstance(n, ast.Try)):
+            errors = [
+                known[0]
+                for handler in block.handlers
+                if isinstance(handler.type, ast.Name)
+                and (known := self.error(module, handler.type.id)) is not None
+            ]
+            for statement in block.body:
+                for call in (n for n in ast.walk(statement) if isinstance(n, ast.Call)):
+                    caught.setdefault(id(call), []).extend(errors)
+        return caught
 
 
 def test_every_route_declares_the_codes_its_code_can_raise(spec: dict[str, Any]) -> None:

@@ -1,0 +1,127 @@
+"""The web apps: the studio portal (/studio), the viewer storefront (/store) and the office
+for finance and support (/office).
+
+Each app is one HTML shell plus ES modules and CSS under ``web/`` in the repository, served by
+this process (never a CDN). The apps are clients of the public API like the mobile apps: they
+hold no privilege of their own, sign in through /v1/auth and call /v1 with a bearer token.
+
+The shell's ``<html lang>`` is the best match of the caller's Accept-Language among the UI's
+languages (``UI_LOCALES``); the app's scripts read it and load ``web/i18n/<app>/<lang>.json``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse, HTMLResponse
+
+from api.contract import PUBLIC, problems
+from catalog.locales import negotiate, parse_accept_language
+from core.errors import NotFound
+
+router = APIRouter(tags=["web"])
+
+WEB_ROOT = Path(__file__).resolve().parent.parent.parent / "web"
+APPS = ("studio", "store", "office")
+# The languages the UI text is written in (web/i18n/<app>/<lang>.json); English is the fallback.
+UI_LOCALES = ("en", "zh-Hans", "zh-Hant", "ru", "es", "it")
+_TYPES = {
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".woff2": "font/woff2",
+}
+# Assets change with a deploy, not per request: a short cache keeps reloads cheap and a new
+# release visible within minutes.
+_ASSET_CACHE = {"Cache-Control": "public, max-age=300"}
+_NO_CACHE = {"Cache-Control": "no-cache", "Vary": "Accept-Language"}
+
+
+def ui_locale(accept_language: str | None) -> str:
+    """The UI language for an Accept-Language header (RFC 4647 lookup; English if none fits)."""
+    return negotiate(parse_accept_language(accept_language), UI_LOCALES) or "en"
+
+
+def _shell(app: str, request: Request) -> HTMLResponse:
+    html = (WEB_ROOT / app / "index.html").read_text(encoding="utf-8")
+    locale = ui_locale(request.headers.get("accept-language"))
+    # The shells are written with lang="en"; only the attribute changes, never markup.
+    return HTMLResponse(
+        html.replace('<html lang="en"', f'<html lang="{locale}"', 1), headers=_NO_CACHE
+    )
+
+
+_PAGE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/html": {}}, "description": "The app's HTML shell"}
+}
+
+
+@router.get(
+    "/studio",
+    summary="The studio portal",
+    response_class=HTMLResponse,
+    responses=_PAGE,
+    openapi_extra={"security": PUBLIC},
+)
+def studio_page(request: Request) -> HTMLResponse:
+    """Titles, releases, uploads, transcoding, windows and prices, box office, webhooks."""
+    return _shell("studio", request)
+
+
+@router.get(
+    "/store",
+    summary="The viewer storefront",
+    response_class=HTMLResponse,
+    responses=_PAGE,
+    openapi_extra={"security": PUBLIC},
+)
+def store_page(request: Request) -> HTMLResponse:
+    """The localized catalog, title pages, buying, playing, continue watching, the account."""
+    return _shell("store", request)
+
+
+@router.get(
+    "/office",
+    summary="The office for finance and support",
+    response_class=HTMLResponse,
+    responses=_PAGE,
+    openapi_extra={"security": PUBLIC},
+)
+def office_page(request: Request) -> HTMLResponse:
+    """Reports, reconciliation and FX for finance; look-ups, refunds and failures for support."""
+    return _shell("office", request)
+
+
+@router.get(
+    "/web/{path:path}",
+    summary="A web app's asset (script, style sheet, UI text, image)",
+    response_class=FileResponse,
+    responses={
+        **problems("web_asset_not_found"),
+        200: {
+            "content": {
+                **{t: {} for t in sorted(set(_TYPES.values())) if t != "application/json"},
+                # UI texts: web/i18n/<app>/<lang>.json, message key to text.
+                "application/json": {
+                    "schema": {"type": "object", "additionalProperties": {"type": "string"}}
+                },
+            },
+            "description": "The asset",
+        },
+    },
+    openapi_extra={"security": PUBLIC},
+)
+def web_asset(
+    path: str = PathParam(max_length=200, pattern=r"^[A-Za-z0-9_./-]+$"),
+) -> FileResponse:
+    """Files under ``web/`` of known types only; no directory listings, nothing outside it."""
+    target = (WEB_ROOT / path).resolve()
+    media_type = _TYPES.get(target.suffix)
+    if media_type is None or not target.is_relative_to(WEB_ROOT) or not target.is_file():
+        raise NotFound("no such web asset", code="web_asset_not_found")
+    return FileResponse(target, media_type=media_type, headers=_ASSET_CACHE)
