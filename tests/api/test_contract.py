@@ -355,9 +355,9 @@ class Source:
                 found |= reached
         return found
 
-    def _caught(self, module: str, node: ast.AST) -> dict[int, list[tuple[int, str | None]]]:
-        """For each call inside a ``try`` body: the errors its ``except`` clauses catch."""
-        caught: dict[int, list[tuple[int, str | None]]] = {}
+    def _caught(self, module: str, node: ast.AST) -> dict[int, list[int]]:
+        """For each call inside a ``try`` body: the statuses its ``except`` clauses catch."""
+        caught: dict[int, list[int]] = {}
         for block in (n for n in ast.walk(node) if isinstance(n, ast.Try)):
             errors = [
                 known[0]
