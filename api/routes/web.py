@@ -11,6 +11,7 @@ languages (``UI_LOCALES``); the app's scripts read it and load ``web/i18n/<app>/
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,6 @@ from core.errors import NotFound
 router = APIRouter(tags=["web"])
 
 WEB_ROOT = Path(__file__).resolve().parent.parent.parent / "web"
-APPS = ("studio", "store", "office")
 # The languages the UI text is written in (web/i18n/<app>/<lang>.json); English is the fallback.
 UI_LOCALES = ("en", "zh-Hans", "zh-Hant", "ru", "es", "it")
 _TYPES = {
@@ -59,42 +59,45 @@ def _shell(app: str, request: Request) -> HTMLResponse:
 _PAGE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/html": {}}, "description": "The app's HTML shell"}
 }
+# app -> (summary, description): each app's shell is its own documented operation.
+_APP_PAGES = {
+    "studio": (
+        "The studio portal",
+        "Titles, releases, uploads, transcoding, windows and prices, box office, webhooks.",
+    ),
+    "store": (
+        "The viewer storefront",
+        "The localized catalog, title pages, buying, playing, continue watching, the account.",
+    ),
+    "office": (
+        "The office for finance and support",
+        "Reports, reconciliation and FX for finance; look-ups, refunds and failures for support.",
+    ),
+}
 
 
-@router.get(
-    "/studio",
-    summary="The studio portal",
-    response_class=HTMLResponse,
-    responses=_PAGE,
-    openapi_extra={"security": PUBLIC},
-)
-def studio_page(request: Request) -> HTMLResponse:
-    """Titles, releases, uploads, transcoding, windows and prices, box office, webhooks."""
-    return _shell("studio", request)
+def _page(app: str) -> Callable[[Request], HTMLResponse]:
+    def page(request: Request) -> HTMLResponse:
+        return _shell(app, request)
+
+    return page
 
 
-@router.get(
-    "/store",
-    summary="The viewer storefront",
-    response_class=HTMLResponse,
-    responses=_PAGE,
-    openapi_extra={"security": PUBLIC},
-)
-def store_page(request: Request) -> HTMLResponse:
-    """The localized catalog, title pages, buying, playing, continue watching, the account."""
-    return _shell("store", request)
+APPS = tuple(_APP_PAGES)
 
-
-@router.get(
-    "/office",
-    summary="The office for finance and support",
-    response_class=HTMLResponse,
-    responses=_PAGE,
-    openapi_extra={"security": PUBLIC},
-)
-def office_page(request: Request) -> HTMLResponse:
-    """Reports, reconciliation and FX for finance; look-ups, refunds and failures for support."""
-    return _shell("office", request)
+for _app, (_summary, _description) in _APP_PAGES.items():
+    router.add_api_route(
+        f"/{_app}",
+        _page(_app),
+        methods=["GET"],
+        name=f"{_app}_page",
+        operation_id=f"web_{_app}_page",
+        summary=_summary,
+        description=_description,
+        response_class=HTMLResponse,
+        responses=_PAGE,
+        openapi_extra={"security": PUBLIC},
+    )
 
 
 @router.get(
