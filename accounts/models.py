@@ -152,3 +152,25 @@ class AccountMail(IdMixin, Base):
     note: Mapped[str | None] = mapped_column(String(320))  # e.g. the new address, masked
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+
+
+class AccountActionKind(StrEnum):
+    disable = "disable"
+    enable = "enable"
+
+
+class AccountAction(IdMixin, Base):
+    """An admin's decision about an account (disable, enable again), kept as an audit trail:
+    who decided, when and why. Rows are only ever added."""
+
+    __tablename__ = "account_action"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    actor_id: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[AccountActionKind] = mapped_column(
+        Enum(AccountActionKind, native_enum=False, length=20)
+    )
+    reason: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime]

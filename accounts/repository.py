@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from accounts.models import (
+    AccountAction,
     AccountCode,
     AccountMail,
     CodePurpose,
@@ -213,3 +214,58 @@ def forget_person(session: Session, user_id: str, email: str) -> None:
     session.execute(delete(AccountMail).where(AccountMail.user_id == user_id))
     session.execute(delete(AccountCode).where(AccountCode.user_id == user_id))
     session.execute(delete(LoginAttempt).where(LoginAttempt.email == email))
+
+
+# --- support look-ups and account decisions --------------------------------------------------
+
+
+def find_users(session: Session, q: str, offset: int, limit: int) -> tuple[list[User], int]:
+    """Accounts whose id is ``q`` or whose address starts with it (all when ``q`` is empty),
+    by address; and how many there are in all."""
+    stmt = select(User)
+    if q:
+        stmt = stmt.where(or_(User.id == q, User.email.startswith(q.lower(), autoescape=True)))
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.scalars(stmt.order_by(User.email, User.id).offset(offset).limit(limit))
+    return list(rows), int(total)
+
+
+def find_studios(session: Session, q: str, offset: int, limit: int) -> tuple[list[Studio], int]:
+    """Studios whose id is ``q`` or whose name starts with it, ignoring case (all when
+    ``q`` is empty), by name; and how many there are in all."""
+    stmt = select(Studio)
+    if q:
+        stmt = stmt.where(
+            or_(
+                Studio.id == q,
+                func.lower(Studio.name).startswith(q.lower(), autoescape=True),
+            )
+        )
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.scalars(stmt.order_by(Studio.name, Studio.id).offset(offset).limit(limit))
+    return list(rows), int(total)
+
+
+def get_user_for_update(session: Session, user_id: str) -> User | None:
+    # Two admins deciding about one account at once serialise here, so the audit trail
+    # and the account's state tell the same story.
+    return session.scalar(select(User).where(User.id == user_id).with_for_update())
+
+
+def revoke_all_sessions(session: Session, user_id: str, at: datetime) -> None:
+    session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def account_actions(session: Session, user_id: str) -> list[AccountAction]:
+    return list(
+        session.scalars(
+            select(AccountAction)
+            .where(AccountAction.user_id == user_id)
+            .order_by(AccountAction.created_at.desc(), AccountAction.id.desc())
+        )
+    )

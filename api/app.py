@@ -28,6 +28,7 @@ from api.routes import (
     studio_releases,
     studio_store_products,
     studio_tracks,
+    support,
     tickets,
     titles,
     web,
@@ -90,6 +91,7 @@ def create_app(*, fast_hot_paths: bool = True) -> FastAPI:
     app.include_router(studio_tracks.router)
     app.include_router(studio_store_products.router)
     app.include_router(admin.router)
+    app.include_router(support.router)
     app.include_router(purchases.router)
     app.include_router(store_purchases.router)
     app.include_router(tickets.router)

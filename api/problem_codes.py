@@ -28,6 +28,7 @@ STATUS_TITLES: dict[int, str] = {
 }
 
 CODES: dict[str, frozenset[int]] = {
+    "account_deleted": frozenset({409}),
     "account_disabled": frozenset({401}),
     "bad_request": frozenset({400}),
     "challenge_replayed": frozenset({409}),
@@ -124,6 +125,7 @@ CODES: dict[str, frozenset[int]] = {
     "object_not_found": frozenset({404}),
     "outbound_refused": frozenset({502}),
     "outside_licence_window": frozenset({403}),
+    "own_account": frozenset({409}),
     "part_checksum_mismatch": frozenset({422}),
     "part_too_large": frozenset({422}),
     "parts_missing": frozenset({409}),
@@ -240,6 +242,7 @@ CODES: dict[str, frozenset[int]] = {
     "upload_aborted": frozenset({409}),
     "upload_completed": frozenset({409}),
     "upload_not_found": frozenset({404}),
+    "user_not_found": frozenset({404}),
     "viewer_not_found": frozenset({404}),
     "web_asset_not_found": frozenset({404}),
     "webhook_payload_invalid": frozenset({400}),

@@ -376,3 +376,13 @@ def find_store_product(
 def delete_store_product(session: Session, row: StoreProduct) -> None:
     session.delete(row)
     session.flush()
+
+
+def failed_releases(session: Session, offset: int, limit: int) -> tuple[list[Release], int]:
+    """Releases whose last transcode run failed, most recent failure first."""
+    stmt = select(Release).where(Release.status == ReleaseStatus.failed)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.scalars(
+        stmt.order_by(Release.status_changed_at.desc(), Release.id).offset(offset).limit(limit)
+    )
+    return list(rows), int(total)

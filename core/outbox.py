@@ -195,3 +195,14 @@ def job_stats(session: Session, now: datetime) -> list[JobStats]:
         .group_by(OutboxJob.task)
     ).all()
     return [JobStats(t, int(o), int(w), int(r), int(f), old) for t, o, w, r, f, old in rows]
+
+
+def failed_jobs(session: Session, offset: int, limit: int) -> tuple[list[OutboxJob], int]:
+    """Jobs that gave up (a permanent error, or out of attempts), most recent first: the task
+    names the step, ``last_error`` what went wrong, ``args`` what it was working on."""
+    stmt = select(OutboxJob).where(OutboxJob.failed_at.is_not(None))
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.scalars(
+        stmt.order_by(OutboxJob.failed_at.desc(), OutboxJob.id).offset(offset).limit(limit)
+    )
+    return list(rows), int(total)

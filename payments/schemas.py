@@ -105,3 +105,30 @@ class ActionRead(BaseModel):
 
 class ActionList(BaseModel):
     items: list[ActionRead]
+
+
+class TicketPaymentRead(BaseModel):
+    """A ticket and its payment as finance looks it up, with what may still be refunded."""
+
+    id: str = Field(description="The ticket")
+    viewer_id: str
+    title_id: str
+    territory: str
+    state: str
+    provider: str
+    payment_intent_id: str | None = Field(description="The payment at the provider (pi_…)")
+    price_minor: int
+    currency: str
+    paid_at: datetime | None
+    created_at: datetime
+    refundable_minor: int = Field(
+        description="Paid, less refunded, less refunds asked for (in the currency paid)"
+    )
+    paid_currency: str | None = Field(description="None until a sale is booked")
+
+
+class TicketPaymentPage(BaseModel):
+    items: list[TicketPaymentRead]
+    total: int
+    offset: int
+    limit: int

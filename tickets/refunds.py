@@ -384,3 +384,24 @@ def record_failure(session: Session, action_id: str, detail: str, code: str) -> 
                 reason=f"refund failed ({code}); decide again",
             )
     session.flush()
+
+
+@dataclass(frozen=True)
+class TicketPayment:
+    """A ticket as finance looks it up: what was paid and what may still be refunded."""
+
+    ticket: Ticket
+    refundable_minor: int
+    paid_currency: str | None
+
+
+def find_ticket_payments(
+    session: Session, *, viewer_id: str | None, q: str, offset: int, limit: int
+) -> tuple[list[TicketPayment], int]:
+    """A viewer's tickets, or the ticket whose id or provider payment id is ``q``."""
+    rows, total = repository.find_tickets(session, viewer_id, q.strip(), offset, limit)
+    found = []
+    for ticket in rows:
+        left, currency = refundable_minor(session, ticket)
+        found.append(TicketPayment(ticket, left, currency))
+    return found, total

@@ -8,7 +8,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Row, Update, bindparam, func, select, update
+from sqlalchemy import Row, Update, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from catalog.models import Release, Title
@@ -401,3 +401,20 @@ def lock_store_transaction(session: Session, store: str, transaction_id: str) ->
     digest = hashlib.sha256(f"{store}\x1f{transaction_id}".encode()).digest()
     key = int.from_bytes(digest[:8], "big", signed=True)
     session.execute(select(func.pg_advisory_xact_lock(key)))
+
+
+def find_tickets(
+    session: Session, viewer_id: str | None, q: str, offset: int, limit: int
+) -> tuple[list[Ticket], int]:
+    """Tickets of one viewer, or the ticket whose id or provider payment id is ``q``
+    (both filters together narrow), newest first; and how many match in all."""
+    stmt = select(Ticket)
+    if viewer_id:
+        stmt = stmt.where(Ticket.viewer_id == viewer_id)
+    if q:
+        stmt = stmt.where(or_(Ticket.id == q, Ticket.payment_intent_id == q))
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.scalars(
+        stmt.order_by(Ticket.created_at.desc(), Ticket.id.desc()).offset(offset).limit(limit)
+    )
+    return list(rows), int(total)

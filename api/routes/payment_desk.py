@@ -18,6 +18,8 @@ from payments.schemas import (
     ReviewDecision,
     ReviewPage,
     ReviewRead,
+    TicketPaymentPage,
+    TicketPaymentRead,
 )
 from tickets import refunds, review
 from tickets.refunds import Recorded
@@ -206,6 +208,51 @@ def dispute_evidence(
         idempotency_key=idempotency_key,
     )
     return _answer(recorded, response)
+
+
+@router.get(
+    "/tickets",
+    summary="Find tickets and their payments: a viewer's, or one by ticket or payment id",
+    response_model=TicketPaymentPage,
+)
+def find_tickets(
+    session: ReadDb,
+    staff: FinanceUser,
+    page: PageParams,
+    viewer_id: Annotated[
+        str | None, Query(max_length=32, description="Only this viewer's tickets")
+    ] = None,
+    q: Annotated[
+        str, Query(max_length=255, description="A ticket id or the provider's payment id (pi_…)")
+    ] = "",
+) -> TicketPaymentPage:
+    """Newest first, each with what may still be refunded."""
+    found, total = refunds.find_ticket_payments(
+        session, viewer_id=viewer_id, q=q, offset=page.offset, limit=page.limit
+    )
+    return TicketPaymentPage(
+        items=[
+            TicketPaymentRead(
+                id=f.ticket.id,
+                viewer_id=f.ticket.viewer_id,
+                title_id=f.ticket.title_id,
+                territory=f.ticket.territory,
+                state=f.ticket.state.value,
+                provider=f.ticket.provider,
+                payment_intent_id=f.ticket.payment_intent_id,
+                price_minor=f.ticket.price_minor,
+                currency=f.ticket.currency,
+                paid_at=f.ticket.paid_at,
+                created_at=f.ticket.created_at,
+                refundable_minor=f.refundable_minor,
+                paid_currency=f.paid_currency,
+            )
+            for f in found
+        ],
+        total=total,
+        offset=page.offset,
+        limit=page.limit,
+    )
 
 
 @router.get(
