@@ -140,7 +140,9 @@ def test_finance_and_admin_journey(
     page.goto(f"{web.base_url}/office#/reconciliation")
     page.get_by_label("Day").fill(today)
     page.get_by_role("button", name="Show").click()
-    expect(page.locator("#reconciliation-results")).to_contain_text("Balanced")
+    reconciled = page.locator("#reconciliation-results")
+    expect(reconciled).to_contain_text("Balanced")
+    expect(reconciled.locator("dd").nth(3)).to_have_text("1")  # the sale, matched
     _both_widths(page, screenshot, "reconciliation")
 
     # Look the viewer up, open her ticket, refund part of it with a reason.

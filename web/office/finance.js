@@ -19,7 +19,11 @@ function dayForm(id, defaultDay, extra, show) {
       h("button", { type: "submit" }, t("finance.show")),
     ),
   );
-  const run = () => show(form, results);
+  const run = () => {
+    // The old day's answer goes first, so nobody reads it as the new day's.
+    clear(results, h("p", { class: "muted" }, t("status.loading")));
+    return show(form, results);
+  };
   form.addEventListener("submit", action(run));
   return { form, results, run };
 }

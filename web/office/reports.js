@@ -84,6 +84,7 @@ export async function reportsView() {
   );
 
   const show = async (offset) => {
+    clear(results, h("p", { class: "muted" }, t("status.loading")));
     const params = new URLSearchParams({
       date_from: form.elements.date_from.value,
       date_to: form.elements.date_to.value,
