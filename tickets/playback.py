@@ -380,3 +380,10 @@ def stop(session: Session, session_id: str, caller: Caller, *, at: datetime) -> 
         raise SessionNotFound("no such playback session")
     if found.ended_at is None:
         repository.end_session(session, found.id, at, "stopped")
+
+
+def end_viewer_sessions(session: Session, viewer_id: str, at: datetime) -> int:
+    """A disabled account plays no more: its sessions end now, so the next heartbeat or
+    grant refresh is refused (``session_ended``) and the grants already issued run out
+    within their short lifetime."""
+    return repository.end_viewer_sessions(session, viewer_id, at, "account_disabled")

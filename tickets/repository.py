@@ -418,3 +418,14 @@ def find_tickets(
         stmt.order_by(Ticket.created_at.desc(), Ticket.id.desc()).offset(offset).limit(limit)
     )
     return list(rows), int(total)
+
+
+def end_viewer_sessions(session: Session, viewer_id: str, at: datetime, reason: str) -> int:
+    """End every live playback session of a viewer; returns how many there were."""
+    result = session.execute(
+        update(PlaybackSession)
+        .where(PlaybackSession.viewer_id == viewer_id, PlaybackSession.ended_at.is_(None))
+        .values(ended_at=at, end_reason=reason)
+        .execution_options(synchronize_session="fetch")
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

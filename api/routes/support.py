@@ -31,6 +31,8 @@ from api.support_schemas import (
 from catalog import failures
 from catalog.models import Release
 from core import outbox
+from core.db import utcnow
+from tickets import playback
 from transcoding.steps import Step
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
@@ -90,10 +92,11 @@ def get_user(session: ReadDb, staff: FinanceUser, user_id: UserId) -> AccountDet
 def disable_user(
     session: DbSession, admin: AdminUser, user_id: UserId, body: AccountDecision
 ) -> AccountDetail:
-    """Signs the account out everywhere and records who did it and why. Repeating it changes nothing."""
-    support.set_disabled(
+    """Signs the account out everywhere, ends its playback, and records who did it and why. Repeating it changes nothing."""
+    user = support.set_disabled(
         session, user_id=user_id, actor_id=admin.user_id, disabled=True, reason=body.reason
     )
+    playback.end_viewer_sessions(session, user.id, utcnow())
     return _detail(session, user_id)
 
 

@@ -12,11 +12,12 @@ from fastapi.testclient import TestClient
 from accounts.models import Role, User
 from catalog import service as catalog
 from catalog.models import ReleaseStatus
-from core.db import unit_of_work, utcnow
+from core.db import new_id, unit_of_work, utcnow
 from core.outbox import OutboxJob
 from tests.conftest import Configure
 from tests.helpers import PASSWORD, auth_header, create_licensed_title, create_studio, create_user
 from tests.payments.support import buy
+from tickets.models import PlaybackSession
 
 pytestmark = pytest.mark.usefixtures("db")
 
@@ -131,6 +132,37 @@ def test_a_disabled_account_cannot_sign_in_refresh_or_use_its_tokens(
     # The sessions ended by the disable stay ended.
     old = client.post("/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
     assert old.status_code == 401
+
+
+def test_disabling_an_account_ends_its_playback(
+    client: TestClient, admin: User, configure: Configure
+) -> None:
+    configure(geo_fallback_country="US")
+    film = create_licensed_title(create_studio().id)
+    ana = create_user("ana@example.com")
+    ticket_id = buy(client, ana, film.id).json()["ticket"]["id"]
+    with unit_of_work() as session:
+        release_id = catalog.playable_release(session, film.id).id
+        live = PlaybackSession(
+            id=new_id(),
+            ticket_id=ticket_id,
+            viewer_id=ana.id,
+            title_id=film.id,
+            release_id=release_id,
+            device_id="tv-1",
+            country="US",
+            started_at=utcnow(),
+            last_heartbeat_at=utcnow(),
+        )
+        session.add(live)
+    client.post(
+        f"/v1/admin/users/{ana.id}/disable",
+        json={"reason": "account shared publicly"},
+        headers=auth_header(admin),
+    )
+    with unit_of_work() as session:
+        ended = session.get_one(PlaybackSession, live.id)
+        assert (ended.ended_at is not None, ended.end_reason) == (True, "account_disabled")
 
 
 def test_account_decisions_are_refused_with_codes(client: TestClient, admin: User) -> None:
