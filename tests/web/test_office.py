@@ -1,5 +1,6 @@
 """The office in Chromium: finance reads a report and downloads it, checks reconciliation,
-looks a viewer up and refunds part of a ticket with a reason; an admin disables an account,
+looks a viewer up and refunds part of a ticket with a reason, accepts a payment held for
+review; an admin disables an account,
 whose owner is then refused at sign-in. Screenshots of each page at 1280 and 375 px."""
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from catalog import service as catalog
 from catalog.models import ReleaseStatus
 from core.db import unit_of_work, utcnow
 from core.outbox import OutboxJob
+from core.settings import get_settings
+from payments.providers import SandboxProvider
 from tests.conftest import Configure
 from tests.helpers import PASSWORD, auth_header, create_licensed_title, create_studio, create_user
 from tests.payments.support import buy
@@ -54,6 +57,24 @@ def _paid_ticket(client: TestClient) -> tuple[str, str, str]:
     for day in days:
         assert client.post(f"/v1/finance/boxoffice/rollups/{day}", headers=finance).is_success
     return str(sheet["ticket"]["id"]), days[0], days[1]
+
+
+def _a_payment_in_review(client: TestClient) -> str:
+    """A viewer paid 1 JPY for a $12.99 ticket: the payment waits in the review queue."""
+    film = create_licensed_title(create_studio("Yen Films").id, slug="yen")
+    sheet = buy(client, create_user("cy@example.com"), film.id).json()
+    (succeeded,) = SandboxProvider(get_settings()).confirm(
+        intent_id=sheet["payment_intent_id"],
+        payment_method="pm_card_visa",
+        amount_minor=1,
+        currency="JPY",
+        metadata={"ticket_id": sheet["ticket"]["id"]},
+    )
+    headers = {"Stripe-Signature": succeeded.signature, "Content-Type": "application/json"}
+    assert client.post(
+        "/v1/webhooks/sandbox", content=succeeded.payload, headers=headers
+    ).is_success
+    return str(sheet["ticket"]["id"])
 
 
 def _a_failed_release() -> None:
@@ -164,6 +185,17 @@ def test_finance_and_admin_journey(
     trail = page.get_by_role("table").last
     expect(trail).to_contain_text("$3.00")
     expect(trail).to_contain_text("The film stuttered for the first ten minutes")
+
+    # A payment that differs from its order waits for finance, who keeps the money.
+    held = _a_payment_in_review(client)
+    page.get_by_role("link", name="Payment reviews").click()
+    expect(page.get_by_role("link", name=held[:10] + "…")).to_be_visible()
+    _both_widths(page, screenshot, "reviews")
+    page.get_by_role("button", name="Accept").click()
+    page.get_by_role("dialog").get_by_label("Reason").fill("Customer confirmed the yen payment")
+    page.get_by_role("dialog").get_by_role("button", name="Accept").click()
+    expect(page.locator("#status")).to_contain_text("the sale is booked")
+    expect(page.get_by_text("No payments are waiting.")).to_be_visible()
 
     # An admin disables an account and reads the failures.
     admin = page_for("en", 1280)

@@ -117,7 +117,7 @@ export async function reviewsView() {
               money(r.expected_minor, r.expected_currency),
               money(r.received_minor, r.received_currency),
               when(r.paid_at),
-              r.status,
+              t("reviews.status_" + r.status),
               r.status === "open"
                 ? h(
                     "div",
@@ -133,5 +133,5 @@ export async function reviewsView() {
   };
   status.addEventListener("change", action(reload));
   await reload();
-  return section(t("reviews.title"), h("p", { class: "muted" }, t("reviews.help")), field(t("reviews.status"), status), results);
+  return section(t("reviews.title"), h("p", { class: "muted" }, t("reviews.help")), h("div", { class: "row" }, field(t("reviews.status"), status)), results);
 }

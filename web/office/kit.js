@@ -112,3 +112,11 @@ export function toMinor(text, currency) {
 export function toMajor(minor, currency) {
   return (minor / 10 ** minorDigits(currency)).toFixed(minorDigits(currency));
 }
+
+// An API enum value in words (t("ticket_state.active")); the value itself when the UI has no
+// text for it yet, so a value added to the API later still shows.
+export function named(prefix, value) {
+  const key = `${prefix}.${value}`;
+  const text = t(key);
+  return text === key ? value : text;
+}

@@ -3,7 +3,7 @@
 import { api } from "/web/shared/api.js";
 import { t, money } from "/web/shared/i18n.js";
 import { h, clear, field, action, table, showStatus } from "/web/shared/ui.js";
-import { ask, badge, code, facts, section, toMajor, toMinor, when } from "./kit.js";
+import { ask, badge, code, facts, named, section, toMajor, toMinor, when } from "./kit.js";
 
 const KINDS = {
   accounts: {
@@ -40,7 +40,7 @@ function ticketRow(x) {
     h("a", { href: `#/tickets/${x.id}` }, x.id.slice(0, 12) + "…"),
     h("a", { href: `#/users/${x.viewer_id}` }, x.viewer_id.slice(0, 12) + "…"),
     money(x.price_minor, x.currency),
-    x.state,
+    named("ticket_state", x.state),
     when(x.paid_at),
   ];
 }
@@ -172,11 +172,12 @@ function refundDialog(ticket) {
 export async function ticketView({ id }) {
   const out = h("div", {});
   const render = async () => {
-    const [found, trail] = await Promise.all([
-      api(`/v1/finance/tickets?q=${encodeURIComponent(id)}`),
-      api(`/v1/finance/tickets/${encodeURIComponent(id)}/payment-actions`),
-    ]);
-    const ticket = found.items[0];
+    const ticket = (await api(`/v1/finance/tickets?q=${encodeURIComponent(id)}`)).items[0];
+    if (!ticket) {
+      clear(out, section(t("tickets.ticket_title"), h("p", {}, t("tickets.not_found"))));
+      return;
+    }
+    const trail = await api(`/v1/finance/tickets/${encodeURIComponent(ticket.id)}/payment-actions`);
     const canRefund = ticket.refundable_minor > 0 && ticket.paid_currency;
     const refund = action(async () => {
       if (await refundDialog(ticket)) {
@@ -194,7 +195,7 @@ export async function ticketView({ id }) {
           [t("tickets.title_id"), code(ticket.title_id)],
           [t("tickets.territory"), ticket.territory],
           [t("tickets.price"), money(ticket.price_minor, ticket.currency)],
-          [t("tickets.state"), ticket.state],
+          [t("tickets.state"), named("ticket_state", ticket.state)],
           [t("tickets.provider"), ticket.provider],
           [t("tickets.payment"), code(ticket.payment_intent_id)],
           [t("tickets.paid_at"), when(ticket.paid_at)],
@@ -208,9 +209,9 @@ export async function ticketView({ id }) {
           ? table(
               [t("actions.kind"), t("actions.amount"), t("actions.status"), t("refund.reason"), t("account.by"), t("account.when")],
               trail.items.map((a) => [
-                a.kind,
+                named("action_kind", a.kind),
                 a.amount_minor === null ? "—" : money(a.amount_minor, a.currency),
-                a.error_code ? [a.status, " ", code(a.error_code)] : a.status,
+                a.error_code ? [named("action_status", a.status), " ", code(a.error_code)] : named("action_status", a.status),
                 a.reason,
                 code(a.actor_id),
                 when(a.created_at),

@@ -24,7 +24,8 @@ function converted(row, currency) {
 }
 
 function reportTable(report) {
-  const currency = report.reporting_currencies[0];
+  // Converted amounts in the first reporting currency (settings: boxoffice reporting currencies).
+  const currency = report.reporting_currencies[0] || "";
   const cells = (row) => [
     row.label,
     number(row.tickets_sold),
@@ -32,7 +33,7 @@ function reportTable(report) {
     amounts(row.local, "gross_minor"),
     amounts(row.local, "refunds_minor"),
     amounts(row.local, "net_sales_minor"),
-    converted(row, currency),
+    currency ? converted(row, currency) : null,
   ];
   const wrap = table(
     [
@@ -42,9 +43,9 @@ function reportTable(report) {
       t("reports.gross"),
       t("reports.refunds"),
       t("reports.net"),
-      t("reports.net_in", { currency }),
-    ],
-    [...report.rows.map(cells), cells({ ...report.totals, label: t("reports.total") })],
+      currency ? t("reports.net_in", { currency }) : null,
+    ].filter((x) => x !== null),
+    [...report.rows.map(cells), cells({ ...report.totals, label: t("reports.total") })].map((r) => r.filter((c) => c !== null)),
   );
   wrap.querySelector("tbody tr:last-child").classList.add("total");
   for (const row of wrap.querySelectorAll("tr")) {
