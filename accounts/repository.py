@@ -16,6 +16,7 @@ from accounts.models import (
     Studio,
     User,
 )
+from core.db import page_of
 
 
 def get_user(session: Session, user_id: str) -> User | None:
@@ -225,9 +226,7 @@ def find_users(session: Session, q: str, offset: int, limit: int) -> tuple[list[
     stmt = select(User)
     if q:
         stmt = stmt.where(or_(User.id == q, User.email.startswith(q.lower(), autoescape=True)))
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = session.scalars(stmt.order_by(User.email, User.id).offset(offset).limit(limit))
-    return list(rows), int(total)
+    return page_of(session, stmt, (User.email, User.id), offset, limit)
 
 
 def find_studios(session: Session, q: str, offset: int, limit: int) -> tuple[list[Studio], int]:
@@ -241,9 +240,7 @@ def find_studios(session: Session, q: str, offset: int, limit: int) -> tuple[lis
                 func.lower(Studio.name).startswith(q.lower(), autoescape=True),
             )
         )
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = session.scalars(stmt.order_by(Studio.name, Studio.id).offset(offset).limit(limit))
-    return list(rows), int(total)
+    return page_of(session, stmt, (Studio.name, Studio.id), offset, limit)
 
 
 def get_user_for_update(session: Session, user_id: str) -> User | None:

@@ -26,6 +26,7 @@ from catalog.models import (
     TitleGenre,
     TitleTrackLanguage,
 )
+from core.db import page_of
 from core.scope import StudioScope
 
 
@@ -381,8 +382,4 @@ def delete_store_product(session: Session, row: StoreProduct) -> None:
 def failed_releases(session: Session, offset: int, limit: int) -> tuple[list[Release], int]:
     """Releases whose last transcode run failed, most recent failure first."""
     stmt = select(Release).where(Release.status == ReleaseStatus.failed)
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = session.scalars(
-        stmt.order_by(Release.status_changed_at.desc(), Release.id).offset(offset).limit(limit)
-    )
-    return list(rows), int(total)
+    return page_of(session, stmt, (Release.status_changed_at.desc(), Release.id), offset, limit)

@@ -11,17 +11,20 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from threading import Lock
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
     DateTime,
     Engine,
     MetaData,
+    Select,
     String,
     Table,
     TypeDecorator,
     create_engine,
     event,
+    func,
+    select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
@@ -238,3 +241,16 @@ def insert_or_ignore(
     stmt = insert(table).values(**values).on_conflict_do_nothing(index_elements=target)
     result = session.execute(stmt.returning(table.c.id))
     return result.first() is not None
+
+
+Row = TypeVar("Row")
+
+
+def page_of(
+    session: Session, stmt: Select[Row], order: Sequence[Any], offset: int, limit: int
+) -> tuple[list[Row], int]:
+    """One page of ``stmt``'s rows in ``order`` (which must end with a unique column, so pages
+    never overlap), and how many rows ``stmt`` has in all: the look-ups' paging."""
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.scalars(stmt.order_by(*order).offset(offset).limit(limit))
+    return list(rows), int(total)

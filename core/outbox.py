@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import JSON, Index, String, Text, case, event, func, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from core.db import Base, get_engine, new_id, utcnow
+from core.db import Base, get_engine, new_id, page_of, utcnow
 from core.queue import celery_app, configured_app
 from core.settings import get_settings
 
@@ -201,8 +201,4 @@ def failed_jobs(session: Session, offset: int, limit: int) -> tuple[list[OutboxJ
     """Jobs that gave up (a permanent error, or out of attempts), most recent first: the task
     names the step, ``last_error`` what went wrong, ``args`` what it was working on."""
     stmt = select(OutboxJob).where(OutboxJob.failed_at.is_not(None))
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = session.scalars(
-        stmt.order_by(OutboxJob.failed_at.desc(), OutboxJob.id).offset(offset).limit(limit)
-    )
-    return list(rows), int(total)
+    return page_of(session, stmt, (OutboxJob.failed_at.desc(), OutboxJob.id), offset, limit)

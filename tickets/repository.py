@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from catalog.models import Release, Title
 from catalog.repository import on_sale_clause
-from core.db import insert_or_ignore
+from core.db import insert_or_ignore, page_of
 from core.scope import StudioScope
 from tickets.models import (
     PlaybackSession,
@@ -413,11 +413,7 @@ def find_tickets(
         stmt = stmt.where(Ticket.viewer_id == viewer_id)
     if q:
         stmt = stmt.where(or_(Ticket.id == q, Ticket.payment_intent_id == q))
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = session.scalars(
-        stmt.order_by(Ticket.created_at.desc(), Ticket.id.desc()).offset(offset).limit(limit)
-    )
-    return list(rows), int(total)
+    return page_of(session, stmt, (Ticket.created_at.desc(), Ticket.id.desc()), offset, limit)
 
 
 def end_viewer_sessions(session: Session, viewer_id: str, at: datetime, reason: str) -> int:
