@@ -2,8 +2,8 @@
 // retry through the same route a studio uses) and jobs that gave up with their last error.
 import { api } from "/web/shared/api.js";
 import { t, number } from "/web/shared/i18n.js";
-import { h, clear, action, table, showStatus } from "/web/shared/ui.js";
-import { code, section, when } from "./kit.js";
+import { h, clear, action, showStatus } from "/web/shared/ui.js";
+import { cards, code, section, when } from "./kit.js";
 
 export async function failuresView() {
   const out = h("div", {});
@@ -21,7 +21,7 @@ export async function failuresView() {
         t("failures.releases"),
         h("p", { class: "muted" }, t("failures.releases_count", { count: releases.total })),
         releases.items.length
-          ? table(
+          ? cards(
               [t("failures.release"), t("failures.code"), t("failures.step"), t("failures.reason"), t("failures.when"), ""],
               releases.items.map((r) => [
                 [h("div", {}, r.label), code(r.id)],
@@ -38,7 +38,7 @@ export async function failuresView() {
         t("failures.jobs"),
         h("p", { class: "muted" }, t("failures.jobs_count", { count: jobs.total })),
         jobs.items.length
-          ? table(
+          ? cards(
               [t("failures.task"), t("failures.args"), t("failures.attempts"), t("failures.error"), t("failures.when")],
               jobs.items.map((j) => [
                 code(j.task),

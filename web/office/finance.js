@@ -2,8 +2,8 @@
 // FX rates reports convert with, and the payment review queue (accept or refund).
 import { api } from "/web/shared/api.js";
 import { t, money, number } from "/web/shared/i18n.js";
-import { h, clear, field, action, table, showStatus } from "/web/shared/ui.js";
-import { ask, badge, code, facts, isoDay, section, when } from "./kit.js";
+import { h, clear, field, action, showStatus } from "/web/shared/ui.js";
+import { ask, badge, cards, code, facts, isoDay, section, when } from "./kit.js";
 
 // A form of one day and a result below it, shown for that day at once.
 function dayForm(id, defaultDay, extra, show) {
@@ -55,7 +55,7 @@ export async function reconciliationView() {
       ]),
       ok
         ? null
-        : table(
+        : cards(
             [t("finance.problem"), t("finance.reference"), t("finance.in_ledger"), t("finance.at_provider")],
             r.differences.map((d) => [code(d.problem), code(d.reference), movement(d.ledger), movement(d.provider)]),
           ),
@@ -72,7 +72,7 @@ export async function fxView() {
     clear(
       out,
       rows.length
-        ? table([t("finance.currency"), t("finance.per_eur")], rows.map(([c, v]) => [c, v]))
+        ? cards([t("finance.currency"), t("finance.per_eur")], rows.map(([c, v]) => [c, v]))
         : h("p", {}, t("finance.no_rates")),
     );
   });
@@ -110,7 +110,7 @@ export async function reviewsView() {
     clear(
       results,
       page.items.length
-        ? table(
+        ? cards(
             [t("reviews.ticket"), t("reviews.expected"), t("reviews.received"), t("reviews.paid_at"), t("reviews.status"), ""],
             page.items.map((r) => [
               h("a", { href: `#/tickets/${r.ticket_id}` }, r.ticket_id.slice(0, 10) + "…"),

@@ -2,7 +2,7 @@
 // from authenticated requests, and amounts typed in major units turned into minor units.
 import { ApiError, request } from "/web/shared/api.js";
 import { t, date } from "/web/shared/i18n.js";
-import { h, field } from "/web/shared/ui.js";
+import { h, field, table } from "/web/shared/ui.js";
 
 // A refusal in words, with its stable code (what support quotes when asking for help).
 export function problemText(error) {
@@ -119,4 +119,17 @@ export function named(prefix, value) {
   const key = `${prefix}.${value}`;
   const text = t(key);
   return text === key ? value : text;
+}
+
+// A table that becomes one card per row at phone width (office.css): each cell carries its
+// column's name, shown before it when the header row is hidden.
+export function cards(headers, rows) {
+  const wrap = table(headers, rows);
+  wrap.querySelector("table").classList.add("cards");
+  for (const row of wrap.querySelectorAll("tbody tr")) {
+    [...row.children].forEach((cell, i) => {
+      if (headers[i]) cell.dataset.label = headers[i];
+    });
+  }
+  return wrap;
 }

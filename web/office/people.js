@@ -2,8 +2,8 @@
 // the reason on record); a ticket (its payment, a full or partial refund, the audit trail).
 import { api } from "/web/shared/api.js";
 import { t, money } from "/web/shared/i18n.js";
-import { h, clear, field, action, table, showStatus } from "/web/shared/ui.js";
-import { ask, badge, code, facts, named, section, toMajor, toMinor, when } from "./kit.js";
+import { h, clear, field, action, showStatus } from "/web/shared/ui.js";
+import { ask, badge, cards, code, facts, named, section, toMajor, toMinor, when } from "./kit.js";
 
 const KINDS = {
   accounts: {
@@ -64,7 +64,7 @@ export async function lookupView() {
     clear(
       results,
       h("p", { class: "muted" }, t("lookup.found", { count: page.total })),
-      page.items.length ? table(spec.headers(), page.items.map(spec.row)) : null,
+      page.items.length ? cards(spec.headers(), page.items.map(spec.row)) : null,
     );
   };
   const form = h(
@@ -124,7 +124,7 @@ export async function userView({ id }, me) {
           : null,
         h("h3", {}, t("account.history")),
         account.actions.length
-          ? table(
+          ? cards(
               [t("account.decision"), t("account.by"), t("refund.reason"), t("account.when")],
               account.actions.map((a) => [t("account.kind_" + a.kind), code(a.actor_id), a.reason, when(a.created_at)]),
             )
@@ -132,7 +132,7 @@ export async function userView({ id }, me) {
       ),
       section(
         t("tickets.title"),
-        tickets.items.length ? table(ticketHeaders(), tickets.items.map(ticketRow)) : h("p", {}, t("tickets.none")),
+        tickets.items.length ? cards(ticketHeaders(), tickets.items.map(ticketRow)) : h("p", {}, t("tickets.none")),
       ),
     );
   };
@@ -206,7 +206,7 @@ export async function ticketView({ id }) {
       section(
         t("actions.title"),
         trail.items.length
-          ? table(
+          ? cards(
               [t("actions.kind"), t("actions.amount"), t("actions.status"), t("refund.reason"), t("account.by"), t("account.when")],
               trail.items.map((a) => [
                 named("action_kind", a.kind),
