@@ -229,6 +229,7 @@ CODES: dict[str, frozenset[int]] = {
     "ticket_pending": frozenset({403}),
     "ticket_refunded": frozenset({403}),
     "title_not_found": frozenset({404}),
+    "trailer_not_found": frozenset({404}),
     "title_not_in_collection": frozenset({404}),
     "token_expired": frozenset({401}),
     "track_field_not_applicable": frozenset({422}),

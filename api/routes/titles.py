@@ -3,11 +3,13 @@ language, with the local price."""
 
 from __future__ import annotations
 
+import mimetypes
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.contract import PUBLIC, problems
@@ -15,6 +17,8 @@ from api.deps import Locales, PageParams, ReadDb, RequestCountry
 from catalog import service as catalog
 from catalog.models import Collection, Title, TrackKind
 from core.db import utcnow
+from core.errors import NotFound
+from core.storage import get_store
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
 
@@ -266,6 +270,50 @@ def get_title(
     )
     _language_headers(response, [read.locale])
     return read
+
+
+# A presigned trailer URL lives long enough to start and seek, not to be passed around.
+_TRAILER_URL_SECONDS = 600
+
+
+@router.get(
+    "/titles/{title_id}/trailer",
+    summary="The title's free trailer, where the title is on sale",
+    description=(
+        "The stored trailer (`trailer_key`) as video: served by this process (byte ranges "
+        "for seeking) or, with S3 storage, a 307 redirect to a presigned URL. Free to watch "
+        "wherever the title can be bought now; a title whose trailer is a public "
+        "`trailer_url` answers 404 `trailer_not_found` here (use that URL)."
+    ),
+    response_class=FileResponse,
+    responses={
+        **problems(
+            "title_not_found",
+            "trailer_not_found",
+            "country_unknown",
+            "not_licensed_in_country",
+            "outside_licence_window",
+        ),
+        200: {"content": {"video/mp4": {}}, "description": "The trailer"},
+        307: {"description": "Redirect to a presigned URL of the trailer (S3 storage)"},
+    },
+    openapi_extra={"security": PUBLIC},
+)
+def get_trailer(
+    session: ReadDb, title_id: str, country: RequestCountry
+) -> Response:
+    key = catalog.stored_trailer(session, title_id, country, utcnow())
+    store = get_store()
+    local = store.local_path(key)
+    if local is None:
+        url = store.presign_get(key, _TRAILER_URL_SECONDS)
+        if url is None:
+            raise NotFound("the trailer is not in storage", code="trailer_not_found")
+        return RedirectResponse(url, status_code=307)
+    if not local.is_file():
+        raise NotFound("the trailer is not in storage", code="trailer_not_found")
+    media_type = mimetypes.guess_type(local.name)[0] or "video/mp4"
+    return FileResponse(local, media_type=media_type, headers={"Cache-Control": "no-cache"})
 
 
 class CollectionRead(BaseModel):
