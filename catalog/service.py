@@ -252,6 +252,23 @@ def stored_trailer(session: Session, title_id: str, country: str | None, at: dat
     return key
 
 
+def stored_artwork(
+    session: Session,
+    title_id: str,
+    country: str | None,
+    at: datetime,
+    preferences: Sequence[str],
+) -> str:
+    """The storage key of a title's artwork in the caller's locale (the same negotiation as
+    the title's text), where the title is on sale now; ``artwork_not_found`` when that
+    locale's artwork is a public ``artwork_url`` or missing."""
+    offer_for(session, title_id, country, at)
+    key = localize(get_title(session, title_id), preferences).artwork_key
+    if key is None:
+        raise NotFound("this title has no stored artwork in this locale", code="artwork_not_found")
+    return key
+
+
 def get_title(session: Session, title_id: str) -> Title:
     title = repository.get_title_full(session, title_id)
     if title is None:

@@ -139,7 +139,9 @@ def _default_binary(name: str) -> str:
 
 
 # Schemes a browser opens as web pages or runs as code: never an app's return link.
-_WEB_SCHEMES = frozenset({"http", "https", "javascript", "data", "blob", "file", "ftp", "ws", "wss"})
+_WEB_SCHEMES = frozenset(
+    {"http", "https", "javascript", "data", "blob", "file", "ftp", "ws", "wss"}
+)
 
 
 def _split_csv(value: Any) -> Any:

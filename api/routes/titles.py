@@ -272,8 +272,33 @@ def get_title(
     return read
 
 
-# A presigned trailer URL lives long enough to start and seek, not to be passed around.
-_TRAILER_URL_SECONDS = 600
+# A presigned media URL lives long enough to start and seek, not to be passed around.
+_PRESIGNED_SECONDS = 600
+_SALE_PROBLEMS = (
+    "title_not_found",
+    "country_unknown",
+    "not_licensed_in_country",
+    "outside_licence_window",
+)
+_REDIRECT: dict[int | str, dict[str, Any]] = {
+    307: {"description": "Redirect to a presigned URL of the file (S3 storage)"}
+}
+
+
+def _stored_file(key: str, missing: str, fallback_type: str) -> Response:
+    """A stored object: served by this process (byte ranges included) from local storage,
+    or a 307 to a presigned URL with S3."""
+    store = get_store()
+    local = store.local_path(key)
+    if local is None:
+        url = store.presign_get(key, _PRESIGNED_SECONDS)
+        if url is None:
+            raise NotFound("the file is not in storage", code=missing)
+        return RedirectResponse(url, status_code=307)
+    if not local.is_file():
+        raise NotFound("the file is not in storage", code=missing)
+    media_type = mimetypes.guess_type(local.name)[0] or fallback_type
+    return FileResponse(local, media_type=media_type, headers={"Cache-Control": "no-cache"})
 
 
 @router.get(
@@ -287,33 +312,42 @@ _TRAILER_URL_SECONDS = 600
     ),
     response_class=FileResponse,
     responses={
-        **problems(
-            "title_not_found",
-            "trailer_not_found",
-            "country_unknown",
-            "not_licensed_in_country",
-            "outside_licence_window",
-        ),
+        **problems("trailer_not_found", *_SALE_PROBLEMS),
         200: {"content": {"video/mp4": {}}, "description": "The trailer"},
-        307: {"description": "Redirect to a presigned URL of the trailer (S3 storage)"},
+        **_REDIRECT,
     },
     openapi_extra={"security": PUBLIC},
 )
-def get_trailer(
-    session: ReadDb, title_id: str, country: RequestCountry
-) -> Response:
+def get_trailer(session: ReadDb, title_id: str, country: RequestCountry) -> Response:
     key = catalog.stored_trailer(session, title_id, country, utcnow())
-    store = get_store()
-    local = store.local_path(key)
-    if local is None:
-        url = store.presign_get(key, _TRAILER_URL_SECONDS)
-        if url is None:
-            raise NotFound("the trailer is not in storage", code="trailer_not_found")
-        return RedirectResponse(url, status_code=307)
-    if not local.is_file():
-        raise NotFound("the trailer is not in storage", code="trailer_not_found")
-    media_type = mimetypes.guess_type(local.name)[0] or "video/mp4"
-    return FileResponse(local, media_type=media_type, headers={"Cache-Control": "no-cache"})
+    return _stored_file(key, "trailer_not_found", "video/mp4")
+
+
+@router.get(
+    "/titles/{title_id}/artwork",
+    summary="The title's stored artwork in your language, where the title is on sale",
+    description=(
+        "The artwork stored for the negotiated locale (`artwork_key`, the same locale as the "
+        "title's text: `lang` or Accept-Language): served by this process or, with S3 "
+        "storage, a 307 redirect to a presigned URL. A locale whose artwork is a public "
+        "`artwork_url` answers 404 `artwork_not_found` here (use that URL)."
+    ),
+    response_class=FileResponse,
+    responses={
+        **problems("artwork_not_found", "invalid_locale", *_SALE_PROBLEMS),
+        200: {
+            "content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}},
+            "description": "The artwork",
+        },
+        **_REDIRECT,
+    },
+    openapi_extra={"security": PUBLIC},
+)
+def get_artwork(
+    session: ReadDb, title_id: str, country: RequestCountry, locales: Locales
+) -> Response:
+    key = catalog.stored_artwork(session, title_id, country, utcnow(), locales)
+    return _stored_file(key, "artwork_not_found", "image/jpeg")
 
 
 class CollectionRead(BaseModel):

@@ -70,9 +70,7 @@ def _shell(app: str, request: Request, extra: str = "") -> HTMLResponse:
 
 def _store_attributes(request: Request) -> str:
     # The link-out from a mobile app (US): where "back to the app" leads after a purchase.
-    link = app_return_link(
-        request.query_params.get("return"), get_settings().store_return_schemes
-    )
+    link = app_return_link(request.query_params.get("return"), get_settings().store_return_schemes)
     return f' data-return="{escape(link, quote=True)}"' if link else ""
 
 

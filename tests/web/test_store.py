@@ -10,9 +10,11 @@ come back and continue near where the film was left; then the same viewer at 375
 
 from __future__ import annotations
 
+import struct
 import subprocess
 import time
 import uuid
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -47,7 +49,7 @@ Shot = Callable[[Any, str], Path]
 def _trailer_file(directory: Path) -> Path:
     """A 2 s H.264 MP4 made by the pinned FFmpeg (what a studio would upload as trailer)."""
     out = directory / "trailer.mp4"
-    subprocess.run(  # noqa: S603 - argv list, our own binary
+    subprocess.run(
         [
             get_settings().ffmpeg_path,
             "-v",
@@ -72,9 +74,38 @@ def _trailer_file(directory: Path) -> Path:
     return out
 
 
-def _shop(packaged: PackagedRelease | None, trailer: Path | None) -> dict[str, str]:
+def _poster(directory: Path) -> Path:
+    """A 200x300 PNG poster (a gradient with a grid), written with the standard library."""
+    width, height = 200, 300
+    rows = b"".join(
+        b"\x00"
+        + b"".join(
+            bytes((255, 255, 255))
+            if x % 40 == 0 or y % 40 == 0
+            else bytes((30 + y * 150 // height, 40, 120 - y * 80 // height))
+            for x in range(width)
+        )
+        for y in range(height)
+    )
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    out = directory / "poster.png"
+    out.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+    return out
+
+
+def _shop(packaged: PackagedRelease | None, media: Path | None) -> dict[str, str]:
     """Two titles on sale in the US, localized in English, Russian and Chinese; the first
-    with the packaged release and a stored trailer."""
+    with the packaged release, a stored trailer and a stored English poster."""
     studio = create_studio("Harbour Films")
     film = create_licensed_title(studio.id, slug=f"lanterns-{uuid.uuid4().hex[:6]}", playable=False)
     other = create_licensed_title(studio.id, slug=f"tides-{uuid.uuid4().hex[:6]}")
@@ -85,12 +116,21 @@ def _shop(packaged: PackagedRelease | None, trailer: Path | None) -> dict[str, s
         ):
             title = catalog.get_title(session, title_id)
             for locale, name in texts.items():
+                poster = None
+                if media is not None and title_id == film.id and locale == "en":
+                    poster = f"artwork/{film.id}-en.png"
+                    get_store().put_file(poster, _poster(media), "image/png")
                 catalog.put_localization(
-                    session, title, locale, name=name, synopsis=f"{name}: a night, a port."
+                    session,
+                    title,
+                    locale,
+                    name=name,
+                    synopsis=f"{name}: a night, a port.",
+                    artwork_key=poster,
                 )
-        if trailer is not None:
+        if media is not None:
             key = f"trailers/{film.id}.mp4"
-            get_store().put_file(key, trailer, "video/mp4")
+            get_store().put_file(key, _trailer_file(media), "video/mp4")
             catalog.update_title(
                 session, catalog.get_title(session, film.id), catalog.TitleChanges(trailer_key=key)
             )
@@ -132,7 +172,7 @@ def test_the_viewer_journey_browse_buy_play_leave_and_resume(
     configure(
         geo_fallback_country="US", playback_heartbeat_seconds="2", playback_key_periods_around="2"
     )
-    ids = _shop(packaged_release, _trailer_file(tmp_path))
+    ids = _shop(packaged_release, tmp_path)
 
     # The catalog in Russian: the UI and the titles in the viewer's language.
     ru = page_for(locale="ru")
@@ -145,6 +185,9 @@ def test_the_viewer_journey_browse_buy_play_leave_and_resume(
     page.goto(f"{web.base_url}/store")
     expect(page.locator(f"[data-title='{ids['film']}'] .name")).to_have_text("Lanterns")
     expect(page.locator("#count")).to_have_text("2 films on sale")
+    poster = page.locator(f"[data-title='{ids['film']}'] img.art")
+    expect(poster).to_have_attribute("src", f"/v1/titles/{ids['film']}/artwork?lang=en")
+    _until(page, "() => document.querySelector('img.art')?.naturalWidth === 200", "the poster")
     screenshot(page, "store-catalog-1280")
     page.get_by_label("Search films").fill("AMELIE")
     page.get_by_role("button", name="Search").click()
@@ -182,9 +225,7 @@ def test_the_viewer_journey_browse_buy_play_leave_and_resume(
     expect(page.locator("#paid")).to_be_visible()
     with unit_of_work() as session:
         tickets = session.scalar(select(func.count()).select_from(Ticket))
-        sales = session.scalar(
-            select(func.count()).where(LedgerEntry.kind == LedgerKind.sale)
-        )
+        sales = session.scalar(select(func.count()).where(LedgerEntry.kind == LedgerKind.sale))
     assert (tickets, sales) == (1, 1)
 
     # Play past 5 s with the player /play shares.
@@ -192,7 +233,12 @@ def test_the_viewer_journey_browse_buy_play_leave_and_resume(
     _until(page, "() => document.getElementById('video')?.currentTime > 5", "5 s played", 60)
     screenshot(page, "store-player-1280")
     left_at = _video_time(page)
-    assert page.evaluate("() => window.pocketCinemaStore.errors.filter(e => /key|decrypt/i.test(e) && !/decryptdata unset or changed/.test(e))") == []
+    assert (
+        page.evaluate(
+            "() => window.pocketCinemaStore.errors.filter(e => /key|decrypt/i.test(e) && !/decryptdata unset or changed/.test(e))"
+        )
+        == []
+    )
 
     # Leave (a last heartbeat records the playhead), come back: continue watching.
     page.locator("#leave").click()
@@ -271,23 +317,30 @@ def test_account_pages_reset_a_password_and_delete_the_account(
 # --- the API the storefront added -----------------------------------------------------------
 
 
-def test_the_trailer_is_served_where_the_title_is_sold_and_only_there(
+def _fetch(client: TestClient, path: str, **headers: str) -> httpx.Response:
+    """A stored file through the API: served directly, or (S3, the services profile) a 307
+    to a short-lived presigned URL of the object, followed here."""
+    served: httpx.Response = client.get(path, headers=headers, follow_redirects=False)
+    if served.status_code == 307:
+        return httpx.get(served.headers["location"], headers=headers, timeout=10)
+    return served
+
+
+def test_the_trailer_and_artwork_are_served_where_the_title_is_sold_and_only_there(
     client: TestClient, configure: Configure, tmp_path: Path
 ) -> None:
     configure(geo_fallback_country="US")
-    ids = _shop(None, _trailer_file(tmp_path))
-    path = f"/v1/titles/{ids['film']}/trailer"
-    ranged = {"Range": "bytes=0-99"}
-    served = client.get(path, headers=ranged, follow_redirects=False)
-    if get_store().local_path(f"trailers/{ids['film']}.mp4") is None:
-        # S3 storage (the services profile): a short-lived presigned URL of the object.
-        assert served.status_code == 307, served.text
-        served = httpx.get(served.headers["location"], headers=ranged, timeout=10)
-    else:
-        assert served.headers["content-type"] == "video/mp4"
+    ids = _shop(None, tmp_path)
+    served = _fetch(client, f"/v1/titles/{ids['film']}/trailer", Range="bytes=0-99")
     assert served.status_code == 206, served.text
     assert served.content[4:8] == b"ftyp"  # the MP4 as stored, seekable by byte ranges
     assert len(served.content) == 100
+    poster = _fetch(client, f"/v1/titles/{ids['film']}/artwork?lang=en")
+    assert poster.status_code == 200, poster.text
+    assert poster.content.startswith(b"\x89PNG")
+    # The Russian text has no stored poster: the artwork follows the text's locale.
+    russian = client.get(f"/v1/titles/{ids['film']}/artwork", headers={"Accept-Language": "ru"})
+    assert (russian.status_code, russian.json()["code"]) == (404, "artwork_not_found")
 
     missing = client.get(f"/v1/titles/{ids['other']}/trailer")
     assert (missing.status_code, missing.json()["code"]) == (404, "trailer_not_found")
@@ -295,8 +348,9 @@ def test_the_trailer_is_served_where_the_title_is_sold_and_only_there(
     assert (unknown.status_code, unknown.json()["code"]) == (404, "title_not_found")
     # Not sold in France: no trailer there either.
     configure(geo_fallback_country="FR")
-    refused = client.get(f"/v1/titles/{ids['film']}/trailer")
-    assert (refused.status_code, refused.json()["code"]) == (403, "not_licensed_in_country")
+    for media in ("trailer", "artwork?lang=en"):
+        refused = client.get(f"/v1/titles/{ids['film']}/{media}")
+        assert (refused.status_code, refused.json()["code"]) == (403, "not_licensed_in_country")
 
 
 def test_the_app_return_link_is_only_an_app_url_with_a_configured_scheme(

@@ -37,11 +37,16 @@ export function price(title) {
   return money(title.price.amount_minor, title.price.currency);
 }
 
-// The poster, or a drawn stand-in with the initial when there is none (or it fails to load).
+// The poster: stored artwork is served by the API in the locale the text came in, a public
+// artwork_url (the media CDN) is used as it is; a drawn stand-in with the initial when there
+// is none (or it fails to load).
 export function artwork(title) {
   const standIn = () => h("div", { class: "art", "aria-hidden": "true" }, (title.name || "?").slice(0, 1));
-  if (!title.artwork_url) return standIn();
-  const img = h("img", { class: "art", src: title.artwork_url, alt: "", loading: "lazy" });
+  const src = title.artwork_key
+    ? `/v1/titles/${encodeURIComponent(title.id)}/artwork?${new URLSearchParams({ lang: title.locale })}`
+    : title.artwork_url;
+  if (!src) return standIn();
+  const img = h("img", { class: "art", src, alt: "", loading: "lazy" });
   img.addEventListener("error", () => img.replaceWith(standIn()));
   return img;
 }
