@@ -38,6 +38,8 @@ from tests.playback.conftest import (
     install_release,
     packaged_release,
 )
+from tests.web import conftest as web_fixtures
+from tests.web.conftest import ALLOWED_CONSOLE_ERRORS
 from tickets.models import Ticket
 
 __all__ = ["packaged_release"]  # the session fixture: one transcode shared with tests/playback
@@ -152,6 +154,13 @@ def _until(page: Any, script: str, what: str, timeout: float = 30) -> Any:
     raise AssertionError(f"timed out waiting for {what}: {page.evaluate(script)}")
 
 
+def _tickets_and_sales() -> tuple[int, int]:
+    with unit_of_work() as session:
+        tickets = session.scalar(select(func.count()).select_from(Ticket)) or 0
+        sales = session.scalar(select(func.count()).where(LedgerEntry.kind == LedgerKind.sale))
+    return tickets, sales or 0
+
+
 def _video_time(page: Any) -> float:
     return float(page.evaluate("() => document.getElementById('video').currentTime"))
 
@@ -164,9 +173,14 @@ def test_the_viewer_journey_browse_buy_play_leave_and_resume(
     configure: Configure,
     packaged_release: PackagedRelease,
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from playwright.sync_api import expect
 
+    # The declined card below is shown (and logged) on purpose; nothing else may be.
+    monkeypatch.setattr(
+        web_fixtures, "ALLOWED_CONSOLE_ERRORS", (*ALLOWED_CONSOLE_ERRORS, "did not go through")
+    )
     # Heartbeats every 2 s keep the grant (and its key periods, 4 s each here) ahead of
     # hls.js's buffer, as in tests/playback/test_real_clients.py.
     configure(
@@ -223,10 +237,7 @@ def test_the_viewer_journey_browse_buy_play_leave_and_resume(
     screenshot(page, "store-checkout-1280")
     page.locator("#pay").dblclick()
     expect(page.locator("#paid")).to_be_visible()
-    with unit_of_work() as session:
-        tickets = session.scalar(select(func.count()).select_from(Ticket))
-        sales = session.scalar(select(func.count()).where(LedgerEntry.kind == LedgerKind.sale))
-    assert (tickets, sales) == (1, 1)
+    assert _tickets_and_sales() == (1, 1)
 
     # Play past 5 s with the player /play shares.
     page.locator("#watch-now").click()
@@ -272,6 +283,14 @@ def test_the_viewer_journey_browse_buy_play_leave_and_resume(
     phone.locator("#buy").click()
     expect(phone.get_by_role("heading", name="Checkout")).to_be_visible()
     screenshot(phone, "store-checkout-375")
+    # A declined card, then another card on the same payment: one more ticket, one more sale.
+    phone.get_by_label("Test card").select_option("4000000000000002")
+    phone.locator("#pay").click()
+    expect(phone.locator("#status")).to_contain_text("(generic_decline)")
+    phone.get_by_label("Test card").select_option("pm_card_visa")
+    phone.locator("#pay").click()
+    expect(phone.locator("#paid")).to_be_visible()
+    assert _tickets_and_sales() == (2, 2)
     phone.get_by_role("link", name="Films").click()
     phone.locator("[data-resume]").click()
     _until(phone, "() => document.getElementById('video')?.currentTime > 0", "phone playing", 60)

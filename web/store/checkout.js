@@ -1,11 +1,13 @@
-// Buying a ticket. One purchase attempt has one Idempotency-Key, so a double click or a
-// retried request pays once; a declined card starts a new attempt with a new key.
+// Buying a ticket. The checkout is one purchase attempt with one Idempotency-Key, so a double
+// click or a retried request pays once. After a declined card the viewer tries another card
+// on the same payment (the repeat of the purchase answers it again), as Stripe's
+// PaymentSheet does: one ticket, never a second charge.
 // The embedded default pays with the sandbox's documented test cards; production mounts
 // Stripe's Payment Element (Stripe.js loaded from js.stripe.com, only then).
 import { api, signedIn } from "/web/shared/api.js";
 import { locale, t } from "/web/shared/i18n.js";
 import { action, field, h, showError, showStatus } from "/web/shared/ui.js";
-import { getTitle, price, signInFirst } from "./common.js";
+import { getTitle, price, problem, signInFirst } from "./common.js";
 
 const STRIPE_JS = "https://js.stripe.com/v3/";
 // The sandbox's test cards (docs/payments.md).
@@ -61,7 +63,7 @@ export async function checkoutView({ id }) {
   if (!signedIn()) return signInFirst(`#/buy/${id}`);
   const title = await getTitle(id);
   const outlet = h("div");
-  let key = crypto.randomUUID();
+  const key = crypto.randomUUID();
   let attempt = null; // the purchase in flight: a second click joins it instead of buying again
 
   const purchase = () =>
@@ -81,8 +83,7 @@ export async function checkoutView({ id }) {
       showStatus(t("store.paid_heading"));
       return;
     }
-    key = crypto.randomUUID(); // the next try is a new attempt
-    showError(Object.assign(new Error(t("store.not_paid")), { code: ticket.failure_code || ticket.state }));
+    showError(problem(t("store.not_paid"), ticket.failure_code || ticket.state));
   };
 
   const card = h("select", { name: "card" }, TEST_CARDS.map(([value, label]) => h("option", { value }, t(label))));
@@ -145,7 +146,7 @@ async function stripeCheckout(sheet, mount, pay, finish) {
         confirmParams: { return_url: location.href },
       });
       pay.disabled = false;
-      if (error) throw Object.assign(new Error(error.message), { code: error.code || error.type });
+      if (error) throw problem(error.message, error.decline_code || error.code || error.type);
       finish(await waitUntilPaid(sheet.ticket.id));
       resolve();
     });

@@ -1,5 +1,5 @@
 // What the storefront's pages share: titles in the page's language, my tickets, posters.
-import { api, signedIn } from "/web/shared/api.js";
+import { ApiError, api, signedIn } from "/web/shared/api.js";
 import { locale, money, t } from "/web/shared/i18n.js";
 import { h } from "/web/shared/ui.js";
 
@@ -74,4 +74,10 @@ export function signInFirst(hash) {
       h("a", { href: "#/signup", onclick: () => rememberWhere(hash) }, t("account.sign_up")),
     ),
   );
+}
+
+// An error that did not come as a problem+json answer (a declined card in the payment's
+// outcome, a player refusal), shown like one: its message and its stable code.
+export function problem(message, code, status = 0) {
+  return new ApiError(status, { detail: message, code });
 }

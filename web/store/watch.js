@@ -5,7 +5,7 @@ import { api, deviceId } from "/web/shared/api.js";
 import { t } from "/web/shared/i18n.js";
 import { h, showError, showStatus } from "/web/shared/ui.js";
 import { Playback } from "/web/shared/playback.js";
-import { clock, getTitle } from "./common.js";
+import { clock, getTitle, problem } from "./common.js";
 
 let current = null;
 
@@ -30,7 +30,7 @@ export async function watchView({ ticket: ticketId }) {
   const playback = new Playback({
     video,
     device: deviceId(),
-    onError: (error) => showError(error),
+    onError: (error) => showError(problem(error.message, error.code, error.status)),
     onLevel: (height) => {
       quality.textContent = t("store.quality", { height });
     },
