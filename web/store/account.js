@@ -3,7 +3,7 @@
 import { api, deviceId, keepTokens, me, signIn, signOut, signedIn } from "/web/shared/api.js";
 import { t } from "/web/shared/i18n.js";
 import { action, field, h, showStatus } from "/web/shared/ui.js";
-import { goBackAfterSignIn, rememberWhere } from "./common.js";
+import { flash, goBackAfterSignIn, rememberWhere } from "./common.js";
 
 function input(name, type, extra = {}) {
   return h("input", { name, type, required: true, ...extra });
@@ -81,7 +81,7 @@ export function verifyView({ email }) {
           body: { email, code: code.value.trim(), device_id: deviceId() },
         }),
       );
-      showStatus(t("account.verified"));
+      flash(t("account.verified"));
       goBackAfterSignIn();
     },
   );
@@ -121,7 +121,7 @@ export function resetView() {
           body: { email: email.value.trim(), code: code.value.trim(), new_password: password.value, device_id: deviceId() },
         }),
       );
-      showStatus(t("account.reset_done"));
+      flash(t("account.reset_done"));
       location.hash = "#/account";
     },
   );
@@ -183,14 +183,14 @@ export async function accountView() {
         onsubmit: action(async () => {
           await api("/v1/account/deletion", { method: "POST", body: { password: password.value || null } });
           await signOut();
-          showStatus(t("account.deleted"));
+          flash(t("account.deleted"));
           location.hash = "#/";
         }),
       },
       h("h2", {}, t("account.delete")),
       h("p", {}, t("account.delete_explained")),
       field(t("auth.password"), password),
-      h("div", { class: "field" }, h("label", {}, sure, " ", t("account.delete_sure"))),
+      h("label", { class: "check" }, sure, t("account.delete_sure")),
       h("div", { class: "actions" }, h("button", { type: "submit", class: "danger-button" }, t("account.delete_button"))),
     ),
   ];

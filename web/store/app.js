@@ -9,6 +9,7 @@ import { catalogView } from "./catalog.js";
 import { checkoutView } from "./checkout.js";
 import { titleView } from "./title.js";
 import { leave, watchView } from "./watch.js";
+import { takeFlash } from "./common.js";
 
 await loadMessages("store");
 translate();
@@ -27,9 +28,8 @@ function nav() {
 // Registered before the router's own listener, so it runs first.
 window.addEventListener("hashchange", () => {
   leave();
-  // An error belongs to the page it happened on; a confirmation ("paid", "verified") may
-  // be shown by the page that follows.
-  if (document.getElementById("status").classList.contains("error")) showStatus("");
+  // The status line belongs to the page it was written on, except a flashed confirmation.
+  showStatus(takeFlash());
   nav();
 });
 window.addEventListener("pagehide", () => {

@@ -81,3 +81,15 @@ export function signInFirst(hash) {
 export function problem(message, code, status = 0) {
   return new ApiError(status, { detail: message, code });
 }
+
+// A confirmation for the page that comes next ("verified", "deleted"): the status line is
+// cleared on every route change, and this text is shown instead, once.
+let pending = "";
+export function flash(text) {
+  pending = text;
+}
+export function takeFlash() {
+  const text = pending;
+  pending = "";
+  return text;
+}
