@@ -85,7 +85,10 @@ _APP_PAGES = {
     ),
     "store": (
         "The viewer storefront",
-        "The localized catalog, title pages, buying, playing, continue watching, the account.",
+        "The localized catalog, title pages, buying, playing, continue watching, the account. "
+        "`?return=<app URL>` (the link-out from a mobile app): after a purchase the page offers "
+        "a link back into the app, only when the URL's scheme is one of "
+        "`POCKETCINEMA_STORE_RETURN_SCHEMES`; anything else is ignored.",
     ),
     "office": (
         "The office for finance and support",

@@ -269,7 +269,9 @@ def test_the_viewer_journey_browse_buy_play_leave_and_resume(
 
     # The same viewer on a phone (375 px): sign in, every page fits.
     phone = page_for(locale="en", width=375, height=760)
-    phone.goto(f"{web.base_url}/store")
+    # Opened from the mobile app (the US link-out), with a way back into it after paying.
+    configure(store_return_schemes="pocketcinema")
+    phone.goto(f"{web.base_url}/store?return=pocketcinema://library")
     expect(phone.locator(f"[data-title='{ids['film']}']")).to_be_visible()
     screenshot(phone, "store-catalog-375")
     phone.locator("#nav-sign-in").click()
@@ -290,6 +292,7 @@ def test_the_viewer_journey_browse_buy_play_leave_and_resume(
     phone.get_by_label("Test card").select_option("pm_card_visa")
     phone.locator("#pay").click()
     expect(phone.locator("#paid")).to_be_visible()
+    expect(phone.locator("#back-to-app")).to_have_attribute("href", "pocketcinema://library")
     assert _tickets_and_sales() == (2, 2)
     phone.get_by_role("link", name="Films").click()
     phone.locator("[data-resume]").click()
