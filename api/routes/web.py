@@ -11,7 +11,8 @@ languages (``UI_LOCALES``); the app's scripts read it and load ``web/i18n/<app>/
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from api.contract import PUBLIC, problems
 from catalog.locales import negotiate, parse_accept_language
 from core.errors import NotFound
+from core.settings import get_settings
 
 router = APIRouter(tags=["web"])
 
@@ -47,13 +49,29 @@ def ui_locale(accept_language: str | None) -> str:
     return negotiate(parse_accept_language(accept_language), UI_LOCALES) or "en"
 
 
-def _shell(app: str, request: Request) -> HTMLResponse:
+def app_return_link(url: str | None, schemes: Sequence[str]) -> str | None:
+    """The storefront's ``?return=`` link back into a mobile app, if it may be followed: an
+    app URL (``pocketcinema://title/...``) whose scheme is configured
+    (``store_return_schemes``); never a web page, so /store cannot redirect to another site."""
+    if not url or len(url) > 2000 or any(ch.isspace() or ord(ch) < 32 for ch in url):
+        return None
+    scheme, sep, _ = url.partition(":")
+    return url if sep and scheme.lower() in schemes else None
+
+
+def _shell(app: str, request: Request, extra: str = "") -> HTMLResponse:
     html = (WEB_ROOT / app / "index.html").read_text(encoding="utf-8")
     locale = ui_locale(request.headers.get("accept-language"))
-    # The shells are written with lang="en"; only the attribute changes, never markup.
+    # The shells are written with lang="en"; only attributes of <html> are added, never markup.
     return HTMLResponse(
-        html.replace('<html lang="en"', f'<html lang="{locale}"', 1), headers=_NO_CACHE
+        html.replace('<html lang="en"', f'<html lang="{locale}"{extra}', 1), headers=_NO_CACHE
     )
+
+
+def _store_attributes(request: Request) -> str:
+    # The link-out from a mobile app (US): where "back to the app" leads after a purchase.
+    link = app_return_link(request.query_params.get("return"), get_settings().store_return_schemes)
+    return f' data-return="{escape(link, quote=True)}"' if link else ""
 
 
 _PAGE: dict[int | str, dict[str, Any]] = {
@@ -67,7 +85,10 @@ _APP_PAGES = {
     ),
     "store": (
         "The viewer storefront",
-        "The localized catalog, title pages, buying, playing, continue watching, the account.",
+        "The localized catalog, title pages, buying, playing, continue watching, the account. "
+        "`?return=<app URL>` (the link-out from a mobile app): after a purchase the page offers "
+        "a link back into the app, only when the URL's scheme is one of "
+        "`POCKETCINEMA_STORE_RETURN_SCHEMES`; anything else is ignored.",
     ),
     "office": (
         "The office for finance and support",
@@ -78,7 +99,7 @@ _APP_PAGES = {
 
 def _page(app: str) -> Callable[[Request], HTMLResponse]:
     def page(request: Request) -> HTMLResponse:
-        return _shell(app, request)
+        return _shell(app, request, _store_attributes(request) if app == "store" else "")
 
     return page
 

@@ -131,3 +131,9 @@ export async function blobUrl(path) {
   const response = await request(path, { headers: { Accept: "*/*" } });
   return URL.createObjectURL(await response.blob());
 }
+
+// Tokens that an account step answered with (e-mail verified, password reset): the user is
+// signed in on this browser from now on, as after signIn().
+export function keepTokens(tokens) {
+  save(tokens);
+}
