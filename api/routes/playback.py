@@ -26,6 +26,7 @@ from api.contract import PLAYBACK_GRANT, problems
 from api.deps import (
     BearerCredentials,
     bearer_token,
+    in_group_transaction,
     in_transaction,
     principal_of,
     scope_country,
@@ -702,17 +703,18 @@ class Seek(BaseModel):
     response_model=GrantRead,
     operation_id="playback_refresh",
     responses=problems(*DECISION_PROBLEMS),
-    openapi_extra={"security": PLAYBACK_GRANT},
+    openapi_extra={**GRANT_PARAMETERS, "security": PLAYBACK_GRANT},
 )
 async def refresh_grant(
     request: Request,
     session_id: SessionId,
     body: Annotated[Seek | None, Body()] = None,
-    token: TokenQuery = None,
-    device: DeviceHeader = None,
 ) -> GrantRead | JSONResponse:
     """Send the current grant (Authorization or `?token=`) and, after a seek, the new position. A refusal ends the session and is answered with its code."""
-    grant_token, _ = _grant_token(request, token)
+    # Grant and device read as on the hot paths (documented through GRANT_PARAMETERS): the
+    # framework's per-parameter validation cost more than the parse.
+    grant_token, _, device = _hot_call(request)
+    playback.grant_caller(grant_token, session_id, device)  # a forged grant never joins a group
 
     def work(session: Session) -> Issued | Refused:
         return playback.refresh(
@@ -725,7 +727,7 @@ async def refresh_grant(
             position_seconds=body.position_seconds if body else None,
         )
 
-    issued = await in_transaction(work)
+    issued = await in_group_transaction(work)
     if isinstance(issued, Refused):
         return _refused(request, issued)
     return GrantRead(**_grant_read(issued))
@@ -773,17 +775,14 @@ class HeartbeatRead(GrantRead):
     response_model=HeartbeatRead,
     operation_id="playback_heartbeat",
     responses=problems(*DECISION_PROBLEMS, "screener_view_limit_reached"),
-    openapi_extra={"security": PLAYBACK_GRANT},
+    openapi_extra={**GRANT_PARAMETERS, "security": PLAYBACK_GRANT},
 )
 async def send_heartbeat(
-    request: Request,
-    session_id: SessionId,
-    body: Heartbeat,
-    token: TokenQuery = None,
-    device: DeviceHeader = None,
+    request: Request, session_id: SessionId, body: Heartbeat
 ) -> HeartbeatRead | JSONResponse:
     """Every `heartbeat_interval_seconds`: the playhead and the seconds played since the last one. Each `seq` is recorded once (a repeat answers `recorded: false`), so retries never count watched time twice. Answers a fresh grant."""
-    grant_token, _ = _grant_token(request, token)
+    grant_token, _, device = _hot_call(request)  # as refresh_grant does
+    playback.grant_caller(grant_token, session_id, device)  # a forged grant never joins a group
     at = utcnow()
 
     def work(session: Session) -> playback.Beat | Refused:
@@ -799,7 +798,7 @@ async def send_heartbeat(
             at=at,
         )
 
-    beat = await in_transaction(work)
+    beat = await in_group_transaction(work)
     if isinstance(beat, Refused):
         return _refused(request, beat)
     timeout = get_settings().playback_session_timeout_seconds
