@@ -85,6 +85,12 @@ def _grant_token(request: Request, token_query: str | None) -> tuple[str, str]:
     )
 
 
+def _json(answer: BaseModel) -> Response:
+    """A decision's answer, serialised once: the same bytes the framework writes for the
+    declared response model, without its second validation of a model we just built."""
+    return Response(answer.model_dump_json(), media_type="application/json")
+
+
 def _refused(request: Request, refused: Refused) -> JSONResponse:
     # Returned, not raised: the session's end commits with the request's transaction.
     return app_error_response(request, refused.error)
@@ -709,7 +715,7 @@ async def refresh_grant(
     request: Request,
     session_id: SessionId,
     body: Annotated[Seek | None, Body()] = None,
-) -> GrantRead | JSONResponse:
+) -> Response:
     """Send the current grant (Authorization or `?token=`) and, after a seek, the new position. A refusal ends the session and is answered with its code."""
     # Grant and device read as on the hot paths (documented through GRANT_PARAMETERS): the
     # framework's per-parameter validation cost more than the parse.
@@ -730,7 +736,7 @@ async def refresh_grant(
     issued = await in_group_transaction(work)
     if isinstance(issued, Refused):
         return _refused(request, issued)
-    return GrantRead(**_grant_read(issued))
+    return _json(GrantRead(**_grant_read(issued)))
 
 
 class Heartbeat(BaseModel):
@@ -777,9 +783,7 @@ class HeartbeatRead(GrantRead):
     responses=problems(*DECISION_PROBLEMS, "screener_view_limit_reached"),
     openapi_extra={**GRANT_PARAMETERS, "security": PLAYBACK_GRANT},
 )
-async def send_heartbeat(
-    request: Request, session_id: SessionId, body: Heartbeat
-) -> HeartbeatRead | JSONResponse:
+async def send_heartbeat(request: Request, session_id: SessionId, body: Heartbeat) -> Response:
     """Every `heartbeat_interval_seconds`: the playhead and the seconds played since the last one. Each `seq` is recorded once (a repeat answers `recorded: false`), so retries never count watched time twice. Answers a fresh grant."""
     grant_token, _, device = _hot_call(request)  # as refresh_grant does
     playback.grant_caller(grant_token, session_id, device)  # a forged grant never joins a group
@@ -802,11 +806,13 @@ async def send_heartbeat(
     if isinstance(beat, Refused):
         return _refused(request, beat)
     timeout = get_settings().playback_session_timeout_seconds
-    return HeartbeatRead(
-        session_id=session_id,
-        alive_until=datetime.fromtimestamp(at.timestamp() + timeout, UTC),
-        recorded=beat.recorded,
-        **_grant_read(beat.issued),
+    return _json(
+        HeartbeatRead(
+            session_id=session_id,
+            alive_until=datetime.fromtimestamp(at.timestamp() + timeout, UTC),
+            recorded=beat.recorded,
+            **_grant_read(beat.issued),
+        )
     )
 
 
