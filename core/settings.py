@@ -177,7 +177,7 @@ class Settings(BaseSettings):
     # in one transaction (one commit), at most this many; 1 turns grouping off.
     playback_heartbeat_batch_max: int = Field(default=64, ge=1, le=1000)
     # How many heartbeat groups are decided at once (each holds one connection and thread).
-    playback_heartbeat_batches_in_flight: int = Field(default=2, ge=1, le=64)
+    playback_heartbeat_batches_in_flight: int = Field(default=8, ge=1, le=64)
     broker_url: str = ""  # default: sqla+sqlite:///<data_dir>/broker.db
     outbox_sweep_seconds: float = Field(default=30.0, gt=0)
     outbox_republish_after_seconds: float = Field(default=60.0, gt=0)
