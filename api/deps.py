@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Callable, Iterator
-from typing import Annotated, TypeVar
+from functools import partial
+from typing import Annotated, Any, TypeVar, cast
 
 from fastapi import Depends, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -13,7 +16,7 @@ from starlette.types import Scope
 
 from accounts.models import Role
 from accounts.service import Principal, principal_from_token, studio_scope
-from core.db import read_only, session_factory, unit_of_work
+from core.db import Outcome, read_only, session_factory, transact, transact_together
 from core.errors import NotAuthenticated
 from core.geo import COUNTRY_HEADERS, request_country
 from core.scope import StudioScope
@@ -46,13 +49,82 @@ async def in_transaction(work: Callable[[Session], T]) -> T:
     in another: a request waiting for a thread between those hops holds its connection,
     and with more requests in flight than connections and threads, every thread can end
     up waiting for a connection that only a request waiting for a thread can give back.
-    Here a connection is never held while waiting for anything but the database."""
-    return await run_in_threadpool(_transact, work)
+    Here a connection is never held while waiting for anything but the database. A
+    connection found dead before the commit is replaced and the transaction run once more
+    (:func:`core.db.transact`)."""
+    return await run_in_threadpool(transact, work)
 
 
-def _transact(work: Callable[[Session], T]) -> T:
-    with unit_of_work() as session:
-        return work(session)
+Work = Callable[[Session], Any]
+
+
+class GroupCommit:
+    """Heartbeats decided together: group commit for the busiest decision.
+
+    A request's work waits here only while ``playback_heartbeat_batches_in_flight`` groups
+    are already being decided; then everything that arrived meanwhile (up to
+    ``playback_heartbeat_batch_max``) goes to the threadpool as one group, decided in one
+    transaction (:func:`core.db.transact_together`): one thread hop, one connection, one
+    BEGIN and one COMMIT for the group instead of per request. No timer: a lone request
+    goes at once, alone; under load the groups grow by themselves. Each work still gets its
+    own decision from the database, and its own answer or error; a work that raises makes
+    the group run again one by one, so nothing is counted twice or lost."""
+
+    def __init__(self) -> None:
+        self._waiting: list[tuple[Work, asyncio.Future[Any]]] = []
+        self._in_flight = 0
+
+    async def run(self, work: Callable[[Session], T]) -> T:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting.append((work, future))
+        self._launch()
+        return cast(T, await future)
+
+    def _launch(self) -> None:
+        settings = get_settings()
+        while self._waiting and self._in_flight < settings.playback_heartbeat_batches_in_flight:
+            group = self._waiting[: settings.playback_heartbeat_batch_max]
+            del self._waiting[: len(group)]
+            self._in_flight += 1
+            works = [work for work, _ in group]
+            task = asyncio.ensure_future(run_in_threadpool(transact_together, works))
+            task.add_done_callback(partial(self._finished, group))
+
+    def _finished(
+        self, group: list[tuple[Work, asyncio.Future[Any]]], task: asyncio.Future[list[Outcome]]
+    ) -> None:
+        self._in_flight -= 1
+        outcomes: list[Outcome]
+        if task.cancelled():
+            outcomes = [(False, asyncio.CancelledError())] * len(group)
+        elif (error := task.exception()) is not None:
+            outcomes = [(False, error)] * len(group)
+        else:
+            outcomes = task.result()
+        for (_, future), (ok, value) in zip(group, outcomes, strict=True):
+            if future.done():  # the request was cancelled meanwhile (client gone)
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+        self._launch()
+
+
+# One per event loop (the futures belong to it; tests run several loops).
+_groups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GroupCommit] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def in_group_transaction(work: Callable[[Session], T]) -> T:
+    """:func:`in_transaction`, decided in a group with other requests of the same kind
+    arriving meanwhile (:class:`GroupCommit`): for heartbeats and refreshes."""
+    loop = asyncio.get_running_loop()
+    group = _groups.get(loop)
+    if group is None:
+        group = _groups[loop] = GroupCommit()
+    return await group.run(work)
 
 
 def get_read_db() -> Iterator[Session]:

@@ -214,20 +214,23 @@ class Connection:
 
     async def request(
         self, method: str, path: str, headers: dict[str, str], body: bytes = b""
-    ) -> tuple[int, bytes]:
+    ) -> tuple[int, bytes, bool]:
+        """(status, body, whether the body is JSON)."""
         head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         if body or method == "POST":
             head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
         self.writer.write(head.encode() + b"\r\n" + body)
         raw = await self.reader.readuntil(b"\r\n\r\n")
-        length, chunked = 0, False
+        length, chunked, is_json = 0, False, False
         for line in raw.split(b"\r\n")[1:]:
             name, _, value = line.partition(b":")
             if name.lower() == b"content-length":
                 length = int(value)
             elif name.lower() == b"transfer-encoding":
                 chunked = b"chunked" in value.lower()
+            elif name.lower() == b"content-type":
+                is_json = b"json" in value.lower()
         if chunked:
             parts = []
             while size := int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16):
@@ -236,7 +239,7 @@ class Connection:
             data = b"".join(parts)
         else:
             data = await self.reader.readexactly(length)
-        return int(raw[9:12]), data
+        return int(raw[9:12]), data, is_json
 
 
 @dataclass
@@ -267,7 +270,7 @@ class Client:
         conn = await self.pool.get()
         try:
             raw = json.dumps(body).encode() if body is not None else b""
-            status, data = await conn.request(method, path, headers, raw)
+            status, data, is_json = await conn.request(method, path, headers, raw)
         except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
             self.stats.errors += 1
             if len(self.stats.samples) < 5:
@@ -283,7 +286,7 @@ class Client:
                 self.stats.errors += 1
         if not 200 <= status < 300 and len(self.stats.samples) < 5:
             self.stats.samples.append(f"{kind} {path} -> {status}: {data[:200]!r}")
-        if data[:1] == b"{":
+        if is_json:  # never by the first byte: a 16-byte content key may start with "{"
             return status, json.loads(data)
         return status, data
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
+    exists,
     false,
     func,
     insert,
@@ -728,25 +729,69 @@ def _save_watch_statement() -> Any:
     )
 
 
-def save_watch(
+_HEARTBEAT_COLUMNS = (
+    "id",
+    "playback_session_id",
+    "seq",
+    "ticket_id",
+    "reported_seconds",
+    "credited_seconds",
+    "position_seconds",
+    "covered_from_ms",
+    "covered_to_ms",
+    "outside_territory",
+    "at",
+    "created_at",
+)
+
+
+@functools.cache
+def _store_heartbeat_statement() -> Any:
+    """PostgreSQL: the heartbeat row and, only if it was new, the ticket's watch row, in one
+    statement (one round trip instead of two on the busiest write path)."""
+    table = cast(Table, ViewHeartbeat.__table__)
+    stored = (
+        postgresql.insert(table)
+        .values({table.c[name]: bindparam(f"h_{name}") for name in _HEARTBEAT_COLUMNS})
+        .on_conflict_do_nothing(index_elements=["playback_session_id", "seq"])
+        .returning(table.c.id)
+        .cte("stored")
+    )
+    return (
+        _save_watch_statement().where(exists(select(stored.c.id))).returning(TicketWatch.ticket_id)
+    )
+
+
+def store_heartbeat(
     session: Session,
-    ticket_id: str,
+    values: dict[str, Any],
     *,
     intervals: Sequence[Sequence[int]],
     watched_seconds: float,
     latest_at: datetime | None,
     now: datetime,
-) -> None:
-    session.connection().execute(
-        _save_watch_statement(),
-        {
-            "b_ticket_id": ticket_id,
-            "b_intervals": intervals,
-            "b_watched_seconds": watched_seconds,
-            "b_latest_at": latest_at,
-            "b_now": now,
-        },
-    )
+) -> bool:
+    """Store one heartbeat once and, with it, the ticket's new watched state (the caller
+    holds the watch row's lock: :func:`lock_watch`). False, and nothing written, when
+    (session, seq) is already stored."""
+    watch = {
+        "b_ticket_id": values["ticket_id"],
+        "b_intervals": intervals,
+        "b_watched_seconds": watched_seconds,
+        "b_latest_at": latest_at,
+        "b_now": now,
+    }
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        row = connection.execute(
+            _store_heartbeat_statement(),
+            {**watch, **{f"h_{name}": values[name] for name in _HEARTBEAT_COLUMNS}},
+        ).first()
+        return row is not None
+    if not insert_heartbeat(session, values):
+        return False
+    connection.execute(_save_watch_statement(), watch)
+    return True
 
 
 def ticket_watched_seconds(session: Session, ticket_id: str) -> float | None:

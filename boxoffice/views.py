@@ -118,7 +118,7 @@ def record_heartbeat(
     after = credit.coverage
     added_ms = after.covered_ms - before.covered_ms
     covered_from, covered_to = credit.interval or (0, 0)
-    inserted = repository.insert_heartbeat(
+    inserted = repository.store_heartbeat(
         session,
         {
             "id": new_id(),
@@ -134,17 +134,13 @@ def record_heartbeat(
             "at": at,
             "created_at": now,
         },
-    )
-    if not inserted:
-        return False
-    repository.save_watch(
-        session,
-        ticket_id,
         intervals=list(after.intervals),  # JSON writes the pairs as arrays
         watched_seconds=after.covered_ms / 1000,
         latest_at=after.latest_at,
         now=now,
     )
+    if not inserted:
+        return False
     threshold = qualify_threshold_seconds(runtime_seconds, settings)
     if added_ms > 0 and after.covered_ms >= math.ceil(threshold * 1000):
         # UNIQUE(ticket_id) as well as the row lock: a retry or a crash-and-redo can never

@@ -176,6 +176,15 @@ class Settings(BaseSettings):
     # How long a request waits for a pooled connection before it is answered 503: a bounded
     # wait, so a burst past the pool degrades into refusals the client retries, never a hang.
     database_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    # PostgreSQL connections older than this are closed and replaced at checkout (no ping
+    # before each use: a connection the server dropped is detected by its first statement,
+    # and a transaction that failed that way before committing is run once more).
+    database_pool_recycle_seconds: int = Field(default=1800, ge=1, le=86_400)
+    # Heartbeats that arrive while the previous ones are being decided are decided together
+    # in one transaction (one commit), at most this many; 1 turns grouping off.
+    playback_heartbeat_batch_max: int = Field(default=64, ge=1, le=1000)
+    # How many heartbeat groups are decided at once (each holds one connection and thread).
+    playback_heartbeat_batches_in_flight: int = Field(default=8, ge=1, le=64)
     broker_url: str = ""  # default: sqla+sqlite:///<data_dir>/broker.db
     outbox_sweep_seconds: float = Field(default=30.0, gt=0)
     outbox_republish_after_seconds: float = Field(default=60.0, gt=0)

@@ -216,7 +216,9 @@ def start_screener(
     return _issue(entitled, 0.0)
 
 
-def _caller(token: str, session_id: str, device_id: str | None) -> sessions.Caller:
+def grant_caller(token: str, session_id: str, device_id: str | None) -> sessions.Caller:
+    """Who a decision's grant says is asking (no I/O: the routes check it on the event loop
+    before a request joins a group of decisions)."""
     # An expired grant still says who is asking: the decision itself re-checks everything,
     # so a player back from a pause longer than a grant's life can carry on.
     grace = get_settings().playback_session_timeout_seconds
@@ -256,7 +258,7 @@ def refresh(
 ) -> Issued | Refused:
     """A new grant, if the database still says yes. ``position_seconds`` (after a seek)
     moves the key periods the grant opens."""
-    caller = _caller(token, session_id, device_id)
+    caller = grant_caller(token, session_id, device_id)
     decided = _decide(session, session_id, caller, country, at)
     if isinstance(decided, Refused):
         return decided
@@ -279,7 +281,7 @@ def heartbeat(
 ) -> Beat | Refused:
     """Keep the session alive, count the watched time (box office's rules), and answer
     with a new grant. A refused heartbeat counts nothing and ends the session."""
-    caller = _caller(token, session_id, device_id)
+    caller = grant_caller(token, session_id, device_id)
     decided = _decide(session, session_id, caller, country, at)
     if isinstance(decided, Refused):
         return decided
@@ -331,7 +333,7 @@ def heartbeat(
 def stop(
     session: Session, token: str, session_id: str, *, device_id: str | None, at: datetime
 ) -> None:
-    sessions.stop(session, session_id, _caller(token, session_id, device_id), at=at)
+    sessions.stop(session, session_id, grant_caller(token, session_id, device_id), at=at)
 
 
 # --- the hot paths: no database, no I/O ---------------------------------------------------------

@@ -26,6 +26,7 @@ from api.contract import PLAYBACK_GRANT, problems
 from api.deps import (
     BearerCredentials,
     bearer_token,
+    in_group_transaction,
     in_transaction,
     principal_of,
     scope_country,
@@ -82,6 +83,12 @@ def _grant_token(request: Request, token_query: str | None) -> tuple[str, str]:
         "send the playback grant: 'Authorization: Bearer <grant>' or ?token=",
         code="not_authenticated",
     )
+
+
+def _json(answer: BaseModel) -> Response:
+    """A decision's answer, serialised once: the same bytes the framework writes for the
+    declared response model, without its second validation of a model we just built."""
+    return Response(answer.model_dump_json(), media_type="application/json")
 
 
 def _refused(request: Request, refused: Refused) -> JSONResponse:
@@ -702,17 +709,18 @@ class Seek(BaseModel):
     response_model=GrantRead,
     operation_id="playback_refresh",
     responses=problems(*DECISION_PROBLEMS),
-    openapi_extra={"security": PLAYBACK_GRANT},
+    openapi_extra={**GRANT_PARAMETERS, "security": PLAYBACK_GRANT},
 )
 async def refresh_grant(
     request: Request,
     session_id: SessionId,
     body: Annotated[Seek | None, Body()] = None,
-    token: TokenQuery = None,
-    device: DeviceHeader = None,
-) -> GrantRead | JSONResponse:
+) -> Response:
     """Send the current grant (Authorization or `?token=`) and, after a seek, the new position. A refusal ends the session and is answered with its code."""
-    grant_token, _ = _grant_token(request, token)
+    # Grant and device read as on the hot paths (documented through GRANT_PARAMETERS): the
+    # framework's per-parameter validation cost more than the parse.
+    grant_token, _, device = _hot_call(request)
+    playback.grant_caller(grant_token, session_id, device)  # a forged grant never joins a group
 
     def work(session: Session) -> Issued | Refused:
         return playback.refresh(
@@ -725,10 +733,10 @@ async def refresh_grant(
             position_seconds=body.position_seconds if body else None,
         )
 
-    issued = await in_transaction(work)
+    issued = await in_group_transaction(work)
     if isinstance(issued, Refused):
         return _refused(request, issued)
-    return GrantRead(**_grant_read(issued))
+    return _json(GrantRead(**_grant_read(issued)))
 
 
 class Heartbeat(BaseModel):
@@ -773,17 +781,12 @@ class HeartbeatRead(GrantRead):
     response_model=HeartbeatRead,
     operation_id="playback_heartbeat",
     responses=problems(*DECISION_PROBLEMS, "screener_view_limit_reached"),
-    openapi_extra={"security": PLAYBACK_GRANT},
+    openapi_extra={**GRANT_PARAMETERS, "security": PLAYBACK_GRANT},
 )
-async def send_heartbeat(
-    request: Request,
-    session_id: SessionId,
-    body: Heartbeat,
-    token: TokenQuery = None,
-    device: DeviceHeader = None,
-) -> HeartbeatRead | JSONResponse:
+async def send_heartbeat(request: Request, session_id: SessionId, body: Heartbeat) -> Response:
     """Every `heartbeat_interval_seconds`: the playhead and the seconds played since the last one. Each `seq` is recorded once (a repeat answers `recorded: false`), so retries never count watched time twice. Answers a fresh grant."""
-    grant_token, _ = _grant_token(request, token)
+    grant_token, _, device = _hot_call(request)  # as refresh_grant does
+    playback.grant_caller(grant_token, session_id, device)  # a forged grant never joins a group
     at = utcnow()
 
     def work(session: Session) -> playback.Beat | Refused:
@@ -799,15 +802,17 @@ async def send_heartbeat(
             at=at,
         )
 
-    beat = await in_transaction(work)
+    beat = await in_group_transaction(work)
     if isinstance(beat, Refused):
         return _refused(request, beat)
     timeout = get_settings().playback_session_timeout_seconds
-    return HeartbeatRead(
-        session_id=session_id,
-        alive_until=datetime.fromtimestamp(at.timestamp() + timeout, UTC),
-        recorded=beat.recorded,
-        **_grant_read(beat.issued),
+    return _json(
+        HeartbeatRead(
+            session_id=session_id,
+            alive_until=datetime.fromtimestamp(at.timestamp() + timeout, UTC),
+            recorded=beat.recorded,
+            **_grant_read(beat.issued),
+        )
     )
 
 
