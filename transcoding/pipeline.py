@@ -258,10 +258,12 @@ def prepare(session: Session, release_id: str, attempt: int) -> None:
     with step(Step.plan):
         ladder = plan(master_probe)
         duration = master_probe.duration or 0.0
+        settings = get_settings()
         chunks = plan_chunks(
             duration,
-            workers=get_settings().transcode_pool_size,
+            workers=settings.transcode_pool_size,
             segment_seconds=ladder.segment_seconds,
+            chunks_per_worker=settings.transcode_chunks_per_worker,
         )
         fingerprint = _fingerprint(master_asset, ladder, chunks)
     with step(Step.encode):
