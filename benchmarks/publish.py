@@ -307,7 +307,7 @@ def tail_sum(steps: dict[str, dict[str, float]], sprite: str, basis: str = "wall
 
 def repeat_file(source: Path, times: int, out: Path, *, audio: bool = False) -> Path:
     listing = out.with_suffix(".txt")
-    listing.write_text("".join(f"file '{source}'\n" for _ in range(times)))
+    listing.write_text("".join(f"file '{source.resolve()}'\n" for _ in range(times)))
     ffmpeg(
         *("-f", "concat", "-safe", "0", "-i", str(listing)),
         *(("-vn",) if audio else ("-an",)),
