@@ -398,6 +398,10 @@ class Settings(BaseSettings):
 
     # --- transcoding --------------------------------------------------------------------
     transcode_pool_size: int = Field(default=2, ge=1, le=1000)  # workers chunking plans for
+    # Chunks per worker: 2 keeps the last wave balanced when a host is slow or a chunk is
+    # retried; each chunk costs a process start and a decoder lead-in (docs/publishing.md).
+    transcode_chunks_per_worker: int = Field(default=2, ge=1, le=16)
+    transcode_min_chunk_seconds: float = Field(default=12.0, ge=1.0)
     transcode_lease_seconds: int = Field(default=1800, ge=20)  # a chunk's time before retry
     # A busy release with no sign of progress for this long is failed as `stalled` (the
     # sweep runs every OUTBOX_SWEEP_SECONDS); keep it above the longest queue wait.

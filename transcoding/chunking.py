@@ -3,7 +3,8 @@
 Chunk starts are whole multiples of the segment duration (itself a whole number of GOPs),
 so every chunk starts on a keyframe of the output, chunk outputs concatenate with
 ``-c copy`` and the packager cuts the same segments it would have cut from one encode.
-On one 2-core box chunking gains nothing (FINDINGS.md); it pays when the pool has hosts.
+On one 2-core box chunking gains nothing; it pays when the pool has hosts
+(docs/publishing.md has the scaling model and the measurements).
 """
 
 from __future__ import annotations
@@ -39,23 +40,51 @@ def plan_chunks(
     ``min_chunk_seconds`` (process start-up and the decoder's lead-in cost a few seconds
     each) nor longer than ``max_chunk_seconds`` (a retry repeats at most that much work).
     A film shorter than two minimum chunks is one chunk.
+
+    The film's segments are shared out evenly: chunk lengths differ by at most one segment,
+    longer chunks first. Equal-length chunks with the remainder in a short or long last
+    chunk leave most of the pool idle in the last wave: a 2-hour film on 64 workers in
+    equal 60 s chunks is 120 chunks, 1.9 waves, so the second wave runs on 56 workers while
+    8 wait, and the film takes 120 s of encoding per worker where 112.5 s would do.
     """
     if duration <= 0:
         raise ValueError("duration must be positive")
     if workers < 1:
         raise ValueError("workers must be at least 1")
     seg = segment_seconds
-    min_len = math.ceil(min_chunk_seconds / seg - 1e-9) * seg
-    max_len = max(min_len, math.floor(max_chunk_seconds / seg + 1e-9) * seg)
-    if duration < 2 * min_len or (workers == 1 and duration <= max_len):
+    min_segments = max(1, math.ceil(min_chunk_seconds / seg - 1e-9))
+    max_segments = max(min_segments, math.floor(max_chunk_seconds / seg + 1e-9))
+    # Whole segments before the end; a partial last segment rides with the last chunk.
+    whole = max(1, math.floor(duration / seg + 1e-9))
+    if whole < 2 * min_segments or (workers == 1 and whole <= max_segments):
         return [Chunk(index=0, start=0.0, duration=None)]
-    target = duration / (workers * chunks_per_worker)
-    length = min(max_len, max(min_len, math.ceil(target / seg - 1e-9) * seg))
-    count = max(1, math.ceil(duration / length - 1e-9))
-    # A last chunk shorter than half a chunk is folded into the one before: starting a
-    # process for a few seconds of video costs more than it saves.
-    if count > 1 and duration - (count - 1) * length < length / 2:
-        count -= 1
-    chunks = [Chunk(index=i, start=i * length, duration=length) for i in range(count - 1)]
-    chunks.append(Chunk(index=count - 1, start=(count - 1) * length, duration=None))
+    fewest = math.ceil(whole / max_segments)  # no chunk longer than the maximum
+    most = whole // min_segments  # no chunk shorter than the minimum
+    count = max(1, min(most, max(fewest, workers * chunks_per_worker)))
+    base, longer = divmod(whole, count)
+    chunks: list[Chunk] = []
+    start = 0
+    for index in range(count):
+        segments = base + (1 if index < longer else 0)
+        last = index == count - 1
+        chunks.append(Chunk(index, start * seg, None if last else segments * seg))
+        start += segments
     return chunks
+
+
+def chunk_lengths(chunks: list[Chunk], duration: float) -> list[float]:
+    """Every chunk's length in seconds, the last one's included."""
+    return [c.duration if c.duration is not None else duration - c.start for c in chunks]
+
+
+def pool_makespan(costs: list[float], workers: int) -> float:
+    """When the last of ``costs`` (one per chunk, in dispatch order) finishes on ``workers``
+    identical workers that each take the next queued chunk as soon as they are free: what
+    a queue with prefetch 1 does. The encode part of the publishing model."""
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
+    free_at = [0.0] * min(workers, max(1, len(costs)))
+    for cost in costs:
+        soonest = min(range(len(free_at)), key=free_at.__getitem__)
+        free_at[soonest] += cost
+    return max(free_at)

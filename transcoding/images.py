@@ -109,6 +109,101 @@ def sprite_interval(duration: float) -> float:
     return round(max(0.25, min(10.0, duration / 10)), 3)
 
 
+@dataclass(frozen=True)
+class SpriteLayout:
+    """Where each thumbnail of a film goes: thumbnail ``i`` shows time ``i * interval`` and
+    sits in sheet ``i // per_sheet``, row-major."""
+
+    duration: float
+    interval: float
+    count: int
+    columns: int
+    rows: int
+    tile_width: int
+    tile_height: int
+
+    @property
+    def per_sheet(self) -> int:
+        return self.columns * self.rows
+
+    @property
+    def sheets(self) -> int:
+        return math.ceil(self.count / self.per_sheet)
+
+    def between(self, start: float, end: float) -> range:
+        """The thumbnails whose time falls in ``[start, end)``: a chunk's share."""
+        first = math.ceil(start / self.interval - 1e-9)
+        return range(min(first, self.count), min(self.count, math.ceil(end / self.interval - 1e-9)))
+
+
+def sprite_layout(
+    probe: ProbeResult,
+    *,
+    interval: float | None = None,
+    tile_width: int = 160,
+    columns: int = 10,
+    rows: int = 10,
+    duration: float | None = None,
+) -> SpriteLayout:
+    """Thumbnails at the display aspect; a grid no larger than its thumbnails need (a 1 s
+    teaser's sheet is one row of four). ``duration`` overrides the probed one (a benchmark
+    lays out a longer film with the same picture)."""
+    duration = duration if duration is not None else (probe.duration or 0.0)
+    step = interval if interval is not None else sprite_interval(duration)
+    width, height = display_fit(probe, tile_width)
+    count = max(1, math.ceil(duration / step - 1e-9))
+    columns = min(columns, count)
+    return SpriteLayout(
+        duration=duration,
+        interval=step,
+        count=count,
+        columns=columns,
+        rows=min(rows, math.ceil(count / columns)),
+        tile_width=width,
+        tile_height=height,
+    )
+
+
+def _sprite(layout: SpriteLayout, out_dir: Path) -> ThumbnailSprite:
+    """Check the sheets FFmpeg wrote and write the WebVTT track that points into them."""
+    images = tuple(out_dir / f"sprite_{n + 1}.jpg" for n in range(layout.sheets))
+    _check_written(images, "thumbnail sprite")
+    lines = ["WEBVTT", ""]
+    for i in range(layout.count):
+        sheet, cell = divmod(i, layout.per_sheet)
+        row, col = divmod(cell, layout.columns)
+        start, end = i * layout.interval, min(layout.duration, (i + 1) * layout.interval)
+        lines += [
+            f"{format_timestamp(start)} --> {format_timestamp(end)}",
+            f"{images[sheet].name}#xywh={col * layout.tile_width},{row * layout.tile_height},"
+            f"{layout.tile_width},{layout.tile_height}",
+            "",
+        ]
+    vtt = out_dir / "thumbnails.vtt"
+    vtt.write_text("\n".join(lines), encoding="utf-8")
+    return ThumbnailSprite(
+        images=images,
+        vtt=vtt,
+        interval=layout.interval,
+        tile_width=layout.tile_width,
+        tile_height=layout.tile_height,
+    )
+
+
+def _fresh(out_dir: Path, pattern: str) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in out_dir.glob(pattern):
+        stale.unlink()
+
+
+def _tiles_filter(layout: SpriteLayout) -> str:
+    # fps picks one frame per interval (the frame showing at that time).
+    return (
+        f"fps=1/{layout.interval:g}:round=down,"
+        f"scale={layout.tile_width}:{layout.tile_height}:{_JPEG_RANGE},setsar=1"
+    )
+
+
 def make_thumbnail_sprite(
     probe: ProbeResult,
     out_dir: Path,
@@ -119,20 +214,15 @@ def make_thumbnail_sprite(
     rows: int = 10,
     limits: PolicyLimits = DEFAULT_LIMITS,
 ) -> ThumbnailSprite:
-    """One thumbnail every ``interval`` seconds (default: :func:`sprite_interval`), tiled
-    into JPEG grids, plus the WebVTT thumbnails track players use for scrub previews.
-    Thumbnails have the picture's display aspect; a grid is no larger than its thumbnails
-    need (a 1 s teaser's sheet is one row of four)."""
-    duration = probe.duration or 0.0
-    step = interval if interval is not None else sprite_interval(duration)
-    tile_width, tile_height = display_fit(probe, tile_width)
-    count = max(1, math.ceil(duration / step - 1e-9))
-    columns = min(columns, count)
-    rows = min(rows, math.ceil(count / columns))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in out_dir.glob("sprite_*.jpg"):
-        stale.unlink()
-    per_sheet = columns * rows
+    """One thumbnail every ``interval`` seconds (default: :func:`sprite_interval`) of the
+    whole master, tiled into JPEG grids, plus the WebVTT thumbnails track players use for
+    scrub previews. This decodes the whole master in one process; the pipeline instead
+    makes each chunk's thumbnails beside its encode (:func:`make_chunk_thumbnails`) and
+    only tiles them at the end (:func:`tile_sprite`)."""
+    layout = sprite_layout(
+        probe, interval=interval, tile_width=tile_width, columns=columns, rows=rows
+    )
+    _fresh(out_dir, "sprite_*.jpg")
     argv = [
         ffmpeg_path(),
         *_GLOBAL_ARGS,
@@ -142,32 +232,115 @@ def make_thumbnail_sprite(
         "-an",
         "-sn",
         "-vf",
-        # fps picks one frame per interval; tile packs them; the last sheet may be partial.
-        f"fps=1/{step:g}:round=down,scale={tile_width}:{tile_height}:{_JPEG_RANGE},setsar=1,"
-        f"tile={columns}x{rows}",
+        # tile packs them; the last sheet may be partial.
+        f"{_tiles_filter(layout)},tile={layout.columns}x{layout.rows}",
         "-q:v",
         "4",
         "-fps_mode",
         "passthrough",
         str(out_dir / "sprite_%d.jpg"),
     ]
-    run_tool(argv, timeout=limits.wall_time_for(duration / 4))
-    sheets = math.ceil(count / per_sheet)
-    images = tuple(out_dir / f"sprite_{n + 1}.jpg" for n in range(sheets))
-    _check_written(images, "thumbnail sprite")
-    lines = ["WEBVTT", ""]
-    for i in range(count):
-        sheet, cell = divmod(i, per_sheet)
-        row, col = divmod(cell, columns)
-        start, end = i * step, min(duration, (i + 1) * step)
-        lines += [
-            f"{format_timestamp(start)} --> {format_timestamp(end)}",
-            f"{images[sheet].name}#xywh={col * tile_width},{row * tile_height},"
-            f"{tile_width},{tile_height}",
-            "",
-        ]
-    vtt = out_dir / "thumbnails.vtt"
-    vtt.write_text("\n".join(lines), encoding="utf-8")
-    return ThumbnailSprite(
-        images=images, vtt=vtt, interval=step, tile_width=tile_width, tile_height=tile_height
-    )
+    run_tool(argv, timeout=limits.wall_time_for(layout.duration / 4))
+    return _sprite(layout, out_dir)
+
+
+TILE_NAME = "thumb_%06d.jpg"
+
+
+def make_chunk_thumbnails(
+    rendition: Path,
+    out_dir: Path,
+    layout: SpriteLayout,
+    *,
+    start: float,
+    seconds: float,
+    fresh: bool = True,
+    limits: PolicyLimits = DEFAULT_LIMITS,
+) -> list[Path]:
+    """A chunk's thumbnails (those of ``layout.between(start, start + seconds)``), one JPEG
+    each, named by their index in the film. ``rendition`` is one of the chunk's own
+    encoded rungs (its time 0 is ``start`` in the film), already at the display aspect:
+    decoding a small rung costs a fraction of decoding the master again. ``fresh=False``
+    keeps other chunks' thumbnails already in ``out_dir``."""
+    wanted = layout.between(start, start + seconds)
+    if fresh:
+        _fresh(out_dir, "thumb_*.jpg")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not wanted:
+        return []
+    offset = max(0.0, wanted[0] * layout.interval - start)
+    argv = [
+        ffmpeg_path(),
+        *_GLOBAL_ARGS,
+        "-protocol_whitelist",
+        PROTOCOL_WHITELIST,
+        "-format_whitelist",
+        "mov",
+        "-ss",
+        f"{offset:.3f}",
+        "-i",
+        str(rendition),
+        "-an",
+        "-sn",
+        "-vf",
+        _tiles_filter(layout),
+        "-frames:v",
+        str(len(wanted)),
+        # Tiles are decoded once more to be tiled: keep them close to lossless.
+        "-q:v",
+        "2",
+        "-start_number",
+        str(wanted[0]),
+        str(out_dir / TILE_NAME),
+    ]
+    run_tool(argv, timeout=limits.wall_time_for(seconds / 4))
+    paths = [out_dir / (TILE_NAME % i) for i in wanted]
+    written = [p for p in paths if p.is_file() and p.stat().st_size > 0]
+    if not written:
+        raise ToolFailed("ffmpeg", "chunk thumbnails: no image written")
+    # The last thumbnail time of a chunk can fall after its last frame's start by less than
+    # a frame; it shows the chunk's last frame, as the whole-film filter would.
+    for path in paths:
+        if path not in written:
+            path.write_bytes(written[-1].read_bytes())
+            written.append(path)
+    return paths
+
+
+def tile_sprite(
+    tiles_dir: Path,
+    out_dir: Path,
+    layout: SpriteLayout,
+    *,
+    limits: PolicyLimits = DEFAULT_LIMITS,
+) -> ThumbnailSprite:
+    """The sheets and WebVTT track from every thumbnail of the film (:data:`TILE_NAME`
+    files in ``tiles_dir``, indices 0 … count-1): the only image work left after the last
+    chunk, which reads a few hundred small JPEGs, not the master."""
+    missing = [i for i in range(layout.count) if not (tiles_dir / (TILE_NAME % i)).is_file()]
+    if missing:
+        raise ToolFailed("ffmpeg", f"thumbnail sprite: {len(missing)} thumbnails missing")
+    _fresh(out_dir, "sprite_*.jpg")
+    argv = [
+        ffmpeg_path(),
+        *_GLOBAL_ARGS,
+        "-protocol_whitelist",
+        "file",
+        "-f",
+        "image2",
+        "-framerate",
+        "1",
+        "-start_number",
+        "0",
+        "-i",
+        str(tiles_dir / TILE_NAME),
+        "-vf",
+        f"tile={layout.columns}x{layout.rows}",
+        "-q:v",
+        "4",
+        "-fps_mode",
+        "passthrough",
+        str(out_dir / "sprite_%d.jpg"),
+    ]
+    run_tool(argv, timeout=limits.wall_time_floor)
+    return _sprite(layout, out_dir)

@@ -33,12 +33,14 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -59,7 +61,14 @@ from transcoding.encode import (
     concat_renditions,
     encode_ladder,
 )
-from transcoding.images import ThumbnailSprite, make_poster, make_thumbnail_sprite
+from transcoding.images import (
+    TILE_NAME,
+    ThumbnailSprite,
+    make_chunk_thumbnails,
+    make_poster,
+    sprite_layout,
+    tile_sprite,
+)
 from transcoding.ladder import (
     DEFAULT_PROFILE,
     LadderPlan,
@@ -82,8 +91,13 @@ from transcoding.steps import RunSuperseded, Step, step, warning_for
 from transcoding.tracks import SidecarInfo
 
 log = logging.getLogger(__name__)
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 PROGRESS_EVERY_SECONDS = 2.0
+# Objects moved to or from storage at once: a 2-hour film is thousands of segments and a
+# few hundred thumbnails, and one request at a time leaves the link idle between them.
+TRANSFERS_AT_ONCE = 16
 KEY_URI_TEMPLATE = "{base}/v1/playback/keys/{{key_id}}"
 
 
@@ -196,7 +210,8 @@ def _fingerprint(master: AssetFile, ladder: LadderPlan, chunks: list[Chunk]) -> 
     """What a chunk's output depends on: the master file, every encoder setting, the chunk
     boundaries. Two runs with the same fingerprint produce interchangeable chunks."""
     identity = {
-        "version": 1,
+        # 2: chunk outputs include the chunk's thumbnails.
+        "version": 2,
         "master": master.storage_key,
         "profile": ladder.profile.model_dump(mode="json"),
         "rungs": [
@@ -258,10 +273,13 @@ def prepare(session: Session, release_id: str, attempt: int) -> None:
     with step(Step.plan):
         ladder = plan(master_probe)
         duration = master_probe.duration or 0.0
+        settings = get_settings()
         chunks = plan_chunks(
             duration,
-            workers=get_settings().transcode_pool_size,
+            workers=settings.transcode_pool_size,
             segment_seconds=ladder.segment_seconds,
+            chunks_per_worker=settings.transcode_chunks_per_worker,
+            min_chunk_seconds=settings.transcode_min_chunk_seconds,
         )
         fingerprint = _fingerprint(master_asset, ladder, chunks)
     with step(Step.encode):
@@ -311,6 +329,10 @@ def prepare(session: Session, release_id: str, attempt: int) -> None:
         session.flush()
         if outputs is None:
             enqueue(session, service.CHUNK_JOB, queue="transcode", chunk_id=row.id)
+    if len(reused) < len(chunks):
+        # The audio beside the chunks: a feature's audio takes minutes on one thread, which
+        # would otherwise all come after the last chunk.
+        enqueue(session, service.AUDIO_JOB, queue="transcode", run_id=run.id)
     with step(Step.key):
         if release.content_key_id is None:
             release.content_key_id = keys.create_content_key(session, release.id).key_id
@@ -328,7 +350,7 @@ def prepare(session: Session, release_id: str, attempt: int) -> None:
 @dataclass(frozen=True)
 class ChunkWork:
     chunk: Chunk
-    seconds: float
+    seconds: float  # the chunk's length, the last one's included
     release_id: str
     attempt: int
     master_key: str
@@ -374,7 +396,6 @@ def encode_chunk(session: Session, chunk_id: str) -> None:
         if not wanted:
             raise RunSuperseded(chunk_id)  # stops FFmpeg: nobody will package this chunk
 
-    store = get_store()
     outputs: dict[str, str] = {}
     try:
         with step(Step.probe):
@@ -392,17 +413,162 @@ def encode_chunk(session: Session, chunk_id: str) -> None:
             result = encode_ladder(
                 probe, ladder, tmp, chunk=work.chunk, on_progress=report, marking=marking
             )
-            for rendition in result.renditions:
-                name = rendition.output_name
-                key = f"work/{work.release_id}/{work.attempt}/chunks/{work.chunk.index:05d}/{name}.mp4"
-                store.put_file(key, rendition.path, "video/mp4")
-                outputs[name] = key
+            prefix = f"work/{work.release_id}/{work.attempt}/chunks/{work.chunk.index:05d}"
+            files = {
+                r.output_name: (f"{prefix}/{r.output_name}.mp4", r.path) for r in result.renditions
+            }
+            files |= {
+                path.stem: (f"{prefix}/thumbs/{path.name}", path)
+                for path in _chunk_thumbnails(probe, work, result.renditions, tmp)
+            }
+            _upload_all([(key, path) for key, path in files.values()])
+            outputs = {name: key for name, (key, _) in files.items()}
     except RunSuperseded:
         log.info("chunk no longer wanted; encode stopped", extra={"chunk_id": chunk_id})
         return
     service.record_chunk_done(
         session, chunk_id, outputs, worker=f"{socket.gethostname()}:{os.getpid()}"
     )
+
+
+def _chunk_thumbnails(
+    probe: ProbeResult, work: ChunkWork, renditions: tuple[RenditionFile, ...], tmp: Path
+) -> list[Path]:
+    """This chunk's share of the film's thumbnails, made from its smallest rung that is at
+    least thumbnail-sized, so no step after the last chunk decodes the whole master. A
+    failure leaves them out (the release then gets the ``sprite_failed`` warning)."""
+    try:
+        layout = sprite_layout(probe)
+        fits = [
+            r
+            for r in renditions
+            if not r.variant
+            and r.rung.width >= layout.tile_width
+            and r.rung.height >= layout.tile_height
+        ]
+        if not fits:
+            return []
+        source = min(fits, key=lambda r: r.rung.width * r.rung.height)
+        return make_chunk_thumbnails(
+            source.path,
+            tmp / "thumbs",
+            layout,
+            start=work.chunk.start,
+            seconds=work.seconds,
+        )
+    except RunSuperseded:
+        raise
+    except Exception:
+        log.warning("chunk thumbnails failed", exc_info=True, extra={"chunk": work.chunk.index})
+        return []
+
+
+def _upload_all(files: list[tuple[str, Path]]) -> None:
+    store = get_store()
+    _at_once([partial(store.put_file, key, path, _content_type(path)) for key, path in files])
+
+
+def _download_all(files: list[tuple[str, Path]]) -> None:
+    store = get_store()
+    _at_once([partial(store.download_to, key, path) for key, path in files])
+
+
+def _at_once(calls: list[Callable[[], None]]) -> None:
+    """Run storage calls ``TRANSFERS_AT_ONCE`` at a time; the first failure is raised."""
+    if len(calls) <= 1:
+        for call in calls:
+            call()
+        return
+    with ThreadPoolExecutor(max_workers=TRANSFERS_AT_ONCE) as pool:
+        for done in [pool.submit(call) for call in calls]:
+            done.result()
+
+
+# --- beside step 2: the audio ----------------------------------------------------------------
+
+
+def _early_audio_key(
+    release_id: str,
+    attempt: int,
+    spec: track_publishing.TrackSpec,
+    channel_map: list[list[int]] | None,
+) -> str:
+    """Where the audio job leaves a track: named by what its encode depends on (the source,
+    the channel map, the profile's audio settings), so packaging only takes a file that
+    is what it would have encoded itself."""
+    p = profile()
+    identity = json.dumps(
+        [spec.source, channel_map, p.audio_bitrate_kbps, p.audio_sample_rate, p.audio_loudness_lufs]
+    )
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:24]
+    return f"work/{release_id}/{attempt}/audio/{digest}.mp4"
+
+
+@dataclass(frozen=True)
+class AudioWork:
+    release_id: str
+    attempt: int
+    assets: list[AssetFile]
+    tracks: list[track_publishing.TrackSpec]
+    channel_map: list[list[int]] | None
+
+
+def _load_audio(run_id: str) -> AudioWork | None:
+    with unit_of_work() as s:
+        run = repository.get_run(s, run_id)
+        release = catalog.get_release(s, run.release_id)
+        if release.attempt != run.attempt or release.status is not ReleaseStatus.encoding:
+            return None  # packaging started already, or the run is no longer wanted
+        return AudioWork(
+            release_id=release.id,
+            attempt=run.attempt,
+            assets=_asset_files(s, release.id),
+            tracks=track_publishing.specs(s, release.id),
+            channel_map=release.channel_map,
+        )
+
+
+def encode_audio_early(session: Session, run_id: str) -> None:
+    """Encode the release's audio tracks while the chunks encode. Only a head start: a track
+    it could not make (or a job that never ran) is encoded by packaging as before."""
+    work = _load_audio(run_id)
+    if work is None:
+        return
+    master = next(a for a in work.assets if a.kind is AssetKind.master)
+    try:
+        with scratch("audio-") as tmp:
+            probe = check_master(local_copy(master.storage_key))
+            done = track_publishing.encode_tracks_early(
+                probe,
+                work.tracks,
+                channel_map=work.channel_map,
+                asset_path=lambda asset_id: local_copy(_asset_key(work.assets, asset_id)),
+                work=tmp,
+                profile=profile(),
+            )
+            _upload_all(
+                [
+                    (_early_audio_key(work.release_id, work.attempt, spec, work.channel_map), path)
+                    for spec, path in done
+                ]
+            )
+    except RunSuperseded:
+        return
+    except Exception:
+        log.warning("early audio failed; packaging will encode it", exc_info=True)
+
+
+def _early_audio(work: PackageWork) -> Callable[[track_publishing.TrackSpec, Path], bool]:
+    store = get_store()
+
+    def encoded(spec: track_publishing.TrackSpec, out: Path) -> bool:
+        key = _early_audio_key(work.release_id, work.attempt, spec, work.channel_map)
+        if not store.exists(key):
+            return False
+        store.download_to(key, out)
+        return True
+
+    return encoded
 
 
 # --- step 3 ---------------------------------------------------------------------------------
@@ -497,20 +663,22 @@ def _join_chunks(
 ) -> list[RenditionFile]:
     """Every rung's chunks joined; a marked rung's watermark variant B comes after the
     rungs (``variant="b"``)."""
-    store = get_store()
     renditions = []
     wanted = [RenditionFile(rung, Path()) for rung in ladder.rungs]
     wanted += [RenditionFile(rung, Path(), variant="b") for rung in ladder.marked_rungs]
+    # not marked when these chunks were encoded
+    wanted = [w for w in wanted if all(w.output_name in o for o in work.chunk_outputs)]
+    parts = {
+        w.output_name: [
+            (outputs[w.output_name], tmp / "chunks" / w.output_name / f"{index:05d}.mp4")
+            for index, outputs in enumerate(work.chunk_outputs)
+        ]
+        for w in wanted
+    }
+    _download_all([part for rung_parts in parts.values() for part in rung_parts])
     for n, rendition in enumerate(wanted):
         name = rendition.output_name
-        if any(name not in outputs for outputs in work.chunk_outputs):
-            continue  # not marked when these chunks were encoded
-        parts = []
-        for index, outputs in enumerate(work.chunk_outputs):
-            part = tmp / "chunks" / name / f"{index:05d}.mp4"
-            store.download_to(outputs[name], part)
-            parts.append(part)
-        joined = concat_renditions(parts, tmp / "video" / f"{name}.mp4")
+        joined = concat_renditions([path for _, path in parts[name]], tmp / "video" / f"{name}.mp4")
         renditions.append(RenditionFile(rendition.rung, joined, rendition.variant))
         progress(0.4 * (n + 1) / len(wanted))
     return renditions
@@ -525,10 +693,11 @@ def _audio_tracks(
         probe,
         work.tracks,
         channel_map=work.channel_map,
-        asset_path=lambda asset_id: local_copy(_asset_key(work, asset_id)),
+        asset_path=lambda asset_id: local_copy(_asset_key(work.assets, asset_id)),
         work=tmp,
         profile=profile(),
         warnings=warnings,
+        encoded=_early_audio(work),
     )
 
 
@@ -539,20 +708,21 @@ def _subtitle_tracks(
     return track_publishing.build_subtitles(
         probe,
         work.tracks,
-        asset_path=lambda asset_id: local_copy(_asset_key(work, asset_id)),
+        asset_path=lambda asset_id: local_copy(_asset_key(work.assets, asset_id)),
         work=tmp,
         warnings=warnings,
     )
 
 
-def _asset_key(work: PackageWork, asset_id: str) -> str:
-    return next(a.storage_key for a in work.assets if a.id == asset_id)
+def _asset_key(assets: list[AssetFile], asset_id: str) -> str:
+    return next(a.storage_key for a in assets if a.id == asset_id)
 
 
 def _images(
-    probe: ProbeResult, tmp: Path, warnings: list[dict[str, str]]
+    probe: ProbeResult, work: PackageWork, tmp: Path, warnings: list[dict[str, str]]
 ) -> tuple[Path | None, ThumbnailSprite | None]:
-    """Poster and thumbnail sprite: each optional, a failure is a warning."""
+    """Poster and thumbnail sprite: each optional, a failure is a warning. The sprite is
+    tiled from the thumbnails each chunk made beside its encode."""
     poster: Path | None = None
     sprite: ThumbnailSprite | None = None
     try:
@@ -562,7 +732,13 @@ def _images(
     except Exception as exc:
         warnings.append(warning_for(Step.images, "poster_failed", "the poster", exc))
     try:
-        sprite = make_thumbnail_sprite(probe, tmp / "images" / "sprite")
+        layout = sprite_layout(probe)
+        tiles = tmp / "images" / "thumbs"
+        made = {name: key for outputs in work.chunk_outputs for name, key in outputs.items()}
+        names = [Path(TILE_NAME % i) for i in range(layout.count)]
+        # A missing one (its chunk's thumbnails failed) makes tile_sprite fail: a warning.
+        _download_all([(made[n.stem], tiles / n) for n in names if n.stem in made])
+        sprite = tile_sprite(tiles, tmp / "images" / "sprite", layout)
     except RunSuperseded:
         raise
     except Exception as exc:
@@ -571,13 +747,11 @@ def _images(
 
 
 def _publish(prefix: str, packaged: PackageResult, images: list[Path]) -> None:
-    store = get_store()
-    for path in sorted(p for p in packaged.out_dir.rglob("*") if p.is_file()):
-        store.put_file(
-            f"{prefix}/{path.relative_to(packaged.out_dir).as_posix()}", path, _content_type(path)
-        )
-    for path in images:
-        store.put_file(f"{prefix}/images/{path.name}", path, _content_type(path))
+    files = sorted(p for p in packaged.out_dir.rglob("*") if p.is_file())
+    _upload_all(
+        [(f"{prefix}/{p.relative_to(packaged.out_dir).as_posix()}", p) for p in files]
+        + [(f"{prefix}/images/{p.name}", p) for p in images]
+    )
 
 
 def _package(session: Session, run_id: str, work: PackageWork) -> None:
@@ -591,16 +765,20 @@ def _package(session: Session, run_id: str, work: PackageWork) -> None:
     settings = get_settings()
     release_id, attempt = work.release_id, work.attempt
     prefix = f"hls/{release_id}/{attempt}"
-    with scratch("package-") as tmp:
-        with step(Step.concat):
-            joined = _join_chunks(ladder, work, tmp, progress)
-            renditions = [r for r in joined if not r.variant]
-            variants_b = [r for r in joined if r.variant == "b"]
-        with step(Step.audio):
-            audio = _audio_tracks(probe, work, tmp, warnings)
-        progress(0.55)
-        with step(Step.subtitles):
-            subtitles = _subtitle_tracks(probe, work, tmp, warnings)
+    with scratch("package-") as tmp, ThreadPoolExecutor(max_workers=4) as pool:
+        # Four independent pieces of work, each its own FFmpeg processes or transfers: run
+        # side by side, the tail lasts as long as the longest (the chunks' join, for a
+        # feature), not their sum. Results are taken in this order, so the first failing
+        # step in it is the one the release reports.
+        joining = _in_step(pool, Step.concat, _join_chunks, ladder, work, tmp, progress)
+        encoding_audio = _in_step(pool, Step.audio, _audio_tracks, probe, work, tmp, warnings)
+        converting = _in_step(pool, Step.subtitles, _subtitle_tracks, probe, work, tmp, warnings)
+        imaging = _in_step(pool, Step.images, _images, probe, work, tmp, warnings)
+        joined = joining.result()
+        renditions = [r for r in joined if not r.variant]
+        variants_b = [r for r in joined if r.variant == "b"]
+        audio = encoding_audio.result()
+        subtitles = converting.result()
         progress(0.6)
         with step(Step.package):
             if work.protection is ProtectionProfile.cbcs:
@@ -646,9 +824,7 @@ def _package(session: Session, run_id: str, work: PackageWork) -> None:
                     packaged.iframe_error,
                 )
             )
-        progress(0.8)
-        with step(Step.images):
-            poster, sprite = _images(probe, tmp, warnings)
+        poster, sprite = imaging.result()
         progress(0.85)
         images = [
             *([poster] if poster else []),
@@ -720,6 +896,22 @@ def _package(session: Session, run_id: str, work: PackageWork) -> None:
         )
     # Chunks of every run of this release: earlier runs' were kept for reuse.
     get_store().delete_prefix(f"work/{release_id}/")
+
+
+def _in_step(
+    pool: ThreadPoolExecutor,
+    name: Step,
+    work: Callable[_P, _R],
+    *args: _P.args,
+    **kwargs: _P.kwargs,
+) -> Future[_R]:
+    """``work`` on the pool, inside ``step(name)`` so its failure has that step's code."""
+
+    def run() -> _R:
+        with step(name):
+            return work(*args, **kwargs)
+
+    return pool.submit(run)
 
 
 def _watermark_variants(

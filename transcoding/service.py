@@ -17,6 +17,7 @@ from transcoding import repository, track_publishing
 
 PREPARE_JOB = "transcoding.release.prepare"
 CHUNK_JOB = "transcoding.chunk.encode"
+AUDIO_JOB = "transcoding.audio.encode"
 PACKAGE_JOB = "transcoding.release.package"
 NOTIFY_JOB = "transcoding.release.notify"
 ABANDONED_UPLOADS_JOB = "transcoding.uploads.abort_abandoned"

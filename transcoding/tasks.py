@@ -51,6 +51,11 @@ def encode_chunk(session: Session, chunk_id: str) -> None:
     pipeline.encode_chunk(session, chunk_id)
 
 
+@job(service.AUDIO_JOB, queue="transcode", lease_seconds=_LEASE, max_attempts=2)
+def encode_audio(session: Session, run_id: str) -> None:
+    pipeline.encode_audio_early(session, run_id)
+
+
 @job(
     service.PACKAGE_JOB,
     queue="package",

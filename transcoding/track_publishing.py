@@ -10,6 +10,7 @@ object that a cache may hold is ever overwritten (the new master has a new key).
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -40,6 +41,8 @@ from transcoding.tracks import AudioGroup, SidecarInfo, detect_tracks, plan_audi
 
 REPUBLISH_JOB = "transcoding.release.republish"
 STEP = "tracks"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,36 @@ def _encode_audio_track(
         encode_audio_group(master, groups[spec.source], out, profile=profile)
 
 
+def published_audio(tracks: Sequence[TrackSpec]) -> list[TrackSpec]:
+    return [t for t in tracks if t.status is TrackStatus.published and t.kind is TrackKind.audio]
+
+
+def encode_tracks_early(
+    master: ProbeResult,
+    tracks: Sequence[TrackSpec],
+    *,
+    channel_map: Sequence[Sequence[int]] | None,
+    asset_path: Callable[[str], Path],
+    work: Path,
+    profile: LadderProfile,
+) -> list[tuple[TrackSpec, Path]]:
+    """Every published audio track encoded ahead of packaging, while the chunks encode; a
+    track that fails is left out (packaging encodes it again and reports it)."""
+    groups = {g.source: g for g in plan_audio_groups(master, channel_map)[0]}
+    done = []
+    for n, spec in enumerate(published_audio(tracks)):
+        out = work / f"{n:03d}.mp4"
+        try:
+            _encode_audio_track(master, spec, groups, out, asset_path, profile)
+        except RunSuperseded:
+            raise
+        except Exception:
+            log.warning("audio track %s left to packaging", spec.id, exc_info=True)
+            continue
+        done.append((spec, out))
+    return done
+
+
 def build_audio(
     master: ProbeResult,
     tracks: Sequence[TrackSpec],
@@ -127,20 +160,23 @@ def build_audio(
     work: Path,
     profile: LadderProfile,
     warnings: Warnings,
+    encoded: Callable[[TrackSpec, Path], bool] | None = None,
 ) -> list[tuple[str, AudioTrack]]:
     """Encode every published audio track: (track id, what the packager needs).
+    ``encoded(spec, out)`` puts a track encoded ahead of time at ``out`` when there is one
+    (:func:`encode_tracks_early`); the others are encoded here.
 
     One track that fails becomes a warning and the film is published without it; when every
     track fails the film would be silent, so the audio step fails with the first error."""
     groups = {g.source: g for g in plan_audio_groups(master, channel_map)[0]}
     audio: list[tuple[str, AudioTrack]] = []
     first_error: Exception | None = None
-    published = [t for t in tracks if t.status is TrackStatus.published]
-    for n, spec in enumerate(t for t in published if t.kind is TrackKind.audio):
+    for n, spec in enumerate(published_audio(tracks)):
         label = spec.label
         out = work / "audio" / f"{n:03d}.mp4"
         try:
-            _encode_audio_track(master, spec, groups, out, asset_path, profile)
+            if encoded is None or not encoded(spec, out):
+                _encode_audio_track(master, spec, groups, out, asset_path, profile)
         except RunSuperseded:
             raise
         except Exception as exc:

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
@@ -30,7 +32,7 @@ from core.settings import reset_settings_cache
 from core.storage import get_store
 from drm import keys
 from tests.helpers import auth_header, create_studio, create_title, create_user
-from tests.transcoding.conftest import SRT_EN, ffmpeg
+from tests.transcoding.conftest import SRT_EN, ffmpeg, ffprobe_json
 from tests.transcoding.test_release_flow import StudioSide, new_release, upload_file
 from transcoding import package, pipeline, service, track_publishing
 from transcoding import tasks as registered_jobs  # noqa: F401  (registers the pipeline's jobs)
@@ -291,7 +293,7 @@ WARNINGS: list[tuple[str, Any, str, Callable[[Fault], Fault], str]] = [
     (
         "sprite",
         pipeline,
-        "make_thumbnail_sprite",
+        "tile_sprite",
         lambda real: raising(tool_failed(last_line=MJPEG_ERROR)),
         "sprite_failed",
     ),
@@ -475,3 +477,70 @@ def test_a_one_second_teaser_gets_a_ladder_poster_and_sprite(
     cues = [line for line in get_store().get_bytes(vtt).decode().splitlines() if "-->" in line]
     assert len(cues) == 4
     assert cues[-1].endswith("00:00:01.000")
+
+
+@pytest.mark.backend_agnostic
+def test_chunks_fan_out_and_a_retried_chunk_adds_no_segment(
+    studio: StudioSide, trailer: Trailer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The 3 s trailer in 1 s segments on a pool of two: three chunk jobs. One chunk fails
+    after uploading its outputs (the connection drops before it reports) and runs again;
+    its second upload overwrites the first, so the packaged stream has each segment once:
+    three segments, 72 frames at exactly n/24 s, decrypted the way a player does."""
+    (tmp_path / "ladder.json").write_text(
+        json.dumps(TINY_PROFILE | {"gop_seconds": 1.0, "segment_seconds": 1.0})
+    )
+    monkeypatch.setenv("POCKETCINEMA_TRANSCODE_POOL_SIZE", "2")
+    monkeypatch.setenv("POCKETCINEMA_TRANSCODE_MIN_CHUNK_SECONDS", "1")
+    reset_settings_cache()
+    real = pipeline._upload_all
+    calls = {"chunks": 0}
+
+    def drops_once(files: list[tuple[str, Path]]) -> None:
+        real(files)
+        if "/chunks/00001/" in files[0][0]:
+            calls["chunks"] += 1
+            if calls["chunks"] == 1:
+                raise OSError("connection reset by peer")
+
+    monkeypatch.setattr(pipeline, "_upload_all", drops_once)
+    release_id = trailer_release(studio, trailer)
+    start(studio, release_id)
+    outcomes = run_jobs()
+    assert outcomes.count((service.CHUNK_JOB, "done")) == 3
+    assert outcomes.count((service.CHUNK_JOB, "retry")) == 1
+    assert_ready(release_of(studio, release_id))
+    with unit_of_work() as s:
+        assert [c.start_seconds for c in s.scalars(select(EncodeChunk))] == [0.0, 1.0, 2.0]
+        row = s.get_one(Release, release_id)
+        assert row.master_playlist_key is not None
+        assert row.content_key_id is not None
+        content_key = keys.content_key(s, row.content_key_id).key
+        folder = row.master_playlist_key.rsplit("/", 1)[0]
+        playlist = next(
+            v["playlist"] for v in row.outputs["variants"] if v["resolution"] == "160x90"
+        )
+    store = get_store()
+    lines = store.get_bytes(f"{folder}/{playlist}").decode().splitlines()
+    media_folder = f"{folder}/{playlist.rsplit('/', 1)[0]}" if "/" in playlist else folder
+    sequence = next(
+        (int(x.split(":")[1]) for x in lines if x.startswith("#EXT-X-MEDIA-SEQUENCE:")), 0
+    )
+    init = next(x.split('URI="')[1].split('"')[0] for x in lines if x.startswith("#EXT-X-MAP"))
+    segments = [x for x in lines if x and not x.startswith("#")]
+    assert len(segments) == len(set(segments)) == 3
+    stream = store.get_bytes(f"{media_folder}/{init}")
+    for n, name in enumerate(segments):
+        data = store.get_bytes(f"{media_folder}/{name}")
+        decryptor = Cipher(
+            algorithms.AES(content_key), modes.CBC((sequence + n).to_bytes(16, "big"))
+        ).decryptor()
+        unpadder = padding.PKCS7(128).unpadder()
+        plain = decryptor.update(data) + decryptor.finalize()
+        stream += unpadder.update(plain) + unpadder.finalize()
+    joined = tmp_path / "joined.mp4"
+    joined.write_bytes(stream)
+    frames = json.loads(
+        ffprobe_json("-show_entries", "frame=pts_time", "-select_streams", "v:0", str(joined))
+    )["frames"]
+    assert [round(float(f["pts_time"]) * 24) for f in frames] == list(range(72))

@@ -22,7 +22,14 @@ from transcoding.encode import (
     encode_ladder,
     extract_text_subtitles,
 )
-from transcoding.images import make_poster, make_thumbnail_sprite
+from transcoding.images import (
+    ThumbnailSprite,
+    make_chunk_thumbnails,
+    make_poster,
+    make_thumbnail_sprite,
+    sprite_layout,
+    tile_sprite,
+)
 from transcoding.ladder import LadderProfile, plan_ladder
 from transcoding.package import (
     AudioRole,
@@ -60,6 +67,7 @@ class Release:
     progress: tuple[float, ...]
     poster: Path
     sprite_vtt: Path
+    chunk_sprite: ThumbnailSprite  # tiled from thumbnails each chunk made from its own rung
 
 
 def keyframe_times(path: Path) -> list[float]:
@@ -120,12 +128,21 @@ def release(
     assert len(chunks) == 2
     progress: list[float] = []
     parts: dict[str, list[Path]] = {}
+    layout = sprite_layout(probe, interval=2.0, columns=3, rows=2)
     for chunk in chunks:
         result = encode_ladder(
             probe, plan, work / f"chunk_{chunk.index}", chunk=chunk, on_progress=progress.append
         )
         for rendition in result.renditions:
             parts.setdefault(rendition.rung.name, []).append(rendition.path)
+        make_chunk_thumbnails(
+            work / f"chunk_{chunk.index}" / "234p.mp4",
+            work / "tiles",
+            layout,
+            start=chunk.start,
+            seconds=(chunk.duration or (probe.duration or 0) - chunk.start),
+            fresh=False,
+        )
     renditions = tuple(
         RenditionFile(
             rung=rung, path=concat_renditions(parts[rung.name], work / f"{rung.name}.mp4")
@@ -173,7 +190,10 @@ def release(
     )
     poster = make_poster(probe, work / "hls" / "poster.jpg")
     sprite = make_thumbnail_sprite(probe, work / "hls" / "thumbs", interval=2.0, columns=3, rows=2)
-    return Release(package, cbcs_package, renditions, tuple(progress), poster, sprite.vtt)
+    chunk_sprite = tile_sprite(work / "tiles", work / "chunk_sprite", layout)
+    return Release(
+        package, cbcs_package, renditions, tuple(progress), poster, sprite.vtt, chunk_sprite
+    )
 
 
 def master_lines(release: Release) -> list[str]:
@@ -442,3 +462,55 @@ def test_ten_bit_five_one_source(masters: Masters, tmp_path: Path) -> None:
     vtt = extract_text_subtitles(probe, probe.subtitles[0], tmp_path / "embedded.vtt")
     cues = load_subtitle_file(vtt)
     assert cues[0].text == "Hello, cinema."
+
+
+def gray_cells(sheet: Path, columns: int, rows: int, width: int, height: int) -> list[bytes]:
+    ffmpeg = get_settings().ffmpeg_path
+    raw = subprocess.run(
+        [
+            ffmpeg,
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-i",
+            str(sheet),
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "gray",
+            "-",
+        ],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    stride = columns * width
+    return [
+        b"".join(
+            raw[(r * height + y) * stride + c * width : (r * height + y) * stride + (c + 1) * width]
+            for y in range(height)
+        )
+        for r in range(rows)
+        for c in range(columns)
+    ]
+
+
+def test_thumbnails_made_per_chunk_tile_into_the_whole_film_sprite(release: Release) -> None:
+    """The sprite the pipeline tiles from each chunk's thumbnails (made from the chunk's
+    234p rung) has the same sheets and cues as one made from the whole master, and every
+    thumbnail shows the same moment: it is nearer its whole-film twin than any other."""
+    whole = release.sprite_vtt.parent
+    chunked = release.chunk_sprite
+    assert chunked.vtt.read_text() == release.sprite_vtt.read_text()
+    assert [p.name for p in chunked.images] == ["sprite_1.jpg"]
+    size = (3, 2, chunked.tile_width, chunked.tile_height)
+    ours = gray_cells(chunked.images[0], *size)
+    theirs = gray_cells(whole / "sprite_1.jpg", *size)
+
+    def distance(a: bytes, b: bytes) -> float:
+        return sum(abs(x - y) for x, y in zip(a, b, strict=True)) / len(a)
+
+    for i, cell in enumerate(ours):
+        distances = [distance(cell, other) for other in theirs]
+        assert distances.index(min(distances)) == i, distances
+        assert distances[i] < 12, distances  # grey levels: a JPEG of a smaller rung, same frame

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from core.errors import InvalidInput
 from transcoding.cadence import full_rate_interval
-from transcoding.chunking import Chunk, plan_chunks
+from transcoding.chunking import Chunk, chunk_lengths, plan_chunks, pool_makespan
 from transcoding.encode import build_ladder_command
 from transcoding.ladder import DEFAULT_PROFILE, LadderProfile, load_profile, plan_ladder
 from transcoding.package import format_attributes, parse_attributes
@@ -233,6 +233,33 @@ def test_chunks_cover_the_film_on_segment_boundaries(duration: float, workers: i
         assert before.duration >= 12
         assert before.duration % 6 == 0
     assert chunks[-1].start < duration
+    lengths = chunk_lengths(chunks, duration)
+    assert max(lengths[:-1], default=0) - min(lengths[:-1], default=0) <= 6
+
+
+def test_a_feature_is_spread_evenly_over_a_large_pool() -> None:
+    # 2 hours on 64 workers: two chunks per worker, 54 or 60 s each, longer ones first.
+    chunks = plan_chunks(7200, workers=64)
+    lengths = chunk_lengths(chunks, 7200)
+    assert len(chunks) == 128
+    assert sum(lengths) == 7200
+    assert set(lengths) == {54, 60}
+    assert lengths == sorted(lengths, reverse=True)
+    # The pool finishes within one segment of a perfect split (7200 / 64 = 112.5 s of film
+    # per worker); equal 60 s chunks (120 of them) would need two full chunks: 120 s.
+    assert pool_makespan(lengths, 64) == 114
+    assert pool_makespan([60.0] * 120, 64) == 120
+    # An odd length: a partial last segment rides with the last chunk.
+    odd = plan_chunks(5400.5, workers=32, chunks_per_worker=1)
+    assert len(odd) == 32
+    assert chunk_lengths(odd, 5400.5)[-1] == pytest.approx(168.5)
+    assert max(chunk_lengths(odd, 5400.5)) == 174
+
+
+def test_chunk_length_stays_between_its_bounds() -> None:
+    assert len(plan_chunks(7200, workers=1)) == 24  # at most 300 s each
+    assert len(plan_chunks(600, workers=500)) == 50  # at least 12 s each
+    assert plan_chunks(600, workers=500)[1].start == 12
 
 
 # ------------------------------------------------------------------------------ subtitles

@@ -407,9 +407,11 @@ def test_release_is_transcoded_by_the_pool_and_the_studio_is_notified(
 
 
 def _has_ffmpeg_child(pid: int) -> bool:
+    """A worker encoding a chunk (the audio job, beside it, runs FFmpeg too)."""
     for child in child_pids(pid):
         try:
-            if "ffmpeg" in Path(f"/proc/{child}/cmdline").read_text():
+            cmdline = Path(f"/proc/{child}/cmdline").read_text()
+            if "ffmpeg" in cmdline and "/chunk-" in cmdline:
                 return True
         except OSError:
             continue
