@@ -131,3 +131,16 @@ export async function blobUrl(path) {
   const response = await request(path, { headers: { Accept: "*/*" } });
   return URL.createObjectURL(await response.blob());
 }
+
+// Added for requests made outside fetch() (XMLHttpRequest reports upload progress, fetch does
+// not): the headers request() would send, and the refresh it does after a 401.
+export function authHeaders() {
+  const tokens = saved();
+  const h = { "X-Device-Id": deviceId() };
+  if (tokens) h.Authorization = "Bearer " + tokens.access_token;
+  return h;
+}
+
+export function refreshSignIn() {
+  return refresh();
+}
