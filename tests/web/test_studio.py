@@ -226,7 +226,7 @@ def test_studio_journey(
     expect(page.locator("table tbody tr", has_text="release.ready")).to_be_visible(timeout=10_000)
     page.goto(f"{web.base_url}/studio#/titles")
     expect(page.get_by_role("link", name="The Lantern Keeper")).to_be_visible()
-    shoot(page, screenshot, "studio-titles-1280", docs=True)
+    shoot(page, screenshot, "studio-titles-1280")
 
     # Phone width: the same pages, and an upload in progress on a second release.
     parts = -(-master.stat().st_size // PART_SIZE)

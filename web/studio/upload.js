@@ -84,6 +84,8 @@ export class MasterUpload {
     if (entry && sameFile(entry, this.file)) {
       try {
         const upload = await api(`/v1/studio/uploads/${entry.uploadId}`);
+        // Completed before the page went away (only the page did not hear it): done.
+        if (upload.status === "completed") return upload;
         if (upload.status === "open" && (await this.matches(upload))) return upload;
       } catch (error) {
         if (!(error instanceof ApiError && error.status === 404)) throw error;
@@ -122,6 +124,10 @@ export class MasterUpload {
   async run() {
     const upload = await this.open();
     this.upload = upload;
+    if (upload.status === "completed") {
+      forgetUpload(this.releaseId);
+      return { size_bytes: upload.size_bytes };
+    }
     const have = new Set(upload.uploaded_parts.map((p) => p.number));
     this.done = upload.uploaded_parts.reduce((sum, p) => sum + p.size, 0);
     this.partsDone = have.size;
