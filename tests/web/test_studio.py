@@ -24,6 +24,7 @@ from tests.conftest import Configure
 from tests.helpers import PASSWORD, auth_header, create_studio, create_user
 from tests.playback.conftest import FAST_PROFILE, LiveServer, _run_pipeline, buy_ticket
 from tests.transcoding.conftest import ffmpeg
+from transcoding import service as transcoding
 
 pytestmark = pytest.mark.backend_agnostic
 
@@ -230,8 +231,8 @@ def test_studio_journey(
 
     # Phone width: the same pages, and an upload in progress on a second release.
     parts = -(-master.stat().st_size // PART_SIZE)
-    phone = page_for(width=375)
-    sign_in(phone, web.base_url, producer.email)
+    phone = page
+    phone.set_viewport_size({"width": 375, "height": 900})
     shoot(phone, screenshot, "studio-titles-375")
     phone.goto(f"{web.base_url}/studio#/releases/{release_id}")
     expect(phone.locator(".progress-card [data-status='ready']")).to_be_visible()
@@ -249,3 +250,20 @@ def test_studio_journey(
     phone.goto(f"{web.base_url}/studio#/boxoffice")
     expect(phone.locator("table tbody tr", has_text="$4.99")).to_be_visible(timeout=20_000)
     shoot(phone, screenshot, "studio-boxoffice-375")
+
+    # A failure the studio can act on: the run stalled; Retry queues the release again.
+    with unit_of_work() as session:
+        transcoding.fail_release(
+            session,
+            release_id,
+            None,
+            "stalled",
+            "The transcode made no progress for 900 s while encoding; it was stopped. "
+            "Start the transcode again.",
+        )
+    phone.goto(f"{web.base_url}/studio#/releases/{release_id}")
+    failure = phone.locator(".failure")
+    expect(failure).to_contain_text("(stalled)")
+    shoot(phone, screenshot, "studio-release-failed-375")
+    failure.get_by_role("button", name="Retry").click()
+    expect(phone.locator(".progress-card [data-status='queued']")).to_be_visible()

@@ -84,6 +84,9 @@ function uploadCard(release, onUploaded) {
   );
 }
 
+// Transcoding can start again only from a master the API accepted ("uploaded").
+const usableMaster = (release) => release.assets.some((a) => a.kind === "master" && a.status === "uploaded");
+
 function progressCard(release) {
   const busy = BUSY.has(release.status);
   const parts = [
@@ -102,7 +105,8 @@ function progressCard(release) {
     parts.push(
       h("div", { class: "failure", role: "alert" },
         h("p", { class: "error" }, `${release.failure_reason || ""} (${release.failure_code})`),
-        h("button", {
+        usableMaster(release) ? null : h("p", {}, t("release.upload_new_master")),
+        !usableMaster(release) ? null : h("button", {
           type: "button",
           onclick: action(async () => {
             await api(`/v1/studio/releases/${release.id}/transcode`, { method: "POST" });
@@ -156,10 +160,10 @@ function trackRow(release, track) {
     }),
   }, t("action.save"));
   return h("tr", { dataset: { track: track.id } },
-    h("td", {}, t(`tracks.kind.${track.kind}`), h("div", { class: "muted" }, [track.codec, track.channel_layout, track.detected_language && t("tracks.detected", { tag: track.detected_language })].filter(Boolean).join(" · "))),
-    h("td", {}, language),
-    h("td", {}, name),
-    h("td", {}, role),
+    h("td", { "data-label": t("tracks.kind") }, t(`tracks.kind.${track.kind}`), h("div", { class: "muted" }, [track.codec, track.channel_layout, track.detected_language && t("tracks.detected", { tag: track.detected_language })].filter(Boolean).join(" · "))),
+    h("td", { "data-label": t("tracks.language") }, language),
+    h("td", { "data-label": t("tracks.name") }, name),
+    h("td", { "data-label": t("tracks.role") }, role),
     h("td", {}, track.status === "unsupported" ? h("span", { class: "warn" }, t("tracks.unsupported")) : ""),
     h("td", {}, save, " ", result),
   );
@@ -171,7 +175,7 @@ async function tracksCard(release) {
   return h("section", { "aria-labelledby": "tracks-h" },
     h("h3", { id: "tracks-h" }, t("tracks.title")),
     h("p", { class: "muted" }, t("tracks.hint")),
-    h("div", { class: "table-wrap" }, h("table", { class: "tracks" },
+    h("div", { class: "table-wrap" }, h("table", { class: "tracks stack" },
       h("thead", {}, h("tr", {}, [t("tracks.kind"), t("tracks.language"), t("tracks.name"), t("tracks.role"), "", ""].map((x) => h("th", { scope: "col" }, x)))),
       h("tbody", {}, tracks.map((track) => trackRow(release, track))),
     )),
@@ -186,8 +190,7 @@ export async function releaseView({ id }) {
     h("p", {}, h("a", { href: `#/titles/${release.title_id}` }, "← " + t("release.back"))),
     h("h2", {}, release.label),
   );
-  const hasMaster = release.assets.some((a) => a.kind === "master" && a.status !== "rejected");
-  if (!hasMaster || interruptedUpload(id)) {
+  if (!usableMaster(release) || interruptedUpload(id)) {
     root.append(uploadCard(release, async () => {
       forgetUpload(id);
       release = await api(`/v1/studio/releases/${id}/transcode`, { method: "POST" });
