@@ -222,6 +222,20 @@ def test_studio_journey(
     expect(page.locator("figure.chart img")).to_be_visible()
     shoot(page, screenshot, "studio-boxoffice-1280", docs=True)
 
+    # A collection restricted to listed countries: the page asks for at least one first.
+    page.goto(f"{web.base_url}/studio#/collections")
+    page.get_by_label("Slug").fill("midnight")
+    page.get_by_label("Name").fill("Midnight Section")
+    page.get_by_label("Territories").select_option("listed")
+    page.get_by_role("button", name="Create collection").click()
+    expect(page.get_by_text("(territories_empty)")).to_be_visible()
+    page.get_by_label("Countries").fill("US, CA")
+    page.get_by_role("button", name="Create collection").click()
+    page.get_by_role("button", name="Add title").click()
+    expect(page.locator("table tbody tr", has_text="Midnight Section")).to_contain_text(
+        "The Lantern Keeper"
+    )
+
     # The delivery log lists the release.ready notification.
     page.goto(f"{web.base_url}/studio#/webhook")
     expect(page.locator("table tbody tr", has_text="release.ready")).to_be_visible(timeout=10_000)
