@@ -52,6 +52,19 @@ def studio_settings(configure: Configure, tmp_path: Path) -> Path:
         "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(master),
     )  # fmt: skip
     assert master.stat().st_size > 3 * PART_SIZE
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=200x300",
+        "-frames:v",
+        "1",
+        "-c:v",
+        "mjpeg",
+        "-pix_fmt",
+        "yuvj420p",
+        str(tmp_path / "poster.jpg"),
+    )
     return master
 
 
@@ -123,7 +136,7 @@ def test_studio_journey(
     page = page_for(width=1280)
     sign_in(page, web.base_url, producer.email)
 
-    # A title with metadata in one more language.
+    # A title with metadata and a poster in one more language.
     page.get_by_label("Slug").fill("the-lantern-keeper")
     page.get_by_label("Original title").fill("The Lantern Keeper")
     page.get_by_role("button", name="Create title").click()
@@ -132,7 +145,11 @@ def test_studio_journey(
     page.get_by_label("Language tag").fill("es")
     page.get_by_label("Title in this language", exact=True).last.fill("El farolero")
     page.get_by_role("button", name="Add language").click()
-    expect(page.locator("form.localization[data-locale='es']")).to_be_visible()
+    spanish = page.locator("form.localization[data-locale='es']")
+    expect(spanish).to_be_visible()
+    spanish.get_by_label("Poster").set_input_files(str(master.with_name("poster.jpg")))
+    expect(spanish.locator("img.poster")).to_be_visible()
+    shoot(page, screenshot, "studio-title-1280")
 
     # A release, and its master uploaded: two parts arrive, then the connection drops.
     page.get_by_role("button", name="New release").click()
