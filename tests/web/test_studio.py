@@ -174,7 +174,9 @@ def test_studio_journey(
     after_reload = parts_sent(page)
     expect(page.locator(".resume-hint")).to_contain_text("master.mp4")
     page.get_by_label("Master file").set_input_files(str(master))
-    expect(page.locator(".resume-hint")).to_contain_text("2 parts were already received")
+    expect(page.locator(".resume-hint")).to_contain_text(
+        "2 parts were already received", timeout=20_000
+    )
     expect(page.locator(".upload .figures")).to_contain_text("Upload complete", timeout=30_000)
     assert sent_before_reload == sorted(first.passed)
     assert len(first.passed) == 2

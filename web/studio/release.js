@@ -38,7 +38,7 @@ function uploadCard(release, onUploaded) {
     retryButton.hidden = true;
     note.textContent = "";
     current?.stop();
-    current = new MasterUpload(release.id, file, {
+    const upload = (current = new MasterUpload(release.id, file, {
       progress: (p) => {
         bar.max = p.total;
         bar.value = p.sent;
@@ -58,13 +58,14 @@ function uploadCard(release, onUploaded) {
         // A dropped connection is normal on a long upload: say so, not as an error.
         note.textContent = t("upload.retrying", { part, attempt, seconds: Math.ceil(delay / 1000) });
       },
-    });
+    }));
     try {
-      const asset = await current.run();
+      const asset = await upload.run();
       if (!asset) return;
       figures.textContent = t("upload.done", { size: bytes(asset.size_bytes) });
       await onUploaded();
     } catch (error) {
+      if (upload.stopped) return; // replaced by an upload of another file
       retryButton.hidden = false;
       showError(error);
     }
