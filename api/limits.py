@@ -27,11 +27,13 @@ from itertools import accumulate
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from catalog.artwork import MAX_ARTWORK_BYTES
 from core.logs import request_id_var
 from core.settings import Settings, get_settings
 
 PROBLEM_JSON = b"application/problem+json"
 _UPLOAD_PART = re.compile(r"^/v1/studio/uploads/[^/]+/parts/[^/]+$")
+_ARTWORK = re.compile(r"^/v1/studio/titles/[^/]+/localizations/[^/]+/artwork$")
 _FX_IMPORT = "/v1/finance/fx-rates"
 _WEBHOOKS = "/v1/webhooks/"
 _NO_BODY = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -55,6 +57,7 @@ class Caps:
     header_bytes: int
     header_line: int
     json_depth: int
+    artwork: int = MAX_ARTWORK_BYTES
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Caps:
@@ -64,6 +67,7 @@ class Caps:
             # A part is at most the upload's part size, which is at most this setting.
             upload_part=settings.multipart_part_size,
             fx_import=10 * 1024 * 1024,  # the route's own limit (api/routes/boxoffice.py)
+            artwork=MAX_ARTWORK_BYTES,  # images, checked by type in catalog/artwork.py
             headers=settings.max_request_headers,
             header_bytes=settings.max_header_bytes,
             header_line=settings.max_header_line_bytes,
@@ -78,6 +82,8 @@ class Caps:
             return self.upload_part, False
         if method == "POST" and path == _FX_IMPORT:
             return self.fx_import, False
+        if method == "PUT" and _ARTWORK.match(path):
+            return self.artwork, False
         return self.json, True
 
 

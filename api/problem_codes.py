@@ -31,6 +31,8 @@ CODES: dict[str, frozenset[int]] = {
     "account_deleted": frozenset({409}),
     "account_disabled": frozenset({401}),
     "artwork_not_found": frozenset({404}),
+    "artwork_too_large": frozenset({413}),
+    "artwork_type_unsupported": frozenset({415}),
     "bad_request": frozenset({400}),
     "challenge_replayed": frozenset({409}),
     "challenge_too_large": frozenset({413}),

@@ -13,15 +13,21 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from catalog.models import Release
 from core import outbound
+from core.outbox import OutboxJob
+from core.scope import StudioScope
 from core.security import hmac_sign
 from core.settings import get_settings
 from transcoding import repository
+from transcoding.service import NOTIFY_JOB
 
 SIGNATURE_HEADER = "X-PocketCinema-Signature"
 
@@ -88,3 +94,53 @@ def deliver(session: Session, release_id: str, event: str) -> bool:
     if not 200 <= reply.status < 300:
         raise WebhookRejected(f"the receiver answered {reply.status}")
     return True
+
+
+class DeliveryState(StrEnum):
+    pending = "pending"  # not tried yet
+    retrying = "retrying"  # tried, failed, will be tried again (exponential back-off)
+    done = "done"  # sent with a 2xx answer, or nothing to send (no URL was set then)
+    failed = "failed"  # every try failed; no more tries
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: str
+    event: str
+    release_id: str
+    title_id: str
+    state: DeliveryState
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    next_attempt_at: datetime | None
+    finished_at: datetime | None
+
+
+def _state(job: OutboxJob) -> DeliveryState:
+    if job.finished_at is not None:
+        return DeliveryState.done
+    if job.failed_at is not None:
+        return DeliveryState.failed
+    return DeliveryState.retrying if job.attempts else DeliveryState.pending
+
+
+def deliveries(session: Session, scope: StudioScope, offset: int, limit: int) -> list[Delivery]:
+    """The studio's webhook delivery log: each notification job with how it went."""
+    return [
+        Delivery(
+            id=job.id,
+            event=str(job.args.get("event", "")),
+            release_id=str(job.args.get("release_id", "")),
+            title_id=title_id,
+            state=_state(job),
+            attempts=job.attempts,
+            last_error=job.last_error,
+            created_at=job.created_at,
+            next_attempt_at=job.available_at if _state(job) is DeliveryState.retrying else None,
+            finished_at=job.finished_at or job.failed_at,
+        )
+        for job, title_id in repository.webhook_deliveries(
+            session, NOTIFY_JOB, scope, offset, limit
+        )
+    ]

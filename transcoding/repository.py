@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from accounts.models import Studio
 from catalog.models import Release, ReleaseAsset, ReleaseStatus, Title
+from core.outbox import OutboxJob
 from core.scope import StudioScope
 from transcoding.models import EncodeChunk, TranscodeRun, Upload, UploadStatus
 
@@ -160,3 +161,22 @@ def claim_packaging(session: Session, run_id: str, now: datetime) -> bool:
         .execution_options(synchronize_session=False)
     )
     return bool(last.rowcount == 1)  # type: ignore[attr-defined]
+
+
+# --- webhook deliveries ---------------------------------------------------------------------
+
+
+def webhook_deliveries(
+    session: Session, task: str, scope: StudioScope, offset: int, limit: int
+) -> Sequence[Row[OutboxJob, str]]:
+    """A studio's notification jobs (the outbox rows are the delivery log), newest first,
+    with each one's title id; the studio is the release's, read through the job's argument."""
+    release_id = OutboxJob.args["release_id"].as_string()
+    return session.execute(
+        select(OutboxJob, Release.title_id)
+        .join(Release, Release.id == release_id)
+        .where(OutboxJob.task == task, scope.where(Release.studio_id))
+        .order_by(OutboxJob.created_at.desc(), OutboxJob.id.desc())
+        .offset(offset)
+        .limit(limit)
+    ).all()

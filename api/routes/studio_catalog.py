@@ -7,7 +7,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Header, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
@@ -17,8 +18,10 @@ from api.deps import CallerScope, DbSession, PageParams, ReadDb, StudioUser
 from api.routes.titles import CollectionRead as ViewerCollectionRead
 from api.routes.titles import collection_read as viewer_collection_read
 from api.routes.titles import title_facts
+from catalog import artwork as artworks
 from catalog import service as catalog
 from catalog.models import Collection, LicenceWindow, TerritoryMode, Title
+from core.db import unit_of_work
 from core.errors import InvalidInput
 from core.scope import StudioScope
 
@@ -400,6 +403,79 @@ def delete_localization(
     """Viewers asking for this locale fall back to the next best one."""
     catalog.delete_localization(session, catalog.studio_title(session, scope, title_id), locale)
     return Response(status_code=204)
+
+
+_ARTWORK_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            kind: {"schema": {"type": "string", "format": "binary"}}
+            for kind in artworks.ACCEPTED_TYPES
+        },
+    }
+}
+
+
+@router.put(
+    "/titles/{title_id}/localizations/{locale}/artwork",
+    summary="Upload the poster of a title in one locale (JPEG, PNG or WebP)",
+    response_model=LocalizationRead,
+    openapi_extra=_ARTWORK_BODY,
+    responses=problems(
+        "artwork_too_large",
+        "artwork_type_unsupported",
+        "invalid_locale",
+        "localization_not_found",
+        "title_not_found",
+    ),
+)
+async def put_artwork(
+    request: Request,
+    _: StudioUser,
+    scope: CallerScope,
+    title_id: str,
+    locale: str,
+    content_type: Annotated[str | None, Header()] = None,
+) -> LocalizationRead:
+    """The image's bytes as the body, its type in Content-Type (checked against the file's first bytes); at most 10 MB. Replaces an artwork URL."""
+    data = bytearray()
+    async for chunk in request.stream():
+        data.extend(chunk)
+        if len(data) > artworks.MAX_ARTWORK_BYTES:
+            raise artworks.ArtworkTooLarge("artwork may be at most 10 MB")
+
+    def store() -> LocalizationRead:
+        # Its own transaction, after the body arrived: no database lock while bytes stream.
+        with unit_of_work() as session:
+            title = catalog.studio_title(session, scope, title_id)
+            row = artworks.store_artwork(session, title, locale, bytes(data), content_type)
+            return LocalizationRead.model_validate(row)
+
+    return await run_in_threadpool(store)
+
+
+@router.get(
+    "/titles/{title_id}/localizations/{locale}/artwork",
+    summary="The uploaded poster of a title in one locale",
+    response_class=Response,
+    responses={
+        **problems(
+            "artwork_not_found", "invalid_locale", "localization_not_found", "title_not_found"
+        ),
+        200: {
+            "content": {kind: {} for kind in artworks.ACCEPTED_TYPES},
+            "description": "The image",
+        },
+    },
+)
+def get_artwork(
+    session: ReadDb, _: StudioUser, scope: CallerScope, title_id: str, locale: str
+) -> Response:
+    """The image as stored, for previews in the studio portal."""
+    image = artworks.artwork(catalog.studio_title(session, scope, title_id), locale)
+    return Response(
+        image.data, media_type=image.content_type, headers={"Cache-Control": "private, no-cache"}
+    )
 
 
 # --- windows and prices ---------------------------------------------------------------------

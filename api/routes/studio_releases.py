@@ -446,3 +446,36 @@ def set_webhook(
         secret=notify.studio_secret(studio_id),
         signature_header=notify.SIGNATURE_HEADER,
     )
+
+
+class WebhookDeliveryRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    event: str = Field(description="release.ready or release.failed")
+    release_id: str
+    title_id: str
+    state: notify.DeliveryState = Field(
+        description="pending, retrying (with back-off), done (a 2xx answer, or no URL was "
+        "set then) or failed (no more tries)"
+    )
+    attempts: int
+    last_error: str | None = Field(description="Why the last try failed, e.g. the answer's status")
+    created_at: datetime
+    next_attempt_at: datetime | None
+    finished_at: datetime | None
+
+
+@router.get(
+    "/webhook/deliveries",
+    summary="Your webhook delivery log",
+    response_model=list[WebhookDeliveryRead],
+)
+def webhook_deliveries(
+    session: ReadDb, _: StudioUser, scope: CallerScope, page: PageParams
+) -> list[WebhookDeliveryRead]:
+    """Every release notification for your studio, newest first: tries, state and the last error."""
+    return [
+        WebhookDeliveryRead.model_validate(d)
+        for d in notify.deliveries(session, scope, page.offset, page.limit)
+    ]

@@ -20,6 +20,7 @@ from core.scope import StudioScope
 from tests.helpers import auth_header, create_studio, create_title, create_user
 
 NOW = utcnow()
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)  # the signature is what the artwork routes check
 # Path parameters that name a studio's rows; the others (a locale, a country, a part number)
 # only narrow inside one of those.
 OWNED = {
@@ -122,6 +123,17 @@ def owner(client: TestClient) -> Owner:
             json=BODIES[("post", "/v1/studio/releases/{release_id}/uploads")],
         )
     )
+    # A poster in English, so the artwork routes have something to hide from an intruder.
+    localized = client.put(
+        f"/v1/studio/titles/{title_id}/localizations/en", headers=headers, json={"name": "Owned"}
+    )
+    assert localized.status_code == 200, localized.text
+    poster = client.put(
+        f"/v1/studio/titles/{title_id}/localizations/en/artwork",
+        headers=headers | {"Content-Type": "image/png"},
+        content=PNG,
+    )
+    assert poster.status_code == 200, poster.text
     screener_id = _created(
         client.post(
             f"/v1/studio/titles/{title_id}/screeners",
@@ -163,6 +175,8 @@ def _call(client: TestClient, method: str, path: str, ids: dict[str, str], heade
     url = path.format(**{n: ids[n] for n in names})
     if method == "put" and path.endswith("/parts/{number}"):
         return client.put(url, headers=headers, content=b"part")
+    if method == "put" and path.endswith("/artwork"):
+        return client.put(url, headers=headers | {"Content-Type": "image/png"}, content=PNG)
     body = BODIES.get((method, path))
     params = {"date_from": NOW.date().isoformat(), "date_to": NOW.date().isoformat()}
     if "boxoffice" in path:

@@ -137,3 +137,16 @@ export async function blobUrl(path) {
 export function keepTokens(tokens) {
   save(tokens);
 }
+
+// Added for requests made outside fetch() (XMLHttpRequest reports upload progress, fetch does
+// not): the headers request() would send, and the refresh it does after a 401.
+export function authHeaders() {
+  const tokens = saved();
+  const h = { "X-Device-Id": deviceId() };
+  if (tokens) h.Authorization = "Bearer " + tokens.access_token;
+  return h;
+}
+
+export function refreshSignIn() {
+  return refresh();
+}
