@@ -48,6 +48,7 @@ from transcoding.ladder import (
     DEFAULT_PROFILE,
     LadderPlan,
     QualitySpec,
+    VideoCodec,
     plan_ladder,
 )
 from transcoding.per_title import measure_rates
@@ -69,7 +70,7 @@ GRAPHS = {
 FIXED = DEFAULT_PROFILE.model_copy(
     update={"preset": "veryfast", "per_title": None, "hevc_rungs_min_height": None}
 )
-SCORING = QualitySpec(samples=10, sample_seconds=2.0)
+SCORING = QualitySpec(samples=10, sample_seconds=2.0, vmaf=False)  # the goals are in XPSNR
 
 
 def make_master(cache: Path, name: str, seconds: int) -> Path:
@@ -210,7 +211,7 @@ def run_presets(masters: dict[str, Path], work: Path, seconds: float) -> dict[st
             for name, master in masters.items():
                 probe = check_master(master)
                 profile = FIXED.model_copy(
-                    update={"preset": preset, "codec": codec, "rungs": FIXED.rungs[1:2]}
+                    update={"preset": preset, "codec": VideoCodec(codec), "rungs": FIXED.rungs[1:2]}
                 )
                 plan = plan_ladder(probe, profile)
                 clip = Chunk(index=0, start=0.0, duration=min(seconds, probe.duration or seconds))

@@ -86,6 +86,7 @@ class QualitySpec(BaseModel):
 
     samples: int = Field(default=6, ge=1, le=50)
     sample_seconds: float = Field(default=4.0, gt=0, le=60)
+    vmaf: bool = True  # VMAF too (the slowest of the three metrics)
 
 
 class LadderProfile(BaseModel):

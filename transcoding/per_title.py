@@ -79,8 +79,8 @@ def _trial(
         out = work / str(len(list(work.iterdir())))
         files = encode_ladder(probe, trial_plan, out, chunk=window, limits=limits).renditions
         scores = score_window(probe, trial_plan, files, window, out, clips=True, limits=limits)
-        for rendition, (xpsnr, _ssim) in zip(files, scores, strict=True):
-            pooled[rendition.rung.name].extend(xpsnr)
+        for rendition, frames in zip(files, scores, strict=True):
+            pooled[rendition.rung.name].extend(frames.xpsnr)
     return {
         r.name: Trial(rate=r.bitrate, xpsnr=pooled_db(pooled[r.name]))
         for r in trial_plan.renditions

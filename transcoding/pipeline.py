@@ -631,7 +631,8 @@ def _quality(
     )
     with step(Step.quality):
         try:
-            return [q.as_json() for q in score_renditions(probe, ladder, renditions, windows)]
+            scores = score_renditions(probe, ladder, renditions, windows, vmaf=spec.vmaf)
+            return [q.as_json() for q in scores]
         except (ToolFailed, ValueError, OSError) as exc:
             warnings.append(warning_for(Step.quality, "quality_failed", "the quality scores", exc))
             return None

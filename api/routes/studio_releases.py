@@ -65,6 +65,9 @@ class RenditionQualityRead(BaseModel):
     xpsnr_y: float = Field(description="XPSNR of the luma plane against the master, dB")
     ssim_y: float = Field(description="SSIM of the luma plane against the master, 0..1")
     frames: int = Field(description="Frames scored (sampled windows spread over the film)")
+    vmaf: float | None = Field(
+        default=None, description="VMAF (libvmaf's default model), 0..100; null: not scored"
+    )
 
 
 class ReleaseRead(BaseModel):

@@ -203,8 +203,11 @@ def test_scores_follow_the_bits(hevc_release: HevcRelease, tmp_path: Path) -> No
     starved = plan.with_rates({r.name: r.cap // 8 for r in plan.renditions})
     low = encode_ladder(probe, starved, tmp_path).renditions
     windows = sample_windows(probe.duration or 0, count=2, seconds=1.0, gop_seconds=2.0)
-    good = {q.rendition: q for q in score_renditions(probe, plan, hevc_release.renditions, windows)}
-    poor = {q.rendition: q for q in score_renditions(probe, starved, low, windows)}
+    good = {
+        q.rendition: q
+        for q in score_renditions(probe, plan, hevc_release.renditions, windows, vmaf=True)
+    }
+    poor = {q.rendition: q for q in score_renditions(probe, starved, low, windows, vmaf=True)}
     assert set(good) == {"360p", "180p", "360p-hevc"}
     for name, q in good.items():
         assert q.frames == 96  # a film shorter than the windows is scored whole
@@ -212,6 +215,9 @@ def test_scores_follow_the_bits(hevc_release: HevcRelease, tmp_path: Path) -> No
         assert 0.5 < q.ssim_y <= 1
         assert q.xpsnr_y > poor[name].xpsnr_y + 1
         assert q.ssim_y > poor[name].ssim_y
+        assert q.vmaf is not None
+        assert poor[name].vmaf is not None
+        assert 0 <= poor[name].vmaf < q.vmaf <= 100
     assert good["360p"].codec == "h264"
     assert good["360p-hevc"].codec == "hevc"
 

@@ -370,6 +370,15 @@ def test_release_is_transcoded_by_the_pool_and_the_studio_is_notified(
     }
     assert {s["language"] for s in outputs["subtitles"]} == {"en", "fr"}
     assert outputs["encrypted"] is True
+    # Each rendition scored against the master (12 s: scored whole), at a per-title rate
+    # under the profile's cap and over its floor.
+    quality = final["quality"]
+    assert [(q["rendition"], q["codec"]) for q in quality] == [("540p", "h264"), ("270p", "h264")]
+    for q, cap in zip(quality, (1_200_000, 300_000), strict=True):
+        assert q["frames"] == 288
+        assert 25 < q["xpsnr_y"] < 99
+        assert 0.8 < q["ssim_y"] <= 1
+        assert 0.15 * cap <= q["bitrate"] <= cap
 
     with unit_of_work() as session:
         release = session.get_one(Release, release_id)
