@@ -224,6 +224,16 @@ def run_presets(masters: dict[str, Path], work: Path, seconds: float) -> dict[st
                 row[f"{name}_cpu"] = round(cpu, 1)
                 print(f"  {codec} {preset} {name}: {score.xpsnr_y} dB {cpu:.1f} CPU-s", flush=True)
             table[f"{codec}:{preset}"] = row
+    # The criterion (docs/transcoding.md): dB gained over the codec's fastest preset, mean
+    # over the classes, per unit of CPU relative to it.
+    for key, row in table.items():
+        base = table[next(k for k in table if k.split(":")[0] == key.split(":")[0])]
+        gain = statistics.mean(row[f"{n}_xpsnr"] - base[f"{n}_xpsnr"] for n in masters)
+        cpu = sum(row[f"{n}_cpu"] for n in masters) / max(
+            sum(base[f"{n}_cpu"] for n in masters), 1e-3
+        )
+        row["gain_db"], row["cpu_ratio"] = round(gain, 2), round(cpu, 2)
+        row["db_per_cpu_ratio"] = round(gain / cpu, 2)
     return table
 
 

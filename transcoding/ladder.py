@@ -107,7 +107,7 @@ class LadderProfile(BaseModel):
     bufsize_factor: float = Field(default=2.0, gt=0)
     # x264/x265 effort; a rung's own ``preset`` wins. The default is measured
     # (benchmarks/quality.py --presets, table in docs/transcoding.md).
-    preset: str = "medium"
+    preset: str = "slow"
     # None: every rung at the profile's fixed rate (today's ladder before per-title).
     per_title: PerTitleSpec | None = PerTitleSpec()
     # H.264 rungs at least this tall (short side) also get an HEVC rendition (hvc1, fMP4);

@@ -61,9 +61,9 @@ def test_profile_switches_off_give_todays_ladder() -> None:
     ]
     # A rung's own preset wins over the profile's.
     custom = load_profile(
-        {"rungs": [{"name": "1080p", "height": 1080, "bitrate_kbps": 6000, "preset": "slow"}]}
+        {"rungs": [{"name": "1080p", "height": 1080, "bitrate_kbps": 6000, "preset": "faster"}]}
     )
-    assert plan_ladder(source(1920, 1080), custom).rungs[0].preset == "slow"
+    assert plan_ladder(source(1920, 1080), custom).rungs[0].preset == "faster"
 
 
 def test_per_title_rates_are_capped_floored_and_monotonic() -> None:
