@@ -52,7 +52,7 @@ from transcoding.ladder import (
     plan_ladder,
 )
 from transcoding.per_title import measure_rates
-from transcoding.policy import check_master
+from transcoding.policy import PolicyLimits, check_master
 from transcoding.probe import ProbeResult
 from transcoding.quality import RenditionQuality, sample_windows, score_renditions
 
@@ -70,6 +70,8 @@ GRAPHS = {
 FIXED = DEFAULT_PROFILE.model_copy(
     update={"preset": "veryfast", "per_title": None, "hevc_rungs_min_height": None}
 )
+# The box is shared: a run may wait far longer than the service's wall-time policy allows.
+LIMITS = PolicyLimits(wall_time_floor=4 * 3600.0)
 SCORING = QualitySpec(samples=10, sample_seconds=2.0, vmaf=False)  # the goals are in XPSNR
 
 
@@ -104,14 +106,14 @@ def encode_and_score(
     probe: ProbeResult, plan: LadderPlan, out: Path
 ) -> dict[str, tuple[int, RenditionQuality]]:
     """Bits (whole film) and quality per rendition."""
-    files = encode_ladder(probe, plan, out).renditions
+    files = encode_ladder(probe, plan, out, limits=LIMITS).renditions
     windows = sample_windows(
         probe.duration or 0.0,
         count=SCORING.samples,
         seconds=SCORING.sample_seconds,
         gop_seconds=plan.gop_seconds,
     )
-    scores = score_renditions(probe, plan, files, windows)
+    scores = score_renditions(probe, plan, files, windows, limits=LIMITS)
     return {f.rung.name: (f.path.stat().st_size * 8, q) for f, q in zip(files, scores, strict=True)}
 
 
@@ -160,7 +162,7 @@ def run_class(name: str, master: Path, work: Path) -> dict[str, Any]:
     new_profile = DEFAULT_PROFILE.model_copy(update={"rungs": specs})
     caps_plan = plan_ladder(probe, new_profile)
     t0, c0 = time.monotonic(), children_cpu()
-    rates = measure_rates(probe, caps_plan)
+    rates = measure_rates(probe, caps_plan, limits=LIMITS)
     probe_cpu = children_cpu() - c0
     print(f"  {name}: per-title probe {time.monotonic() - t0:.0f} s: {rates}", flush=True)
     new_plan = caps_plan.with_rates(rates)
@@ -217,9 +219,9 @@ def run_presets(masters: dict[str, Path], work: Path, seconds: float) -> dict[st
                 clip = Chunk(index=0, start=0.0, duration=min(seconds, probe.duration or seconds))
                 c0 = children_cpu()
                 out = work / "presets" / codec / preset / name
-                files = encode_ladder(probe, plan, out, chunk=clip).renditions
+                files = encode_ladder(probe, plan, out, chunk=clip, limits=LIMITS).renditions
                 cpu = children_cpu() - c0
-                (score,) = score_renditions(probe, plan, files, [clip])
+                (score,) = score_renditions(probe, plan, files, [clip], limits=LIMITS)
                 row[f"{name}_xpsnr"] = score.xpsnr_y
                 row[f"{name}_cpu"] = round(cpu, 1)
                 print(f"  {codec} {preset} {name}: {score.xpsnr_y} dB {cpu:.1f} CPU-s", flush=True)
