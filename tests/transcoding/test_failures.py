@@ -47,6 +47,9 @@ TINY_PROFILE = {
         {"name": "180p", "height": 180, "bitrate_kbps": 300},
         {"name": "90p", "height": 90, "bitrate_kbps": 100},
     ],
+    # CI time: no per-title probe, no quality scores (tests/transcoding/test_quality.py).
+    "per_title": None,
+    "quality": None,
 }
 MJPEG_ERROR = "[mjpeg @ 0x7f] Non full-range YUV is non-standard"
 
