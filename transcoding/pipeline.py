@@ -115,14 +115,33 @@ def plan(probe: ProbeResult, rates: dict[str, int] | None = None) -> LadderPlan:
     return plan_ladder(probe, profile(), cadence=cadence, rates=rates)
 
 
+def _rates_key(master: AssetFile, ladder: LadderPlan) -> str:
+    """What per-title rates depend on: the master and the profile."""
+    identity = {"master": master.storage_key, "profile": ladder.profile.model_dump(mode="json")}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
 def _per_title_rates(
-    probe: ProbeResult, ladder: LadderPlan, warnings: list[dict[str, str]]
+    release_id: str,
+    attempt: int,
+    master: AssetFile,
+    probe: ProbeResult,
+    ladder: LadderPlan,
+    warnings: list[dict[str, str]],
 ) -> dict[str, int] | None:
     """The complexity probe's rates, or None (the profile's fixed rates) when the profile
     has no per-title settings or the probe failed: a failed probe costs bits, not the
-    release, so it is a warning."""
+    release, so it is a warning. An earlier run of the release that measured the same
+    master with the same profile lends its rates: a retry then plans the same ladder and
+    reuses that run's chunks (the encoders' threads make trial scores vary slightly)."""
     if ladder.profile.per_title is None:
         return None
+    key = _rates_key(master, ladder)
+    with unit_of_work() as s:
+        earlier = repository.earlier_run_plans(s, release_id, attempt)
+    for earlier_plan in earlier:
+        if (earlier_plan or {}).get("rates_key") == key and earlier_plan.get("rates"):
+            return {str(k): int(v) for k, v in earlier_plan["rates"].items()}
     with step(Step.analyse):
         # Media trouble only: the job's own time limit and storage errors stay failures.
         try:
@@ -281,7 +300,7 @@ def prepare(session: Session, release_id: str, attempt: int) -> None:
     with step(Step.plan):
         ladder = plan(master_probe)
     warnings: list[dict[str, str]] = []
-    rates = _per_title_rates(master_probe, ladder, warnings)
+    rates = _per_title_rates(release_id, attempt, master_asset, master_probe, ladder, warnings)
     with step(Step.plan):
         ladder = plan(master_probe, rates)
         duration = master_probe.duration or 0.0
@@ -317,6 +336,7 @@ def prepare(session: Session, release_id: str, attempt: int) -> None:
             # Per-title rates by rendition (None: the profile's fixed rates); every later
             # step plans with them.
             "rates": rates,
+            "rates_key": _rates_key(master_asset, ladder),
             "frame_rate": str(ladder.frame_rate),
             "segment_seconds": ladder.segment_seconds,
             "chunks": len(chunks),

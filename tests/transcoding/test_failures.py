@@ -32,7 +32,7 @@ from drm import keys
 from tests.helpers import auth_header, create_studio, create_title, create_user
 from tests.transcoding.conftest import SRT_EN, ffmpeg
 from tests.transcoding.test_release_flow import StudioSide, new_release, upload_file
-from transcoding import package, pipeline, service, track_publishing
+from transcoding import package, per_title, pipeline, service, track_publishing
 from transcoding import tasks as registered_jobs  # noqa: F401  (registers the pipeline's jobs)
 from transcoding.models import EncodeChunk, TranscodeRun
 from transcoding.tools import ToolFailed, ToolTimeout
@@ -478,3 +478,48 @@ def test_a_one_second_teaser_gets_a_ladder_poster_and_sprite(
     cues = [line for line in get_store().get_bytes(vtt).decode().splitlines() if "-->" in line]
     assert len(cues) == 4
     assert cues[-1].endswith("00:00:01.000")
+
+
+@pytest.mark.backend_agnostic
+def test_per_title_rates_are_measured_once_per_master_and_a_failing_scorer_is_a_warning(
+    studio: StudioSide, trailer: Trailer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    measured = TINY_PROFILE | {
+        "per_title": {"scenes": 1, "scene_seconds": 1.0},
+        "quality": {"samples": 1, "sample_seconds": 2.0, "vmaf": False},
+    }
+    (tmp_path / "ladder.json").write_text(json.dumps(measured))
+    probes: list[str] = []
+    real_measure = per_title.measure_rates
+
+    def counting(*args: Any, **kwargs: Any) -> dict[str, int]:
+        probes.append("probe")
+        return real_measure(*args, **kwargs)
+
+    monkeypatch.setattr(per_title, "measure_rates", counting)
+    release_id = trailer_release(studio, trailer)
+    start(studio, release_id)
+    with monkeypatch.context() as faulty:
+        faulty.setattr(pipeline, "package_hls", raising(tool_failed("packager")))
+        run_jobs()
+    assert release_of(studio, release_id)["failure_code"] == "package_failed"
+
+    start(studio, release_id)
+    with monkeypatch.context() as faulty:
+        faulty.setattr(pipeline, "score_renditions", raising(tool_failed()))
+        run_jobs()
+    ready = release_of(studio, release_id)
+    assert_ready(ready)
+    # The retry planned with the first run's rates, so it reused every encoded chunk.
+    assert probes == ["probe"]
+    with unit_of_work() as s:
+        first, second = s.scalars(select(TranscodeRun).order_by(TranscodeRun.attempt)).all()
+        assert second.plan["rates"] == first.plan["rates"]
+        assert second.plan["chunks_reused"] == second.chunks_total
+        assert all(
+            0 < rate <= cap
+            for rate, cap in zip(first.plan["rates"].values(), (300_000, 100_000), strict=True)
+        )
+    # The scorer failed: the release is published all the same, without scores, and says why.
+    assert ready["quality"] is None
+    assert [(w["code"], w["step"]) for w in ready["warnings"]] == [("quality_failed", "quality")]
