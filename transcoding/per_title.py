@@ -90,7 +90,8 @@ def _trial(
 def measure_rates(
     probe: ProbeResult, plan: LadderPlan, *, limits: PolicyLimits = DEFAULT_LIMITS
 ) -> dict[str, int]:
-    """Per-title rates in bit/s by rendition name for ``plan`` (planned at the caps)."""
+    """Per-title rates in bit/s by rendition name for ``plan`` (planned at the caps),
+    already capped, floored and monotonic."""
     spec = plan.profile.per_title
     if spec is None:
         raise ValueError("the profile has no per-title settings")
@@ -102,4 +103,6 @@ def measure_rates(
         low = _trial(probe, plan, {n: round(c * LOW_TRIAL) for n, c in caps.items()}, work, limits)
         guess = {n: round(rate_for_target([high[n], low[n]], targets[n])) for n in caps}
         middle = _trial(probe, plan, guess, work, limits)
-    return {n: round(rate_for_target([high[n], low[n], middle[n]], targets[n])) for n in caps}
+    wanted = {n: round(rate_for_target([high[n], low[n], middle[n]], targets[n])) for n in caps}
+    # As the plan will use them: capped, floored, falling with the picture.
+    return {r.name: r.bitrate for r in plan.with_rates(wanted).renditions}
