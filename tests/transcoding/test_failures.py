@@ -481,12 +481,12 @@ def test_a_one_second_teaser_gets_a_ladder_poster_and_sprite(
 
 
 @pytest.mark.backend_agnostic
-def test_per_title_rates_are_measured_once_per_master_and_a_failing_scorer_is_a_warning(
+def test_per_title_rates_are_measured_once_per_master_and_scores_reach_the_studio(
     studio: StudioSide, trailer: Trailer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     measured = TINY_PROFILE | {
         "per_title": {"scenes": 1, "scene_seconds": 1.0},
-        "quality": {"samples": 1, "sample_seconds": 2.0, "vmaf": False},
+        "quality": {"samples": 1, "sample_seconds": 2.0, "vmaf": True},
     }
     (tmp_path / "ladder.json").write_text(json.dumps(measured))
     probes: list[str] = []
@@ -505,9 +505,7 @@ def test_per_title_rates_are_measured_once_per_master_and_a_failing_scorer_is_a_
     assert release_of(studio, release_id)["failure_code"] == "package_failed"
 
     start(studio, release_id)
-    with monkeypatch.context() as faulty:
-        faulty.setattr(pipeline, "score_renditions", raising(tool_failed()))
-        run_jobs()
+    run_jobs()
     ready = release_of(studio, release_id)
     assert_ready(ready)
     # The retry planned with the first run's rates, so it reused every encoded chunk.
@@ -516,10 +514,20 @@ def test_per_title_rates_are_measured_once_per_master_and_a_failing_scorer_is_a_
         first, second = s.scalars(select(TranscodeRun).order_by(TranscodeRun.attempt)).all()
         assert second.plan["rates"] == first.plan["rates"]
         assert second.plan["chunks_reused"] == second.chunks_total
+        rates = dict(second.plan["rates"])
         assert all(
             0 < rate <= cap
             for rate, cap in zip(first.plan["rates"].values(), (300_000, 100_000), strict=True)
         )
-    # The scorer failed: the release is published all the same, without scores, and says why.
-    assert ready["quality"] is None
-    assert [(w["code"], w["step"]) for w in ready["warnings"]] == [("quality_failed", "quality")]
+    # Every rendition scored against the master (one 2 s window of the 3 s film), shown to
+    # the studio.
+    assert [(q["rendition"], q["codec"], q["bitrate"]) for q in ready["quality"]] == [
+        ("180p", "h264", rates["180p"]),
+        ("90p", "h264", rates["90p"]),
+    ]
+    for q in ready["quality"]:
+        assert q["frames"] == 48
+        assert 20 < q["xpsnr_y"] < 99
+        assert 0.5 < q["ssim_y"] <= 1
+        assert 0 < q["vmaf"] <= 100
+    assert ready["warnings"] == []
