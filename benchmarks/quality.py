@@ -260,6 +260,7 @@ def main() -> None:
     for name in names:
         print(f"{name} ({seconds} s of 1080p24)", flush=True)
         results[name] = run_class(name, masters[name], work)
+        print(f"  {name}: {json.dumps(results[name])}", flush=True)  # each class as it ends
     summary = {
         "seconds": seconds,
         "wall_seconds": round(time.monotonic() - started),
