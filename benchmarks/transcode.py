@@ -44,6 +44,7 @@ from transcoding.policy import check_master
 PROFILE = LadderProfile(
     name="bench",
     preset="veryfast",
+    hevc_rungs_min_height=None,  # today's H.264 ladder: this measures the pipeline's shape
     rungs=(
         RungSpec(name="1080p", height=1080, bitrate_kbps=6000),
         RungSpec(name="720p", height=720, bitrate_kbps=3000),

@@ -321,6 +321,10 @@ class Release(IdMixin, TimestampMixin, Base):
     sprite_vtt_key: Mapped[str | None] = mapped_column(String(500))
     # What the packager produced: variants, audio and subtitle renditions (for apps and QA).
     outputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Per-rendition scores against the master (transcoding.quality): a list of
+    # {"rendition", "codec", "width", "height", "bitrate", "xpsnr_y", "ssim_y", "frames"};
+    # None: not scored (quality step off or failed, or a release from before scoring).
+    quality: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     # What the studio should know but that did not stop the release: an optional artifact
     # that failed, an untagged audio track, a bitmap subtitle that needs OCR. A list of
     # {"code", "detail", "step"} dicts, cleared at the start of each transcode run.

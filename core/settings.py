@@ -144,6 +144,13 @@ _WEB_SCHEMES = frozenset(
 )
 
 
+def _vmaf_ffmpeg() -> str:
+    """The VMAF-capable FFmpeg shipped by imageio-ffmpeg (pinned in pyproject)."""
+    import imageio_ffmpeg
+
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
 def _split_csv(value: Any) -> Any:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
@@ -395,6 +402,8 @@ class Settings(BaseSettings):
     ffmpeg_path: str = Field(default_factory=lambda: _default_binary("ffmpeg"))
     ffprobe_path: str = Field(default_factory=lambda: _default_binary("ffprobe"))
     packager_path: str = Field(default_factory=lambda: _default_binary("packager"))
+    # Runs the quality step's scoring graph (XPSNR, SSIM and VMAF): it must have libvmaf.
+    quality_ffmpeg_path: str = Field(default_factory=_vmaf_ffmpeg)
 
     # --- transcoding --------------------------------------------------------------------
     transcode_pool_size: int = Field(default=2, ge=1, le=1000)  # workers chunking plans for

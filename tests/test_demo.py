@@ -26,6 +26,9 @@ FAST_LADDER = {
         {"name": "540p", "height": 540, "bitrate_kbps": 1200},
         {"name": "270p", "height": 270, "bitrate_kbps": 300},
     ],
+    # CI time: no per-title probe, no quality scores (tests/transcoding/test_quality.py).
+    "per_title": None,
+    "quality": None,
 }
 
 

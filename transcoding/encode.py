@@ -107,7 +107,7 @@ def _video_output_args(plan: LadderPlan, rung: LadderRung) -> dict[str, Any]:
         "b:v": str(rung.bitrate),
         "maxrate:v": str(rung.maxrate),
         "bufsize:v": str(rung.bufsize),
-        "preset": profile.preset,
+        "preset": rung.preset,
         "g": str(gop),
         "keyint_min": str(gop),
         "sc_threshold": "0",
@@ -121,7 +121,7 @@ def _video_output_args(plan: LadderPlan, rung: LadderRung) -> dict[str, Any]:
         "map_metadata": "-1",
         "map_chapters": "-1",
     }
-    if plan.codec is VideoCodec.hevc:
+    if rung.codec is VideoCodec.hevc:
         args |= {
             "c:v": "libx265",
             "profile:v": "main",
@@ -135,6 +135,22 @@ def _video_output_args(plan: LadderPlan, rung: LadderRung) -> dict[str, Any]:
             "x264-params": "open-gop=0",  # closed GOPs: every segment decodes on its own
         }
     return args
+
+
+def master_picture(probe: ProbeResult, plan: LadderPlan, chunk: Chunk | None = None) -> Any:
+    """The master's picture exactly as the ladder's encoders see it before scaling (same
+    seeking, deinterlacing, constant rate, 8-bit 4:2:0): the reference quality is scored
+    against (transcoding.quality)."""
+    return _video_source(probe, plan, _input(probe, chunk))
+
+
+def scale_to(stream: Any, rung: LadderRung) -> Any:
+    return _scale(stream, rung)
+
+
+def compile_command(streams: Any) -> list[str]:
+    """An ffmpeg-python graph as argv with the house's global options."""
+    return _compile(streams)
 
 
 def _compile(streams: Any) -> list[str]:
@@ -165,11 +181,11 @@ def build_ladder_command(
     watermark variant A (``<rung>.mp4``) and B (``<rung>.b.mp4``), same encoder settings."""
     inp = _input(probe, chunk)
     source = _video_source(probe, plan, inp)
-    branches = source.filter_multi_output("split", len(plan.rungs))
+    branches = source.filter_multi_output("split", len(plan.renditions))
     marked = {r.name for r in plan.marked_rungs} if marking is not None else set()
     outputs = []
     files = []
-    for n, rung in enumerate(plan.rungs):
+    for n, rung in enumerate(plan.renditions):
         path = out_dir / f"{rung.name}.mp4"
         files.append(RenditionFile(rung=rung, path=path))
         scaled = _scale(branches[n], rung)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from fractions import Fraction
 from typing import Any
@@ -30,7 +31,13 @@ class RungSpec(BaseModel):
 
     name: str
     height: int = Field(gt=0, description="short side of the 16:9 box, e.g. 1080")
-    bitrate_kbps: int = Field(gt=0, description="average video bitrate for a 16:9 frame")
+    bitrate_kbps: int = Field(
+        gt=0,
+        description="average video bitrate for a 16:9 frame; with a per-title ladder, the cap",
+    )
+    # None: the profile's per-title target / preset.
+    target_xpsnr_db: float | None = Field(default=None, gt=0, le=99)
+    preset: str | None = None
 
 
 # Rates follow Apple's HLS Authoring Specification table for H.264 16:9 (234p 145k,
@@ -57,6 +64,31 @@ class WatermarkSpec(BaseModel):
     strength: float = Field(default=2.0, ge=0.5, le=8.0)
 
 
+class PerTitleSpec(BaseModel):
+    """Per-title rates (docs/transcoding.md, "Per-title ladder"): a complexity probe encodes
+    ``scenes`` short scenes spread over the film at two rates per rendition, measures their
+    XPSNR against the master and sets each rate to reach the target; the profile's rates
+    are the caps, ``floor_fraction`` of them the floor."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    target_xpsnr_db: float = Field(default=40.0, gt=0, le=99)
+    floor_fraction: float = Field(default=0.15, gt=0, le=1)
+    scenes: int = Field(default=3, ge=1, le=20)
+    scene_seconds: float = Field(default=2.0, gt=0, le=30)
+
+
+class QualitySpec(BaseModel):
+    """The quality step (docs/transcoding.md): ``samples`` windows of ``sample_seconds``
+    (whole GOPs) spread over the film, scored with XPSNR and SSIM against the master."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    samples: int = Field(default=6, ge=1, le=50)
+    sample_seconds: float = Field(default=4.0, gt=0, le=60)
+    vmaf: bool = True  # VMAF too (the slowest of the three metrics)
+
+
 class LadderProfile(BaseModel):
     """Everything that shapes the ladder. Load with ``LadderProfile.model_validate(dict)``
     or ``LadderProfile.model_validate_json(text)``."""
@@ -70,9 +102,24 @@ class LadderProfile(BaseModel):
     segment_seconds: float = Field(default=6.0, gt=0)
     # Capped VBR per Apple: peak no more than ~10 % over average, VBV buffer two seconds
     # of average rate so short complex scenes can borrow bits.
-    maxrate_factor: float = Field(default=1.1, ge=1.0)
+    # Apple's authoring spec: peak at most 200 % of average for VOD.
+    maxrate_factor: float = Field(default=1.1, ge=1.0, le=2.0)
     bufsize_factor: float = Field(default=2.0, gt=0)
-    preset: str = "veryfast"
+    # x264/x265 effort; a rung's own ``preset`` wins. The default is measured
+    # (benchmarks/quality.py --presets, table in docs/transcoding.md).
+    preset: str = "slow"
+    # None: every rung at the profile's fixed rate (today's ladder before per-title).
+    per_title: PerTitleSpec | None = PerTitleSpec()
+    # H.264 rungs at least this tall (short side) also get an HEVC rendition (hvc1, fMP4);
+    # None: no HEVC. Ignored when the whole ladder is HEVC (``codec``).
+    hevc_rungs_min_height: int | None = Field(default=1080, gt=0)
+    hevc_preset: str = "medium"
+    # None: no quality scores on the release.
+    quality: QualitySpec | None = QualitySpec()
+    # An HEVC rendition's rate without per-title: this share of its H.264 rung's rate
+    # (Apple's tables: 1080p HEVC 4500k beside H.264 6000k). With per-title the H.264
+    # rung's cap is the HEVC cap.
+    hevc_bitrate_factor: float = Field(default=0.75, gt=0, le=1)
     max_frame_rate: float = Field(default=60.0, gt=0)
     # When the source falls between two rungs (e.g. 1000x560), add a rung at its own size
     # if it has at least this many times the pixels of the largest rung that fits
@@ -108,6 +155,10 @@ class LadderRung:
     bitrate: int  # bits per second, average target
     maxrate: int
     bufsize: int
+    codec: VideoCodec = VideoCodec.h264
+    preset: str = "medium"
+    cap: int = 0  # the profile's rate for this size: per-title never goes above it
+    target_xpsnr_db: float = 40.0
 
     @property
     def pixels(self) -> int:
@@ -117,7 +168,7 @@ class LadderRung:
 @dataclass(frozen=True)
 class LadderPlan:
     profile: LadderProfile
-    rungs: tuple[LadderRung, ...]  # largest first
+    rungs: tuple[LadderRung, ...]  # the ladder in the profile's codec, largest first
     frame_rate: Fraction  # constant output rate
     gop_frames: int
     source_width: int  # display size: square pixels, rotation applied
@@ -125,6 +176,34 @@ class LadderPlan:
     deinterlace: bool
     variable_frame_rate: bool
     source_bit_depth: int
+    hevc_rungs: tuple[LadderRung, ...] = ()  # HEVC beside the H.264 upper rungs
+
+    @property
+    def renditions(self) -> tuple[LadderRung, ...]:
+        """Every video rendition to encode and package: the ladder, then the HEVC ones."""
+        return self.rungs + self.hevc_rungs
+
+    def with_rates(self, rates: Mapping[str, int]) -> LadderPlan:
+        """This plan with per-title rates (bit/s by rendition name; a missing name keeps
+        its rate), each held between the floor and its cap and falling with the picture
+        (:func:`shape_rates`), maxrate and bufsize following."""
+        spec = self.profile.per_title
+        floor = spec.floor_fraction if spec is not None else 1.0
+
+        def shaped(rungs: tuple[LadderRung, ...]) -> tuple[LadderRung, ...]:
+            wanted = [rates.get(r.name, r.bitrate) for r in rungs]
+            new = shape_rates([r.cap for r in rungs], wanted, floor)
+            return tuple(
+                replace(
+                    r,
+                    bitrate=b,
+                    maxrate=round(b * self.profile.maxrate_factor),
+                    bufsize=round(b * self.profile.bufsize_factor),
+                )
+                for r, b in zip(rungs, new, strict=True)
+            )
+
+        return replace(self, rungs=shaped(self.rungs), hevc_rungs=shaped(self.hevc_rungs))
 
     @property
     def gop_seconds(self) -> float:
@@ -144,7 +223,11 @@ class LadderPlan:
         spec = self.profile.watermark
         if spec is None:
             return ()
-        return self.rungs[: spec.rungs] if spec.rungs else self.rungs
+        marked = self.rungs[: spec.rungs] if spec.rungs else self.rungs
+        sizes = {(r.width, r.height) for r in marked}
+        # An HEVC twin of a marked rung is marked too (else it would be the unmarked copy);
+        # listed first so the smallest marked rung stays last.
+        return tuple(r for r in self.hevc_rungs if (r.width, r.height) in sizes) + marked
 
 
 def _even(value: float) -> int:
@@ -243,38 +326,52 @@ def rate_for_pixels(profile: LadderProfile, pixels: int) -> float:
     return top_rate * pixels / top_pixels
 
 
+def shape_rates(caps: Sequence[int], wanted: Sequence[int], floor_fraction: float) -> list[int]:
+    """Per-title rates for one codec's rungs, largest first: each ``wanted`` rate held
+    between ``floor_fraction`` of its cap and the cap, then made to fall with the picture
+    (a smaller rung never gets more bits than a larger one: a rung's rate is at most the
+    rate above it, so the ladder stays monotonic in both size and bits)."""
+    rates = [
+        round(min(cap, max(want, cap * floor_fraction)))
+        for cap, want in zip(caps, wanted, strict=True)
+    ]
+    for n in range(1, len(rates)):
+        rates[n] = min(rates[n], rates[n - 1])
+    return rates
+
+
+def _target(profile: LadderProfile, spec: RungSpec | None) -> float:
+    if spec is not None and spec.target_xpsnr_db is not None:
+        return spec.target_xpsnr_db
+    return profile.per_title.target_xpsnr_db if profile.per_title else 40.0
+
+
+def hevc_name(rung_name: str) -> str:
+    return f"{rung_name}-hevc"
+
+
 def plan_ladder(
     probe: ProbeResult,
     profile: LadderProfile = DEFAULT_PROFILE,
     *,
     cadence: Fraction | None = None,
+    rates: Mapping[str, int] | None = None,
 ) -> LadderPlan:
     """Plan the ladder for ``probe``; ``cadence`` is the measured frame rate of a VFR master
-    (see :func:`nominal_frame_rate`)."""
+    (see :func:`nominal_frame_rate`); ``rates`` are per-title rates in bit/s by rendition
+    name (:mod:`transcoding.per_title`), held under the profile's rates as caps. Without
+    them every rung gets the profile's rate (the caps)."""
     video = probe.primary_video
     if video is None:
         raise ValueError("cannot plan a ladder for a file without video")
     src_w, src_h = video.display_size
-    rungs: list[LadderRung] = []
+    sizes: list[tuple[tuple[int, int], RungSpec]] = []
     seen: set[tuple[int, int]] = set()
 
-    def add(size: tuple[int, int]) -> None:
-        if size in seen:
-            return
-        seen.add(size)
-        bitrate = round(rate_for_pixels(profile, size[0] * size[1]) * 1000)
-        rungs.append(
-            LadderRung(
-                # Named by what it is: a 4:3 picture in the 540p box is 720x540, "540p";
-                # a scope picture in the 1080p box is 1920x804, "804p".
-                name=f"{min(size)}p",
-                width=size[0],
-                height=size[1],
-                bitrate=bitrate,
-                maxrate=round(bitrate * profile.maxrate_factor),
-                bufsize=round(bitrate * profile.bufsize_factor),
-            )
-        )
+    def add(size: tuple[int, int], spec: RungSpec) -> None:
+        if size not in seen:
+            seen.add(size)
+            sizes.append((size, spec))
 
     specs = sorted(profile.rungs, key=lambda r: r.height, reverse=True)
     native = (_even(src_w), _even(src_h))
@@ -288,13 +385,48 @@ def plan_ladder(
         gain = size[0] * size[1] / (smaller[0][1][0] * smaller[0][1][1]) if smaller else math.inf
         # A source just above a rung (1000x562 vs 960x540) adds bits, not picture.
         if exact or gain >= profile.native_rung_min_gain:
-            add(size)
-    for _spec, size in smaller:
-        add(size)
+            add(size, spec)
+    for spec, size in smaller:
+        add(size, spec)
+
+    def rungs_for(
+        codec: VideoCodec, chosen: list[tuple[tuple[int, int], RungSpec]]
+    ) -> list[LadderRung]:
+        hevc_beside = codec is VideoCodec.hevc and profile.codec is VideoCodec.h264
+        factor = profile.hevc_bitrate_factor if hevc_beside else 1.0
+        # Named by what it is: a 4:3 picture in the 540p box is 720x540, "540p"; a scope
+        # picture in the 1080p box is 1920x804, "804p".
+        names = [f"{min(size)}p" for size, _ in chosen]
+        names = [hevc_name(n) for n in names] if hevc_beside else names
+        caps = [round(rate_for_pixels(profile, w * h) * 1000) for (w, h), _ in chosen]
+        bitrates = [round(cap * factor) for cap in caps]
+        preset = profile.hevc_preset if hevc_beside else profile.preset
+        return [
+            LadderRung(
+                name=name,
+                width=size[0],
+                height=size[1],
+                bitrate=bitrate,
+                maxrate=round(bitrate * profile.maxrate_factor),
+                bufsize=round(bitrate * profile.bufsize_factor),
+                codec=codec,
+                preset=spec.preset or preset,
+                cap=cap,
+                target_xpsnr_db=_target(profile, spec),
+            )
+            for name, (size, spec), cap, bitrate in zip(names, chosen, caps, bitrates, strict=True)
+        ]
+
+    hevc_min = profile.hevc_rungs_min_height
+    hevc_sizes = (
+        [(size, spec) for size, spec in sizes if min(size) >= hevc_min]
+        if hevc_min is not None and profile.codec is VideoCodec.h264
+        else []
+    )
     rate = output_frame_rate(video, profile.max_frame_rate, cadence)
-    return LadderPlan(
+    plan = LadderPlan(
         profile=profile,
-        rungs=tuple(rungs),
+        rungs=tuple(rungs_for(profile.codec, sizes)),
         frame_rate=rate,
         gop_frames=max(1, math.ceil(float(rate) * profile.gop_seconds - 1e-9)),
         source_width=src_w,
@@ -302,7 +434,9 @@ def plan_ladder(
         deinterlace=video.interlaced,
         variable_frame_rate=video.variable_frame_rate,
         source_bit_depth=video.bit_depth,
+        hevc_rungs=tuple(rungs_for(VideoCodec.hevc, hevc_sizes)),
     )
+    return plan.with_rates(rates) if rates is not None and profile.per_title else plan
 
 
 def load_profile(data: dict[str, Any] | str) -> LadderProfile:

@@ -52,7 +52,7 @@ from core.outbox import enqueue
 from core.settings import ProtectionProfile, get_settings
 from core.storage import get_store
 from drm import keys
-from transcoding import repository, service, track_publishing, watermark
+from transcoding import per_title, repository, service, track_publishing, watermark
 from transcoding.cadence import measure_cadence
 from transcoding.chunking import Chunk, plan_chunks
 from transcoding.cmaf import package_cmaf
@@ -87,7 +87,9 @@ from transcoding.package import (
 )
 from transcoding.policy import check_audio_sidecar, check_master, check_subtitle_sidecar
 from transcoding.probe import ProbeResult
+from transcoding.quality import sample_windows, score_renditions
 from transcoding.steps import RunSuperseded, Step, step, warning_for
+from transcoding.tools import ToolFailed
 from transcoding.tracks import SidecarInfo
 
 log = logging.getLogger(__name__)
@@ -116,14 +118,53 @@ def profile() -> LadderProfile:
     return load_profile(path.read_text()) if path else DEFAULT_PROFILE
 
 
-def plan(probe: ProbeResult) -> LadderPlan:
-    """The ladder for a checked master. Every step plans again from the same file and gets
-    the same answer; a VFR master's cadence is read from its timestamps first."""
+def plan(probe: ProbeResult, rates: dict[str, int] | None = None) -> LadderPlan:
+    """The ladder for a checked master. Every step plans again from the same file and the
+    per-title ``rates`` prepare measured (kept in the run's plan) and gets the same answer;
+    a VFR master's cadence is read from its timestamps first."""
     video = probe.primary_video
     cadence: Fraction | None = None
     if video is not None and video.variable_frame_rate:
         cadence = measure_cadence(probe, video)
-    return plan_ladder(probe, profile(), cadence=cadence)
+    return plan_ladder(probe, profile(), cadence=cadence, rates=rates)
+
+
+def _rates_key(master: AssetFile, ladder: LadderPlan) -> str:
+    """What per-title rates depend on: the master and the profile."""
+    identity = {"master": master.storage_key, "profile": ladder.profile.model_dump(mode="json")}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def _per_title_rates(
+    release_id: str,
+    attempt: int,
+    master: AssetFile,
+    probe: ProbeResult,
+    ladder: LadderPlan,
+    warnings: list[dict[str, str]],
+) -> dict[str, int] | None:
+    """The complexity probe's rates, or None (the profile's fixed rates) when the profile
+    has no per-title settings or the probe failed: a failed probe costs bits, not the
+    release, so it is a warning. An earlier run of the release that measured the same
+    master with the same profile lends its rates: a retry then plans the same ladder and
+    reuses that run's chunks (the encoders' threads make trial scores vary slightly)."""
+    if ladder.profile.per_title is None:
+        return None
+    key = _rates_key(master, ladder)
+    with unit_of_work() as s:
+        earlier = repository.earlier_run_plans(s, release_id, attempt)
+    for earlier_plan in earlier:
+        if (earlier_plan or {}).get("rates_key") == key and earlier_plan.get("rates"):
+            return {str(k): int(v) for k, v in earlier_plan["rates"].items()}
+    with step(Step.analyse):
+        # Media trouble only: the job's own time limit and storage errors stay failures.
+        try:
+            return per_title.measure_rates(probe, ladder)
+        except (ToolFailed, ValueError, OSError) as exc:
+            warnings.append(
+                warning_for(Step.analyse, "per_title_failed", "the per-title ladder", exc)
+            )
+            return None
 
 
 def work_dir() -> Path:
@@ -215,7 +256,8 @@ def _fingerprint(master: AssetFile, ladder: LadderPlan, chunks: list[Chunk]) -> 
         "master": master.storage_key,
         "profile": ladder.profile.model_dump(mode="json"),
         "rungs": [
-            [r.name, r.width, r.height, r.bitrate, r.maxrate, r.bufsize] for r in ladder.rungs
+            [r.name, r.codec.value, r.width, r.height, r.bitrate, r.maxrate, r.bufsize]
+            for r in ladder.renditions
         ],
         "frame_rate": str(ladder.frame_rate),
         "gop_frames": ladder.gop_frames,
@@ -272,6 +314,10 @@ def prepare(session: Session, release_id: str, attempt: int) -> None:
         raise InvalidInput("the release has no uploaded master", code="master_missing")
     with step(Step.plan):
         ladder = plan(master_probe)
+    warnings: list[dict[str, str]] = []
+    rates = _per_title_rates(release_id, attempt, master_asset, master_probe, ladder, warnings)
+    with step(Step.plan):
+        ladder = plan(master_probe, rates)
         duration = master_probe.duration or 0.0
         settings = get_settings()
         chunks = plan_chunks(
@@ -296,9 +342,19 @@ def prepare(session: Session, release_id: str, attempt: int) -> None:
         attempt=attempt,
         plan={
             "rungs": [
-                {"name": r.name, "width": r.width, "height": r.height, "bitrate": r.bitrate}
-                for r in ladder.rungs
+                {
+                    "name": r.name,
+                    "codec": r.codec.value,
+                    "width": r.width,
+                    "height": r.height,
+                    "bitrate": r.bitrate,
+                }
+                for r in ladder.renditions
             ],
+            # Per-title rates by rendition (None: the profile's fixed rates); every later
+            # step plans with them.
+            "rates": rates,
+            "rates_key": _rates_key(master_asset, ladder),
             "frame_rate": str(ladder.frame_rate),
             "segment_seconds": ladder.segment_seconds,
             "chunks": len(chunks),
@@ -337,6 +393,8 @@ def prepare(session: Session, release_id: str, attempt: int) -> None:
         if release.content_key_id is None:
             release.content_key_id = keys.create_content_key(session, release.id).key_id
     release.duration_seconds = duration
+    for warning in warnings:
+        catalog.add_warning(release, **warning)
     catalog.set_status(release, ReleaseStatus.encoding)
     if len(reused) == len(chunks):
         # Every chunk is already encoded: straight to packaging (the fan-in never fires).
@@ -354,6 +412,7 @@ class ChunkWork:
     release_id: str
     attempt: int
     master_key: str
+    rates: dict[str, int] | None
 
 
 def _load_chunk(chunk_id: str) -> ChunkWork | None:
@@ -374,6 +433,7 @@ def _load_chunk(chunk_id: str) -> ChunkWork | None:
             release_id=release.id,
             attempt=run.attempt,
             master_key=master.storage_key,
+            rates=run.plan.get("rates"),
         )
 
 
@@ -402,7 +462,7 @@ def encode_chunk(session: Session, chunk_id: str) -> None:
             # The policy again: never hand FFmpeg an unchecked file.
             probe = check_master(local_copy(work.master_key))
         with step(Step.plan):
-            ladder = plan(probe)
+            ladder = plan(probe, work.rates)
         with step(Step.encode), scratch(f"chunk-{work.chunk.index}-") as tmp:
             spec = ladder.profile.watermark
             marking = (
@@ -588,6 +648,7 @@ class PackageWork:
     rotation: list[keys.PlainKey]
     period_segments: int
     segment_seconds: float
+    rates: dict[str, int] | None = None
     protection: ProtectionProfile = ProtectionProfile.aes128
 
 
@@ -627,6 +688,7 @@ def _load_package(run_id: str) -> PackageWork | None:
             rotation=rotation,
             period_segments=period_segments,
             segment_seconds=segment_seconds,
+            rates=run.plan.get("rates"),
             protection=ProtectionProfile(
                 release.protection_profile or get_settings().protection_profile
             ),
@@ -664,7 +726,7 @@ def _join_chunks(
     """Every rung's chunks joined; a marked rung's watermark variant B comes after the
     rungs (``variant="b"``)."""
     renditions = []
-    wanted = [RenditionFile(rung, Path()) for rung in ladder.rungs]
+    wanted = [RenditionFile(rung, Path()) for rung in ladder.renditions]
     wanted += [RenditionFile(rung, Path(), variant="b") for rung in ladder.marked_rungs]
     # not marked when these chunks were encoded
     wanted = [w for w in wanted if all(w.output_name in o for o in work.chunk_outputs)]
@@ -746,6 +808,32 @@ def _images(
     return poster, sprite
 
 
+def _quality(
+    probe: ProbeResult,
+    ladder: LadderPlan,
+    renditions: list[RenditionFile],
+    warnings: list[dict[str, str]],
+) -> list[dict[str, Any]] | None:
+    """Every rendition scored against the master over sampled windows (transcoding.quality).
+    The scores inform the studio; a scorer that fails is a warning, never a lost release."""
+    spec = ladder.profile.quality
+    if spec is None:
+        return None
+    windows = sample_windows(
+        probe.duration or 0.0,
+        count=spec.samples,
+        seconds=spec.sample_seconds,
+        gop_seconds=ladder.gop_seconds,
+    )
+    with step(Step.quality):
+        try:
+            scores = score_renditions(probe, ladder, renditions, windows, vmaf=spec.vmaf)
+            return [q.as_json() for q in scores]
+        except (ToolFailed, ValueError, OSError) as exc:
+            warnings.append(warning_for(Step.quality, "quality_failed", "the quality scores", exc))
+            return None
+
+
 def _publish(prefix: str, packaged: PackageResult, images: list[Path]) -> None:
     files = sorted(p for p in packaged.out_dir.rglob("*") if p.is_file())
     _upload_all(
@@ -761,7 +849,7 @@ def _package(session: Session, run_id: str, work: PackageWork) -> None:
         master_asset = next(a for a in work.assets if a.kind is AssetKind.master)
         probe = check_master(local_copy(master_asset.storage_key))
     with step(Step.plan):
-        ladder = plan(probe)
+        ladder = plan(probe, work.rates)
     settings = get_settings()
     release_id, attempt = work.release_id, work.attempt
     prefix = f"hls/{release_id}/{attempt}"
@@ -777,8 +865,12 @@ def _package(session: Session, run_id: str, work: PackageWork) -> None:
         joined = joining.result()
         renditions = [r for r in joined if not r.variant]
         variants_b = [r for r in joined if r.variant == "b"]
+        # Scoring reads the joined renditions and the master: beside audio, subtitles and
+        # images, not after them (_quality records its own step and turns failure into a warning).
+        scoring = pool.submit(_quality, probe, ladder, renditions, warnings)
         audio = encoding_audio.result()
         subtitles = converting.result()
+        scores = scoring.result()
         progress(0.6)
         with step(Step.package):
             if work.protection is ProtectionProfile.cbcs:
@@ -837,6 +929,7 @@ def _package(session: Session, run_id: str, work: PackageWork) -> None:
         if release.attempt != attempt or release.status is not ReleaseStatus.packaging:
             return
         release.hls_prefix = prefix
+        release.quality = scores
         release.master_playlist_key = (
             f"{prefix}/{packaged.master_playlist.relative_to(packaged.out_dir).as_posix()}"
         )

@@ -122,6 +122,15 @@ def earlier_done_chunks(
     ).all()
 
 
+def earlier_run_plans(session: Session, release_id: str, attempt: int) -> Sequence[dict[str, Any]]:
+    """The plans of this release's earlier runs, newest first."""
+    return session.scalars(
+        select(TranscodeRun.plan)
+        .where(TranscodeRun.release_id == release_id, TranscodeRun.attempt < attempt)
+        .order_by(TranscodeRun.attempt.desc())
+    ).all()
+
+
 def chunks_of(session: Session, run_id: str) -> Sequence[EncodeChunk]:
     return session.scalars(select(EncodeChunk).where(EncodeChunk.run_id == run_id)).all()
 

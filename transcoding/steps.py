@@ -32,8 +32,10 @@ from transcoding.tools import ToolFailed, ToolTimeout
 class Step(Enum):
     probe = "probe"
     plan = "plan"
+    analyse = "analyse"
     encode = "encode"
     concat = "concat"
+    quality = "quality"
     audio = "audio"
     subtitles = "subtitles"
     images = "images"
@@ -45,8 +47,10 @@ class Step(Enum):
 DOING: dict[Step, str] = {
     Step.probe: "Reading the uploaded files",
     Step.plan: "Planning the ladder",
+    Step.analyse: "Measuring how many bits the film needs",
     Step.encode: "Encoding the picture",
     Step.concat: "Joining the encoded chunks",
+    Step.quality: "Scoring the renditions against the master",
     Step.audio: "Encoding the audio",
     Step.subtitles: "Converting the subtitles",
     Step.images: "Making the poster and thumbnails",

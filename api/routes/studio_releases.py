@@ -56,6 +56,20 @@ class ReleaseWarningRead(BaseModel):
     step: str = Field(description="Pipeline step that raised it (probe, images, package, ...)")
 
 
+class RenditionQualityRead(BaseModel):
+    rendition: str = Field(description="The rendition's name, e.g. 1080p or 1080p-hevc")
+    codec: str = Field(description="h264 or hevc")
+    width: int
+    height: int
+    bitrate: int = Field(description="Target average bit rate, bit/s")
+    xpsnr_y: float = Field(description="XPSNR of the luma plane against the master, dB")
+    ssim_y: float = Field(description="SSIM of the luma plane against the master, 0..1")
+    frames: int = Field(description="Frames scored (sampled windows spread over the film)")
+    vmaf: float | None = Field(
+        default=None, description="VMAF (libvmaf's default model), 0..100; null: not scored"
+    )
+
+
 class ReleaseRead(BaseModel):
     id: str
     title_id: str
@@ -73,6 +87,10 @@ class ReleaseRead(BaseModel):
     ready_at: datetime | None
     assets: list[AssetRead]
     outputs: dict[str, Any]
+    quality: list[RenditionQualityRead] | None = Field(
+        description="Each video rendition scored against the master (docs/transcoding.md, "
+        "Quality step); null until scored, or when scoring was off or failed (see warnings)"
+    )
     warnings: list[ReleaseWarningRead] = Field(
         description="What did not stop the release but the studio should know (optional "
         "artifacts that failed, untagged or unsupported tracks)"
@@ -102,6 +120,11 @@ def _release_read(
         ready_at=release.ready_at,
         assets=[AssetRead.model_validate(a) for a in assets],
         outputs=release.outputs or {},
+        quality=(
+            [RenditionQualityRead.model_validate(q) for q in release.quality]
+            if release.quality is not None
+            else None
+        ),
         warnings=[ReleaseWarningRead.model_validate(w) for w in release.warnings or []],
     )
 

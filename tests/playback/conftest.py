@@ -52,6 +52,9 @@ FAST_PROFILE = {
         {"name": "540p", "height": 540, "bitrate_kbps": 1200},
         {"name": "270p", "height": 270, "bitrate_kbps": 300},
     ],
+    # No per-title probe or quality scores: playback tests need a ladder, fast.
+    "per_title": None,
+    "quality": None,
 }
 KEY_PERIOD_SECONDS = 4
 # The cbcs release (the DRM tests): a 6 s, 640x360 master, two small rungs, 2 s key periods

@@ -34,7 +34,7 @@ from drm import keys
 from tests.helpers import auth_header, create_studio, create_title, create_user
 from tests.transcoding.conftest import SRT_EN, ffmpeg, ffprobe_json
 from tests.transcoding.test_release_flow import StudioSide, new_release, upload_file
-from transcoding import package, pipeline, service, track_publishing
+from transcoding import package, per_title, pipeline, service, track_publishing
 from transcoding import tasks as registered_jobs  # noqa: F401  (registers the pipeline's jobs)
 from transcoding.models import EncodeChunk, TranscodeRun
 from transcoding.tools import ToolFailed, ToolTimeout
@@ -49,6 +49,9 @@ TINY_PROFILE = {
         {"name": "180p", "height": 180, "bitrate_kbps": 300},
         {"name": "90p", "height": 90, "bitrate_kbps": 100},
     ],
+    # CI time: no per-title probe, no quality scores (tests/transcoding/test_quality.py).
+    "per_title": None,
+    "quality": None,
 }
 MJPEG_ERROR = "[mjpeg @ 0x7f] Non full-range YUV is non-standard"
 
@@ -544,3 +547,55 @@ def test_chunks_fan_out_and_a_retried_chunk_adds_no_segment(
         ffprobe_json("-show_entries", "frame=pts_time", "-select_streams", "v:0", str(joined))
     )["frames"]
     assert [round(float(f["pts_time"]) * 24) for f in frames] == list(range(72))
+
+
+def test_per_title_rates_are_measured_once_per_master_and_scores_reach_the_studio(
+    studio: StudioSide, trailer: Trailer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    measured = TINY_PROFILE | {
+        "per_title": {"scenes": 1, "scene_seconds": 1.0},
+        "quality": {"samples": 1, "sample_seconds": 2.0, "vmaf": True},
+    }
+    (tmp_path / "ladder.json").write_text(json.dumps(measured))
+    probes: list[str] = []
+    real_measure = per_title.measure_rates
+
+    def counting(*args: Any, **kwargs: Any) -> dict[str, int]:
+        probes.append("probe")
+        return real_measure(*args, **kwargs)
+
+    monkeypatch.setattr(per_title, "measure_rates", counting)
+    release_id = trailer_release(studio, trailer)
+    start(studio, release_id)
+    with monkeypatch.context() as faulty:
+        faulty.setattr(pipeline, "package_hls", raising(tool_failed("packager")))
+        run_jobs()
+    assert release_of(studio, release_id)["failure_code"] == "package_failed"
+
+    start(studio, release_id)
+    run_jobs()
+    ready = release_of(studio, release_id)
+    assert_ready(ready)
+    # The retry planned with the first run's rates, so it reused every encoded chunk.
+    assert probes == ["probe"]
+    with unit_of_work() as s:
+        first, second = s.scalars(select(TranscodeRun).order_by(TranscodeRun.attempt)).all()
+        assert second.plan["rates"] == first.plan["rates"]
+        assert second.plan["chunks_reused"] == second.chunks_total
+        rates = dict(second.plan["rates"])
+        assert all(
+            0 < rate <= cap
+            for rate, cap in zip(first.plan["rates"].values(), (300_000, 100_000), strict=True)
+        )
+    # Every rendition scored against the master (one 2 s window of the 3 s film), shown to
+    # the studio.
+    assert [(q["rendition"], q["codec"], q["bitrate"]) for q in ready["quality"]] == [
+        ("180p", "h264", rates["180p"]),
+        ("90p", "h264", rates["90p"]),
+    ]
+    for q in ready["quality"]:
+        assert q["frames"] == 48
+        assert 20 < q["xpsnr_y"] < 99
+        assert 0.5 < q["ssim_y"] <= 1
+        assert 0 < q["vmaf"] <= 100
+    assert ready["warnings"] == []

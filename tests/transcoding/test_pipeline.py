@@ -49,7 +49,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.backend_agnostic]
 
 # The default profile with a fast x264 preset: the tests check structure, not quality
 # (ultrafast would drop CABAC and B-frames, so x264 would signal Baseline, not High).
-FAST = LadderProfile(name="test", preset="superfast")
+FAST = LadderProfile(name="test", preset="superfast", hevc_rungs_min_height=None)
 KEY = bytes.fromhex("0123456789abcdef0123456789abcdef")
 KEY_ID = bytes.fromhex("00112233445566778899aabbccddeeff")
 CLIENT_PROTOCOLS = "file,http,tcp,crypto,data"  # the test *player*, not the service

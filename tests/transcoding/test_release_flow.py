@@ -48,6 +48,8 @@ MiB = 1024 * 1024
 assert callable(registered_jobs.prepare)  # importing the module registers the pipeline's jobs
 
 # Two small rungs and a fast preset: these tests check the flow, not picture quality.
+# No per-title probe and no quality scores (each costs encodes per release): those are
+# tested in test_quality.py and through the job runner in test_failures.py.
 FAST_PROFILE = {
     "name": "ci",
     "preset": "superfast",
@@ -56,6 +58,8 @@ FAST_PROFILE = {
         {"name": "540p", "height": 540, "bitrate_kbps": 1200},
         {"name": "270p", "height": 270, "bitrate_kbps": 300},
     ],
+    "per_title": None,
+    "quality": None,
 }
 
 

@@ -1,7 +1,7 @@
 """account_action: the audit trail of admins disabling and enabling accounts
 
-Revision ID: 0029_office
-Revises: 0021
+Revision ID: 0023
+Revises: 0022
 Create Date: 2026-12-03 07:40:00
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 import core.db
 
-revision: str = "0029_office"
-down_revision: str | Sequence[str] | None = "0021"
+revision: str = "0023"
+down_revision: str | Sequence[str] | None = "0022"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,108 @@
+"""Per-title rates: how many bits each rendition of *this* film needs to reach its target.
+
+The complexity probe takes a few short scenes spread over the film (the same GOP-aligned
+windows the quality step samples), encodes them with the ladder's real settings (codec,
+preset, capped VBR, one decode for every rendition) at trial rates, scores each trial
+against the master with XPSNR, and reads off the rate at which each rendition's
+rate-quality curve crosses its target:
+
+1. every rendition at its cap and at a fifth of it;
+2. every rendition at the rate a straight line in (log rate, dB) through those two points
+   predicts, held between the floor and the cap;
+3. the answer interpolates between the two measured points that bracket the target.
+
+Flat animation reaches the target far under the cap and is floored; grain never reaches it
+and stays at the cap. The plan then keeps the rates monotonic and inside the caps
+(:meth:`transcoding.ladder.LadderPlan.with_rates`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from transcoding.encode import encode_ladder
+from transcoding.ladder import LadderPlan, PerTitleSpec
+from transcoding.policy import DEFAULT_LIMITS, PolicyLimits
+from transcoding.probe import ProbeResult
+from transcoding.quality import pooled_db, sample_windows, score_window
+
+LOW_TRIAL = 0.2  # the second trial rate, as a share of the cap
+
+
+@dataclass(frozen=True)
+class Trial:
+    rate: float  # bit/s measured from the encoded size
+    xpsnr: float  # dB
+
+
+def rate_for_target(trials: Sequence[Trial], target: float) -> float:
+    """The rate at which the curve through ``trials`` reaches ``target`` dB: linear in
+    log(rate) between the bracketing trials, extended from the nearest pair outside them.
+    A curve that does not rise (pure noise: bits buy nothing measurable) answers with the
+    highest trial rate if it misses the target, the lowest if it meets it."""
+    points = sorted(trials, key=lambda t: t.rate)
+    if len(points) < 2:
+        raise ValueError("two trials at least")
+    pairs = list(itertools.pairwise(points))
+    below = [(a, b) for a, b in pairs if a.xpsnr <= target <= b.xpsnr]
+    a, b = below[0] if below else (pairs[0] if target < points[0].xpsnr else pairs[-1])
+    slope = (b.xpsnr - a.xpsnr) / math.log(b.rate / a.rate) if b.rate > a.rate else 0.0
+    if slope <= 1e-3:
+        return points[0].rate if points[0].xpsnr >= target else points[-1].rate
+    return math.exp(math.log(a.rate) + (target - a.xpsnr) / slope)
+
+
+def _trial(
+    probe: ProbeResult,
+    plan: LadderPlan,
+    rates: dict[str, int],
+    work: Path,
+    limits: PolicyLimits,
+) -> dict[str, Trial]:
+    """Encode the sampled scenes asking for ``rates`` and score them: a Trial per rendition
+    (at the rate asked for, after the plan's shaping: that is the knob being set)."""
+    trial_plan = plan.with_rates(rates)
+    spec = plan.profile.per_title or PerTitleSpec()
+    windows = sample_windows(
+        probe.duration or 0.0,
+        count=spec.scenes,
+        seconds=spec.scene_seconds,
+        gop_seconds=plan.gop_seconds,
+    )
+    pooled: dict[str, list[float]] = {r.name: [] for r in trial_plan.renditions}
+    for window in windows:
+        out = work / str(len(list(work.iterdir())))
+        files = encode_ladder(probe, trial_plan, out, chunk=window, limits=limits).renditions
+        scores = score_window(probe, trial_plan, files, window, out, clips=True, limits=limits)
+        for rendition, frames in zip(files, scores, strict=True):
+            pooled[rendition.rung.name].extend(frames.xpsnr)
+    return {
+        r.name: Trial(rate=r.bitrate, xpsnr=pooled_db(pooled[r.name]))
+        for r in trial_plan.renditions
+    }
+
+
+def measure_rates(
+    probe: ProbeResult, plan: LadderPlan, *, limits: PolicyLimits = DEFAULT_LIMITS
+) -> dict[str, int]:
+    """Per-title rates in bit/s by rendition name for ``plan`` (planned at the caps),
+    already capped, floored and monotonic."""
+    spec = plan.profile.per_title
+    if spec is None:
+        raise ValueError("the profile has no per-title settings")
+    caps = {r.name: r.cap for r in plan.renditions}
+    targets = {r.name: r.target_xpsnr_db for r in plan.renditions}
+    with tempfile.TemporaryDirectory(prefix="per-title-") as tmp:
+        work = Path(tmp)
+        high = _trial(probe, plan, caps, work, limits)
+        low = _trial(probe, plan, {n: round(c * LOW_TRIAL) for n, c in caps.items()}, work, limits)
+        guess = {n: round(rate_for_target([high[n], low[n]], targets[n])) for n in caps}
+        middle = _trial(probe, plan, guess, work, limits)
+    wanted = {n: round(rate_for_target([high[n], low[n], middle[n]], targets[n])) for n in caps}
+    # As the plan will use them: capped, floored, falling with the picture.
+    return {r.name: r.bitrate for r in plan.with_rates(wanted).renditions}
