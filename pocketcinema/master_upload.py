@@ -29,6 +29,7 @@ import httpx
 from pocketcinema.studio_api import ApiProblem, StudioApi, cache_dir
 
 # Refusals that mean the bytes arrived damaged: read the part again and resend it.
+# (_check_received raises BadDigest itself when a store kept damaged bytes.)
 DAMAGED_PART = frozenset({"part_checksum_mismatch", "BadDigest", "XAmzContentSHA256Mismatch"})
 ATTEMPTS = 5  # per part, for damaged parts, dropped connections and 5xx answers
 
@@ -64,6 +65,17 @@ def _read_part(master: Path, number: int, part_size: int, size: int) -> bytes:
     with master.open("rb") as fh:
         fh.seek(offset)
         return fh.read(min(part_size, size - offset))
+
+
+def _check_received(response: httpx.Response, md5_hex: str) -> None:
+    """Refuse a part the store kept with other bytes than we read. S3 itself checks the
+    SHA-256 bound into the presigned URL, but an S3-compatible store may not; its ETag
+    for a plain PUT is the MD5 of what it received. Not under SSE-KMS, where the ETag is
+    no MD5 (S3 checks the checksum there)."""
+    etag = response.headers.get("ETag", "").strip('"').lower()
+    kms = response.headers.get("x-amz-server-side-encryption", "").startswith("aws:kms")
+    if len(etag) == 32 and not kms and etag != md5_hex:
+        raise ApiProblem(400, "BadDigest", "the store received other bytes than were sent")
 
 
 class _Interrupted(Exception):
@@ -119,10 +131,14 @@ def upload_master(
             data = _read_part(master, number, part_size, size)
             checksum = b64_sha256(data)
             target = api.part_target(upload_id, number, checksum)
+            original = hashlib.md5(data, usedforsecurity=False).hexdigest()
             if tamper is not None:
                 data = tamper(number, data)
             try:
-                api.send(target["method"], target["url"], content=data, headers=target["headers"])
+                response = api.send(
+                    target["method"], target["url"], content=data, headers=target["headers"]
+                )
+                _check_received(response, original)
             except ApiProblem as exc:
                 retriable = exc.code in DAMAGED_PART or exc.status >= 500
                 if not retriable or attempt == ATTEMPTS:
