@@ -52,11 +52,11 @@ class KeyedSegment(m3u8.Segment):
             last_segment is None or self.init_section != previous_map
         ):
             head.append(str(self.init_section))
-        previous_keys = getattr(last_segment, "keys", None)
-        if self.keys and (
-            previous_keys is None or _key_lines(self.keys) != _key_lines(previous_keys)
-        ):
-            head += _key_lines(self.keys)
+        now = _key_lines(self.keys)
+        before = _key_lines(getattr(last_segment, "keys", None) or [])
+        if now != before:
+            # A clear stretch after an encrypted one must say so, or the last key applies.
+            head += now or [str(m3u8.Key(method="NONE", base_uri=""))]
         # The library writes the rest (EXTINF, BYTERANGE, URI...) from a copy without the
         # map and the key, which it would otherwise write in its own order.
         rest = copy.copy(self)
