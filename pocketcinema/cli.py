@@ -14,6 +14,8 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from pocketcinema import studio_commands
+
 app = typer.Typer(
     name="pocketcinema",
     help="Pocket Cinema: pay-per-view streaming backend.",
@@ -571,6 +573,9 @@ def boxoffice_rollup(
             raise fail(f"{day!r} is not a YYYY-MM-DD date") from None
         rows = boxoffice.rollup_day(session, parsed)
     typer.echo(f"rolled up {parsed}: {rows} rows")
+
+
+studio_commands.register(app)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -106,3 +107,58 @@ def test_this_repository_passes() -> None:
         [sys.executable, str(LINT_SQL)], capture_output=True, text=True, check=False, timeout=60
     )
     assert done.returncode == 0, done.stderr
+
+
+# Packaging-time playlists go through the m3u8 library (transcoding/playlists.py): a string
+# literal holding an HLS tag ("#EXT...") in transcoding/ is a playlist built or edited by
+# hand. Docstrings may name tags; bytes literals are the upload sniffer looking for them.
+def playlist_text_in(package: Path) -> list[str]:
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+            and isinstance(node.body[0].value, ast.Constant)
+        }
+        found += [
+            f"{path.relative_to(package.parent)}:{node.lineno}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and "#EXT" in node.value
+            and id(node) not in docstrings
+        ]
+    return found
+
+
+CLEAN_PACKAGING = '''"""Writes #EXT-X-KEY lines through m3u8."""
+SNIFF = (b"#EXTM3U",)
+
+
+def f(playlist):
+    """After #EXT-X-MAP."""
+    return playlist.dumps()
+'''
+HAND_BUILT_PLAYLIST = """def f(lines, uri):
+    lines.append(f'#EXT-X-MAP:URI="{uri}"')
+    return "\\n".join(["#EXTM3U", *lines])
+"""
+
+
+def test_a_playlist_tag_in_a_string_fails_and_the_library_passes(tmp_path: Path) -> None:
+    tree = _tree(
+        tmp_path,
+        {"transcoding/clean.py": CLEAN_PACKAGING, "transcoding/dirty.py": HAND_BUILT_PLAYLIST},
+    )
+    assert playlist_text_in(tree / "transcoding") == [
+        "transcoding/dirty.py:2",
+        "transcoding/dirty.py:3",
+    ]
+
+
+def test_packaging_builds_no_playlist_by_hand() -> None:
+    assert playlist_text_in(ROOT / "transcoding") == []

@@ -15,7 +15,8 @@ continue one timeline), Shaka packages each piece, and the pieces are joined:
 * DASH: one ``Period`` per key period (the standard way to change ``default_KID``), each
   with ``presentationTimeOffset`` at its start.
 
-Packaging-time playlist parsing uses the ``m3u8`` library.
+Packaging-time playlists are read and written through the ``m3u8`` library
+(:mod:`transcoding.playlists`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from xml.etree import ElementTree as ET
 
 import m3u8
 
+from transcoding import playlists
 from transcoding.encode import RenditionFile
 from transcoding.package import (
     AudioTrack,
@@ -36,11 +38,10 @@ from transcoding.package import (
     EncryptionScheme,
     PackageResult,
     SubtitleTrack,
-    Variant,
     _descriptor,
     _safe_name,
     rewrite_master,
-    stream_infs,
+    variants_of,
 )
 from transcoding.policy import DEFAULT_LIMITS, PolicyLimits
 from transcoding.subtitles import write_segmented_webvtt
@@ -180,35 +181,18 @@ def join_media_playlists(parts: Sequence[Path], dest: Path) -> int:
     """One HLS media playlist from the key periods' playlists, in order: each period brings
     its init segment and its key lines. Returns the number of segments."""
     target = 1
-    lines: list[str] = []
-    count = 0
+    segments: list[m3u8.Segment] = []
     for part in parts:
-        playlist = m3u8.load(str(part))
+        playlist = playlists.load(part)
         target = max(target, int(playlist.target_duration or 1))
-        first = playlist.segments[0] if playlist.segments else None
-        if first is None:
-            continue
-        init = first.init_section
-        if init is None:
+        if playlist.segments and playlist.segments[0].init_section is None:
             raise ValueError(f"{part.name}: a CMAF playlist without EXT-X-MAP")
-        lines.append(f'#EXT-X-MAP:URI="{init.uri}"')
-        lines += [
-            str(key)
-            for key in playlist.keys
-            if key is not None and key.keyformat in LICENSED_KEYFORMATS
+        licensed = [
+            key for key in playlist.keys if key is not None and key.keyformat in LICENSED_KEYFORMATS
         ]
-        for segment in playlist.segments:
-            lines += [f"#EXTINF:{segment.duration:.3f},", str(segment.uri)]
-            count += 1
-    header = [
-        "#EXTM3U",
-        "#EXT-X-VERSION:6",
-        f"#EXT-X-TARGETDURATION:{target}",
-        "#EXT-X-PLAYLIST-TYPE:VOD",
-        "#EXT-X-MEDIA-SEQUENCE:0",
-    ]
-    dest.write_text("\n".join([*header, *lines, "#EXT-X-ENDLIST"]) + "\n", encoding="utf-8")
-    return count
+        segments += [playlists.KeyedSegment.of(s, licensed) for s in playlist.segments]
+    playlists.dump(playlists.media_playlist(target, segments), dest)
+    return len(segments)
 
 
 def _m(tag: str) -> str:
@@ -316,11 +300,7 @@ def package_cmaf(
         {f"audio_{n}_{_safe_name(t.language)}": t.language for n, t in enumerate(audio)},
     )
     master = out_dir / "master.m3u8"
-    text = (out_dir / "p0_master.m3u8").read_text(encoding="utf-8")
-    for stream in streams:
-        text = text.replace(f'"p0_{stream.folder}.m3u8"', f'"{stream.folder}.m3u8"')
-        text = text.replace(f"\np0_{stream.folder}.m3u8", f"\n{stream.folder}.m3u8")
-    master.write_text(text, encoding="utf-8")
+    shutil.copyfile(out_dir / "p0_master.m3u8", master)
     for leftover in [*out_dir.glob("p*_*.m3u8"), *out_dir.glob("p*.mpd")]:
         leftover.unlink()
 
@@ -336,22 +316,16 @@ def package_cmaf(
         )
         subtitle_entries.append((f"{folder}/subtitles.m3u8", sub))
     audio_by_uri = {f"audio_{n}_{_safe_name(t.language)}.m3u8": t for n, t in enumerate(audio)}
-    rewrite_master(master, audio_by_uri, subtitle_entries)
-    variants = tuple(
-        Variant(
-            playlist=uri,
-            bandwidth=int(attrs["BANDWIDTH"]),
-            average_bandwidth=int(attrs["AVERAGE-BANDWIDTH"]),
-            codecs=attrs["CODECS"],
-            resolution=attrs["RESOLUTION"],
-            frame_rate=attrs["FRAME-RATE"],
-        )
-        for attrs, uri in stream_infs(master)
+    rewrite_master(
+        master,
+        audio_by_uri,
+        subtitle_entries,
+        renamed={f"p0_{s.folder}.m3u8": f"{s.folder}.m3u8" for s in streams},
     )
     return PackageResult(
         out_dir=out_dir,
         master_playlist=master,
-        variants=variants,
+        variants=variants_of(master),
         audio_playlists=tuple(out_dir / uri for uri in audio_by_uri),
         subtitle_playlists=tuple(out_dir / uri for uri, _ in subtitle_entries),
         iframe_playlists=(),

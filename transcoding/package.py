@@ -32,6 +32,7 @@ import m3u8
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from transcoding import playlists
 from transcoding.encode import RenditionFile
 from transcoding.policy import DEFAULT_LIMITS, PolicyLimits
 from transcoding.subtitles import Cue, write_segmented_webvtt
@@ -139,36 +140,6 @@ class PackageResult:
     dash_manifest: Path | None = None  # the cbcs profile's MPD over the same segments
 
 
-# ---------------------------------------------------------------------------- attributes
-_ATTR = re.compile(r'([A-Z0-9-]+)=("[^"]*"|[^,]*)')
-_QUOTED = {
-    "URI",
-    "GROUP-ID",
-    "LANGUAGE",
-    "NAME",
-    "CODECS",
-    "AUDIO",
-    "SUBTITLES",
-    "CHARACTERISTICS",
-    "CHANNELS",
-    "ASSOC-LANGUAGE",
-    "INSTREAM-ID",
-    "KEYFORMAT",
-    "KEYFORMATVERSIONS",
-}
-
-
-def parse_attributes(line: str) -> dict[str, str]:
-    """Attributes of an HLS tag line, quotes removed: '#EXT-X-MEDIA:TYPE=AUDIO,...'."""
-    _, _, body = line.partition(":")
-    return {key: value.strip('"') for key, value in _ATTR.findall(body)}
-
-
-def format_attributes(tag: str, attrs: Mapping[str, str]) -> str:
-    parts = [f'{k}="{v}"' if k in _QUOTED else f"{k}={v}" for k, v in attrs.items()]
-    return f"{tag}:{','.join(parts)}"
-
-
 def _quoted_safe(value: str) -> str:
     # Quoted-string values may not contain a double quote or a line break (RFC 8216 4.2).
     return re.sub(r'["\r\n]', "'", value)
@@ -185,7 +156,7 @@ def measure_playlist(playlist: Path) -> tuple[int, int]:
     peak = 0.0
     total_bits = 0
     total_seconds = 0.0
-    for segment in m3u8.load(str(playlist)).segments:
+    for segment in playlists.load(playlist).segments:
         if not segment.duration or not segment.uri:
             continue
         if segment.byterange:
@@ -349,21 +320,10 @@ def package_hls(
 
     master = out_dir / "master.m3u8"
     rewrite_master(master, audio_by_uri, subtitle_entries)
-    variants = tuple(
-        Variant(
-            playlist=uri,
-            bandwidth=int(attrs["BANDWIDTH"]),
-            average_bandwidth=int(attrs["AVERAGE-BANDWIDTH"]),
-            codecs=attrs["CODECS"],
-            resolution=attrs["RESOLUTION"],
-            frame_rate=attrs["FRAME-RATE"],
-        )
-        for attrs, uri in stream_infs(master)
-    )
     return PackageResult(
         out_dir=out_dir,
         master_playlist=master,
-        variants=variants,
+        variants=variants_of(master),
         audio_playlists=tuple(out_dir / uri for uri in audio_by_uri),
         subtitle_playlists=tuple(out_dir / uri for uri, _ in subtitle_entries),
         iframe_playlists=tuple(iframe_playlists),
@@ -382,40 +342,31 @@ def _aes128_cbc(data: bytes, key: bytes, iv: bytes) -> bytes:
 def _split_iframe_ranges(playlist: Path) -> None:
     """Turn each byte-range I-frame entry into its own small file (the keyframe's fragment)
     so it can be encrypted and decrypted independently of the segment it came from."""
-    lines = playlist.read_text(encoding="utf-8").splitlines()
-    out: list[str] = []
-    byterange: tuple[int, int] | None = None
-    count = 0
-    for line in lines:
-        if line.startswith("#EXT-X-BYTERANGE:"):
-            size_text, _, offset_text = line.split(":", 1)[1].partition("@")
-            byterange = (int(size_text), int(offset_text or "0"))
+    parsed = playlists.load(playlist)
+    for count, segment in enumerate(parsed.segments, start=1):
+        if not segment.byterange:
             continue
-        if line and not line.startswith("#") and byterange is not None:
-            source = playlist.parent / line
-            length, offset = byterange
-            with source.open("rb") as fh:
-                fh.seek(offset)
-                data = fh.read(length)
-            count += 1
-            name = f"{Path(line).parent}/iframe_{count:05d}.m4s"
-            (playlist.parent / name).write_bytes(data)
-            out.append(name)
-            byterange = None
-            continue
-        out.append(line)
-    playlist.write_text("\n".join(out) + "\n", encoding="utf-8")
+        size_text, _, offset_text = str(segment.byterange).partition("@")
+        uri = playlists.uri_of(segment)
+        with (playlist.parent / uri).open("rb") as fh:
+            fh.seek(int(offset_text or "0"))
+            data = fh.read(int(size_text))
+        name = f"{Path(uri).parent}/iframe_{count:05d}.m4s"
+        (playlist.parent / name).write_bytes(data)
+        segment.uri = name
+        segment.byterange = None
+    playlists.dump(parsed, playlist)
 
 
-def _drop_iframe_playlists(master: Path, playlists: Sequence[Path]) -> None:
+def _drop_iframe_playlists(master: Path, iframe_lists: Sequence[Path]) -> None:
     """Remove the I-frame playlists, the fragments cut for them and their master entries."""
-    for playlist in playlists:
+    for playlist in iframe_lists:
         for fragment in playlist.parent.glob("video_*/iframe_*.m4s"):
             fragment.unlink()
         playlist.unlink(missing_ok=True)
-    lines = master.read_text(encoding="utf-8").splitlines()
-    kept = [line for line in lines if not line.startswith("#EXT-X-I-FRAME-STREAM-INF:")]
-    master.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    parsed = playlists.load(master)
+    parsed.iframe_playlists = m3u8.PlaylistList()
+    playlists.dump(parsed, master)
 
 
 def encrypt_playlist_aes128(
@@ -424,70 +375,64 @@ def encrypt_playlist_aes128(
     """Encrypt every media segment a playlist lists (whole-file AES-128-CBC, PKCS#7) and add
     EXT-X-KEY tags (one per key period when rotating).
 
-    The first tag goes after EXT-X-MAP, so the init segment (codec configuration, no
-    media) stays clear and players need no IV rule for it. No IV attribute: each segment's
-    IV is its media sequence number (RFC 8216 5.2), so no two segments of a playlist share
-    one under the same key.
+    Each key line goes after EXT-X-MAP (:mod:`transcoding.playlists`), so the init segment
+    (codec configuration, no media) stays clear and players need no IV rule for it. No IV
+    attribute: each segment's IV is its media sequence number (RFC 8216 5.2), so no two
+    segments of a playlist share one under the same key.
     """
     if not keys:
         raise ValueError("no key")
     if rotate_every is not None and rotate_every < 1:
         raise ValueError("rotate_every must be at least 1")
-    lines = playlist.read_text(encoding="utf-8").splitlines()
-    sequence = next(
-        (int(x.split(":", 1)[1]) for x in lines if x.startswith("#EXT-X-MEDIA-SEQUENCE:")), 0
-    )
-    out: list[str] = []
-    index = 0  # position in this playlist, drives the key period
-    current: ContentKey | None = None
-    pending: list[str] = []  # tags between the previous URI and the next one (EXTINF...)
-    for line in lines:
-        if line and not line.startswith("#"):
-            period = index // rotate_every if rotate_every else 0
-            key = keys[min(period, len(keys) - 1)]  # the last key covers any tail
-            if key is not current:
-                out.append(
-                    format_attributes(
-                        "#EXT-X-KEY",
-                        {"METHOD": "AES-128", "URI": key.key_uri, "KEYFORMAT": "identity"},
-                    )
-                )
-                current = key
-            segment = playlist.parent / line
-            iv = sequence.to_bytes(16, "big")
-            segment.write_bytes(_aes128_cbc(segment.read_bytes(), key.key, iv))
-            out += [*pending, line]
-            pending = []
-            sequence += 1
-            index += 1
-        elif line.startswith(("#EXTINF:", "#EXT-X-BYTERANGE:")):
-            pending.append(line)
-        else:
-            out += [*pending, line]
-            pending = []
-    out += pending
-    playlist.write_text("\n".join(out) + "\n", encoding="utf-8")
+    parsed = playlists.load(playlist)
+    sequence = int(parsed.media_sequence or 0)
+    lines = {id(key): playlists.identity_key("AES-128", key.key_uri) for key in keys}
+    for index, segment in enumerate(parsed.segments):
+        period = index // rotate_every if rotate_every else 0
+        key = keys[min(period, len(keys) - 1)]  # the last key covers any tail
+        path = playlist.parent / playlists.uri_of(segment)
+        iv = (sequence + index).to_bytes(16, "big")
+        path.write_bytes(_aes128_cbc(path.read_bytes(), key.key, iv))
+        parsed.segments[index] = playlists.KeyedSegment.of(segment, [lines[id(key)]])
+    playlists.dump(parsed, playlist)
 
 
-def stream_infs(master: Path) -> list[tuple[dict[str, str], str]]:
-    """Each variant's EXT-X-STREAM-INF attributes (as written) and playlist URI."""
-    parsed = m3u8.load(str(master))
-    lines = master.read_text(encoding="utf-8").splitlines()
-    tags = [line for line in lines if line.startswith("#EXT-X-STREAM-INF:")]
-    return [
-        (parse_attributes(tag), str(variant.uri))
-        for tag, variant in zip(tags, parsed.playlists, strict=True)
-    ]
+def variants_of(master: Path) -> tuple[Variant, ...]:
+    """Each variant of a master playlist as written (rates, codecs, resolution, frame rate)."""
+    out = []
+    for variant in playlists.load(master).playlists:
+        info = variant.stream_info
+        if not (info.resolution and info.bandwidth and info.average_bandwidth and info.frame_rate):
+            raise ValueError(f"{master.name}: a variant without its measured attributes")
+        width, height = info.resolution
+        out.append(
+            Variant(
+                playlist=playlists.uri_of(variant),
+                bandwidth=info.bandwidth,
+                average_bandwidth=info.average_bandwidth,
+                codecs=str(info.codecs),
+                resolution=f"{width}x{height}",
+                frame_rate=f"{info.frame_rate:.3f}",
+            )
+        )
+    return tuple(out)
 
 
 def rewrite_master(
     master: Path,
     audio_by_uri: Mapping[str, AudioTrack],
     subtitles: Sequence[tuple[str, SubtitleTrack]],
+    *,
+    renamed: Mapping[str, str] | None = None,
 ) -> None:
     """Put our exact names, languages and flags on the renditions and the measured rates
-    on the variants (Shaka's descriptor syntax cannot express all of them)."""
+    on the variants (Shaka's descriptor syntax cannot express all of them). ``renamed``
+    maps playlist URIs the packager wrote to the ones they were moved to."""
     out_dir = master.parent
+    parsed = playlists.load(master)
+    for item in [*parsed.media, *parsed.playlists]:
+        if item.uri is not None and renamed and item.uri in renamed:
+            item.uri = renamed[item.uri]
     audio_rates = {uri: measure_playlist(out_dir / uri) for uri in audio_by_uri}
     audio_peak = max((r[0] for r in audio_rates.values()), default=0)
     audio_avg = max((r[1] for r in audio_rates.values()), default=0)
@@ -500,92 +445,63 @@ def rewrite_master(
         ),
         None,
     )
-    lines = master.read_text(encoding="utf-8").splitlines()
-    result: list[str] = []
-    pending_stream_inf: dict[str, str] | None = None
-    for line in lines:
-        if line.startswith("#EXT-X-MEDIA:") and parse_attributes(line).get("TYPE") == "AUDIO":
-            attrs = parse_attributes(line)
-            track = audio_by_uri[attrs["URI"]]
-            is_default = track.default if has_default_audio else attrs["URI"] == first_main
-            label = RenditionLabel(track.language, track.name, is_default, role=track.role)
-            result.append(format_attributes("#EXT-X-MEDIA", _media_attributes(attrs, label)))
-        elif line.startswith("#EXT-X-STREAM-INF:"):
-            pending_stream_inf = parse_attributes(line)
-        elif pending_stream_inf is not None and line.strip() and not line.startswith("#"):
-            attrs = pending_stream_inf
-            peak, average = measure_playlist(out_dir / line.strip())
-            attrs["BANDWIDTH"] = str(peak + audio_peak)
-            attrs["AVERAGE-BANDWIDTH"] = str(average + audio_avg)
-            if subtitles:
-                attrs["SUBTITLES"] = SUBTITLE_GROUP
-            result += [format_attributes("#EXT-X-STREAM-INF", attrs), line]
-            pending_stream_inf = None
-        else:
-            result.append(line)
-    media_lines = []
+    for media in parsed.media:
+        if media.type == "AUDIO":
+            uri = playlists.uri_of(media)
+            track = audio_by_uri[uri]
+            is_default = track.default if has_default_audio else uri == first_main
+            _label(media, RenditionLabel(track.language, track.name, is_default, role=track.role))
+    subtitle_media = []
     for uri, sub in subtitles:
-        media_lines.append(
-            format_attributes(
-                "#EXT-X-MEDIA",
-                _media_attributes(
-                    {"TYPE": "SUBTITLES", "URI": uri, "GROUP-ID": SUBTITLE_GROUP},
-                    RenditionLabel(
-                        sub.language, sub.name, sub.default, forced=sub.forced, sdh=sub.sdh
-                    ),
-                ),
-            )
+        media = m3u8.Media(uri=uri, type="SUBTITLES", group_id=SUBTITLE_GROUP)
+        _label(
+            media,
+            RenditionLabel(sub.language, sub.name, sub.default, forced=sub.forced, sdh=sub.sdh),
         )
-    if media_lines:
-        at = next(
-            (i for i, x in enumerate(result) if x.startswith("#EXT-X-STREAM-INF:")), len(result)
-        )
-        result[at:at] = [*media_lines, ""]
-    master.write_text("\n".join(result) + "\n", encoding="utf-8")
+        subtitle_media.append(media)
+        parsed.add_media(media)
+    for variant in parsed.playlists:
+        peak, average = measure_playlist(out_dir / playlists.uri_of(variant))
+        variant.stream_info.bandwidth = peak + audio_peak
+        variant.stream_info.average_bandwidth = average + audio_avg
+        if subtitle_media:
+            # The library writes a variant's group attributes from the renditions it lists.
+            variant.stream_info.subtitles = SUBTITLE_GROUP
+            variant.media += subtitle_media
+    playlists.dump(parsed, master)
 
 
-def _media_attributes(attrs: Mapping[str, str], label: RenditionLabel) -> dict[str, str]:
-    """An EXT-X-MEDIA line's attributes from its fixed part (TYPE, URI, GROUP-ID, CHANNELS)
-    and its label."""
-    kind = attrs["TYPE"]
-    new = {
-        "TYPE": kind,
-        "URI": attrs["URI"],
-        "GROUP-ID": attrs["GROUP-ID"],
-        "LANGUAGE": _quoted_safe(label.language),
-        "NAME": _quoted_safe(label.name),
-    }
-    if kind == "AUDIO":
+def _label(media: m3u8.Media, label: RenditionLabel) -> None:
+    """Put a label on an EXT-X-MEDIA rendition; its other attributes (URI, GROUP-ID,
+    CHANNELS, ASSOC-LANGUAGE, INSTREAM-ID, STABLE-RENDITION-ID...) stay as they are."""
+    media.language = _quoted_safe(label.language)
+    media.name = _quoted_safe(label.name)
+    if media.type == "AUDIO":
         # A commentary must never be picked for the viewer by language alone; audio
         # description is picked by the device's accessibility setting, never by default.
         aside = label.role in (AudioRole.commentary, AudioRole.description)
-        new["DEFAULT"] = "YES" if label.default and not aside else "NO"
-        new["AUTOSELECT"] = "NO" if label.role is AudioRole.commentary else "YES"
-        new["CHANNELS"] = attrs.get("CHANNELS", "2")
-        if label.role is AudioRole.commentary:
-            new["CHARACTERISTICS"] = COMMENTARY_CHARACTERISTICS
-        elif label.role is AudioRole.description:
-            new["CHARACTERISTICS"] = DESCRIPTION_CHARACTERISTICS
+        media.default = "YES" if label.default and not aside else "NO"
+        media.autoselect = "NO" if label.role is AudioRole.commentary else "YES"
+        media.channels = media.channels or "2"
+        media.characteristics = {
+            AudioRole.commentary: COMMENTARY_CHARACTERISTICS,
+            AudioRole.description: DESCRIPTION_CHARACTERISTICS,
+        }.get(label.role)  # type: ignore[arg-type]
     else:
-        new["DEFAULT"] = "YES" if label.default else "NO"
-        new["AUTOSELECT"] = "YES"
-        new["FORCED"] = "YES" if label.forced else "NO"
-        if label.sdh:
-            new["CHARACTERISTICS"] = SDH_CHARACTERISTICS
-    return new
+        media.default = "YES" if label.default else "NO"
+        media.autoselect = "YES"
+        media.forced = "YES" if label.forced else "NO"
+        media.characteristics = SDH_CHARACTERISTICS if label.sdh else None
 
 
 def relabel_master(master_text: str, labels: Mapping[str, RenditionLabel]) -> str:
     """The master playlist with new labels on the renditions named in ``labels`` (by URI).
 
-    Only EXT-X-MEDIA lines change: segments, media playlists and keys stay as they are, so
-    a studio's correction of a language or a name needs no re-encode."""
-    out = []
-    for line in master_text.splitlines():
-        if line.startswith("#EXT-X-MEDIA:"):
-            attrs = parse_attributes(line)
-            label = labels.get(attrs.get("URI", ""))
-            if label is not None:
-                line = format_attributes("#EXT-X-MEDIA", _media_attributes(attrs, label))
-        out.append(line)
-    return "\n".join(out) + "\n"
+    Only EXT-X-MEDIA renditions change: segments, media playlists and keys stay as they
+    are, so a studio's correction of a language or a name needs no re-encode."""
+    parsed = playlists.loads(master_text)
+    for media in parsed.media:
+        label = labels.get(media.uri or "")
+        if label is not None:
+            _label(media, label)
+    return playlists.dumps(parsed)

@@ -11,7 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import m3u8
+
 from core.errors import InvalidInput
+from transcoding import playlists
 
 MAX_SUBTITLE_BYTES = 5 * 1024 * 1024  # a feature film's SRT is ~100 KiB
 
@@ -151,7 +154,7 @@ def write_segmented_webvtt(
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     count = max(1, int(-(-duration // segment_seconds)))
-    entries: list[str] = []
+    entries: list[m3u8.Segment] = []
     for n in range(count):
         start = n * segment_seconds
         end = min(duration, start + segment_seconds)
@@ -161,16 +164,7 @@ def write_segmented_webvtt(
             to_webvtt(in_segment, header="X-TIMESTAMP-MAP=MPEGTS:0,LOCAL:00:00:00.000"),
             encoding="utf-8",
         )
-        entries += [f"#EXTINF:{end - start:.3f},", name]
-    playlist = [
-        "#EXTM3U",
-        "#EXT-X-VERSION:6",
-        f"#EXT-X-TARGETDURATION:{round(segment_seconds)}",
-        "#EXT-X-PLAYLIST-TYPE:VOD",
-        *entries,
-        "#EXT-X-ENDLIST",
-        "",
-    ]
+        entries.append(m3u8.Segment(uri=name, duration=end - start))
     path = out_dir / playlist_name
-    path.write_text("\n".join(playlist), encoding="utf-8")
+    playlists.dump(playlists.media_playlist(round(segment_seconds), entries), path)
     return path

@@ -8,6 +8,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import m3u8
 import pytest
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -40,7 +41,6 @@ from transcoding.package import (
     SubtitleTrack,
     measure_playlist,
     package_hls,
-    parse_attributes,
 )
 from transcoding.policy import check_audio_sidecar, check_master, check_subtitle_sidecar
 from transcoding.subtitles import load_subtitle_file
@@ -203,38 +203,46 @@ def master_lines(release: Release) -> list[str]:
 def test_master_lists_every_rung_with_measured_attributes(release: Release) -> None:
     lines = master_lines(release)
     assert lines[0] == "#EXTM3U"
-    infs = [parse_attributes(x) for x in lines if x.startswith("#EXT-X-STREAM-INF:")]
-    assert sorted(i["RESOLUTION"] for i in infs) == sorted(
-        ["1920x1080", "1280x720", "960x540", "640x360", "416x234"]
+    master = m3u8.loads("\n".join(lines))
+    infs = [v.stream_info for v in master.playlists]
+    assert sorted(i.resolution for i in infs if i.resolution) == sorted(
+        [(1920, 1080), (1280, 720), (960, 540), (640, 360), (416, 234)]
     )
     for inf, variant in zip(infs, release.package.variants, strict=True):
-        assert inf["CODECS"].startswith("avc1.64")  # High profile, level from the stream
-        assert inf["CODECS"].endswith(",mp4a.40.2")
-        assert float(inf["FRAME-RATE"]) == pytest.approx(24)
-        assert inf["AUDIO"] == "audio"
-        assert inf["SUBTITLES"] == "subs"
+        assert inf.codecs
+        assert inf.codecs.startswith("avc1.64")  # High profile, level from the stream
+        assert inf.codecs.endswith(",mp4a.40.2")
+        assert inf.frame_rate == pytest.approx(24)
+        assert inf.closed_captions == "NONE"
         peak, average = measure_playlist(release.package.out_dir / variant.playlist)
-        assert int(inf["BANDWIDTH"]) > peak  # video peak plus the audio group's peak
-        assert int(inf["BANDWIDTH"]) >= int(inf["AVERAGE-BANDWIDTH"]) > average
-    iframes = [x for x in lines if x.startswith("#EXT-X-I-FRAME-STREAM-INF:")]
-    assert len(iframes) == 5
+        assert inf.bandwidth
+        assert inf.average_bandwidth
+        assert inf.bandwidth > peak  # video peak plus the audio group's peak
+        assert inf.bandwidth >= inf.average_bandwidth > average
+    # As written: each variant names its audio and subtitle groups.
+    stream_infs = [x for x in lines if x.startswith("#EXT-X-STREAM-INF:")]
+    assert all('AUDIO="audio"' in x and 'SUBTITLES="subs"' in x for x in stream_infs)
+    assert len(master.iframe_playlists) == 5
     for path in release.package.iframe_playlists:
         assert "#EXT-X-I-FRAMES-ONLY" in path.read_text()
 
 
 def test_audio_and_subtitle_renditions(release: Release) -> None:
-    media = [parse_attributes(x) for x in master_lines(release) if x.startswith("#EXT-X-MEDIA:")]
-    audio = [m for m in media if m["TYPE"] == "AUDIO"]
-    assert [(m["LANGUAGE"], m["DEFAULT"], m["AUTOSELECT"]) for m in audio] == [
-        ("en", "YES", "YES"),
-        ("de", "NO", "YES"),
-        ("en", "NO", "NO"),
+    media = m3u8.loads("\n".join(master_lines(release))).media
+    audio = [m for m in media if m.type == "AUDIO"]
+    assert [(m.language, m.default, m.autoselect, m.channels) for m in audio] == [
+        ("en", "YES", "YES", "2"),
+        ("de", "NO", "YES", "2"),
+        ("en", "NO", "NO", "2"),
     ]
-    assert audio[2]["CHARACTERISTICS"] == "public.auxiliary-content"
-    assert audio[2]["NAME"] == "Commentary: the film's background"
-    subs = [m for m in media if m["TYPE"] == "SUBTITLES"]
-    assert [(m["LANGUAGE"], m["NAME"]) for m in subs] == [("en", "English"), ("fr", "Français")]
-    fr = (release.package.out_dir / subs[1]["URI"]).parent
+    assert audio[2].characteristics == "public.auxiliary-content"
+    assert audio[2].name == "Commentary: the film's background"
+    subs = [m for m in media if m.type == "SUBTITLES"]
+    assert [(m.language, m.name, m.forced) for m in subs] == [
+        ("en", "English", "NO"),
+        ("fr", "Français", "NO"),
+    ]
+    fr = (release.package.out_dir / str(subs[1].uri)).parent
     first = (fr / "sub_00001.vtt").read_text()
     assert first.startswith("WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:0,LOCAL:00:00:00.000")
     assert "Bonjour, cinéma." in first
@@ -348,12 +356,22 @@ def test_key_rotation_every_segment(release: Release, key_server: KeyServer) -> 
         rotate_every_segments=1,
     )
     playlist = package.out_dir / package.variants[0].playlist
-    keys = [
-        parse_attributes(x)["URI"]
-        for x in playlist.read_text().splitlines()
-        if x.startswith("#EXT-X-KEY")
+    text = playlist.read_text()
+    keys = [k for k in m3u8.loads(text).keys if k]
+    assert [(k.method, k.uri, k.keyformat, k.iv) for k in keys] == [
+        ("AES-128", first.key_uri, "identity", None),
+        ("AES-128", second.key_uri, "identity", None),
     ]
-    assert keys == [first.key_uri, second.key_uri]
+    # Each key line follows the EXT-X-MAP and precedes its period's segment: the init
+    # segment stays clear.
+    tags = [x.split(":", 1)[0] for x in text.splitlines() if x.startswith("#EXT-X-")]
+    assert tags[tags.index("#EXT-X-MAP") :] == [
+        "#EXT-X-MAP",
+        "#EXT-X-KEY",
+        "#EXT-X-KEY",
+        "#EXT-X-ENDLIST",
+    ]
+    assert text.index("#EXT-X-KEY") > text.index("#EXT-X-MAP")
     decoded = framemd5(str(playlist), "-protocol_whitelist", CLIENT_PROTOCOLS)
     assert decoded.returncode == 0, decoded.stderr
     assert hashes(decoded.stdout) == hashes(framemd5(str(rendition.path)).stdout)
@@ -436,17 +454,17 @@ def test_interlaced_source_is_deinterlaced(masters: Masters, tmp_path: Path) -> 
     # No audio at all: a video-only presentation, still with measured rates.
     package = package_hls(result.renditions, tmp_path / "hls", duration=probe.duration or 0)
     assert package.encryption is None
-    infs = [
-        parse_attributes(x)
-        for x in package.master_playlist.read_text().splitlines()
-        if x.startswith("#EXT-X-STREAM-INF:")
-    ]
+    text = package.master_playlist.read_text()
+    assert "AUDIO=" not in text
+    infs = [v.stream_info for v in m3u8.loads(text).playlists]
     assert len(infs) == len(plan.rungs)
     for inf in infs:
-        assert "AUDIO" not in inf
-        assert "mp4a" not in inf["CODECS"]
-        assert float(inf["FRAME-RATE"]) == 25
-        assert int(inf["BANDWIDTH"]) >= int(inf["AVERAGE-BANDWIDTH"]) > 0
+        assert inf.codecs
+        assert "mp4a" not in inf.codecs
+        assert inf.frame_rate == 25
+        assert inf.bandwidth
+        assert inf.average_bandwidth
+        assert inf.bandwidth >= inf.average_bandwidth > 0
 
 
 def test_ten_bit_five_one_source(masters: Masters, tmp_path: Path) -> None:

@@ -16,7 +16,6 @@ from transcoding.cadence import full_rate_interval
 from transcoding.chunking import Chunk, chunk_lengths, plan_chunks, pool_makespan
 from transcoding.encode import build_ladder_command
 from transcoding.ladder import DEFAULT_PROFILE, LadderProfile, load_profile, plan_ladder
-from transcoding.package import format_attributes, parse_attributes
 from transcoding.probe import ProbeResult, VideoStream
 from transcoding.subtitles import parse_subtitles, to_webvtt
 
@@ -284,13 +283,6 @@ def test_broken_subtitles_say_which_block(text: str) -> None:
         parse_subtitles(text)
     assert info.value.code == "invalid_subtitles"
     assert "block 1" in info.value.detail
-
-
-def test_hls_attribute_round_trip() -> None:
-    line = '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="Director, commentary",DEFAULT=NO'
-    attrs = parse_attributes(line)
-    assert attrs["NAME"] == "Director, commentary"
-    assert format_attributes("#EXT-X-MEDIA", attrs) == line
 
 
 def test_every_ffmpeg_run_is_locked_to_local_files() -> None:

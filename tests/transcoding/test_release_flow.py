@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import m3u8
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -42,7 +43,6 @@ from tests.transcoding.conftest import Masters
 from transcoding import notify, service
 from transcoding import tasks as registered_jobs
 from transcoding.models import EncodeChunk
-from transcoding.package import parse_attributes
 
 MiB = 1024 * 1024
 assert callable(registered_jobs.prepare)  # importing the module registers the pipeline's jobs
@@ -380,13 +380,11 @@ def test_release_is_transcoded_by_the_pool_and_the_studio_is_notified(
         master_key, key_id = release.master_playlist_key, release.content_key_id
     assert master_key is not None
     master = get_store().get_bytes(master_key).decode()
-    media = [
-        parse_attributes(line) for line in master.splitlines() if line.startswith("#EXT-X-MEDIA:")
-    ]
-    assert {m["LANGUAGE"] for m in media if m["TYPE"] == "SUBTITLES"} == {"en", "fr"}
-    commentary = [m for m in media if m.get("NAME") == "Cultural commentary"]
+    media = m3u8.loads(master).media
+    assert {m.language for m in media if m.type == "SUBTITLES"} == {"en", "fr"}
+    commentary = [m for m in media if m.name == "Cultural commentary"]
     assert commentary
-    assert "CHARACTERISTICS" in commentary[0]
+    assert commentary[0].characteristics
     variant_key = master_key.rsplit("/", 1)[0] + "/" + outputs["variants"][0]["playlist"]
     variant = get_store().get_bytes(variant_key).decode()
     assert f"/v1/playback/keys/{key_id}" in variant, "segments point at the key-delivery route"

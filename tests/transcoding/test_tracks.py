@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import m3u8
 import pytest
 
 from catalog.locales import bcp47_from_media_tag
@@ -166,16 +167,67 @@ def test_relabel_master_changes_only_the_named_renditions() -> None:
         master,
         {
             "audio_1_en.m3u8": RenditionLabel(
-                "en", "Director's commentary", role=AudioRole.commentary
+                "en", 'Director\'s "cut", commentary', role=AudioRole.commentary
             )
         },
     )
-    lines = out.splitlines()
-    assert lines[1] == master.splitlines()[1]
-    assert 'NAME="Director\'s commentary"' in lines[2]
-    assert 'CHARACTERISTICS="public.auxiliary-content"' in lines[2]
-    assert "AUTOSELECT=NO" in lines[2]
-    assert lines[3:] == master.splitlines()[3:]
+    before, after = m3u8.loads(master), m3u8.loads(out)
+    assert vars(after.media[0]) == vars(before.media[0])
+    relabelled = after.media[1]
+    assert relabelled.name == "Director's 'cut', commentary"  # no quote inside a quoted string
+    assert relabelled.characteristics == "public.auxiliary-content"
+    assert (relabelled.default, relabelled.autoselect) == ("NO", "NO")
+    assert (relabelled.uri, relabelled.group_id, relabelled.channels) == (
+        "audio_1_en.m3u8",
+        "audio",
+        "2",
+    )
+    assert [str(v) for v in after.playlists] == [str(v) for v in before.playlists]
+
+
+def test_relabel_master_keeps_attributes_it_does_not_change() -> None:
+    """VIDEO and CLOSED-CAPTIONS groups, STABLE-* ids, ASSOC-LANGUAGE and I-frame variants
+    survive a relabel (the hand-written attribute table this replaced dropped them)."""
+    master = (
+        "#EXTM3U\n"
+        "#EXT-X-INDEPENDENT-SEGMENTS\n"
+        '#EXT-X-MEDIA:TYPE=AUDIO,URI="a.m3u8",GROUP-ID="aud",LANGUAGE="en",NAME="English",'
+        'ASSOC-LANGUAGE="en-GB",DEFAULT=YES,AUTOSELECT=YES,CHANNELS="6",'
+        'STABLE-RENDITION-ID="audio-en"\n'
+        '#EXT-X-MEDIA:TYPE=VIDEO,URI="angle2.m3u8",GROUP-ID="vid",NAME="Angle 2",'
+        "DEFAULT=NO,AUTOSELECT=NO\n"
+        '#EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID="cc",NAME="CC",LANGUAGE="en",'
+        'INSTREAM-ID="CC1",DEFAULT=NO,AUTOSELECT=YES\n'
+        '#EXT-X-STREAM-INF:BANDWIDTH=900000,AVERAGE-BANDWIDTH=800000,CODECS="avc1.64001f,'
+        'mp4a.40.2",RESOLUTION=1280x720,FRAME-RATE=23.976,AUDIO="aud",VIDEO="vid",'
+        'CLOSED-CAPTIONS="cc",STABLE-VARIANT-ID="v720",VIDEO-RANGE=SDR,HDCP-LEVEL=TYPE-0\n'
+        "video_720p.m3u8\n"
+        '#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=40000,CODECS="avc1.64001f",RESOLUTION=1280x720,'
+        'STABLE-VARIANT-ID="v720-trick",URI="video_720p_iframes.m3u8"\n'
+    )
+    out = m3u8.loads(
+        relabel_master(master, {"a.m3u8": RenditionLabel("en-US", "English (US)", default=True)})
+    )
+    audio, video, captions = out.media
+    assert (audio.language, audio.name, audio.assoc_language) == ("en-US", "English (US)", "en-GB")
+    assert (audio.channels, audio.stable_rendition_id) == ("6", "audio-en")
+    assert (video.type, video.name, video.uri) == ("VIDEO", "Angle 2", "angle2.m3u8")
+    assert (captions.type, captions.instream_id) == ("CLOSED-CAPTIONS", "CC1")
+    info = out.playlists[0].stream_info
+    assert (info.bandwidth, info.average_bandwidth) == (900000, 800000)
+    assert (info.codecs, info.resolution) == ("avc1.64001f,mp4a.40.2", (1280, 720))
+    assert info.frame_rate == pytest.approx(23.976)
+    assert (info.stable_variant_id, info.video_range, info.hdcp_level) == (
+        "v720",
+        "SDR",
+        "TYPE-0",
+    )
+    assert info.closed_captions == '"cc"'  # a group id, quoted as written
+    assert {m.group_id for m in out.playlists[0].media} == {"aud", "vid"}
+    trick = out.iframe_playlists[0]
+    assert trick.uri == "video_720p_iframes.m3u8"
+    assert trick.iframe_stream_info.stable_variant_id == "v720-trick"
+    assert out.is_independent_segments
 
 
 def test_imf_composition_playlist_is_refused_with_a_reason(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import m3u8
 import pytest
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -39,7 +40,6 @@ from tests.transcoding.test_release_flow import StudioSide, new_release, studio,
 from transcoding import detection, service, track_publishing
 from transcoding import tasks as registered_jobs
 from transcoding.models import EncodeChunk, TranscodeRun
-from transcoding.package import parse_attributes
 
 assert registered_jobs.__name__  # importing the module registers the pipeline's jobs
 __all__ = ["studio"]
@@ -123,8 +123,24 @@ def published(release_id: str) -> Published:
         master_key, prefix = release.master_playlist_key, release.hls_prefix
         key = keys.release_key(session, release_id).key
     text = get_store().get_bytes(master_key).decode()
-    media = [parse_attributes(x) for x in text.splitlines() if x.startswith("#EXT-X-MEDIA:")]
-    return Published(master_key, prefix, key, media)
+    return Published(master_key, prefix, key, [_attributes(m) for m in m3u8.loads(text).media])
+
+
+def _attributes(media: m3u8.Media) -> dict[str, str]:
+    """A rendition's attributes by their HLS names, as a player's menu reads them."""
+    named = {
+        "TYPE": media.type,
+        "URI": media.uri,
+        "GROUP-ID": media.group_id,
+        "LANGUAGE": media.language,
+        "NAME": media.name,
+        "DEFAULT": media.default,
+        "AUTOSELECT": media.autoselect,
+        "FORCED": media.forced,
+        "CHANNELS": media.channels,
+        "CHARACTERISTICS": media.characteristics,
+    }
+    return {k: str(v) for k, v in named.items() if v is not None}
 
 
 def _decrypt(data: bytes, key: bytes, sequence: int) -> bytes:
@@ -141,16 +157,16 @@ def decode_audio(pub: Published, playlist: str, tmp: Path) -> list[list[int]]:
     text = store.get_bytes(f"{pub.prefix}/{playlist}").decode()
     folder = playlist.rsplit("/", 1)[0] if "/" in playlist else ""
     base = f"{pub.prefix}/{folder}/" if folder else f"{pub.prefix}/"
-    sequence = 0
+    parsed = m3u8.loads(text)
+    sequence = parsed.media_sequence or 0
     data = b""
-    for line in text.splitlines():
-        if line.startswith("#EXT-X-MEDIA-SEQUENCE:"):
-            sequence = int(line.split(":", 1)[1])
-        elif line.startswith("#EXT-X-MAP:"):
-            data += store.get_bytes(base + parse_attributes(line)["URI"])
-        elif line and not line.startswith("#"):
-            data += _decrypt(store.get_bytes(base + line), pub.key, sequence)
-            sequence += 1
+    init: str | None = None
+    for segment in parsed.segments:
+        if segment.init_section is not None and segment.init_section.uri != init:
+            init = segment.init_section.uri
+            data += store.get_bytes(base + str(init))
+        data += _decrypt(store.get_bytes(base + str(segment.uri)), pub.key, sequence)
+        sequence += 1
     joined = tmp / f"{playlist.replace('/', '_')}.mp4"
     joined.write_bytes(data)
     raw = subprocess.run(
