@@ -23,7 +23,7 @@ from transcoding.ladder import (
     plan_ladder,
     shape_rates,
 )
-from transcoding.package import ContentKey, PackageResult, package_hls, stream_infs
+from transcoding.package import ContentKey, PackageResult, package_hls, variants_of
 from transcoding.per_title import Trial, measure_rates, rate_for_target
 from transcoding.policy import check_master
 from transcoding.probe import ProbeResult
@@ -165,9 +165,12 @@ def test_hevc_rendition_is_listed_with_codecs_from_its_stream_and_plays(
     hevc_release: HevcRelease, tmp_path: Path
 ) -> None:
     out = hevc_release.package.out_dir
-    infs = {uri: attrs for attrs, uri in stream_infs(hevc_release.package.master_playlist)}
-    assert set(infs) == {"video_360p.m3u8", "video_180p.m3u8", "video_360p-hevc.m3u8"}
-    for uri, attrs in infs.items():
+    master = hevc_release.package.master_playlist
+    variants = {v.playlist: v for v in variants_of(master)}
+    assert set(variants) == {"video_360p.m3u8", "video_180p.m3u8", "video_360p-hevc.m3u8"}
+    # SDR Main: nothing to supplement
+    assert "SUPPLEMENTAL-CODECS" not in master.read_text(encoding="utf-8")
+    for uri, variant in variants.items():
         folder = out / uri.removesuffix(".m3u8")
         # What a player would fetch: the init segment and the first (decrypted) segment.
         sample = tmp_path / f"{folder.name}.mp4"
@@ -177,14 +180,13 @@ def test_hevc_rendition_is_listed_with_codecs_from_its_stream_and_plays(
             assert (stream["codec_name"], stream["codec_tag_string"]) == ("hevc", "hvc1")
             assert stream["profile"] == "Main"
             # hvc1.<profile>.<compatibility>.L<level>.<constraints>: level from the stream.
-            assert attrs["CODECS"].startswith(f"hvc1.1.6.L{stream['level']}.")
-            assert "SUPPLEMENTAL-CODECS" not in attrs  # SDR Main: nothing to supplement
+            assert variant.codecs.startswith(f"hvc1.1.6.L{stream['level']}.")
         else:
             assert stream["codec_name"] == "h264"
-            assert attrs["CODECS"].startswith("avc1.64")
-        assert attrs["RESOLUTION"] == f"{stream['width']}x{stream['height']}"
+            assert variant.codecs.startswith("avc1.64")
+        assert variant.resolution == f"{stream['width']}x{stream['height']}"
     # The HEVC rendition's bandwidth is measured from its own (smaller) segments.
-    assert int(infs["video_360p-hevc.m3u8"]["AVERAGE-BANDWIDTH"]) < 1_000_000
+    assert variants["video_360p-hevc.m3u8"].average_bandwidth < 1_000_000
 
     playlist = out / "video_360p-hevc.m3u8"
     assert "METHOD=AES-128" in playlist.read_text()
