@@ -181,11 +181,16 @@ def build_ladder_command(
         pair = scaled.filter_multi_output("split", 2)
         variant_a = mark(pair[0], marking.plus, rung)
         variant_b = mark(pair[1], marking.minus, rung)
+        args_a = args_b = _video_output_args(plan, rung)
         unmarked = marking.blank_outside_marked(chunk.start if chunk is not None else 0.0)
         if unmarked is not None:
             variant_b = blank(variant_b, unmarked)
-        for stream, target in ((variant_a, path), (variant_b, b_path)):
-            outputs.append(ffmpeg.output(stream, str(target), **_video_output_args(plan, rung)))
+            # The rate control averages over the whole stream: at the rung's rate it would
+            # hand the bits the black segments do not need to the marked ones (bigger,
+            # sharper than A's). A k-th of the rate leaves the marked ones about A's.
+            args_b = args_a | {"b:v": str(rung.bitrate // marking.every)}
+        for stream, target, args in ((variant_a, path, args_a), (variant_b, b_path, args_b)):
+            outputs.append(ffmpeg.output(stream, str(target), **args))
     return _compile(ffmpeg.merge_outputs(*outputs)), tuple(files)
 
 
