@@ -60,6 +60,9 @@ class Grant:
     # the session gets, per segment, the one its codeword names. Their ".b" folders are
     # listed in ``renditions`` too.
     marked: tuple[str, ...] = ()
+    # Only every ``mark_every``-th segment of those folders carries a bit (the others are
+    # variant A for everyone).
+    mark_every: int = 1
     # When the ticket's rental clock runs out (Unix seconds), if it has started: DRM
     # licenses issued under this grant last no longer (drm/license.py).
     watch_until: int | None = None
@@ -118,6 +121,8 @@ def encode(grant: Grant, *, secret: bytes | None = None) -> str:
     }
     if grant.marked:
         body["wm"] = list(grant.marked)
+    if grant.mark_every != 1:
+        body["wme"] = grant.mark_every
     if grant.watch_until is not None:
         body["wu"] = grant.watch_until
     if grant.protection != "aes128":
@@ -192,6 +197,7 @@ def _verify(token: str, secret: bytes) -> Grant:
             key_ids=tuple(str(k) for k in body["keys"]),
             expires_at=int(body["exp"]),
             marked=tuple(str(f) for f in body.get("wm", ())),
+            mark_every=max(1, int(body.get("wme", 1))),
             watch_until=None if body.get("wu") is None else int(body["wu"]),
             protection=str(body.get("pr", "aes128")),
         )

@@ -7,10 +7,15 @@ release folder (``video_540p/p0_seg_$Number%05d$.m4s``). A viewer's copy gets on
 or the CDN folder (``cloudfront``), so templates resolve to URLs the grant opens. Players
 send the grant as a header (Shaka Player's request filter). Packaged MPDs never change, so
 each is split once around the insertion point and kept (an LRU by storage key).
+
+Watermarked renditions (drm/watermark.py) are listed segment by segment in the packaged
+MPD (a ``SegmentList`` of ``SegmentURL``s, transcoding/cmaf.py: a template cannot pick a
+folder per segment); a session's copy names, for each, the variant its codeword picks.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from xml.sax.saxutils import escape
@@ -22,6 +27,7 @@ from core.errors import NotFound
 MANIFEST = "manifest.mpd"
 _parts: LRUCache[str, tuple[str, str]] = LRUCache(maxsize=512)
 _lock = threading.Lock()
+_SEGMENT_URL = re.compile(r'(<SegmentURL media=")([^"]+)(")')
 
 
 def split(text: str) -> tuple[str, str]:
@@ -50,8 +56,14 @@ def load(storage_key: str, read: Callable[[str], bytes]) -> tuple[str, str]:
     return parts
 
 
-def render(parts: tuple[str, str], media_base: str) -> str:
+def render(
+    parts: tuple[str, str], media_base: str, media: Callable[[str], str] | None = None
+) -> str:
+    """The session's MPD; ``media`` picks the file it gets for each listed segment (its
+    own watermark variant), if the release has any."""
     head, tail = parts
+    if media is not None:
+        tail = _SEGMENT_URL.sub(lambda m: m.group(1) + media(m.group(2)) + m.group(3), tail)
     return f"{head}<BaseURL>{escape(media_base)}</BaseURL>\n  {tail}"
 
 

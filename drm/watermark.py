@@ -7,6 +7,16 @@ segment ``n``, the folder of variant ``bit(n)``, and the media route serves it n
 A captured copy therefore spells the codeword of the session it was captured from, which
 ``pocketcinema watermark detect`` reads back (forensics/).
 
+Both protection profiles name segments by their place on the film's timeline: the HLS
+AES-128 package ``seg_00007.m4s``, the cbcs (CMAF) package ``p1_seg_00007.m4s`` (key period
+1, segment 7 of the film: its pieces are numbered on from the previous period's), so the
+segment index, and with it the bit, is read from the file name alone.
+
+A release may mark only every ``every``-th segment (segments 0, k, 2k, ...; the watermark
+profile's ``every``): the others exist in variant A only and carry no bit, which cuts
+variant B's encode and storage by about that factor and lengthens the shortest capture
+that names a session by the same factor.
+
 The code: codewords are independent uniform random bit strings (SHA-256 in counter mode over a fixed
 label and the session id), the random code whose minimum distance grows with its length. Two
 sessions' codewords agree on a segment with probability one half, so a copy of ``n``
@@ -24,8 +34,9 @@ import re
 
 LABEL = b"pocketcinema/watermark/v1:"
 VARIANT_SUFFIX = ".b"
-# Segment files as our packager names them (Shaka's $Number$, from 1).
-_SEGMENT = re.compile(r"seg_(\d{1,9})\.m4s")
+# Segment files as our packagers name them (Shaka's $Number$, from 1 at the film's start;
+# the cbcs package prefixes the key period).
+_SEGMENT = re.compile(r"(?:p\d{1,5}_)?seg_(\d{1,9})\.m4s")
 
 
 def _block(session_id: str, number: int) -> bytes:
@@ -58,25 +69,38 @@ def segment_index(name: str) -> int | None:
     return int(found.group(1)) - 1 if found else None
 
 
-def session_path(session_id: str, rel_path: str, marked: frozenset[str]) -> str:
+def carries_bit(index: int, every: int = 1) -> bool:
+    """Does segment ``index`` come in two variants (one bit of the codeword)?"""
+    return index % every == 0
+
+
+def marked_segments(count: int, every: int = 1) -> list[int]:
+    """The indexes among the first ``count`` segments that carry a bit."""
+    return [i for i in range(count) if carries_bit(i, every)]
+
+
+def _variant(session_id: str, name: str, every: int) -> int | None:
+    """1 (B) or 0 (A) for a segment that carries a bit; None for any other file."""
+    index = segment_index(name)
+    if index is None or not carries_bit(index, every):
+        return None
+    return bit(session_id, index)
+
+
+def session_path(session_id: str, rel_path: str, marked: frozenset[str], every: int = 1) -> str:
     """The file this session gets for ``rel_path`` (a path in a packaged playlist)."""
     folder, _, name = rel_path.rpartition("/")
-    if folder not in marked:
-        return rel_path
-    index = segment_index(name)
-    if index is None or not bit(session_id, index):
+    if folder not in marked or not _variant(session_id, name, every):
         return rel_path
     return f"{variant_folder(folder)}/{name}"
 
 
-def allowed(session_id: str, rel_path: str, marked: frozenset[str]) -> bool:
+def allowed(session_id: str, rel_path: str, marked: frozenset[str], every: int = 1) -> bool:
     """May this session fetch ``rel_path``? In a marked rendition only its own variant of
     each segment (the other would let a pirate blur the codeword) and A's other files."""
     folder, _, name = rel_path.rpartition("/")
     if folder.endswith(VARIANT_SUFFIX) and folder.removesuffix(VARIANT_SUFFIX) in marked:
-        index = segment_index(name)
-        return index is not None and bit(session_id, index) == 1
+        return _variant(session_id, name, every) == 1
     if folder in marked:
-        index = segment_index(name)
-        return index is None or bit(session_id, index) == 0
+        return _variant(session_id, name, every) != 1
     return True

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from catalog.models import Release
 from core.errors import NotFound
 from core.storage import get_store
-from drm.watermark import codeword
+from drm.watermark import carries_bit, codeword
 from forensics import detection, repository
 from transcoding.watermark import frame_cells, segment_features
 
@@ -56,6 +56,7 @@ class Reference:
     segment_seconds: float
     a: list[list[float]]
     b: list[list[float]]
+    every: int = 1  # only every k-th segment carries a bit
 
 
 def load_reference(release: Release) -> Reference:
@@ -70,6 +71,7 @@ def load_reference(release: Release) -> Reference:
         segment_seconds=float(data["segment_seconds"]),
         a=data["a"],
         b=data["b"],
+        every=int(data.get("every", 1)),
     )
 
 
@@ -88,7 +90,9 @@ def identify(
 ) -> Identification:
     started = time.monotonic() if started is None else started
     soft = detection.soft_bits(capture, reference.a, reference.b)
-    bits = detection.decided(soft)
+    # Segments that carry no bit read as nothing (their references agree) but are left
+    # out by index as well: the reference says which ones they are.
+    bits = {i: b for i, b in detection.decided(soft).items() if carries_bit(i, reference.every)}
     length = min(len(capture), len(reference.a))
     words = {c.session_id: codeword(c.session_id, length) for c in candidates}
     scores = detection.score(bits, words)

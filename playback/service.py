@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import posixpath
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -75,6 +76,7 @@ class ReleaseLayout:
     period_seconds: float
     key_ids: tuple[str, ...]
     marked: tuple[str, ...] = ()  # folders with watermark variants (B in renditions too)
+    mark_every: int = 1  # only every k-th segment of those carries a bit
 
 
 # A packaging (storage folder, master, key ids) never changes once written: a new transcode
@@ -118,9 +120,17 @@ def _read_layout(release: Packaging, prefix: str, master_key: str) -> ReleaseLay
     if not key_ids and release.content_key_id:  # packaged before keys rotated: one key
         key_ids = (release.content_key_id.lower(),)
     seconds = float(periods.get("seconds") or math.inf)
-    marked = tuple(str(f) for f in (outputs.get("watermark") or {}).get("folders", ()))
+    marks = outputs.get("watermark") or {}
+    marked = tuple(str(f) for f in marks.get("folders", ()))
     folders |= {watermark.variant_folder(f) for f in marked}
-    return ReleaseLayout(master, tuple(sorted(f for f in folders if f)), seconds, key_ids, marked)
+    return ReleaseLayout(
+        master,
+        tuple(sorted(f for f in folders if f)),
+        seconds,
+        key_ids,
+        marked,
+        int(marks.get("every") or 1),
+    )
 
 
 def key_window(layout: ReleaseLayout, position_seconds: float) -> tuple[int, int]:
@@ -157,6 +167,7 @@ def _issue(entitled: sessions.Entitled, position_seconds: float) -> Issued:
         key_ids=found.key_ids[first : last + 1],
         expires_at=int(time.time()) + get_settings().playback_grant_seconds,
         marked=found.marked,
+        mark_every=found.mark_every,
         watch_until=(
             int(entitled.ticket.watch_until.replace(tzinfo=UTC).timestamp())
             if entitled.ticket is not None and entitled.ticket.watch_until is not None
@@ -404,16 +415,22 @@ def load_playlist(storage_key: str, rel_path: str) -> Template:
     return templates.get(storage_key, rel_path, get_store().get_bytes)
 
 
+def _own_variant(grant: Grant) -> Callable[[str], str]:
+    """The file this session gets for a segment path: its own watermark variant."""
+    marked, session_id, every = frozenset(grant.marked), grant.session_id, grant.mark_every
+
+    def own_variant(path: str) -> str:
+        return watermark.session_path(session_id, path, marked, every)
+
+    return own_variant
+
+
 def render_playlist(grant: Grant, template: Template, token_suffix: str) -> bytes:
     if not template.folders <= set(grant.renditions):
         raise NotFound("no such playlist in this release", code="playlist_not_found")
     urls = SessionUrls(grant.session_id, media_signer(grant, token_suffix), token_suffix)
     if grant.marked and not template.folders.isdisjoint(grant.marked):
-        marked = frozenset(grant.marked)
-        session_id = grant.session_id
-
-        def own_variant(path: str) -> str:
-            return watermark.session_path(session_id, path, marked)
+        own_variant = _own_variant(grant)
 
         return render(template, urls, own_variant).encode()
     return render(template, urls).encode()
@@ -440,7 +457,7 @@ def render_manifest(grant: Grant, parts: tuple[str, str]) -> bytes:
             "DASH needs MEDIA_DELIVERY api or cloudfront (presigned URLs cannot be templated)",
             code="manifest_not_found",
         )
-    return manifests.render(parts, base).encode()
+    return manifests.render(parts, base, _own_variant(grant) if grant.marked else None).encode()
 
 
 class MediaNotGranted(Forbidden):
@@ -452,7 +469,9 @@ def media_location(grant: Grant, path: str) -> str:
     subtitle cues); anything else of the release, or of another, is refused."""
     if not grant.allows_media(path) or posixpath.normpath(path) != path:
         raise MediaNotGranted("this file is not part of the renditions this grant opens")
-    if grant.marked and not watermark.allowed(grant.session_id, path, frozenset(grant.marked)):
+    if grant.marked and not watermark.allowed(
+        grant.session_id, path, frozenset(grant.marked), grant.mark_every
+    ):
         # The other watermark variant of a segment: never this session's.
         raise MediaNotGranted("this file is not part of this session's stream")
     return check_key(f"{grant.hls_prefix}/{path}")

@@ -15,13 +15,22 @@ continue one timeline), Shaka packages each piece, and the pieces are joined:
 * DASH: one ``Period`` per key period (the standard way to change ``default_KID``), each
   with ``presentationTimeOffset`` at its start.
 
+Segments are numbered on the film's timeline (``p1_seg_00016.m4s`` is the film's 16th
+segment, the first of key period 1 when periods are 15 segments long): the number alone
+says where a segment sits, which the watermark's per-segment variants rely on
+(drm/watermark.py). Each period's constant IV is derived from its key id, so a second
+packaging of the same period with the same key (watermark variant B) produces segments
+that A's init segment describes exactly.
+
 Packaging-time playlists are read and written through the ``m3u8`` library
 (:mod:`transcoding.playlists`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -127,6 +136,12 @@ def _cut(
     run_tool(argv, timeout=timeout)
 
 
+def period_iv(key: ContentKey) -> bytes:
+    """The period's constant cbcs IV. It is public (the init segment's ``tenc`` carries
+    it); derived rather than random so that two packagings of one period agree."""
+    return hashlib.sha256(b"pocketcinema/cbcs-iv/v1:" + key.key_id).digest()[:16]
+
+
 def _package_period(
     streams: Sequence[_Stream],
     pieces: Sequence[Path],
@@ -135,6 +150,7 @@ def _package_period(
     key: ContentKey,
     segment_seconds: float,
     timeout: float,
+    first_number: int,
 ) -> None:
     descriptors = []
     for stream, piece in zip(streams, pieces, strict=True):
@@ -158,6 +174,10 @@ def _package_period(
         "--enable_raw_key_encryption",
         "--keys",
         f"label=:key_id={key.key_id.hex()}:key={key.key.hex()}",
+        "--iv",
+        period_iv(key).hex(),
+        "--start_segment_number",
+        str(first_number),
         "--protection_systems",
         PROTECTION_SYSTEMS,
         # Encrypt from the first segment: a clear lead would give the film's opening away.
@@ -241,6 +261,51 @@ def join_manifests(
     ET.ElementTree(base).write(dest, encoding="UTF-8", xml_declaration=True)
 
 
+_NUMBER = re.compile(r"\$Number(?:%0(\d+)d)?\$")
+
+
+def _numbered(media: str, number: int) -> str:
+    """A ``SegmentTemplate`` media pattern with ``$Number$`` (``%0Nd`` widths) filled in."""
+    found = _NUMBER.search(media)
+    if found is None:
+        raise ValueError(f"no $Number$ in {media!r}")
+    width = int(found.group(1) or 1)
+    return media[: found.start()] + f"{number:0{width}d}" + media[found.end() :]
+
+
+def list_segments(manifest: Path, folders: Sequence[str]) -> None:
+    """Rewrite the representations of ``folders`` in ``manifest`` from a ``SegmentTemplate``
+    to a ``SegmentList`` naming every segment (same timeline, same init segment): a
+    template cannot send a session to a different folder for some segments, a list can be
+    rewritten per session (drm/manifests.py)."""
+    root = ET.parse(manifest).getroot()  # noqa: S314 - our packager's output, not input
+    for representation in root.iter(_m("Representation")):
+        template = representation.find(_m("SegmentTemplate"))
+        if template is None:
+            continue
+        init = template.get("initialization", "")
+        if init.split("/", 1)[0] not in folders:
+            continue
+        timeline = template.find(_m("SegmentTimeline"))
+        if timeline is None:
+            raise ValueError(f"{manifest.name}: a segment template without a timeline")
+        count = sum(int(s.get("r", "0")) + 1 for s in timeline.findall(_m("S")))
+        first = int(template.get("startNumber", "1"))
+        media = template.get("media", "")
+        listing = ET.Element(_m("SegmentList"))
+        for attr in ("timescale", "presentationTimeOffset", "startNumber"):
+            if template.get(attr) is not None:
+                listing.set(attr, str(template.get(attr)))
+        ET.SubElement(listing, _m("Initialization"), {"sourceURL": init})
+        listing.append(timeline)
+        for number in range(first, first + count):
+            ET.SubElement(listing, _m("SegmentURL"), {"media": _numbered(media, number)})
+        index = list(representation).index(template)
+        representation.remove(template)
+        representation.insert(index, listing)
+    ET.ElementTree(root).write(manifest, encoding="UTF-8", xml_declaration=True)
+
+
 def package_cmaf(
     renditions: Sequence[RenditionFile],
     out_dir: Path,
@@ -284,7 +349,16 @@ def package_cmaf(
                 counts = frames.get(stream.folder)
                 _cut(stream.source, piece, start, length, timeout, counts[n] if counts else None)
                 pieces.append(piece)
-            _package_period(streams, pieces, out_dir, n, period_keys[n], segment_seconds, timeout)
+            _package_period(
+                streams,
+                pieces,
+                out_dir,
+                n,
+                period_keys[n],
+                segment_seconds,
+                timeout,
+                first_number=n * period_segments + 1,
+            )
     finally:
         shutil.rmtree(cut_dir, ignore_errors=True)
     for stream in streams:

@@ -28,7 +28,7 @@ from transcoding.tools import (
     run_ffmpeg_with_progress,
     run_tool,
 )
-from transcoding.watermark import Marking, mark
+from transcoding.watermark import Marking, blank, mark
 
 _GLOBAL_ARGS = ("-nostdin", "-hide_banner", "-nostats", "-loglevel", "error", "-y")
 
@@ -195,15 +195,18 @@ def build_ladder_command(
         b_path = out_dir / f"{rung.name}.b.mp4"
         files.append(RenditionFile(rung=rung, path=b_path, variant="b"))
         pair = scaled.filter_multi_output("split", 2)
-        for stream, pattern_file, target in (
-            (pair[0], marking.plus, path),
-            (pair[1], marking.minus, b_path),
-        ):
-            outputs.append(
-                ffmpeg.output(
-                    mark(stream, pattern_file, rung), str(target), **_video_output_args(plan, rung)
-                )
-            )
+        variant_a = mark(pair[0], marking.plus, rung)
+        variant_b = mark(pair[1], marking.minus, rung)
+        args_a = args_b = _video_output_args(plan, rung)
+        unmarked = marking.blank_outside_marked(chunk.start if chunk is not None else 0.0)
+        if unmarked is not None:
+            variant_b = blank(variant_b, unmarked)
+            # The rate control averages over the whole stream: at the rung's rate it would
+            # hand the bits the black segments do not need to the marked ones (bigger,
+            # sharper than A's). A k-th of the rate leaves the marked ones about A's.
+            args_b = args_a | {"b:v": str(rung.bitrate // marking.every)}
+        for stream, target, args in ((variant_a, path, args_a), (variant_b, b_path, args_b)):
+            outputs.append(ffmpeg.output(stream, str(target), **args))
     return _compile(ffmpeg.merge_outputs(*outputs)), tuple(files)
 
 

@@ -62,6 +62,13 @@ class WatermarkSpec(BaseModel):
 
     rungs: int = Field(default=0, ge=0, description="top rungs that carry the mark; 0: all")
     strength: float = Field(default=2.0, ge=0.5, le=8.0)
+    every: int = Field(
+        default=1,
+        ge=1,
+        le=8,
+        description="only every k-th segment carries a bit (variant B's encode and storage"
+        " shrink about k-fold, the shortest identifying capture grows k-fold)",
+    )
 
 
 class PerTitleSpec(BaseModel):

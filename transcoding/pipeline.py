@@ -55,7 +55,7 @@ from drm import keys
 from transcoding import per_title, repository, service, track_publishing, watermark
 from transcoding.cadence import measure_cadence
 from transcoding.chunking import Chunk, plan_chunks
-from transcoding.cmaf import package_cmaf
+from transcoding.cmaf import list_segments, package_cmaf
 from transcoding.encode import (
     RenditionFile,
     concat_renditions,
@@ -466,7 +466,13 @@ def encode_chunk(session: Session, chunk_id: str) -> None:
         with step(Step.encode), scratch(f"chunk-{work.chunk.index}-") as tmp:
             spec = ladder.profile.watermark
             marking = (
-                watermark.prepare_marking(work.release_id, spec.strength, tmp / "marks")
+                watermark.prepare_marking(
+                    work.release_id,
+                    spec.strength,
+                    tmp / "marks",
+                    every=spec.every,
+                    segment_seconds=ladder.segment_seconds,
+                )
                 if spec is not None and ladder.marked_rungs
                 else None
             )
@@ -898,13 +904,11 @@ def _package(session: Session, run_id: str, work: PackageWork) -> None:
                     rotation_keys=[_packager_key(k, settings.base_url) for k in work.rotation],
                     rotate_every_segments=work.period_segments if work.rotation else None,
                 )
-            # Watermark variants need the per-segment file names of the HLS AES-128 package;
-            # a cbcs (CMAF) release is packaged without them (docs/watermark.md).
             marked = (
                 _watermark_variants(
                     ladder, work, renditions, variants_b, packaged, tmp, probe.duration or 0.0
                 )
-                if variants_b and work.protection is not ProtectionProfile.cbcs
+                if variants_b
                 else None
             )
         if packaged.iframe_error:
@@ -1020,17 +1024,35 @@ def _watermark_variants(
     its segments beside A's, and store the detector's reference (outside the release's
     media folder: nothing a grant opens). What ``release.outputs["watermark"]`` says."""
     settings = get_settings()
-    packaged_b = package_hls(
-        variants_b,
-        tmp / "hls_b",
-        duration=duration,
-        segment_seconds=ladder.segment_seconds,
-        key=_packager_key(work.key, settings.base_url),
-        rotation_keys=[_packager_key(k, settings.base_url) for k in work.rotation],
-        rotate_every_segments=work.period_segments if work.rotation else None,
+    first, *rotation = [_packager_key(k, settings.base_url) for k in [work.key, *work.rotation]]
+    # The same packager, segment duration and period keys as A: B's segments line up with
+    # A's one for one and decrypt with A's keys (and, cbcs, A's init segment).
+    packaged_b = (
+        package_cmaf(
+            variants_b,
+            tmp / "hls_b",
+            duration=duration,
+            segment_seconds=ladder.segment_seconds,
+            period_keys=[first, *rotation],
+            period_segments=work.period_segments,
+        )
+        if work.protection is ProtectionProfile.cbcs
+        else package_hls(
+            variants_b,
+            tmp / "hls_b",
+            duration=duration,
+            segment_seconds=ladder.segment_seconds,
+            key=first,
+            rotation_keys=rotation,
+            rotate_every_segments=work.period_segments if work.rotation else None,
+        )
     )
+    spec = ladder.profile.watermark
+    every = spec.every if spec else 1
     folders = [video_folder(r.rung.name) for r in variants_b]
-    watermark.place_variants(packaged_b.out_dir, packaged.out_dir, folders)
+    watermark.place_variants(packaged_b.out_dir, packaged.out_dir, folders, every)
+    if packaged.dash_manifest is not None:
+        list_segments(packaged.dash_manifest, folders)
     # Cell means do not depend on the picture size: the smallest marked rung is the
     # cheapest to decode and serves as the reference for a capture of any rung.
     smallest_b = variants_b[-1]
@@ -1041,17 +1063,18 @@ def _watermark_variants(
         frame_rate=ladder.frame_rate,
         segment_seconds=ladder.segment_seconds,
         folders=folders,
+        every=every,
     )
     key = f"forensics/{work.release_id}/{work.attempt}/reference.json"
     get_store().put_file(
         key, watermark.dump_reference(data, tmp / "reference.json"), "application/json"
     )
-    spec = ladder.profile.watermark
     return {
         "folders": folders,
         "reference": key,
         "segments": len(data["a"]),
         "strength": spec.strength if spec else None,
+        "every": every,
     }
 
 

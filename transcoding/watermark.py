@@ -28,7 +28,7 @@ from typing import Any
 
 import ffmpeg
 
-from drm.watermark import variant_folder
+from drm.watermark import carries_bit, segment_index, variant_folder
 from transcoding.ladder import LadderRung
 from transcoding.policy import DEFAULT_LIMITS, PolicyLimits
 from transcoding.tools import PROTOCOL_WHITELIST, ToolFailed, ToolTimeout, ffmpeg_path
@@ -57,18 +57,48 @@ def write_pattern(path: Path, cells: Sequence[int], sign: int, strength: float) 
 
 @dataclass(frozen=True)
 class Marking:
-    """What the encode graph needs to mark one release: its two pattern frames."""
+    """What the encode graph needs to mark one release: its two pattern frames, and which
+    segments carry a bit (every ``every``-th, ``segment_seconds`` long)."""
 
     plus: Path
     minus: Path
+    every: int = 1
+    segment_seconds: float = 6.0
+
+    def blank_outside_marked(self, offset: float) -> str | None:
+        """An FFmpeg ``enable`` expression true on the frames of segments that carry no
+        bit, for a graph whose time 0 is ``offset`` seconds into the film (a chunk's
+        start); None when every segment carries one. Variant B of those segments is never
+        served, so it is encoded as black frames, which the encoder turns out at a small
+        fraction of the cost of real pictures, and then dropped."""
+        if self.every == 1:
+            return None
+        # A hair past each boundary: the first frame of a segment sits exactly on it.
+        return f"mod(floor((t+{offset:.6f})/{self.segment_seconds:g}+0.0001),{self.every})"
 
 
-def prepare_marking(release_id: str, strength: float, work: Path) -> Marking:
+def prepare_marking(
+    release_id: str,
+    strength: float,
+    work: Path,
+    *,
+    every: int = 1,
+    segment_seconds: float = 6.0,
+) -> Marking:
     work.mkdir(parents=True, exist_ok=True)
     cells = pattern(release_id)
     return Marking(
         plus=write_pattern(work / "watermark_a.yuv", cells, +1, strength),
         minus=write_pattern(work / "watermark_b.yuv", cells, -1, strength),
+        every=every,
+        segment_seconds=segment_seconds,
+    )
+
+
+def blank(stream: Any, enable: str) -> Any:
+    """``stream`` with every frame for which ``enable`` holds painted black."""
+    return stream.filter(
+        "drawbox", x=0, y=0, w="iw", h="ih", color="black", t="fill", enable=enable
     )
 
 
@@ -174,20 +204,25 @@ def reference(
     frame_rate: Fraction,
     segment_seconds: float,
     folders: Sequence[str],
+    every: int = 1,
 ) -> dict[str, Any]:
     """The detector's reference: each segment's cell means in variant A and in variant B
-    of one marked rung (any: the means do not depend on the picture size)."""
+    of one marked rung (any: the means do not depend on the picture size). A segment
+    that carries no bit gets A's means for B as well: no contrast, so the detector reads
+    nothing there (forensics/detection.py)."""
     a = segment_features(frame_cells(a_path, frame_rate), frame_rate, segment_seconds)
     b = segment_features(frame_cells(b_path, frame_rate), frame_rate, segment_seconds)
     count = min(len(a), len(b))
+    b = [b[i] if carries_bit(i, every) else a[i] for i in range(count)]
     return {
         "version": REFERENCE_VERSION,
         "grid": [GRID_W, GRID_H],
         "frame_rate": str(frame_rate),
         "segment_seconds": segment_seconds,
         "folders": list(folders),
+        "every": every,
         "a": [[round(v, 2) for v in seg] for seg in a[:count]],
-        "b": [[round(v, 2) for v in seg] for seg in b[:count]],
+        "b": [[round(v, 2) for v in seg] for seg in b],
     }
 
 
@@ -200,18 +235,23 @@ def dump_reference(data: dict[str, Any], path: Path) -> Path:
 # ------------------------------------------------------------------------------ variant B
 
 
-def place_variants(packaged_b: Path, out_dir: Path, folders: Sequence[str]) -> list[str]:
+def place_variants(
+    packaged_b: Path, out_dir: Path, folders: Sequence[str], every: int = 1
+) -> list[str]:
     """Move the media segments of variant B's package (same timing, same keys, made by
     the same packaging call) beside A's: ``video_720p/`` -> ``video_720p.b/``. Only the
-    media segments: players always get A's init segment (identical codec configuration,
-    same encoder settings) and A's playlists, rewritten per session."""
+    media segments that carry a bit: players always get A's init segment (identical codec
+    configuration, same encoder settings; the cbcs package's IVs are derived from the key,
+    so A's ``tenc`` fits B) and A's playlists and manifest, rewritten per session."""
     placed = []
     for folder in folders:
         target = out_dir / variant_folder(folder)
         if target.exists():
             shutil.rmtree(target)
         target.mkdir(parents=True)
-        for segment in sorted((packaged_b / folder).glob("seg_*.m4s")):
-            shutil.move(str(segment), target / segment.name)
+        for segment in sorted((packaged_b / folder).glob("*seg_*.m4s")):
+            index = segment_index(segment.name)
+            if index is not None and carries_bit(index, every):
+                shutil.move(str(segment), target / segment.name)
         placed.append(variant_folder(folder))
     return placed

@@ -71,8 +71,10 @@ function checkGrant(token, path, secret, nowSeconds) {
 }
 
 // Forensic watermark (drm/watermark.py): in a rendition the grant lists under "wm", a
-// session gets only its own variant of each segment (seg_N.m4s from "<folder>" when bit
-// N-1 of its codeword is 0, from "<folder>.b" when it is 1). Bit i is bit (i mod 8) of
+// session gets only its own variant of each segment that carries a bit (seg_N.m4s, or
+// pP_seg_N.m4s in the cbcs package, from "<folder>" when bit N-1 of its codeword is 0,
+// from "<folder>.b" when it is 1); with "wme" = k only every k-th segment (N-1 a multiple
+// of k) carries one, the others come from variant A. Bit i is bit (i mod 8) of
 // byte ((i mod 256) >> 3) of SHA-256("pocketcinema/watermark/v1:<sid>:<i >> 8>").
 var WM_LABEL = "pocketcinema/watermark/v1:";
 
@@ -88,9 +90,11 @@ function ownVariant(grant, folder, file) {
   var isB = folder.length > 2 && folder.slice(-2) === ".b" &&
     marked.indexOf(folder.slice(0, -2)) >= 0;
   if (!isB && marked.indexOf(folder) < 0) return true;
-  var found = /^seg_(\d{1,9})\.m4s$/.exec(file);
+  var found = /^(?:p\d{1,5}_)?seg_(\d{1,9})\.m4s$/.exec(file);
   if (!found) return !isB;  // init segment and I-frame fragments come from variant A
-  return codewordBit(grant.sid, parseInt(found[1], 10) - 1) === (isB ? 1 : 0);
+  var index = parseInt(found[1], 10) - 1;
+  if (index % (grant.wme || 1) !== 0) return !isB;  // carries no bit: variant A only
+  return codewordBit(grant.sid, index) === (isB ? 1 : 0);
 }
 
 function refuse(status, code) {

@@ -143,35 +143,50 @@ def test_an_edge_function_checks_grants_with_only_the_secret() -> None:
     }
     assert answer["anonymous"] == 401
     # A watermarked rendition: the session's own variant of each segment, and no other;
-    # the edge computes the same codeword as drm/watermark.py.
-    marked = a_grant(expires_at=now + 30, renditions=("video_540p", "video_540p.b"))
-    marked = replace(marked, marked=("video_540p",))
-    token = grants.encode(marked, secret=SECRET)
-    bits = codeword(marked.session_id, 600)
-    own = [f"/hls/r1/1/video_540p{'.b' * b}/seg_{n + 1:05d}.m4s" for n, b in enumerate(bits)]
-    other = [
-        f"/hls/r1/1/video_540p{'.b' * (1 - b)}/seg_{n + 1:05d}.m4s" for n, b in enumerate(bits)
-    ]
-    paths = [*own, *other, "/hls/r1/1/video_540p/init.mp4", "/hls/r1/1/video_540p.b/init.mp4"]
-    done = subprocess.run(
-        [node, "-e", EDGE_DRIVER, str(ROOT / "infra" / "edge" / "grant-check.js")],
-        input=json.dumps(
-            [{"token": token, "path": p, "secret": SECRET.decode(), "now": now} for p in paths]
-        ),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    edge = json.loads(done.stdout)["out"]
-    expected = ["ok"] * 600 + ["media_not_granted"] * 600 + ["ok", "media_not_granted"]
-    assert edge == expected
-    for path, verdict in zip(paths, edge, strict=True):
-        rel = path.removeprefix("/hls/r1/1/")
-        assert watermark.allowed(marked.session_id, rel, frozenset(marked.marked)) == (
-            verdict == "ok"
+    # the edge computes the same codeword as drm/watermark.py. Both packages' names (the
+    # cbcs one carries the key period), and a release that marks every 3rd segment only
+    # (the others: variant A for everyone).
+    for every, name in ((1, "seg_{n:05d}.m4s"), (3, "p{p}_seg_{n:05d}.m4s")):
+        marked = a_grant(expires_at=now + 30, renditions=("video_540p", "video_540p.b"))
+        marked = replace(marked, marked=("video_540p",), mark_every=every)
+        token = grants.encode(marked, secret=SECRET)
+        assert grants.decode(token, secret=SECRET).mark_every == every
+        bits = [b if n % every == 0 else 0 for n, b in enumerate(codeword(marked.session_id, 600))]
+        files = [name.format(p=n // 15, n=n + 1) for n in range(600)]
+        own = [f"/hls/r1/1/video_540p{'.b' * b}/{f}" for f, b in zip(files, bits, strict=True)]
+        other = [
+            f"/hls/r1/1/video_540p{'.b' * (1 - b)}/{f}" for f, b in zip(files, bits, strict=True)
+        ]
+        init = ["/hls/r1/1/video_540p/init.mp4", "/hls/r1/1/video_540p.b/init.mp4"]
+        paths = [*own, *other, *init]
+        done = subprocess.run(
+            [node, "-e", EDGE_DRIVER, str(ROOT / "infra" / "edge" / "grant-check.js")],
+            input=json.dumps(
+                [{"token": token, "path": p, "secret": SECRET.decode(), "now": now} for p in paths]
+            ),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
+        assert done.returncode == 0, done.stderr
+        edge = json.loads(done.stdout)["out"]
+        expected = ["ok"] * 600 + ["media_not_granted"] * 600 + ["ok", "media_not_granted"]
+        assert edge == expected
+        for path, verdict in zip(paths, edge, strict=True):
+            rel = path.removeprefix("/hls/r1/1/")
+            assert watermark.allowed(marked.session_id, rel, frozenset(marked.marked), every) == (
+                verdict == "ok"
+            )
+            # The playlists list exactly the files the edge lets through.
+            if path in own:
+                original = rel.replace("video_540p.b/", "video_540p/")
+                assert (
+                    watermark.session_path(
+                        marked.session_id, original, frozenset(marked.marked), every
+                    )
+                    == rel
+                )
     # The API decides the same way for the same grant and path (no edge-only rules).
     grant = grants.decode(good, secret=SECRET)
     for name, (_token, path) in cases.items():

@@ -319,6 +319,27 @@ def watermarked(
     return packaged, master["master"]
 
 
+# The cbcs case: the same film and ladder, three 8 s key periods (per-period keys and
+# segment numbers that run on across periods).
+WATERMARK_CBCS_KEY_PERIOD_SECONDS = 8
+
+
+@pytest.fixture(scope="session")
+def watermarked_cbcs(
+    services: Services, tmp_path_factory: pytest.TempPathFactory
+) -> PackagedRelease:
+    """The watermarked release again, packaged with the cbcs protection profile."""
+    return _packaged(
+        tmp_path_factory,
+        protection="cbcs",
+        extra_tracks=False,
+        seconds=WATERMARK_SECONDS,
+        key_period_seconds=WATERMARK_CBCS_KEY_PERIOD_SECONDS,
+        size="384x216",
+        ladder=WATERMARK_PROFILE,
+    )
+
+
 @dataclass
 class Viewing:
     """A viewer with a paid ticket for a title that has the packaged release."""

@@ -140,7 +140,8 @@ def test_session_manifest_and_playlists_point_at_the_session(drm_viewing: Viewin
     media = f"/v1/playback/sessions/{started['session_id']}/media/"
     assert f"<BaseURL>{media}</BaseURL>" in mpd.text
     assert mpd.text.count("<Period ") == len(drm_viewing.key_ids)
-    segment = drm_viewing.client.get(f"{media}video_180p/p1_seg_00001.m4s", headers=headers)
+    # Segments are numbered on the film's timeline: key period 1 starts at segment 2.
+    segment = drm_viewing.client.get(f"{media}video_180p/p1_seg_00002.m4s", headers=headers)
     assert segment.status_code == 200
     master = drm_viewing.client.get(started["master_playlist_url"], headers=headers)
     variant_url = next(x for x in master.text.splitlines() if x and not x.startswith("#"))
