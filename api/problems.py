@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -134,6 +135,25 @@ def install(app: FastAPI) -> None:
             "database_busy",
             "Service busy",
             "the service is at capacity; retry after the delay in Retry-After",
+            request,
+        )
+        response.headers["Retry-After"] = "1"
+        return response
+
+    @app.exception_handler(DBAPIError)
+    async def _database_lost(request: Request, exc: DBAPIError) -> JSONResponse:
+        # The pool has no pre-ping (a round trip per checkout, docs/playback.md): after a
+        # database restart the first statement on each stale connection finds it dead.
+        # SQLAlchemy then drops every pooled connection, so a retry gets a fresh one; the
+        # caller is told to retry instead of seeing a 500. Any other database error is one.
+        if not exc.connection_invalidated:
+            return internal_error_response(request)
+        log.warning("database connection lost: %s", exc)
+        response = problem_response(
+            503,
+            "database_busy",
+            "Service busy",
+            "the connection to the database was lost; retry after the delay in Retry-After",
             request,
         )
         response.headers["Retry-After"] = "1"
