@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from accounts.models import AccountActionKind, Role
 
@@ -12,7 +13,7 @@ from accounts.models import AccountActionKind, Role
 class AccountDecision(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(
+    reason: Annotated[str, StringConstraints(strip_whitespace=True)] = Field(
         min_length=3, max_length=500, description="Why, in words other staff will read later"
     )
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class FailedReleaseRead(BaseModel):
@@ -39,6 +39,14 @@ class FailedJobRead(BaseModel):
     id: str
     task: str = Field(description="The job, e.g. transcoding.encode_chunk: the step that failed")
     args: dict[str, Any] = Field(description="What it worked on (ids)")
+
+    @field_validator("args")
+    @classmethod
+    def _ids_only(cls, args: dict[str, Any]) -> dict[str, Any]:
+        # Only the ids: a job's other arguments may be secrets in transit (a screener
+        # invitation's mail carries its one-time code, which is stored only as a hash).
+        return {k: v for k, v in args.items() if k == "id" or k.endswith("_id")}
+
     attempts: int
     last_error: str | None
     created_at: datetime

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from catalog.locales import canonical_locale
 from catalog.models import Title, TitleLocalization
+from catalog.service import artwork_prefix
 from core.errors import AppError, NotFound
 from core.storage import get_store
 
@@ -93,7 +94,7 @@ def store_artwork(
 
 
 def _key_prefix(title: Title) -> str:
-    return f"artwork/{title.id}/"
+    return artwork_prefix(title.id)
 
 
 def artwork(title: Title, locale: str) -> Artwork:

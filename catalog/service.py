@@ -182,7 +182,13 @@ def create_title(
     if runtime_seconds is not None and runtime_seconds <= 0:
         raise InvalidInput("runtime must be positive", code="invalid_runtime")
     if trailer_key is not None:
-        check_key(trailer_key)  # refused when saved, not only when served
+        # Refused when saved, not only when served; a new title's id (and so its trailer
+        # folder) does not exist yet: set the trailer once the file is in that folder.
+        check_key(trailer_key)
+        raise InvalidInput(
+            "set trailer_key after creating the title, to a file under trailers/<title id>/",
+            code="invalid_storage_key",
+        )
     title = Title(
         studio_id=studio_id,
         slug=slug,
@@ -231,10 +237,31 @@ def update_title(session: Session, title: Title, changes: TitleChanges) -> Title
     if changes.trailer_url is not None:
         title.trailer_url = changes.trailer_url
     if changes.trailer_key is not None:
-        title.trailer_key = check_key(changes.trailer_key)
+        title.trailer_key = _owned_key(changes.trailer_key, trailer_prefix(title.id))
     session.flush()
     _reindex(session, title)
     return title
+
+
+def trailer_prefix(title_id: str) -> str:
+    return f"trailers/{title_id}/"
+
+
+def artwork_prefix(title_id: str) -> str:
+    return f"artwork/{title_id}/"
+
+
+def _owned_key(key: str, prefix: str) -> str:
+    """A title's stored file must lie under that title's own folder (``prefix``). The public
+    trailer and artwork routes serve these keys to anyone where the title is on sale, so a
+    key a studio could point anywhere would publish any object in storage: another
+    studio's master, unencrypted chunks, the forensic references."""
+    check_key(key)
+    if not key.startswith(prefix):
+        raise InvalidInput(
+            f"a stored file of this title must be under {prefix}", code="invalid_storage_key"
+        )
+    return key
 
 
 def stored_trailer(session: Session, title_id: str, country: str | None, at: datetime) -> str:
@@ -247,7 +274,7 @@ def stored_trailer(session: Session, title_id: str, country: str | None, at: dat
     """
     offer_for(session, title_id, country, at)
     key = get_title(session, title_id).trailer_key
-    if key is None:
+    if key is None or not key.startswith(trailer_prefix(title_id)):
         raise NotFound("this title has no stored trailer", code="trailer_not_found")
     return key
 
@@ -264,7 +291,7 @@ def stored_artwork(
     locale's artwork is a public ``artwork_url`` or missing."""
     offer_for(session, title_id, country, at)
     key = localize(get_title(session, title_id), preferences).artwork_key
-    if key is None:
+    if key is None or not key.startswith(artwork_prefix(title_id)):
         raise NotFound("this title has no stored artwork in this locale", code="artwork_not_found")
     return key
 
@@ -307,7 +334,9 @@ def put_localization(
     row.synopsis = synopsis
     row.tagline = tagline
     row.artwork_url = artwork_url
-    row.artwork_key = artwork_key
+    row.artwork_key = (
+        None if artwork_key is None else _owned_key(artwork_key, artwork_prefix(title.id))
+    )
     session.flush()
     _reindex(session, title)
     return row

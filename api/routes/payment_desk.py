@@ -220,10 +220,16 @@ def find_tickets(
     staff: FinanceUser,
     page: PageParams,
     viewer_id: Annotated[
-        str | None, Query(max_length=32, description="Only this viewer's tickets")
+        str | None,
+        Query(max_length=32, pattern=r"^[A-Za-z0-9]+$", description="Only this viewer's tickets"),
     ] = None,
     q: Annotated[
-        str, Query(max_length=255, description="A ticket id or the provider's payment id (pi_…)")
+        str,
+        Query(
+            max_length=255,
+            pattern=r"^[^\x00]*$",  # PostgreSQL text cannot hold a NUL
+            description="A ticket id or the provider's payment id (pi_…)",
+        ),
     ] = "",
 ) -> TicketPaymentPage:
     """Newest first, each with what may still be refunded."""

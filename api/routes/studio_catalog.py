@@ -366,7 +366,7 @@ def update_title(
     "/titles/{title_id}/localizations/{locale}",
     summary="Set a title's metadata in one locale",
     response_model=LocalizationRead,
-    responses=problems("invalid_locale", "name_empty", "title_not_found"),
+    responses=problems("invalid_locale", "invalid_storage_key", "name_empty", "title_not_found"),
 )
 def put_localization(
     session: DbSession,

@@ -39,7 +39,12 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
 SearchQ = Annotated[
     str,
-    Query(max_length=320, description="An id, or the start of an e-mail address / a name"),
+    # No NUL: PostgreSQL text cannot hold one (psycopg refuses it), so it would be a 500.
+    Query(
+        max_length=320,
+        pattern=r"^[^\x00]*$",
+        description="An id, or the start of an e-mail address / a name",
+    ),
 ]
 UserId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9]+$")]
 _STEPS = {s.value for s in Step}

@@ -8,6 +8,7 @@ import struct
 import zlib
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -16,10 +17,19 @@ from catalog import service as catalog
 from catalog.artwork import MAX_ARTWORK_BYTES
 from catalog.models import Release
 from core import jobs
-from core.db import unit_of_work
+from core.db import unit_of_work, utcnow
+from core.errors import NotFound
 from core.outbox import OutboxJob
 from core.storage import get_store
-from tests.helpers import auth_header, create_studio, create_title, create_user
+from tests.helpers import (
+    IP_IN,
+    auth_header,
+    client_from,
+    create_licensed_title,
+    create_studio,
+    create_title,
+    create_user,
+)
 from transcoding import service as transcoding
 from transcoding import tasks as registered_jobs
 
@@ -122,14 +132,67 @@ def test_a_hand_set_artwork_key_cannot_read_other_objects(client: TestClient) ->
     studio_id, owner = studio_user("Curious Films")
     title = create_title(studio_id, slug="curious")
     get_store().put_bytes("uploads/someone-elses/master.mov", b"secret master")
-    client.put(
+    refused = client.put(
         f"/v1/studio/titles/{title.id}/localizations/fr",
         headers=owner,
         json={"name": "Curieux", "artwork_key": "uploads/someone-elses/master.mov"},
     )
+    assert refused.status_code == 422
+    assert refused.json()["code"] == "invalid_storage_key"
+    # A key stored before the rule (or by hand in the database) is still never served.
+    with unit_of_work() as session:
+        row = catalog.put_localization(
+            session, catalog.get_title(session, title.id), "fr", name="Curieux"
+        )
+        row.artwork_key = "uploads/someone-elses/master.mov"
     response = client.get(artwork_url(title.id), headers=owner)
     assert response.status_code == 404
     assert response.json()["code"] == "artwork_not_found"
+
+
+def test_the_public_trailer_and_artwork_serve_only_the_titles_own_files(
+    client: TestClient,
+) -> None:
+    """A studio cannot point its title's public trailer or artwork at another object in
+    storage (another studio's master, unencrypted chunks): refused when set, and a key
+    outside the title's folder already in the database is never served."""
+    studio_id, owner = studio_user("Borrowing Films")
+    title = create_licensed_title(studio_id, slug="borrowing")  # on sale in the US now
+    victim = "releases/someone-elses/assets/master.mp4"
+    get_store().put_bytes(victim, b"secret master")
+    for body in ({"trailer_key": victim}, {"trailer_key": f"trailers/{title.id}x/t.mp4"}):
+        refused = client.patch(f"/v1/studio/titles/{title.id}", headers=owner, json=body)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["code"] == "invalid_storage_key"
+    created = client.post(
+        "/v1/studio/titles",
+        headers=owner,
+        json={
+            "slug": "borrowing-2",
+            "original_title": "B",
+            "original_language": "en",
+            "trailer_key": victim,
+        },
+    )
+    assert created.status_code == 422
+    assert created.json()["code"] == "invalid_storage_key"
+    with unit_of_work() as session:
+        stored = catalog.get_title(session, title.id)
+        stored.trailer_key = victim  # as if stored before the rule, or by hand
+        with pytest.raises(NotFound) as trailer:
+            catalog.stored_trailer(session, title.id, "US", utcnow())
+        row = catalog.put_localization(session, stored, "en", name="Borrowing")
+        row.artwork_key = victim
+        with pytest.raises(NotFound) as artwork:
+            catalog.stored_artwork(session, title.id, "US", utcnow(), ["en"])
+    assert trailer.value.code == "trailer_not_found"
+    assert artwork.value.code == "artwork_not_found"
+    # Over HTTP, from a US address and signed out, as anyone would ask.
+    with client_from(IP_IN["US"]) as anyone:
+        for route, code in (("trailer", "trailer_not_found"), ("artwork", "artwork_not_found")):
+            response = anyone.get(f"/v1/titles/{title.id}/{route}")
+            assert response.status_code == 404, response.text
+            assert response.json()["code"] == code
 
 
 def _failed_release(studio_id: str, slug: str) -> str:

@@ -120,7 +120,7 @@ def _shop(packaged: PackagedRelease | None, media: Path | None) -> dict[str, str
             for locale, name in texts.items():
                 poster = None
                 if media is not None and title_id == film.id and locale == "en":
-                    poster = f"artwork/{film.id}-en.png"
+                    poster = f"artwork/{film.id}/en.png"
                     get_store().put_file(poster, _poster(media), "image/png")
                 catalog.put_localization(
                     session,
@@ -131,7 +131,7 @@ def _shop(packaged: PackagedRelease | None, media: Path | None) -> dict[str, str
                     artwork_key=poster,
                 )
         if media is not None:
-            key = f"trailers/{film.id}.mp4"
+            key = f"trailers/{film.id}/trailer.mp4"
             get_store().put_file(key, _trailer_file(media), "video/mp4")
             catalog.update_title(
                 session, catalog.get_title(session, film.id), catalog.TitleChanges(trailer_key=key)
