@@ -28,8 +28,8 @@ class AccountActionRead(BaseModel):
     created_at: datetime
 
 
-class AccountSummary(BaseModel):
-    """An account as support sees it: who, which role, and whether it may sign in."""
+class UserRead(BaseModel):
+    """An account as the admin who created it reads it back."""
 
     model_config = ConfigDict(from_attributes=True)
 
@@ -39,6 +39,11 @@ class AccountSummary(BaseModel):
     studio_id: str | None
     display_name: str | None
     created_at: datetime
+
+
+class AccountSummary(UserRead):
+    """An account as support sees it: who, which role, and whether it may sign in."""
+
     email_verified_at: datetime | None
     disabled_at: datetime | None
     deleted_at: datetime | None

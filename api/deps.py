@@ -16,7 +16,7 @@ from starlette.types import Scope
 
 from accounts.models import Role
 from accounts.service import Principal, principal_from_token, studio_scope
-from core.db import Outcome, read_only, session_factory, transact, transact_together
+from core.db import Outcome, read_only, transact, transact_together, unit_of_work
 from core.errors import NotAuthenticated
 from core.geo import COUNTRY_HEADERS, request_country
 from core.scope import StudioScope
@@ -26,15 +26,8 @@ from core.settings import get_settings
 def get_db() -> Iterator[Session]:
     """The request's one transaction: commit after the endpoint returns, before the response
     is sent (scope="function"), so a failed commit is a 500 and never a 200 already sent."""
-    session = session_factory()()
-    try:
+    with unit_of_work() as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 DbSession = Annotated[Session, Depends(get_db, scope="function")]

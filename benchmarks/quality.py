@@ -34,13 +34,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks._measure import children_cpu
 from core.settings import get_settings
 from transcoding.chunking import Chunk
 from transcoding.encode import encode_ladder
@@ -95,11 +95,6 @@ def make_master(cache: Path, name: str, seconds: int) -> Path:
     )
     tmp.rename(path)
     return path
-
-
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def encode_and_score(

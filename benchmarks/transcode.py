@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -29,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from benchmarks._measure import children_cpu
 from core.settings import get_settings
 from transcoding.chunking import plan_chunks
 from transcoding.encode import (
@@ -100,11 +100,6 @@ def make_master(cache: Path, duration: int) -> Path:
     )
     tmp.rename(path)
     return path
-
-
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def measure(name: str, fn: Callable[[], Any]) -> dict[str, float]:

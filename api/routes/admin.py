@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from accounts import service as accounts
 from accounts.models import Role
+from accounts.schemas import UserRead
 from api.contract import problems
 from api.deps import AdminUser, DbSession
 
@@ -43,17 +44,6 @@ class UserCreate(BaseModel):
     role: Role
     studio_id: str | None = Field(default=None, description="Required for role studio")
     display_name: str | None = Field(default=None, max_length=200)
-
-
-class UserRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: str
-    email: str
-    role: Role
-    studio_id: str | None
-    display_name: str | None
-    created_at: datetime
 
 
 @router.post(
