@@ -324,6 +324,7 @@ def package_cmaf(
     replaced (a retried task starts clean)."""
     if not renditions or not period_keys:
         raise ValueError("nothing to package, or no key")
+    out_dir = out_dir.resolve()  # Shaka runs inside it (see package_hls)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)

@@ -215,6 +215,9 @@ def package_hls(
         key is None or scheme is not EncryptionScheme.aes_128
     ):
         raise ValueError("key rotation needs a first key and the aes-128 scheme")
+    # Shaka Packager runs inside out_dir and is given paths under it: a relative out_dir
+    # would be taken from there (out_dir/out_dir/...).
+    out_dir = out_dir.resolve()
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)

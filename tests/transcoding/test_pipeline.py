@@ -532,3 +532,27 @@ def test_thumbnails_made_per_chunk_tile_into_the_whole_film_sprite(release: Rele
         distances = [distance(cell, other) for other in theirs]
         assert distances.index(min(distances)) == i, distances
         assert distances[i] < 12, distances  # grey levels: a JPEG of a smaller rung, same frame
+
+
+def test_a_relative_output_folder_packages_in_place(
+    release: Release, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shaka Packager runs inside the output folder: a relative folder name (what a script
+    run from the repository root passes) must still put the playlists there, I-frame
+    playlists included, and not in a copy of the path below it."""
+    monkeypatch.chdir(tmp_path)
+    rendition = release.renditions[-1]
+    package = package_hls(
+        [rendition],
+        Path("out") / "hls",
+        duration=4.0,
+        segment_seconds=FAST.segment_seconds,
+        key=ContentKey(KEY, KEY_ID, "https://keys.example/{key_id}"),
+    )
+    assert package.master_playlist == tmp_path / "out" / "hls" / "master.m3u8"
+    assert package.master_playlist.is_file()
+    assert package.iframe_playlists
+    assert all(
+        p.is_file() and p.parent == tmp_path / "out" / "hls" for p in package.iframe_playlists
+    )
+    assert not (tmp_path / "out" / "hls" / "out").exists()
