@@ -27,6 +27,10 @@ pipeline's own scorer over sampled windows (transcoding.quality).
 HEVC rungs) on the 1080p rung at its fixed rate: the table in docs/transcoding.md.
 
 Length: ``POCKETCINEMA_BENCH_SECONDS`` (default 60; the goal run uses 60). Last line: JSON.
+
+Your own content: ``--master NAME=FILE`` (repeatable) measures a master of yours beside the
+synthetic classes, or instead of them with ``--classes ''``; it goes through the same input
+policy as an upload and is measured whole (cut it to a minute or two first).
 """
 
 from __future__ import annotations
@@ -241,10 +245,26 @@ def main() -> None:
         "--cache-dir", type=Path, default=Path(os.environ.get("BENCH_CACHE", "var/bench-cache"))
     )
     parser.add_argument("--classes", default=",".join(GRAPHS))
+    parser.add_argument(
+        "--master",
+        action="append",
+        default=[],
+        metavar="NAME=FILE",
+        help="measure this master too (your own content), under NAME; "
+        "--classes '' leaves the synthetic ones out",
+    )
     args = parser.parse_args()
     seconds = int(os.environ.get("POCKETCINEMA_BENCH_SECONDS", "60"))
-    names = args.classes.split(",")
-    masters = {name: make_master(args.cache_dir, name, seconds) for name in names}
+    synthetic = [n for n in args.classes.split(",") if n]
+    masters = {name: make_master(args.cache_dir, name, seconds) for name in synthetic}
+    for given in args.master:
+        name, _, file = given.partition("=")
+        if not name or not file or not Path(file).is_file():
+            parser.error(f"--master wants NAME=FILE with an existing file, not {given!r}")
+        masters[name] = Path(file)
+    names = list(masters)
+    if not names:
+        parser.error("nothing to measure: name --classes or give a --master")
     work = args.cache_dir / "quality-work"
     started = time.monotonic()
     if args.presets:
@@ -253,7 +273,7 @@ def main() -> None:
         return
     results = {}
     for name in names:
-        print(f"{name} ({seconds} s of 1080p24)", flush=True)
+        print(f"{name} ({masters[name].name})", flush=True)
         results[name] = run_class(name, masters[name], work)
         print(f"  {name}: {json.dumps(results[name])}", flush=True)  # each class as it ends
     summary = {
