@@ -210,7 +210,11 @@ class LadderPlan:
                 for r, b in zip(rungs, new, strict=True)
             )
 
-        return replace(self, rungs=shaped(self.rungs), hevc_rungs=shaped(self.hevc_rungs))
+        # A rate of 0 for an HEVC rendition: it saves nothing on this title (the per-title
+        # probe found it needs its H.264 twin's bits or more), so it is not made at all and
+        # HEVC devices play the H.264 rung there.
+        kept = tuple(r for r in self.hevc_rungs if rates.get(r.name) != 0)
+        return replace(self, rungs=shaped(self.rungs), hevc_rungs=shaped(kept))
 
     @property
     def gop_seconds(self) -> float:

@@ -13,7 +13,9 @@ rate-quality curve crosses its target:
 
 Flat animation reaches the target far under the cap and is floored; grain never reaches it
 and stays at the cap. The plan then keeps the rates monotonic and inside the caps
-(:meth:`transcoding.ladder.LadderPlan.with_rates`).
+(:meth:`transcoding.ladder.LadderPlan.with_rates`). An HEVC rendition that would not save
+bits against its H.264 twin on this title gets rate 0 and is not made
+(:func:`without_unprofitable_hevc`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import itertools
 import math
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,5 +106,28 @@ def measure_rates(
         guess = {n: round(rate_for_target([high[n], low[n]], targets[n])) for n in caps}
         middle = _trial(probe, plan, guess, work, limits)
     wanted = {n: round(rate_for_target([high[n], low[n], middle[n]], targets[n])) for n in caps}
-    # As the plan will use them: capped, floored, falling with the picture.
-    return {r.name: r.bitrate for r in plan.with_rates(wanted).renditions}
+    return without_unprofitable_hevc(
+        plan.with_rates(wanted), {n: trial.xpsnr for n, trial in high.items()}
+    )
+
+
+def without_unprofitable_hevc(shaped: LadderPlan, at_cap: Mapping[str, float]) -> dict[str, int]:
+    """The rates of ``shaped`` (capped, floored, falling with the picture), with 0 for an
+    HEVC rendition that saves nothing on this title: it needs more bits than its H.264 twin
+    to reach the target, or as many while scoring no better at the shared cap (``at_cap``:
+    XPSNR of each rendition's trial at its cap). It would cost encoding and storage to give
+    HEVC devices nothing, or, where x265 trails x264 at equal bits (hard-edged flat
+    animation), a worse picture than the H.264 rung they would otherwise play."""
+    h264 = {(r.width, r.height): r for r in shaped.rungs}
+    rates = {r.name: r.bitrate for r in shaped.renditions}
+    for hevc in shaped.hevc_rungs:
+        twin = h264.get((hevc.width, hevc.height))
+        if twin is None:
+            continue
+        costs_more = hevc.bitrate > twin.bitrate
+        no_better = hevc.bitrate == twin.bitrate and at_cap.get(hevc.name, 0.0) <= at_cap.get(
+            twin.name, 0.0
+        )
+        if costs_more or no_better:
+            rates[hevc.name] = 0
+    return rates

@@ -24,7 +24,7 @@ from transcoding.ladder import (
     shape_rates,
 )
 from transcoding.package import ContentKey, PackageResult, package_hls, variants_of
-from transcoding.per_title import Trial, measure_rates, rate_for_target
+from transcoding.per_title import Trial, measure_rates, rate_for_target, without_unprofitable_hevc
 from transcoding.policy import check_master
 from transcoding.probe import ProbeResult
 from transcoding.quality import sample_windows, score_renditions
@@ -88,6 +88,38 @@ def test_per_title_rates_are_capped_floored_and_monotonic() -> None:
         assert rung.maxrate == round(rung.bitrate * 1.1)  # peak within Apple's 110 %
         assert rung.bufsize == 2 * rung.bitrate
     assert plan.gop_frames == plan_ladder(source(1920, 1080)).gop_frames
+
+
+def test_an_hevc_rendition_at_rate_0_is_not_made() -> None:
+    plan = plan_ladder(source(2560, 1440), rates={"1080p-hevc": 0, "1080p": 4_000_000})
+    assert [r.name for r in plan.hevc_rungs] == ["1440p-hevc"]
+    assert [r.name for r in plan.rungs] == ["1440p", "1080p", "720p", "540p", "360p", "234p"]
+    assert {r.name: r.bitrate for r in plan.rungs}["1080p"] == 4_000_000
+    # Every step plans again from the run's stored rates, the 0 among them: the same ladder.
+    assert plan_ladder(source(2560, 1440), rates={"1080p-hevc": 0, "1080p": 4_000_000}) == plan
+
+
+@pytest.mark.parametrize(
+    ("hevc_rate", "h264_rate", "hevc_at_cap", "h264_at_cap", "kept"),
+    [
+        (3_000_000, 4_000_000, 44.0, 43.0, True),  # fewer bits for the target: what HEVC is for
+        (6_000_000, 5_500_000, 44.6, 46.2, False),  # needs more bits (flat animation)
+        (6_000_000, 6_000_000, 36.0, 35.0, True),  # both at the cap, HEVC the better picture
+        (6_000_000, 6_000_000, 35.0, 35.0, False),  # both at the cap, no better
+        (900_000, 900_000, 50.0, 49.0, True),  # both at the floor, HEVC better at the cap
+    ],
+)
+def test_hevc_is_kept_only_where_it_saves_bits_on_this_title(
+    hevc_rate: int, h264_rate: int, hevc_at_cap: float, h264_at_cap: float, kept: bool
+) -> None:
+    shaped = plan_ladder(source(1920, 1080)).with_rates(
+        {"1080p": h264_rate, "720p": 3_000_000, "1080p-hevc": hevc_rate}
+    )
+    rates = without_unprofitable_hevc(shaped, {"1080p": h264_at_cap, "1080p-hevc": hevc_at_cap})
+    assert (rates["1080p-hevc"] != 0) is kept
+    assert rates["1080p"] == h264_rate  # the H.264 ladder is never touched
+    planned = plan_ladder(source(1920, 1080), rates=rates)
+    assert [r.name for r in planned.hevc_rungs] == (["1080p-hevc"] if kept else [])
 
 
 def test_rate_for_target_reads_the_curve() -> None:
