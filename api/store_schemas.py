@@ -8,7 +8,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.routes.tickets import TicketRead
+from api.ticket_schemas import TicketRead
 
 PRODUCT_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,149}$"
 

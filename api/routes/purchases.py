@@ -11,7 +11,7 @@ from accounts.models import Role
 from accounts.service import Principal
 from api.contract import problems
 from api.deps import DbSession, RequestCountry, require_role
-from api.routes.tickets import TicketRead, ticket_read
+from api.ticket_schemas import TicketRead, ticket_read
 from core.db import utcnow
 from tickets import fulfilment
 from tickets import service as tickets

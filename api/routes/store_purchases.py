@@ -12,13 +12,13 @@ from accounts.models import Role
 from accounts.service import Principal
 from api.contract import STORE_NOTIFICATION, problems
 from api.deps import DbSession, require_role
-from api.routes.tickets import ticket_read
 from api.store_schemas import (
     AppleStorePurchaseCreate,
     GooglePlayPurchaseCreate,
     StoreNotificationReceipt,
     StorePurchaseRead,
 )
+from api.ticket_schemas import ticket_read
 from core.db import utcnow
 from payments.stores import StoreError, apple_store, google_play
 from tickets import store_purchases

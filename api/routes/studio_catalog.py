@@ -13,11 +13,11 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from accounts import service as accounts
+from api.catalog_schemas import CollectionRead as ViewerCollectionRead
+from api.catalog_schemas import collection_read as viewer_collection_read
+from api.catalog_schemas import title_facts
 from api.contract import problems
 from api.deps import CallerScope, DbSession, PageParams, ReadDb, StudioUser
-from api.routes.titles import CollectionRead as ViewerCollectionRead
-from api.routes.titles import collection_read as viewer_collection_read
-from api.routes.titles import title_facts
 from catalog import artwork as artworks
 from catalog import service as catalog
 from catalog.models import Collection, LicenceWindow, TerritoryMode, Title
