@@ -6,14 +6,19 @@ from __future__ import annotations
 import dataclasses
 from datetime import date
 from decimal import Decimal
-from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
+from api.boxoffice_schemas import (
+    FxLoadRead,
+    ReportFormat,
+    RevenueShareRead,
+    RevenueShareWrite,
+    RollupRead,
+)
 from api.contract import problems
 from api.deps import CallerScope, DbSession, FinanceUser, ReadDb, StudioUser
 from boxoffice import charts, grouping, reconciliation, report_files, reports, service
@@ -24,12 +29,6 @@ finance = APIRouter(prefix="/v1/finance", tags=["finance"])
 studio = APIRouter(prefix="/v1/studio/boxoffice", tags=["studio"])
 
 MAX_FX_BYTES = 10 * 1024 * 1024
-
-
-class ReportFormat(StrEnum):
-    json = "json"
-    csv = "csv"
-    xlsx = "xlsx"
 
 
 DateFrom = Annotated[date, Query(description="First local day, inclusive")]
@@ -329,13 +328,6 @@ def studio_chart(
     return _render(session, query, ReportFormat.json, charts.ChartFormat.svg, None)
 
 
-class FxLoadRead(BaseModel):
-    rates: int
-    first_day: date | None
-    last_day: date | None
-    currencies: list[str]
-
-
 @finance.post(
     "/fx-rates",
     summary="Load daily FX reference rates from an ECB-style CSV (request body, text/csv)",
@@ -365,19 +357,6 @@ def fx_rates(session: ReadDb, _: FinanceUser, day: date) -> dict[str, str]:
     return service.rates_on(session, day)
 
 
-class RevenueShareWrite(BaseModel):
-    studio_share_percent: Decimal = Field(
-        ge=0, le=100, description="Studio's share of net, e.g. 70 or 62.5"
-    )
-    territory: str | None = Field(default=None, description="Only for this territory; omit for all")
-
-
-class RevenueShareRead(BaseModel):
-    title_id: str
-    territory: str | None
-    studio_share_percent: Decimal
-
-
 @finance.put(
     "/revenue-shares/{title_id}",
     summary="Set a title's revenue share (optionally for one territory)",
@@ -400,11 +379,6 @@ def set_revenue_share(
         territory=row.territory or None,
         studio_share_percent=Decimal(row.studio_share_bps) / 100,
     )
-
-
-class RollupRead(BaseModel):
-    day: date
-    rows: int
 
 
 @finance.post("/boxoffice/rollups/{day}", summary="Roll up one day now", response_model=RollupRead)

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import mimetypes
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import FileResponse, RedirectResponse
-from pydantic import BaseModel, ConfigDict, Field
 
-from api.catalog_schemas import CollectionRead, collection_read, title_facts
+from api.catalog_schemas import (
+    CollectionRead,
+    PriceRead,
+    TitlePage,
+    TitleRead,
+    collection_read,
+    title_facts,
+)
 from api.contract import PUBLIC, problems
 from api.deps import Locales, PageParams, ReadDb, RequestCountry
 from catalog import service as catalog
@@ -22,131 +27,6 @@ from core.errors import NotFound
 from core.storage import get_store
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
-
-
-class PriceRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "amount_minor": 1299,
-                    "currency": "USD",
-                    "country": "US",
-                    "available_until": "2026-06-30T00:00:00Z",
-                }
-            ]
-        }
-    )
-
-    amount_minor: int = Field(description="Price in minor units of the currency (cents)")
-    currency: str = Field(description="ISO 4217")
-    country: str = Field(description="ISO 3166-1 alpha-2 country the price applies in")
-    available_until: datetime = Field(description="When this offer ends (UTC)")
-
-
-class TitleRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "7d0c5a4e2b8f4a61b3f09c2d8e1a6b55",
-                    "slug": "lanterns",
-                    "locale": "fr",
-                    "name": "Lanternes",
-                    "synopsis": "Une nuit, un port, des lanternes.",
-                    "tagline": None,
-                    "artwork_url": "https://cdn.example.com/posters/lanterns-fr.jpg",
-                    "artwork_key": None,
-                    "original_title": "Lanterns",
-                    "original_language": "en",
-                    "runtime_seconds": 5820,
-                    "genres": ["drama"],
-                    "audio_languages": ["en", "de"],
-                    "subtitle_languages": ["en", "fr"],
-                    "trailer_url": None,
-                    "trailer_key": None,
-                    "price": {
-                        "amount_minor": 1299,
-                        "currency": "USD",
-                        "country": "US",
-                        "available_until": "2026-06-30T00:00:00Z",
-                    },
-                    "playable": True,
-                }
-            ]
-        }
-    )
-
-    id: str
-    slug: str
-    locale: str = Field(description="BCP 47 locale of name/synopsis/tagline/artwork")
-    name: str
-    synopsis: str | None
-    tagline: str | None
-    artwork_url: str | None
-    artwork_key: str | None
-    original_title: str
-    original_language: str
-    runtime_seconds: int | None
-    genres: list[str]
-    audio_languages: list[str]
-    subtitle_languages: list[str]
-    trailer_url: str | None = Field(description="The free trailer, when a public URL is set")
-    trailer_key: str | None = Field(description="The free trailer's storage key, if stored")
-    price: PriceRead
-    playable: bool = Field(
-        description="A release is ready to watch. False: listed but not yet for sale (coming "
-        "soon); buying answers 409 `release_not_ready`.",
-        examples=[True],
-    )
-
-
-class TitlePage(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "items": [
-                        {
-                            "id": "7d0c5a4e2b8f4a61b3f09c2d8e1a6b55",
-                            "slug": "lanterns",
-                            "locale": "fr",
-                            "name": "Lanternes",
-                            "synopsis": "Une nuit, un port, des lanternes.",
-                            "tagline": None,
-                            "artwork_url": "https://cdn.example.com/posters/lanterns-fr.jpg",
-                            "artwork_key": None,
-                            "original_title": "Lanterns",
-                            "original_language": "en",
-                            "runtime_seconds": 5820,
-                            "genres": ["drama"],
-                            "audio_languages": ["en", "de"],
-                            "subtitle_languages": ["en", "fr"],
-                            "trailer_url": None,
-                            "trailer_key": None,
-                            "price": {
-                                "amount_minor": 1299,
-                                "currency": "USD",
-                                "country": "US",
-                                "available_until": "2026-06-30T00:00:00Z",
-                            },
-                            "playable": True,
-                        }
-                    ],
-                    "total": 1,
-                    "offset": 0,
-                    "limit": 50,
-                    "country": "US",
-                }
-            ]
-        }
-    )
-
-    items: list[TitleRead]
-    total: int
-    offset: int
-    limit: int
-    country: str | None = Field(description="The country we placed you in (None: unknown)")
 
 
 def title_read(

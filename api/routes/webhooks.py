@@ -5,22 +5,18 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request
-from pydantic import BaseModel
 
 from api.contract import WEBHOOK_SIGNATURE, problems
 from api.deps import DbSession
+from api.webhook_schemas import (
+    WebhookReceipt,
+)
 from core.errors import NotFound
 from core.settings import get_settings
 from payments.providers import get_sandbox
 from tickets import fulfilment
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
-
-
-class WebhookReceipt(BaseModel):
-    event_id: str
-    type: str
-    status: str  # handled | ignored | duplicate
 
 
 async def _raw_body(request: Request) -> bytes:
