@@ -9,6 +9,43 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from catalog.models import Collection, Title, TrackKind
 
+# The examples the OpenAPI document shows, one of each kind (pages and the studio's view
+# reuse them).
+PRICE_EXAMPLE: dict[str, Any] = {
+    "amount_minor": 1299,
+    "currency": "USD",
+    "country": "US",
+    "available_until": "2026-06-30T00:00:00Z",
+}
+TITLE_EXAMPLE: dict[str, Any] = {
+    "id": "7d0c5a4e2b8f4a61b3f09c2d8e1a6b55",
+    "slug": "lanterns",
+    "locale": "fr",
+    "name": "Lanternes",
+    "synopsis": "Une nuit, un port, des lanternes.",
+    "tagline": None,
+    "artwork_url": "https://cdn.example.com/posters/lanterns-fr.jpg",
+    "artwork_key": None,
+    "original_title": "Lanterns",
+    "original_language": "en",
+    "runtime_seconds": 5820,
+    "genres": ["drama"],
+    "audio_languages": ["en", "de"],
+    "subtitle_languages": ["en", "fr"],
+    "trailer_url": None,
+    "trailer_key": None,
+    "price": PRICE_EXAMPLE,
+    "playable": True,
+}
+COLLECTION_EXAMPLE: dict[str, Any] = {
+    "id": "0a1b2c3d4e5f60718293a4b5c6d7e8f9",
+    "slug": "midnight-section",
+    "name": "Midnight Section",
+    "description": "Films after dark",
+    "starts_at": "2026-03-01T00:00:00Z",
+    "ends_at": "2026-03-15T00:00:00Z",
+}
+
 
 def title_facts(title: Title) -> dict[str, Any]:
     """The fields every view of a title shares, the viewer's and the studio's."""
@@ -25,20 +62,7 @@ def title_facts(title: Title) -> dict[str, Any]:
 
 
 class CollectionRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "0a1b2c3d4e5f60718293a4b5c6d7e8f9",
-                    "slug": "midnight-section",
-                    "name": "Midnight Section",
-                    "description": "Films after dark",
-                    "starts_at": "2026-03-01T00:00:00Z",
-                    "ends_at": "2026-03-15T00:00:00Z",
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [COLLECTION_EXAMPLE]})
 
     id: str
     slug: str
@@ -60,18 +84,7 @@ def collection_read(collection: Collection) -> CollectionRead:
 
 
 class PriceRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "amount_minor": 1299,
-                    "currency": "USD",
-                    "country": "US",
-                    "available_until": "2026-06-30T00:00:00Z",
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [PRICE_EXAMPLE]})
 
     amount_minor: int = Field(description="Price in minor units of the currency (cents)")
     currency: str = Field(description="ISO 4217")
@@ -80,37 +93,7 @@ class PriceRead(BaseModel):
 
 
 class TitleRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "7d0c5a4e2b8f4a61b3f09c2d8e1a6b55",
-                    "slug": "lanterns",
-                    "locale": "fr",
-                    "name": "Lanternes",
-                    "synopsis": "Une nuit, un port, des lanternes.",
-                    "tagline": None,
-                    "artwork_url": "https://cdn.example.com/posters/lanterns-fr.jpg",
-                    "artwork_key": None,
-                    "original_title": "Lanterns",
-                    "original_language": "en",
-                    "runtime_seconds": 5820,
-                    "genres": ["drama"],
-                    "audio_languages": ["en", "de"],
-                    "subtitle_languages": ["en", "fr"],
-                    "trailer_url": None,
-                    "trailer_key": None,
-                    "price": {
-                        "amount_minor": 1299,
-                        "currency": "USD",
-                        "country": "US",
-                        "available_until": "2026-06-30T00:00:00Z",
-                    },
-                    "playable": True,
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [TITLE_EXAMPLE]})
 
     id: str
     slug: str
@@ -141,33 +124,7 @@ class TitlePage(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "items": [
-                        {
-                            "id": "7d0c5a4e2b8f4a61b3f09c2d8e1a6b55",
-                            "slug": "lanterns",
-                            "locale": "fr",
-                            "name": "Lanternes",
-                            "synopsis": "Une nuit, un port, des lanternes.",
-                            "tagline": None,
-                            "artwork_url": "https://cdn.example.com/posters/lanterns-fr.jpg",
-                            "artwork_key": None,
-                            "original_title": "Lanterns",
-                            "original_language": "en",
-                            "runtime_seconds": 5820,
-                            "genres": ["drama"],
-                            "audio_languages": ["en", "de"],
-                            "subtitle_languages": ["en", "fr"],
-                            "trailer_url": None,
-                            "trailer_key": None,
-                            "price": {
-                                "amount_minor": 1299,
-                                "currency": "USD",
-                                "country": "US",
-                                "available_until": "2026-06-30T00:00:00Z",
-                            },
-                            "playable": True,
-                        }
-                    ],
+                    "items": [TITLE_EXAMPLE],
                     "total": 1,
                     "offset": 0,
                     "limit": 50,

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.ticket_schemas import TicketRead
+from api.ticket_schemas import TICKET_EXAMPLE, TicketRead
 
 
 class PurchaseCreate(BaseModel):
@@ -54,22 +54,13 @@ class PaymentSheetRead(BaseModel):
                     "publishable_key": "pk_test_51HxYz",
                     "amount_minor": 1299,
                     "currency": "USD",
-                    "ticket": {
-                        "id": "3f2b9c1d6e7a4b8c9d0e1f2a3b4c5d6e",
-                        "title_id": "7d0c5a4e2b8f4a61b3f09c2d8e1a6b55",
+                    # Not paid yet: the sheet is shown before the payment.
+                    "ticket": TICKET_EXAMPLE
+                    | {
                         "state": "pending",
-                        "territory": "US",
-                        "price_minor": 1299,
-                        "currency": "USD",
-                        "purchased_at": "2026-03-01T19:02:11Z",
                         "paid_at": None,
                         "start_by": None,
-                        "first_played_at": None,
-                        "watch_until": None,
-                        "watch_hours": 48,
                         "remaining_seconds": None,
-                        "failure_code": None,
-                        "resume_position_seconds": 0.0,
                     },
                 }
             ]
@@ -130,23 +121,7 @@ class SandboxConfirmRead(BaseModel):
                             "status": "handled",
                         }
                     ],
-                    "ticket": {
-                        "id": "3f2b9c1d6e7a4b8c9d0e1f2a3b4c5d6e",
-                        "title_id": "7d0c5a4e2b8f4a61b3f09c2d8e1a6b55",
-                        "state": "active",
-                        "territory": "US",
-                        "price_minor": 1299,
-                        "currency": "USD",
-                        "purchased_at": "2026-03-01T19:02:11Z",
-                        "paid_at": "2026-03-01T19:02:14Z",
-                        "start_by": "2026-03-31T19:02:14Z",
-                        "first_played_at": None,
-                        "watch_until": None,
-                        "watch_hours": 48,
-                        "remaining_seconds": 2592000,
-                        "failure_code": None,
-                        "resume_position_seconds": 0.0,
-                    },
+                    "ticket": TICKET_EXAMPLE,
                 }
             ]
         }

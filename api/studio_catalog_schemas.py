@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from api.catalog_schemas import COLLECTION_EXAMPLE
 from api.catalog_schemas import CollectionRead as ViewerCollectionRead
 from catalog.models import TerritoryMode
 
@@ -165,13 +166,8 @@ class StudioCollectionRead(ViewerCollectionRead):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
-                {
-                    "id": "0a1b2c3d4e5f60718293a4b5c6d7e8f9",
-                    "slug": "midnight-section",
-                    "name": "Midnight Section",
-                    "description": "Films after dark",
-                    "starts_at": "2026-03-01T00:00:00Z",
-                    "ends_at": "2026-03-15T00:00:00Z",
+                COLLECTION_EXAMPLE
+                | {
                     "territory_mode": "listed",
                     "countries": ["US", "CA"],
                     "restricts": True,

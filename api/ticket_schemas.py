@@ -4,37 +4,35 @@ purchase routes."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from tickets import service as tickets
 from tickets.models import Ticket, TicketState
 
+# One ticket as the examples of every answer that holds one show it.
+TICKET_EXAMPLE: dict[str, Any] = {
+    "id": "3f2b9c1d6e7a4b8c9d0e1f2a3b4c5d6e",
+    "title_id": "7d0c5a4e2b8f4a61b3f09c2d8e1a6b55",
+    "state": "active",
+    "territory": "US",
+    "price_minor": 1299,
+    "currency": "USD",
+    "purchased_at": "2026-03-01T19:02:11Z",
+    "paid_at": "2026-03-01T19:02:14Z",
+    "start_by": "2026-03-31T19:02:14Z",
+    "first_played_at": None,
+    "watch_until": None,
+    "watch_hours": 48,
+    "remaining_seconds": 2592000,
+    "failure_code": None,
+    "resume_position_seconds": 0.0,
+}
+
 
 class TicketRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "3f2b9c1d6e7a4b8c9d0e1f2a3b4c5d6e",
-                    "title_id": "7d0c5a4e2b8f4a61b3f09c2d8e1a6b55",
-                    "state": "active",
-                    "territory": "US",
-                    "price_minor": 1299,
-                    "currency": "USD",
-                    "purchased_at": "2026-03-01T19:02:11Z",
-                    "paid_at": "2026-03-01T19:02:14Z",
-                    "start_by": "2026-03-31T19:02:14Z",
-                    "first_played_at": None,
-                    "watch_until": None,
-                    "watch_hours": 48,
-                    "remaining_seconds": 2592000,
-                    "failure_code": None,
-                    "resume_position_seconds": 0.0,
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [TICKET_EXAMPLE]})
 
     id: str
     title_id: str
@@ -86,25 +84,7 @@ class TicketPage(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "items": [
-                        {
-                            "id": "3f2b9c1d6e7a4b8c9d0e1f2a3b4c5d6e",
-                            "title_id": "7d0c5a4e2b8f4a61b3f09c2d8e1a6b55",
-                            "state": "active",
-                            "territory": "US",
-                            "price_minor": 1299,
-                            "currency": "USD",
-                            "purchased_at": "2026-03-01T19:02:11Z",
-                            "paid_at": "2026-03-01T19:02:14Z",
-                            "start_by": "2026-03-31T19:02:14Z",
-                            "first_played_at": None,
-                            "watch_until": None,
-                            "watch_hours": 48,
-                            "remaining_seconds": 2592000,
-                            "failure_code": None,
-                            "resume_position_seconds": 0.0,
-                        }
-                    ],
+                    "items": [TICKET_EXAMPLE],
                     "total": 1,
                     "offset": 0,
                     "limit": 50,
