@@ -3,7 +3,6 @@ the roll-up's aggregates over them (boxoffice/rollup.py holds the rules that use
 
 from __future__ import annotations
 
-import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -51,6 +50,7 @@ from boxoffice.models import (
     WeeklyTotals,
 )
 from catalog.models import Title
+from core.db import built_once
 from core.scope import StudioScope
 from core.settings import Settings, get_settings
 from payments.models import LedgerEntry, LedgerKind, PaymentEvent
@@ -627,7 +627,7 @@ def _dialect_insert(dialect: str) -> Any:
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
-@functools.cache
+@built_once
 def _lock_watch_statement(dialect: str) -> Any:
     # No values(): the parameters name the columns, and the compiled form is reused.
     table = cast(Table, TicketWatch.__table__)
@@ -661,7 +661,7 @@ def lock_watch(
     return list(intervals), latest_at
 
 
-@functools.cache
+@built_once
 def _heartbeat_starts_statement() -> Any:
     ticket_id: BindParameter[str] = bindparam("ticket_id")
     session_id: BindParameter[str] = bindparam("session_id")
@@ -698,7 +698,7 @@ def title_runtime(session: Session, title_id: str) -> int | None:
     return session.scalar(select(Title.runtime_seconds).where(Title.id == title_id))
 
 
-@functools.cache
+@built_once
 def _heartbeat_insert(dialect: str) -> Any:
     table = cast(Table, ViewHeartbeat.__table__)
     return (
@@ -715,7 +715,7 @@ def insert_heartbeat(session: Session, values: dict[str, Any]) -> bool:
     return result.first() is not None
 
 
-@functools.cache
+@built_once
 def _save_watch_statement() -> Any:
     return (
         update(TicketWatch)
@@ -745,7 +745,7 @@ _HEARTBEAT_COLUMNS = (
 )
 
 
-@functools.cache
+@built_once
 def _store_heartbeat_statement() -> Any:
     """PostgreSQL: the heartbeat row and, only if it was new, the ticket's watch row, in one
     statement (one round trip instead of two on the busiest write path)."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import datetime
-from functools import cache
 from typing import Any
 
 from sqlalchemy import Row, Update, bindparam, func, or_, select, update
@@ -13,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from catalog.models import Release, Title
 from catalog.repository import on_sale_clause
-from core.db import insert_or_ignore, page_of
+from core.db import built_once, insert_or_ignore, page_of
 from core.scope import StudioScope
 from tickets.models import (
     PlaybackSession,
@@ -151,7 +150,7 @@ def lock_session(session: Session, session_id: str) -> PlaybackSession | None:
 # session's connection: no ORM objects on the most frequent database path of the service.
 
 
-@cache
+@built_once
 def _decision_statement() -> Any:
     s, t, r = PlaybackSession, Ticket, Release
     return (
@@ -206,7 +205,7 @@ def decision_facts(
     )
 
 
-@cache
+@built_once
 def _beat_statement() -> Update:
     s = PlaybackSession
     return (
