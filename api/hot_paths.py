@@ -1,18 +1,24 @@
-"""The playback hot paths' lane: keys, playlists and media served without the router.
+"""The playback hot paths' lane: keys, playlists, media and the decisions (heartbeats and
+grant refreshes) served without the router.
 
-A player asks for keys, playlists and media far more often than for anything else, and each
-answer is a grant check and a memory read (docs/playback.md). Through the framework's
-router such a request paid more for dispatch (route matching over every route, the
-exception and exit-stack layers, the request/response wrappers) than for its own work. This
+A player asks for these far more often than for anything else: keys, playlists and media
+are a grant check and a memory read, a heartbeat is 120 of a viewer's ~146 requests an hour
+(docs/playback.md). Through the framework's router such a request paid for dispatch (route
+matching over every route, the exception and exit-stack layers, the request/response
+wrappers, dependency solving) a large share of its cost. This
 lane is one pure ASGI layer, the innermost of the app's middleware (``api/app.py``): every
 request has already passed request id, access log, metrics, security headers, CORS and the
 request limits when it gets here, exactly as it would on its way to the router.
 
 It is built from the declared routes (``api/routes/playback.py``, :data:`HOT_ENDPOINTS`):
 their path templates, compiled with the declared parameter patterns, and their endpoint
-functions, called with the same arguments. What it does not match (another method, a path
-parameter outside its declared pattern, any other route) goes on to the router, where the
-declared route validates and answers as usual. An :class:`AppError` is answered by the same
+functions, called with the same arguments. A decision's JSON body is parsed and validated
+with the declared body model (``playback.HOT_BODIES``) the way the framework does it
+(``json.loads``, then the model); a body the lane does not accept as it is (another content
+type, malformed JSON, a value out of range, a missing body) goes to the router with the body
+replayed, so every refusal of a bad request comes from the framework itself. What it does
+not match (another method, a path parameter outside its declared pattern, any other route)
+goes on to the router, where the declared route validates and answers as usual. An :class:`AppError` is answered by the same
 function as the app's exception handler; anything else propagates to the framework's error
 middleware, as from a route. ``tests/playback/test_fast_routes.py`` compares status, every
 header and body with the router's answers.
@@ -20,14 +26,16 @@ header and body with the router's answers.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import app_error_response
 from api.routes import playback
@@ -50,48 +58,122 @@ def _pattern(path: str) -> re.Pattern[str]:
     return re.compile("".join(parts) + r"\Z")
 
 
+class _Hot:
+    """One declared hot route as the lane serves it."""
+
+    def __init__(self, route: APIRoute) -> None:
+        self.pattern = _pattern(route.path)
+        self.route = route
+        self.endpoint: Endpoint = route.endpoint
+        self.methods = route.methods or {"GET"}
+        self.body: tuple[type[BaseModel], bool] | None = playback.HOT_BODIES.get(route.endpoint)
+
+
 class HotPaths:
-    """Serves the declared hot routes of ``router`` (GET) directly; everything else goes
-    to ``app``."""
+    """Serves the declared hot routes of ``router`` (GET, and POST for the decisions)
+    directly; everything else goes to ``app``."""
 
     def __init__(self, app: ASGIApp, routes: list[APIRoute] | None = None) -> None:
         self.app = app
         declared = routes if routes is not None else playback.hot_routes()
-        self.routes: list[tuple[re.Pattern[str], APIRoute, Endpoint]] = [
-            (_pattern(route.path), route, route.endpoint) for route in declared
-        ]
+        self.routes = [_Hot(route) for route in declared]
         self.prefix = _common_prefix([route.path for route in declared])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "GET":
+        if scope["type"] != "http" or scope["method"] not in ("GET", "POST"):
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
         if path.startswith(self.prefix):
-            for pattern, route, endpoint in self.routes:
-                match = pattern.match(path)
+            for hot in self.routes:
+                if scope["method"] not in hot.methods:
+                    continue
+                match = hot.pattern.match(path)
                 if match is not None:
-                    await self._serve(scope, receive, send, route, endpoint, match.groupdict())
+                    params: dict[str, Any] = match.groupdict()
+                    if hot.body is not None:
+                        await self._decide(scope, receive, send, hot, hot.body, params)
+                    else:
+                        await self._serve(scope, receive, send, hot, params)
                     return
         await self.app(scope, receive, send)
 
-    async def _serve(
+    async def _decide(
         self,
         scope: Scope,
         receive: Receive,
         send: Send,
-        route: APIRoute,
-        endpoint: Endpoint,
+        hot: _Hot,
+        body: tuple[type[BaseModel], bool],
         params: dict[str, Any],
     ) -> None:
-        scope["route"] = route  # logs and metrics label by the declared template
-        scope["path_params"] = params
+        """A decision: its body parsed here, or the request handed to the router as sent."""
+        model, optional = body
+        raw = await _read_body(receive)
+        parsed = _parse_body(scope, raw, model, optional)
+        if parsed is _UNPARSED:
+            await self.app(scope, _replay(raw, receive), send)
+            return
+        params["body"] = parsed
+        await self._serve(scope, receive, send, hot, params)
+
+    async def _serve(
+        self, scope: Scope, receive: Receive, send: Send, hot: _Hot, params: dict[str, Any]
+    ) -> None:
+        scope["route"] = hot.route  # logs and metrics label by the declared template
+        scope["path_params"] = {k: v for k, v in params.items() if k != "body"}
         request = Request(scope, receive, send)
         try:
-            response = await endpoint(request, **params)
+            response = await hot.endpoint(request, **params)
         except AppError as refused:
             response = app_error_response(request, refused)
         await response(scope, receive, send)
+
+
+_UNPARSED = object()
+
+
+def _parse_body(scope: Scope, raw: bytes, model: type[BaseModel], optional: bool) -> Any:
+    """The body as the declared route would see it, or ``_UNPARSED`` when the lane leaves
+    the answer to the router (anything but a plain JSON body the model accepts)."""
+    if not raw:
+        return None if optional else _UNPARSED
+    content_type = next((v for k, v in scope["headers"] if k == b"content-type"), None)
+    if content_type is None or content_type.split(b";")[0].strip().lower() != b"application/json":
+        return _UNPARSED
+    try:
+        value = json.loads(raw)
+        if value is None and optional:
+            return None
+        return model.model_validate(value)
+    except ValueError:  # malformed JSON, or the model's ValidationError (a ValueError)
+        return _UNPARSED
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away: let the router see it
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(raw: bytes, receive: Receive) -> Receive:
+    """``receive`` with the body already read given back first."""
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": raw, "more_body": False}
+        return await receive()
+
+    return replayed
 
 
 def _common_prefix(paths: list[str]) -> str:

@@ -12,6 +12,7 @@ which is then carried into every URL of the rewritten playlists. docs/playback.m
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -698,8 +699,20 @@ async def stop_playback(
 # middleware); a path parameter must match the pattern the declaration validates, or the
 # request goes on to the declared route.
 
-HOT_ENDPOINTS = (content_key, media_segment, media_playlist, master_playlist)
+HOT_ENDPOINTS = (
+    content_key,
+    media_segment,
+    media_playlist,
+    master_playlist,
+    send_heartbeat,
+    refresh_grant,
+)
 HOT_PARAMETERS = {"session_id": SESSION_ID, "key_id": KEY_ID, "path": f".{{1,{PATH_MAX}}}"}
+# The decisions' JSON bodies as the lane parses them: (model, whether the body may be absent).
+HOT_BODIES: dict[Callable[..., Any], tuple[type[BaseModel], bool]] = {
+    send_heartbeat: (Heartbeat, False),
+    refresh_grant: (Seek, True),
+}
 
 
 def hot_routes() -> list[APIRoute]:

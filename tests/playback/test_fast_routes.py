@@ -5,6 +5,7 @@ routes."""
 
 from __future__ import annotations
 
+import json
 import re
 
 from fastapi.testclient import TestClient
@@ -67,6 +68,76 @@ def test_fast_and_declared_routes_answer_the_same(viewing: Viewing) -> None:
         assert _answer(fast) == _answer(declared.get(path, headers=headers)), path
 
 
+def _decision_answer(response: object) -> tuple[int, list[tuple[str, str]], object]:
+    """A decision's answer with what differs by request alone masked: the new grant and its
+    times (signed at the second of the request), and the request id."""
+    status, headers, body = _answer(response)
+    headers = [(k, v) for k, v in headers if k != "content-length"]
+    if not body.startswith(b"{"):
+        return status, headers, body
+    parsed = json.loads(body)
+    for field in ("token", "token_expires_at", "alive_until"):
+        if field in parsed:
+            parsed[field] = "…"
+    return status, headers, parsed
+
+
+def test_fast_and_declared_decisions_answer_the_same(viewing: Viewing) -> None:
+    """Heartbeats and refreshes through the lane and through the router: the same status,
+    headers and body for good requests, refusals and every kind of malformed body (those the
+    lane hands to the router with the body replayed)."""
+    declared = TestClient(create_app(fast_hot_paths=False), raise_server_exceptions=False)
+    body = started(viewing)
+    sid = body["session_id"]
+    grant = viewing.grant_headers(body["token"])
+    json_type = {"Content-Type": "application/json"}
+    beat = f"/v1/playback/sessions/{sid}/heartbeat"
+    refresh = f"/v1/playback/sessions/{sid}/token"
+    seq = iter(range(1, 1000))
+
+    def fresh_beat() -> bytes:
+        # Each client gets its own new seq, so both count (a repeat is its own case below).
+        return json.dumps(
+            {"seq": next(seq), "position_seconds": 30.0, "watched_seconds": 30.0}
+        ).encode()
+
+    ok, invalid, refused = 200, 422, 401
+    cases: list[tuple[str, str, dict[str, str], bytes | None, int]] = [
+        ("beat", beat, grant | json_type, None, ok),  # a fresh beat per client
+        ("repeat", beat, grant | json_type, b'{"seq": 1, "position_seconds": 30, "watched_seconds": 30}', ok),
+        ("negative seq", beat, grant | json_type, b'{"seq": -1, "position_seconds": 0, "watched_seconds": 0}', invalid),
+        ("extra field", beat, grant | json_type, b'{"seq": 5, "position_seconds": 0, "watched_seconds": 0, "x": 1}', invalid),
+        ("missing field", beat, grant | json_type, b'{"seq": 5}', invalid),
+        ("malformed", beat, grant | json_type, b'{"seq": ', invalid),
+        ("not an object", beat, grant | json_type, b"[1, 2]", invalid),
+        ("null", beat, grant | json_type, b"null", invalid),
+        ("empty", beat, grant | json_type, b"", invalid),
+        ("text/plain", beat, grant | {"Content-Type": "text/plain"}, b'{"seq": 7, "position_seconds": 0, "watched_seconds": 0}', invalid),
+        ("no grant", beat, json_type, b'{"seq": 8, "position_seconds": 0, "watched_seconds": 0}', refused),
+        ("forged grant", beat, {"Authorization": "Bearer forged.grant"} | json_type, b'{"seq": 9, "position_seconds": 0, "watched_seconds": 0}', refused),
+        ("not a session id", f"/v1/playback/sessions/{'X' * 32}/heartbeat", grant | json_type, b'{"seq": 9, "position_seconds": 0, "watched_seconds": 0}', invalid),
+        ("refresh", refresh, grant, b"", ok),
+        ("refresh, null", refresh, grant | json_type, b"null", ok),
+        ("refresh, seek", refresh, grant | json_type, b'{"position_seconds": 1200}', ok),
+        ("refresh, seek out of range", refresh, grant | json_type, b'{"position_seconds": -4}', invalid),
+        ("refresh, extra", refresh, grant | json_type, b'{"position": 4}', invalid),
+    ]  # fmt: skip
+    for name, path, headers, content, status in cases:
+        answers = []
+        for client in (viewing.client, declared):
+            sent = fresh_beat() if content is None else content
+            answers.append(_decision_answer(client.post(path, headers=headers, content=sent)))
+        assert answers[0] == answers[1], name
+        assert answers[0][0] == status, (name, answers[0])
+    # A refusal through the lane ends the session as through the router.
+    other = viewing.client.post(
+        f"/v1/playback/sessions/{sid}/heartbeat",
+        headers=viewing.grant_headers(body["token"], device="another-device") | json_type,
+        content=fresh_beat(),
+    )
+    assert other.status_code == 403, other.text
+
+
 def test_the_lane_is_built_from_the_declared_routes_and_is_the_innermost_middleware(
     viewing: Viewing,
 ) -> None:
@@ -81,13 +152,13 @@ def test_the_lane_is_built_from_the_declared_routes_and_is_the_innermost_middlew
         for r in routes.router.routes
         if getattr(r, "endpoint", None) in routes.HOT_ENDPOINTS
     }
-    assert len(declared) == 4
+    assert len(declared) == 6  # keys, media, two playlists; heartbeat and refresh (POST)
 
     async def no_router(scope: Scope, receive: Receive, send: Send) -> None:
         raise AssertionError(f"the lane passed {scope['path']} on")
 
     lane = HotPaths(no_router)
-    assert {route.path for _, route, _ in lane.routes} == declared
+    assert {hot.route.path for hot in lane.routes} == declared
     # The lane alone answers a key request, labelled by the declared template.
     body = started(viewing)
     answer = TestClient(lane).get(
