@@ -58,20 +58,33 @@ class GroupCommit:
     are already being decided; then everything that arrived meanwhile (up to
     ``playback_heartbeat_batch_max``) goes to the threadpool as one group, decided in one
     transaction (:func:`core.db.transact_together`): one thread hop, one connection, one
-    BEGIN and one COMMIT for the group instead of per request. No timer: a lone request
-    goes at once, alone; under load the groups grow by themselves. Each work still gets its
+    BEGIN and one COMMIT for the group instead of per request. Requests that arrive in the
+    same turn of the event loop go together too. No timer: a lone request goes at the end
+    of its turn, alone; under load the groups grow by themselves. Each work still gets its
     own decision from the database, and its own answer or error; a work that raises makes
     the group run again one by one, so nothing is counted twice or lost."""
 
     def __init__(self) -> None:
         self._waiting: list[tuple[Work, asyncio.Future[Any]]] = []
         self._in_flight = 0
+        self._launch_scheduled = False
 
     async def run(self, work: Callable[[Session], T]) -> T:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
         self._waiting.append((work, future))
-        self._launch()
+        # Launched at the end of this turn of the event loop, not at once: the requests
+        # whose bytes arrived together (the server reads every ready socket in one turn)
+        # then go as one group instead of one thread hop, transaction and commit each.
+        # No timer: nothing waits for a later arrival.
+        if not self._launch_scheduled:
+            self._launch_scheduled = True
+            loop.call_soon(self._launch_now)
         return cast(T, await future)
+
+    def _launch_now(self) -> None:
+        self._launch_scheduled = False
+        self._launch()
 
     def _launch(self) -> None:
         settings = get_settings()

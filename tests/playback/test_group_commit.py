@@ -7,6 +7,7 @@ without a ping and the transaction runs once more."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -118,7 +119,7 @@ def test_a_refused_heartbeat_ends_its_session_and_the_group_commits_it(
     assert _stored_seqs(tablet["session_id"]) == [1]
 
 
-def test_requests_arriving_while_a_group_is_decided_go_together(
+def test_requests_arriving_together_or_while_a_group_is_decided_go_together(
     db: None, configure: Configure
 ) -> None:
     configure(playback_heartbeat_batches_in_flight="1")
@@ -127,15 +128,21 @@ def test_requests_arriving_while_a_group_is_decided_go_together(
     def work(session: Session) -> str:
         session.execute(select(1))
         marker: str = session.info.setdefault("transaction", uuid.uuid4().hex)
+        time.sleep(0.05)  # long enough for the later arrivals to queue behind it
         return marker
 
-    async def five() -> list[str]:
-        return await asyncio.gather(*(groups.run(work) for _ in range(5)))
+    async def scenario() -> tuple[list[str], list[str]]:
+        # Three in the same turn of the event loop (bytes read together), then two more
+        # in a later turn while those three are being decided.
+        together = asyncio.gather(*(groups.run(work) for _ in range(3)))
+        await asyncio.sleep(0.01)
+        later = asyncio.gather(*(groups.run(work) for _ in range(2)))
+        return list(await together), list(await later)
 
-    sessions = asyncio.run(five())
-    # The first goes at once, alone; the four that came while it ran share one transaction.
-    assert sessions[0] not in sessions[1:]
-    assert len(set(sessions[1:])) == 1
+    together, later = asyncio.run(scenario())
+    assert len(set(together)) == 1  # one group, one transaction
+    assert len(set(later)) == 1  # waited for the first group and went as one
+    assert together[0] != later[0]
 
 
 @pytest.mark.postgres
