@@ -18,28 +18,30 @@ with the declared body model (``playback.HOT_BODIES``) the way the framework doe
 type, malformed JSON, a value out of range, a missing body) goes to the router with the body
 replayed, so every refusal of a bad request comes from the framework itself. What it does
 not match (another method, a path parameter outside its declared pattern, any other route)
-goes on to the router, where the declared route validates and answers as usual. An :class:`AppError` is answered by the same
-function as the app's exception handler; anything else propagates to the framework's error
+goes on to the router, where the declared route validates and answers as usual. An error
+the app has a handler for (a refusal, a busy pool) is answered by that handler, as the
+framework's exception middleware would; anything else propagates to the framework's error
 middleware, as from a route. ``tests/playback/test_fast_routes.py`` compares status, every
 header and body with the router's answers.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.problems import app_error_response
 from api.routes import playback
-from core.errors import AppError
 
 Endpoint = Callable[..., Awaitable[Response]]
 _PARAM = re.compile(r"{(\w+)(?::\w+)?}")
@@ -125,9 +127,31 @@ class HotPaths:
         request = Request(scope, receive, send)
         try:
             response = await hot.endpoint(request, **params)
-        except AppError as refused:
-            response = app_error_response(request, refused)
+        except Exception as error:
+            handler = _handler_for(scope, error)
+            if handler is None:
+                raise  # to the framework's error middleware, as from a route
+            response = await handler(request, error)
         await response(scope, receive, send)
+
+
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+def _handler_for(scope: Scope, error: Exception) -> Handler | None:
+    """The app's exception handler for ``error`` (refusals, a busy pool…), found as the
+    framework's exception middleware finds it, by the error's class hierarchy. Catch-all
+    handlers (``Exception``, 500) belong to the outer error middleware and are not used."""
+    handlers: dict[Any, Any] = getattr(scope.get("app"), "exception_handlers", {})
+    for cls in type(error).__mro__:
+        if cls is Exception:
+            return None
+        handler = handlers.get(cls)
+        if handler is not None:
+            if not inspect.iscoroutinefunction(handler):
+                return partial(run_in_threadpool, handler)
+            return cast(Handler, handler)
+    return None
 
 
 _UNPARSED = object()

@@ -50,7 +50,7 @@ from boxoffice.models import (
     WeeklyTotals,
 )
 from catalog.models import Title
-from core.db import built_once
+from core.hot_sql import HotStatement
 from core.scope import StudioScope
 from core.settings import Settings, get_settings
 from payments.models import LedgerEntry, LedgerKind, PaymentEvent
@@ -618,23 +618,36 @@ def _rows(rows: Sequence[Any]) -> list[Row[Any]]:
 
 
 # --- the heartbeat's statements ---------------------------------------------------------------
-# A heartbeat is the most frequent write of the service. Its statements are built once per
-# dialect with bind parameters (SQLAlchemy reuses their compiled form instead of rebuilding
-# and re-keying them on every call) and run on the session's connection, no ORM in between.
+# A heartbeat is the most frequent write of the service. Its statements are compiled once per
+# dialect with bind parameters and run on the driver's cursor in the session's transaction
+# (core.hot_sql): no ORM, no per-call compile-cache work.
 
 
 def _dialect_insert(dialect: str) -> Any:
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
-@built_once
+_WATCH_COLUMNS = (
+    "ticket_id",
+    "title_id",
+    "territory",
+    "watched_seconds",
+    "intervals",
+    "updated_at",
+)
+
+
 def _lock_watch_statement(dialect: str) -> Any:
-    # No values(): the parameters name the columns, and the compiled form is reused.
     table = cast(Table, TicketWatch.__table__)
-    stmt = _dialect_insert(dialect)(table)
+    stmt = _dialect_insert(dialect)(table).values(
+        {table.c[name]: bindparam(name) for name in _WATCH_COLUMNS}
+    )
     return stmt.on_conflict_do_update(
         index_elements=[table.c.ticket_id], set_={"ticket_id": stmt.excluded.ticket_id}
     ).returning(table.c.intervals, table.c.latest_at)
+
+
+_LOCK_WATCH = HotStatement(_lock_watch_statement)
 
 
 def lock_watch(
@@ -646,9 +659,8 @@ def lock_watch(
     takes the row lock (a second device's heartbeat waits here for the first one's commit and
     then reads its result); on SQLite the transaction already holds the database write lock.
     """
-    connection = session.connection()
-    intervals, latest_at = connection.execute(
-        _lock_watch_statement(connection.dialect.name),
+    intervals, latest_at = _LOCK_WATCH.one(
+        session.connection(),
         {
             "ticket_id": ticket_id,
             "title_id": title_id,
@@ -657,12 +669,11 @@ def lock_watch(
             "intervals": [],
             "updated_at": now,
         },
-    ).one()
+    )
     return list(intervals), latest_at
 
 
-@built_once
-def _heartbeat_starts_statement() -> Any:
+def _heartbeat_starts_statement(_dialect: str) -> Any:
     ticket_id: BindParameter[str] = bindparam("ticket_id")
     session_id: BindParameter[str] = bindparam("session_id")
     return select(
@@ -683,40 +694,38 @@ def heartbeat_starts(
 ) -> tuple[datetime | None, datetime | None, datetime | None]:
     """In one statement: the ticket's first view start, this session's start, and this
     session's previous heartbeat (each an index probe)."""
-    first_start, session_start, previous_beat = (
-        session.connection()
-        .execute(
-            _heartbeat_starts_statement(),
-            {"ticket_id": ticket_id, "session_id": playback_session_id},
-        )
-        .one()
+    first_start, session_start, previous_beat = _HEARTBEAT_STARTS.one(
+        session.connection(), {"ticket_id": ticket_id, "session_id": playback_session_id}
     )
     return first_start, session_start, previous_beat
+
+
+_HEARTBEAT_STARTS = HotStatement(_heartbeat_starts_statement)
 
 
 def title_runtime(session: Session, title_id: str) -> int | None:
     return session.scalar(select(Title.runtime_seconds).where(Title.id == title_id))
 
 
-@built_once
 def _heartbeat_insert(dialect: str) -> Any:
     table = cast(Table, ViewHeartbeat.__table__)
     return (
         _dialect_insert(dialect)(table)
+        .values({table.c[name]: bindparam(name) for name in _HEARTBEAT_COLUMNS})
         .on_conflict_do_nothing(index_elements=["playback_session_id", "seq"])
         .returning(table.c.id)
     )
 
 
+_HEARTBEAT_INSERT = HotStatement(_heartbeat_insert)
+
+
 def insert_heartbeat(session: Session, values: dict[str, Any]) -> bool:
     """Store one heartbeat once: False when (session, seq) is already stored."""
-    connection = session.connection()
-    result = connection.execute(_heartbeat_insert(connection.dialect.name), values)
-    return result.first() is not None
+    return _HEARTBEAT_INSERT.first(session.connection(), values) is not None
 
 
-@built_once
-def _save_watch_statement() -> Any:
+def _save_watch_statement(_dialect: str = "") -> Any:
     return (
         update(TicketWatch)
         .where(TicketWatch.ticket_id == bindparam("b_ticket_id"))
@@ -745,8 +754,7 @@ _HEARTBEAT_COLUMNS = (
 )
 
 
-@built_once
-def _store_heartbeat_statement() -> Any:
+def _store_heartbeat_statement(_dialect: str) -> Any:
     """PostgreSQL: the heartbeat row and, only if it was new, the ticket's watch row, in one
     statement (one round trip instead of two on the busiest write path)."""
     table = cast(Table, ViewHeartbeat.__table__)
@@ -783,15 +791,18 @@ def store_heartbeat(
     }
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        row = connection.execute(
-            _store_heartbeat_statement(),
-            {**watch, **{f"h_{name}": values[name] for name in _HEARTBEAT_COLUMNS}},
-        ).first()
+        row = _STORE_HEARTBEAT.first(
+            connection, {**watch, **{f"h_{name}": values[name] for name in _HEARTBEAT_COLUMNS}}
+        )
         return row is not None
     if not insert_heartbeat(session, values):
         return False
-    connection.execute(_save_watch_statement(), watch)
+    _SAVE_WATCH.execute(connection, watch)
     return True
+
+
+_STORE_HEARTBEAT = HotStatement(_store_heartbeat_statement)
+_SAVE_WATCH = HotStatement(_save_watch_statement)
 
 
 def ticket_watched_seconds(session: Session, ticket_id: str) -> float | None:

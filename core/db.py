@@ -7,7 +7,7 @@ block succeeds and rolls back otherwise. Services only ``flush()``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from threading import Lock
@@ -102,36 +102,6 @@ def _sqlite_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN")
     else:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-S = TypeVar("S")
-
-
-def built_once(build: Callable[..., S]) -> Callable[..., S]:
-    """A statement built once per argument (a dialect name, or none) and then always the
-    same object, for statements run with bind parameters on hot paths.
-
-    Unlike ``functools.cache``, two threads asking at once never both build it. That
-    matters: SQLAlchemy caches a statement's compiled form under its structure, together
-    with the first object it compiled, and when a *different but equal* object is executed
-    later it adapts the cached result columns to the new object on every execution. A
-    race at the first requests (eight decision groups starting together) left the
-    heartbeat's decision paying that adaptation forever: 6 % of the API's CPU under the
-    audience benchmark."""
-    built: dict[tuple[Hashable, ...], S] = {}
-    lock = Lock()
-
-    def once(*args: Hashable) -> S:
-        try:
-            return built[args]
-        except KeyError:
-            with lock:
-                if args not in built:
-                    built[args] = build(*args)
-                return built[args]
-
-    once.__doc__, once.__name__ = build.__doc__, build.__name__
-    return once
 
 
 def make_engine(settings: Settings) -> Engine:

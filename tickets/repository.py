@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Update, bindparam, func, or_, select, update
+from sqlalchemy import Update, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from catalog.models import Release, Title
 from catalog.repository import on_sale_clause
-from core.db import built_once, insert_or_ignore, page_of
+from core.db import insert_or_ignore, page_of
+from core.hot_sql import HotStatement
 from core.scope import StudioScope
 from tickets.models import (
     PlaybackSession,
@@ -146,12 +147,12 @@ def lock_session(session: Session, session_id: str) -> PlaybackSession | None:
 
 
 # --- the decision of a heartbeat or refresh: one read, one write -------------------------------
-# Built once with bind parameters (SQLAlchemy then reuses the compiled form) and run on the
-# session's connection: no ORM objects on the most frequent database path of the service.
+# Compiled once with bind parameters and run on the driver's cursor in the session's
+# transaction (core.hot_sql): no ORM objects and no per-call compile-cache work on the most
+# frequent database path of the service.
 
 
-@built_once
-def _decision_statement() -> Any:
+def _decision_statement(_dialect: str) -> Any:
     s, t, r = PlaybackSession, Ticket, Release
     return (
         select(
@@ -192,21 +193,19 @@ def _decision_statement() -> Any:
     )
 
 
-def decision_facts(
-    session: Session, session_id: str, country: str, at: datetime
-) -> Row[Any] | None:
+def decision_facts(session: Session, session_id: str, country: str, at: datetime) -> Any | None:
     """In one statement, with the session row locked (PostgreSQL; SQLite's transaction
     holds the write lock): the session, its ticket's state and rental clock, its release's
     packaging, and whether the title is licensed in ``country`` at ``at``."""
-    return (
-        session.connection()
-        .execute(_decision_statement(), {"session_id": session_id, "country": country, "at": at})
-        .first()
+    return _DECISION.first(
+        session.connection(), {"session_id": session_id, "country": country, "at": at}
     )
 
 
-@built_once
-def _beat_statement() -> Update:
+_DECISION = HotStatement(_decision_statement)
+
+
+def _beat_statement(_dialect: str) -> Update:
     s = PlaybackSession
     return (
         update(s)
@@ -222,10 +221,13 @@ def _beat_statement() -> Update:
 def save_beat(
     session: Session, session_id: str, heard_at: datetime, seq: int | None, position: float
 ) -> None:
-    session.connection().execute(
-        _beat_statement(),
+    _BEAT.execute(
+        session.connection(),
         {"session_id": session_id, "heard_at": heard_at, "seq": seq, "position": position},
     )
+
+
+_BEAT = HotStatement(_beat_statement)
 
 
 def settled_unpaid_by_currency(session: Session) -> dict[tuple[TicketState, str], int]:
