@@ -39,8 +39,9 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.limits import read_body, replay_body
 from api.routes import playback
 
 Endpoint = Callable[..., Awaitable[Response]]
@@ -111,10 +112,10 @@ class HotPaths:
     ) -> None:
         """A decision: its body parsed here, or the request handed to the router as sent."""
         model, optional = body
-        raw = await _read_body(receive)
+        raw = await read_body(receive) or b""  # the request limits capped it already
         parsed = _parse_body(scope, raw, model, optional)
         if parsed is _UNPARSED:
-            await self.app(scope, _replay(raw, receive), send)
+            await self.app(scope, replay_body(raw, receive), send)
             return
         params["body"] = parsed
         await self._serve(scope, receive, send, hot, params)
@@ -172,32 +173,6 @@ def _parse_body(scope: Scope, raw: bytes, model: type[BaseModel], optional: bool
         return model.model_validate(value)
     except ValueError:  # malformed JSON, or the model's ValidationError (a ValueError)
         return _UNPARSED
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":  # the client went away: let the router see it
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-def _replay(raw: bytes, receive: Receive) -> Receive:
-    """``receive`` with the body already read given back first."""
-    sent = False
-
-    async def replayed() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": raw, "more_body": False}
-        return await receive()
-
-    return replayed
 
 
 def _common_prefix(paths: list[str]) -> str:

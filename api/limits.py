@@ -142,7 +142,7 @@ class RequestLimits:
         if not buffered:
             await self.app(scope, _counting(receive, cap), send)
             return
-        body = await _read_capped(receive, cap)
+        body = await read_body(receive, cap)
         if body is None:
             await _too_large(send, scope, cap)
             return
@@ -155,7 +155,7 @@ class RequestLimits:
                 f"JSON may nest at most {caps.json_depth} levels",
             )
             return
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replay_body(body, receive), send)
 
 
 def _counting(receive: Receive, cap: int) -> Receive:
@@ -173,7 +173,7 @@ def _counting(receive: Receive, cap: int) -> Receive:
     return counted
 
 
-async def _read_capped(receive: Receive, cap: int) -> bytes | None:
+async def read_body(receive: Receive, cap: int | None = None) -> bytes | None:
     """The whole body, or None as soon as it passes ``cap`` (the rest is never read)."""
     chunks: list[bytes] = []
     received = 0
@@ -183,7 +183,7 @@ async def _read_capped(receive: Receive, cap: int) -> bytes | None:
             break  # the client went away; the app sees an empty body and answers nobody
         chunk = message.get("body", b"")
         received += len(chunk)
-        if received > cap:
+        if cap is not None and received > cap:
             return None
         chunks.append(chunk)
         if not message.get("more_body", False):
@@ -191,7 +191,8 @@ async def _read_capped(receive: Receive, cap: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay_body(body: bytes, receive: Receive) -> Receive:
+    """``receive`` with a body already read given back first."""
     sent = False
 
     async def replay() -> Message:
