@@ -83,6 +83,9 @@ class PerTitleSpec(BaseModel):
     floor_fraction: float = Field(default=0.15, gt=0, le=1)
     scenes: int = Field(default=3, ge=1, le=20)
     scene_seconds: float = Field(default=2.0, gt=0, le=30)
+    # Encoded before each scene but not scored (whole GOPs, cut short at the film's start):
+    # the rate control warms up as it does inside a whole encode (docs/transcoding.md).
+    lead_in_seconds: float = Field(default=4.0, ge=0, le=30)
 
 
 class QualitySpec(BaseModel):

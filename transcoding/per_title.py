@@ -4,7 +4,9 @@ The complexity probe takes a few short scenes spread over the film (the same GOP
 windows the quality step samples), encodes them with the ladder's real settings (codec,
 preset, capped VBR, one decode for every rendition) at trial rates, scores each trial
 against the master with XPSNR, and reads off the rate at which each rendition's
-rate-quality curve crosses its target:
+rate-quality curve crosses its target. Each scene is encoded after a lead-in
+(``lead_in_seconds``, whole GOPs, cut short at the film's start) that is not scored, so
+the scene is scored as the film's encode would make it, not as the cold start of a clip:
 
 1. every rendition at its cap and at a fifth of it;
 2. every rendition at the rate a straight line in (log rate, dB) through those two points
@@ -31,14 +33,20 @@ from transcoding.encode import encode_ladder
 from transcoding.ladder import LadderPlan, PerTitleSpec
 from transcoding.policy import DEFAULT_LIMITS, PolicyLimits
 from transcoding.probe import ProbeResult
-from transcoding.quality import pooled_db, sample_windows, score_window
+from transcoding.quality import (
+    clamped_lead_in,
+    lead_in_chunk,
+    pooled_db,
+    sample_windows,
+    score_window,
+)
 
 LOW_TRIAL = 0.2  # the second trial rate, as a share of the cap
 
 
 @dataclass(frozen=True)
 class Trial:
-    rate: float  # bit/s measured from the encoded size
+    rate: float  # bit/s asked for (the knob being set), not measured from the file
     xpsnr: float  # dB
 
 
@@ -79,8 +87,16 @@ def _trial(
     pooled: dict[str, list[float]] = {r.name: [] for r in trial_plan.renditions}
     for window in windows:
         out = work / str(len(list(work.iterdir())))
-        files = encode_ladder(probe, trial_plan, out, chunk=window, limits=limits).renditions
-        scores = score_window(probe, trial_plan, files, window, out, clips=True, limits=limits)
+        # A scene encoded on its own starts with a fresh rate control and VBV buffer and
+        # scores lower at a given rate than the same seconds inside the whole film's
+        # encode, so the probe asked for more bits than the film needs. Encoding a lead-in
+        # before the scene (not scored) lets the encoder settle first.
+        lead = clamped_lead_in(window, spec.lead_in_seconds, gop_seconds=plan.gop_seconds)
+        encoded = lead_in_chunk(window, lead)
+        files = encode_ladder(probe, trial_plan, out, chunk=encoded, limits=limits).renditions
+        scores = score_window(
+            probe, trial_plan, files, window, out, clips=True, lead_in=lead, limits=limits
+        )
         for rendition, frames in zip(files, scores, strict=True):
             pooled[rendition.rung.name].extend(frames.xpsnr)
     return {

@@ -22,6 +22,7 @@ import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,8 @@ from transcoding.tools import PROTOCOL_WHITELIST, run_tool
 
 # Scores above this are capped when reported (identical frames score infinite dB).
 _MAX_DB = 99.0
-_XPSNR_LINE = re.compile(r"XPSNR y:\s*([0-9.]+|inf)")
+# A frame far off scores below 0 dB: it must count, not vanish from the pool.
+_XPSNR_LINE = re.compile(r"XPSNR y:\s*(-?[0-9.]+|inf)")
 _SSIM_LINE = re.compile(r"\bY:([0-9.]+)")
 
 
@@ -76,6 +78,30 @@ def sample_windows(
         start = min(start, math.floor((duration - length) / gop_seconds) * gop_seconds)
         windows.append(Chunk(index=n, start=start, duration=length))
     return windows
+
+
+def clamped_lead_in(window: Chunk, seconds: float, *, gop_seconds: float) -> float:
+    """The lead-in before ``window`` in seconds: ``seconds`` rounded up to whole GOPs (so the
+    window still starts on a keyframe of an encode that starts at the lead-in), cut short at
+    the film's start; 0 for a window at t=0 or a film probed whole."""
+    if window.duration is None or window.start <= 0 or seconds <= 0:
+        return 0.0
+    gops = math.ceil(seconds / gop_seconds - 1e-9)
+    return min(window.start, gops * gop_seconds)
+
+
+def lead_in_chunk(window: Chunk, lead_in: float) -> Chunk:
+    """``window`` started ``lead_in`` seconds earlier (what the probe encodes)."""
+    if lead_in <= 0:
+        return window
+    duration = None if window.duration is None else window.duration + lead_in
+    return Chunk(index=window.index, start=window.start - lead_in, duration=duration)
+
+
+def lead_in_frames(lead_in: float, frame_rate: Fraction) -> int:
+    """How many frames of the constant-rate picture come before ``lead_in`` seconds: the
+    frames at t < lead_in, counted exactly (29.97 fps has no whole frame count per GOP)."""
+    return math.ceil(Fraction(lead_in).limit_denominator(1_000_000) * frame_rate)
 
 
 def pooled_db(values: Sequence[float]) -> float:
@@ -129,26 +155,39 @@ def score_window(
     work: Path,
     *,
     clips: bool = False,
+    lead_in: float = 0.0,
     vmaf: bool = False,
     limits: PolicyLimits = DEFAULT_LIMITS,
 ) -> list[FrameScores]:
     """One FFmpeg run: the master decoded once for the window, split to every rendition's
     size, each pair scored by ``xpsnr`` then ``ssim``; per-frame scores per rendition.
     ``clips``: the rendition files hold just this window (the per-title probe's trial
-    encodes), so they are read from their start. ``vmaf`` adds libvmaf (default model),
-    which runs the graph on the VMAF-capable FFmpeg (``quality_ffmpeg_path``)."""
-    reference = master_picture(probe, plan, window)
+    encodes), so they are read from their start; with ``lead_in`` (seconds, see
+    :func:`clamped_lead_in`) they hold that much more before the window, encoded but not
+    scored: the master is decoded from the same earlier start, so both sides are the very
+    picture the encoder saw, and the same number of frames is dropped from both before
+    scoring, so the scored frames are exactly the window's, paired frame by frame whatever
+    the frame rate. ``vmaf`` adds libvmaf (default model), which runs the graph on the
+    VMAF-capable FFmpeg (``quality_ffmpeg_path``)."""
+    if lead_in < 0 or (lead_in > 0 and not clips):
+        raise ValueError("a lead-in is only for clips, and not negative")
+    decoded = lead_in_chunk(window, lead_in)
+    skip = lead_in_frames(lead_in, plan.frame_rate) if lead_in > 0 else 0
+    reference = master_picture(probe, plan, decoded)
+    if skip:
+        reference = reference.trim(start_frame=skip)
     branches = reference.filter_multi_output("split", len(renditions))
     outputs = []
     files = []
     for n, rendition in enumerate(renditions):
         pair = scale_to(branches[n], rendition.rung).setpts("PTS-STARTPTS")
         refs = pair.filter_multi_output("split", 3 if vmaf else 2)
-        distorted = (
-            _rendition_input(rendition.path, None if clips else window)["v:0"]
-            .filter("format", "yuv420p")
-            .setpts("PTS-STARTPTS")
+        distorted = _rendition_input(rendition.path, None if clips else window)["v:0"].filter(
+            "format", "yuv420p"
         )
+        if skip:
+            distorted = distorted.trim(start_frame=skip)
+        distorted = distorted.setpts("PTS-STARTPTS")
         x_file, s_file, v_file = (work / f"{n}.{m}" for m in ("xpsnr.txt", "ssim.txt", "vmaf.json"))
         scored = ffmpeg.filter([distorted, refs[0]], "xpsnr", stats_file=str(x_file))
         scored = ffmpeg.filter([scored, refs[1]], "ssim", stats_file=str(s_file))
@@ -161,7 +200,7 @@ def score_window(
     argv = compile_command(ffmpeg.merge_outputs(*outputs))
     if vmaf:
         argv[0] = get_settings().quality_ffmpeg_path
-    seconds = window.duration if window.duration is not None else probe.duration or 0.0
+    seconds = decoded.duration if decoded.duration is not None else probe.duration or 0.0
     run_tool(argv, timeout=limits.wall_time_for(seconds))
     return [
         FrameScores(

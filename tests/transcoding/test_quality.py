@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from transcoding.ladder import (
     DEFAULT_PROFILE,
     LadderPlan,
     LadderProfile,
+    PerTitleSpec,
     RungSpec,
     load_profile,
     plan_ladder,
@@ -27,7 +29,14 @@ from transcoding.package import ContentKey, PackageResult, package_hls, variants
 from transcoding.per_title import Trial, measure_rates, rate_for_target, without_unprofitable_hevc
 from transcoding.policy import check_master
 from transcoding.probe import ProbeResult
-from transcoding.quality import sample_windows, score_renditions
+from transcoding.quality import (
+    clamped_lead_in,
+    lead_in_chunk,
+    lead_in_frames,
+    sample_windows,
+    score_renditions,
+    score_window,
+)
 from transcoding.steps import Step
 
 from .test_planning import source
@@ -137,6 +146,24 @@ def test_sampled_windows_start_on_gops_and_spread_over_the_film() -> None:
     assert windows[0].start < 1200 < windows[1].start
     assert windows[-1].start > 6000
     assert sample_windows(10.0, count=6, seconds=4.0, gop_seconds=2.0) == [Chunk(0, 0.0, None)]
+
+
+def test_probe_lead_in_is_whole_gops_and_stops_at_the_film_start() -> None:
+    assert PerTitleSpec().lead_in_seconds > 0  # the probe warms the encoder up by default
+    gop = 2.0
+    assert clamped_lead_in(Chunk(2, 10.0, 2.0), 4.0, gop_seconds=gop) == 4.0
+    assert clamped_lead_in(Chunk(2, 10.0, 2.0), 3.0, gop_seconds=gop) == 4.0  # whole GOPs
+    assert clamped_lead_in(Chunk(1, 2.0, 2.0), 4.0, gop_seconds=gop) == 2.0  # film start
+    assert clamped_lead_in(Chunk(0, 0.0, 2.0), 4.0, gop_seconds=gop) == 0.0  # at t=0: none
+    assert clamped_lead_in(Chunk(0, 0.0, None), 4.0, gop_seconds=gop) == 0.0  # probed whole
+    assert clamped_lead_in(Chunk(2, 10.0, 2.0), 0.0, gop_seconds=gop) == 0.0  # turned off
+    assert lead_in_chunk(Chunk(2, 10.0, 2.0), 4.0) == Chunk(2, 6.0, 6.0)
+    assert lead_in_chunk(Chunk(2, 10.0, 2.0), 0.0) == Chunk(2, 10.0, 2.0)
+    # The frames before the lead-in's end, exactly, whatever the rate.
+    assert lead_in_frames(2.0, Fraction(24)) == 48
+    assert lead_in_frames(2.0, Fraction(30000, 1001)) == 60  # 59.94 frames: 60 start before
+    assert lead_in_frames(20.0, Fraction(30000, 1001)) == 600  # 599.4
+    assert lead_in_frames(4.0, Fraction(25)) == 100
 
 
 # --- real FFmpeg on short clips ----------------------------------------------------------
@@ -298,3 +325,47 @@ def test_per_title_gives_flat_content_fewer_bits_than_grain(tmp_path: Path) -> N
     assert all(f < g for f, g in zip(rates["flat"], rates["grain"], strict=True)), rates
     assert rates["grain"] == [800_000, 250_000]  # grain never reaches 40 dB: the caps
     assert DEFAULT_PROFILE.per_title is not None  # on unless a profile turns it off
+
+
+@pytest.mark.slow
+@pytest.mark.backend_agnostic
+@pytest.mark.parametrize("rate", ["24", "30000/1001"])
+def test_probe_scores_exactly_the_window_after_its_lead_in(tmp_path: Path, rate: str) -> None:
+    """The probe encodes a lead-in before each scene and scores only the scene: a clip
+    whose lead-in is black and whose scene is the master scores as the master would if and
+    only if the lead-in frames are left out and the scene's frames are paired one to one."""
+    probe = make_clip(tmp_path / "master.mp4", f"testsrc2=s=640x360:r={rate}", seconds=8)
+    profile = SMALL.model_copy(update={"rungs": SMALL.rungs[:1], "hevc_rungs_min_height": None})
+    plan = plan_ladder(probe, profile)
+    assert plan.frame_rate == Fraction(rate)
+    window = Chunk(index=1, start=4.0, duration=2.0)
+    lead = clamped_lead_in(window, 2.0, gop_seconds=plan.gop_seconds)
+    assert lead == 2.0
+    encoded = lead_in_chunk(window, lead)
+    skip = lead_in_frames(lead, plan.frame_rate)
+    # What the probe's encoder sees for that range (input seek, constant rate), with the
+    # lead-in's frames painted black before encoding.
+    clip = tmp_path / "clip.mp4"
+    ffmpeg(
+        "-ss", f"{encoded.start}", "-t", f"{encoded.duration}", "-i", str(probe.path),
+        "-vf", f"fps={rate},format=yuv420p,"
+        f"drawbox=x=0:y=0:w=iw:h=ih:c=black:t=fill:enable='lt(n,{skip})'",
+        "-c:v", "libx264", "-preset", "ultrafast", "-crf", "8", "-g", "48", str(clip),
+    )  # fmt: skip
+    rendition = RenditionFile(plan.rungs[0], clip)
+    window_frames = lead_in_frames(6.0, plan.frame_rate) - lead_in_frames(4.0, plan.frame_rate)
+    assert window_frames == {"24": 48, "30000/1001": 60}[rate]
+
+    (work := tmp_path / "scored").mkdir()
+    (scores,) = score_window(probe, plan, [rendition], window, work, clips=True, lead_in=lead)
+    assert len(scores.xpsnr) == window_frames  # the window, no more, no fewer
+    assert min(scores.xpsnr) > 35, scores.xpsnr  # no black frame, none paired off by one
+
+    # The same clip scored with its lead-in: the black frames would drag the score down.
+    (whole := tmp_path / "whole").mkdir()
+    (with_lead,) = score_window(probe, plan, [rendition], encoded, whole, clips=True)
+    assert len(with_lead.xpsnr) == skip + window_frames
+    assert max(with_lead.xpsnr[:skip]) < 20
+    # The same frames score the same (XPSNR weighs a frame by its change from the one
+    # before, so only the window's first frame differs).
+    assert with_lead.xpsnr[skip + 1 :] == pytest.approx(scores.xpsnr[1:], abs=0.01)
