@@ -22,8 +22,11 @@ viewers = sessions x compression``), and the per-viewer request rate is measured
 run, in real (uncompressed) hours.
 
 Steps of rising audience (``AUDIENCE_STEPS``, equivalent viewers); each runs a ramp (all
-sessions start) and then a measured steady window (``BENCH_SECONDS``). A step passes with
-p99 < 100 ms and 0 errors (any non-2xx or socket error). The API's CPU time is read from
+sessions start within two heartbeat intervals, the premiere's burst) and, once every viewer
+has joined (start sequence and first heartbeat answered) and two more seconds have passed,
+a measured steady window (``BENCH_SECONDS``). The ramp is reported apart (``ramp_seconds``,
+``ramp_p99_ms``). A step passes with p99 < 100 ms in the window, 0 errors (any non-2xx or
+socket error, in the ramp or the window) and every viewer joined within a minute. The API's CPU time is read from
 /proc over the window. Last line: one JSON object with ``viewers_per_core`` (the largest
 passing step's viewers divided by the share of one core the API used for them),
 ``p99_ms`` at that step, ``cpu_ms_per_viewer_hour`` (API CPU per request answered times
@@ -58,6 +61,7 @@ STEPS = [
 CONNECTIONS = int(os.environ.get("CONNECTIONS", "64"))
 GOAL = 20_000
 P99_LIMIT_MS = 100.0
+RAMP_LIMIT_SECONDS = 60.0  # a step whose viewers have not all joined by then is measured anyway
 
 FILM_SECONDS = 7200.0
 HEARTBEAT_SECONDS = 30.0
@@ -246,6 +250,9 @@ class Connection:
 class Stats:
     measuring: bool = False
     latencies: list[float] = field(default_factory=list)
+    ramp_latencies: list[float] = field(default_factory=list)  # before the window
+    joined: int = 0  # viewers whose start sequence and first heartbeat were answered
+    stop_at: float = float("inf")  # set once the window's start is known
     errors: int = 0
     kinds: dict[str, int] = field(default_factory=dict)
     samples: list[str] = field(default_factory=list)
@@ -279,11 +286,14 @@ class Client:
             await self.pool.put(Connection(reader, writer))
             return 0, None
         await self.pool.put(conn)
+        in_ramp = not self.stats.measuring and self.stats.stop_at == float("inf")
+        if in_ramp:
+            self.stats.ramp_latencies.append(time.perf_counter() - wanted)
         if self.stats.measuring:
             self.stats.latencies.append(time.perf_counter() - wanted)
             self.stats.kinds[kind] = self.stats.kinds.get(kind, 0) + 1
-            if not 200 <= status < 300:
-                self.stats.errors += 1
+        if (in_ramp or self.stats.measuring) and not 200 <= status < 300:
+            self.stats.errors += 1  # an error in the ramp fails the step too
         if not 200 <= status < 300 and len(self.stats.samples) < 5:
             self.stats.samples.append(f"{kind} {path} -> {status}: {data[:200]!r}")
         if is_json:  # never by the first byte: a 16-byte content key may start with "{"
@@ -298,18 +308,22 @@ def auth(grant: str, device: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {grant}", "X-Device-Id": device}
 
 
-async def viewer(client: Client, n: int, data: dict[str, Any], stop_at: float, ramp: float) -> None:
+async def viewer(client: Client, n: int, data: dict[str, Any], ramp: float) -> None:
     c = COMPRESSION
+    stats = client.stats
+    joined = False
     rng = random.Random(n)
     login = {"Authorization": f"Bearer {data['access'][n]}", "X-Device-Id": f"device-{n}"}
     device = f"device-{n}"
     await asyncio.sleep(rng.uniform(0, ramp))
     position = rng.uniform(0, FILM_SECONDS - HEARTBEAT_SECONDS)  # joins mid-film
-    while time.monotonic() < stop_at:
+    while time.monotonic() < stats.stop_at:
         status, started = await client.call(
             "start", "POST", "/v1/playback/sessions", login, {"ticket_id": data["tickets"][n]}
         )
         if status != 201:
+            if not joined:
+                stats.joined += 1
             return
         sid, grant = started["session_id"], started["token"]
         base = f"/v1/playback/sessions/{sid}"
@@ -330,7 +344,7 @@ async def viewer(client: Client, n: int, data: dict[str, Any], stop_at: float, r
         seq = 0
         next_seek = position + rng.uniform(0, SEEK_EVERY_SECONDS)
         next_switch = position + rng.uniform(0, SWITCH_EVERY_SECONDS)
-        while position < FILM_SECONDS - HEARTBEAT_SECONDS and time.monotonic() < stop_at:
+        while position < FILM_SECONDS - HEARTBEAT_SECONDS and time.monotonic() < stats.stop_at:
             await asyncio.sleep(HEARTBEAT_SECONDS / c)
             position += HEARTBEAT_SECONDS
             seq += 1
@@ -345,6 +359,9 @@ async def viewer(client: Client, n: int, data: dict[str, Any], stop_at: float, r
                     "watched_seconds": HEARTBEAT_SECONDS / c,  # what the wall clock allows
                 },
             )
+            if not joined:
+                joined = True
+                stats.joined += 1
             if status != 200:
                 break
             grant = body["token"]
@@ -379,16 +396,25 @@ async def run_step(port: int, data: dict[str, Any], sessions: int) -> dict[str, 
     client = Client(port, CONNECTIONS, stats)
     await client.open()
     ramp = HEARTBEAT_SECONDS / COMPRESSION * 2
-    settle = ramp + 2.0
-    stop_at = time.monotonic() + settle + SECONDS
-    tasks = [asyncio.create_task(viewer(client, n, data, stop_at, ramp)) for n in range(sessions)]
-    await asyncio.sleep(settle)
+    started = time.monotonic()
+    tasks = [asyncio.create_task(viewer(client, n, data, ramp)) for n in range(sessions)]
+    # The steady window begins once every viewer has joined (start, refresh, playlists, keys
+    # and a first heartbeat answered) and two more seconds have passed: a premiere's burst
+    # of starts is reported apart (ramp_*), not mixed into the steady state it is measuring.
+    await asyncio.sleep(ramp)
+    while stats.joined < sessions and time.monotonic() - started < RAMP_LIMIT_SECONDS:
+        await asyncio.sleep(0.1)
+    ramp_backlog = stats.joined < sessions
+    await asyncio.sleep(2.0)
+    joined_after = time.monotonic() - started
+    stats.stop_at = time.monotonic() + SECONDS
     stats.measuring = True
     cpu0, t0 = api_cpu_seconds(API_PID), time.monotonic()
     await asyncio.sleep(SECONDS)
     stats.measuring = False
     cpu1, t1 = api_cpu_seconds(API_PID), time.monotonic()
     await asyncio.gather(*tasks)
+    ramp_lat = sorted(stats.ramp_latencies)
     lat = sorted(stats.latencies)
     wall = t1 - t0
     requests = len(lat)
@@ -415,6 +441,12 @@ async def run_step(port: int, data: dict[str, Any], sessions: int) -> dict[str, 
             (cpu1 - cpu0) * 1000 / max(requests, 1) * NOMINAL_REQUESTS_PER_VIEWER_HOUR, 1
         ),
         "kept_up": requests / viewer_hours >= 0.8 * NOMINAL_REQUESTS_PER_VIEWER_HOUR,
+        # The ramp: every viewer starting within `ramp` seconds (the premiere's burst).
+        "ramp_seconds": round(joined_after - 2.0, 1),
+        "ramp_p99_ms": round(ramp_lat[max(0, int(len(ramp_lat) * 0.99) - 1)] * 1000, 2)
+        if ramp_lat
+        else 0.0,
+        "ramp_backlog": ramp_backlog,
         "mix": stats.kinds,
         "samples": stats.samples,
     }
@@ -503,7 +535,11 @@ def main() -> None:
         try:
             for step in STEPS:
                 result = asyncio.run(run_step(port, data, int(step / COMPRESSION)))
-                result["passes"] = result["p99_ms"] < P99_LIMIT_MS and result["errors"] == 0
+                result["passes"] = (
+                    result["p99_ms"] < P99_LIMIT_MS
+                    and result["errors"] == 0
+                    and not result["ramp_backlog"]
+                )
                 print(json.dumps(result))
                 results.append(result)
                 if not result["passes"]:
