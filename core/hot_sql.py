@@ -35,6 +35,7 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
 Processor = Callable[[Any], Any] | None
+_CURSOR = "pocketcinema_hot_cursor"
 
 
 class HotStatement:
@@ -99,6 +100,7 @@ class _Compiled:
         # Result processors can depend on the driver's type code of each column (PostgreSQL
         # numerics), so they are made from the first result's description.
         self.result: list[Processor] | None = None
+        self.plain = False  # no column needs a processor
 
     def processors(self, description: Sequence[Any]) -> list[Processor]:
         if self.result is None:
@@ -106,6 +108,7 @@ class _Compiled:
                 column.type._cached_result_processor(self.dialect, described[1])
                 for column, described in zip(self.columns, description, strict=True)
             ]
+            self.plain = all(process is None for process in self.result)
         return self.result
 
     def parameters(self, given: Mapping[str, Any]) -> dict[str, Any] | list[Any]:
@@ -120,9 +123,13 @@ class _Compiled:
 
     def run(self, connection: Connection, given: Mapping[str, Any]) -> list[Any]:
         params = self.parameters(given)
-        raw = connection.connection.driver_connection
-        assert raw is not None  # noqa: S101 (a live connection of the session's pool)
-        cursor = raw.cursor()
+        pooled = connection.connection
+        raw = pooled.dbapi_connection
+        # One cursor per pooled connection, kept in the pool's record of it (cleared when the
+        # connection is replaced); checked against the connection it belongs to all the same.
+        cursor = pooled.info.get(_CURSOR)
+        if cursor is None or cursor.connection is not raw:
+            cursor = pooled.info[_CURSOR] = pooled.cursor()
         dispatch = connection.dispatch
         try:
             if dispatch.before_cursor_execute:
@@ -136,13 +143,12 @@ class _Compiled:
             # SQLAlchemy's own handling, as for any statement it runs: the handle_error
             # listeners, disconnect detection and invalidation of a dropped connection, and
             # the driver's error raised as SQLAlchemy's (IntegrityError, OperationalError…).
+            pooled.info.pop(_CURSOR, None)
             connection._handle_dbapi_exception(error, self.sql, params, cursor, None)
-        finally:
-            cursor.close()
         if self.row is None or not fetched:
             return []
         processors = self.processors(description)
-        if all(process is None for process in processors):
+        if self.plain:
             return [self.row._make(values) for values in fetched]
         return [
             self.row._make(
