@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import weakref
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -73,7 +74,14 @@ class GroupCommit:
     async def run(self, work: Callable[[Session], T]) -> T:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._waiting.append((work, future))
+        # The work runs on a decision thread in its own request's context (request id for
+        # the logs), as the framework's threadpool would run it.
+        context = contextvars.copy_context()
+
+        def in_context(session: Session) -> T:
+            return context.run(work, session)
+
+        self._waiting.append((in_context, future))
         # Launched at the end of this turn of the event loop, not at once: the requests
         # whose bytes arrived together (the server reads every ready socket in one turn)
         # then go as one group instead of one thread hop, transaction and commit each.
@@ -92,11 +100,17 @@ class GroupCommit:
         while self._waiting and self._in_flight < settings.playback_heartbeat_batches_in_flight:
             group = self._waiting[: settings.playback_heartbeat_batch_max]
             del self._waiting[: len(group)]
-            self._in_flight += 1
             works = [work for work, _ in group]
-            task = asyncio.get_running_loop().run_in_executor(
-                _decision_threads(), transact_together, works
-            )
+            try:
+                task = asyncio.get_running_loop().run_in_executor(
+                    _decision_threads(), transact_together, works
+                )
+            except Exception as error:  # no thread to run it (shutting down): say so
+                for _, future in group:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            self._in_flight += 1
             task.add_done_callback(partial(self._finished, group))
 
     def _finished(

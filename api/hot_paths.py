@@ -37,12 +37,13 @@ from typing import Any, cast
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.limits import read_body, replay_body
+from api.limits import read_body, refuse_too_large, replay_body
 from api.routes import playback
+from core.settings import get_settings
 
 Endpoint = Callable[..., Awaitable[Response]]
 _PARAM = re.compile(r"{(\w+)(?::\w+)?}")
@@ -112,7 +113,16 @@ class HotPaths:
     ) -> None:
         """A decision: its body parsed here, or the request handed to the router as sent."""
         model, optional = body
-        raw = await read_body(receive) or b""  # the request limits capped it already
+        # The request limits, outside this layer, have capped and depth-checked it already;
+        # the cap again here so the lane never depends on their being installed.
+        cap = get_settings().max_json_body_bytes
+        try:
+            raw = await read_body(receive, cap)
+        except ClientDisconnect:
+            return  # nobody to answer, and nothing of the request is run
+        if raw is None:
+            await refuse_too_large(send, scope, cap)
+            return
         parsed = _parse_body(scope, raw, model, optional)
         if parsed is _UNPARSED:
             await self.app(scope, replay_body(raw, receive), send)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from itertools import accumulate
 
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from catalog.artwork import MAX_ARTWORK_BYTES
@@ -134,7 +135,7 @@ class RequestLimits:
                 await _refuse(send, scope, 400, "bad_request", "Content-Length is not a number")
                 return
             if declared > cap:
-                await _too_large(send, scope, cap)
+                await refuse_too_large(send, scope, cap)
                 return
         if method in _NO_BODY and length_header is None:
             await self.app(scope, receive, send)
@@ -142,9 +143,12 @@ class RequestLimits:
         if not buffered:
             await self.app(scope, _counting(receive, cap), send)
             return
-        body = await read_body(receive, cap)
+        try:
+            body = await read_body(receive, cap)
+        except ClientDisconnect:
+            return  # nobody to answer, and nothing of the request is run
         if body is None:
-            await _too_large(send, scope, cap)
+            await refuse_too_large(send, scope, cap)
             return
         if body and json_depth_exceeds(body, caps.json_depth):
             await _refuse(
@@ -174,13 +178,15 @@ def _counting(receive: Receive, cap: int) -> Receive:
 
 
 async def read_body(receive: Receive, cap: int | None = None) -> bytes | None:
-    """The whole body, or None as soon as it passes ``cap`` (the rest is never read)."""
+    """The whole body, or None as soon as it passes ``cap`` (the rest is never read).
+    Raises ``ClientDisconnect`` if the client goes away before the end: a partial body must
+    never reach a route as if it were whole."""
     chunks: list[bytes] = []
     received = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            break  # the client went away; the app sees an empty body and answers nobody
+            raise ClientDisconnect
         chunk = message.get("body", b"")
         received += len(chunk)
         if cap is not None and received > cap:
@@ -239,7 +245,7 @@ def json_depth_exceeds(body: bytes, limit: int) -> bool:
 _CHUNK = 64 * 1024
 
 
-async def _too_large(send: Send, scope: Scope, cap: int) -> None:
+async def refuse_too_large(send: Send, scope: Scope, cap: int) -> None:
     await _refuse(
         send, scope, 413, "payload_too_large", f"the request body may be at most {cap} bytes"
     )

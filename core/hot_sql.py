@@ -11,7 +11,8 @@ columns) and then hands the driver the SQL and the processed parameters directly
 connection and in the transaction of the session that asks.
 
 What SQLAlchemy would have done around the call is kept: ``before_cursor_execute`` and
-``after_cursor_execute`` listeners see the statement (tests count statements that way), and
+``after_cursor_execute`` listeners see the statement (tests count statements that way; they
+get no execution context, and a listener that rewrites the statement is not heeded), and
 an error goes through the connection's own error handling (``handle_error`` listeners, the
 driver's error raised as SQLAlchemy's, a connection the server dropped invalidated, so
 :func:`core.db.transact` replaces it and runs the transaction again).
@@ -44,17 +45,18 @@ class HotStatement:
     def __init__(self, build: Callable[[str], ClauseElement]) -> None:
         """``build(dialect_name)`` makes the statement (it may differ by dialect)."""
         self._build = build
-        self._compiled: dict[str, _Compiled] = {}
+        self._compiled: dict[tuple[str, str], _Compiled] = {}
         self._lock = Lock()
 
     def _for(self, dialect: Dialect) -> _Compiled:
+        key = (dialect.name, dialect.driver)  # SQL and processors are the driver's
         try:
-            return self._compiled[dialect.name]
+            return self._compiled[key]
         except KeyError:
             with self._lock:
-                if dialect.name not in self._compiled:
-                    self._compiled[dialect.name] = _Compiled(self._build(dialect.name), dialect)
-                return self._compiled[dialect.name]
+                if key not in self._compiled:
+                    self._compiled[key] = _Compiled(self._build(dialect.name), dialect)
+                return self._compiled[key]
 
     def rows(self, connection: Connection, params: Mapping[str, Any]) -> list[Any]:
         """Every row, as named tuples (attribute access by column key, as SQLAlchemy's
@@ -80,13 +82,24 @@ class _Compiled:
         compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
         self.sql = str(compiled)
         self.dialect = dialect
+        # What this runner does not do, refused when compiling rather than sent as NULL:
+        # column defaults and onupdate values computed in Python (SQLAlchemy prefetches
+        # them), callable bind values, IN lists.
+        if compiled.insert_prefetch or compiled.update_prefetch:
+            names = [c.key for c in (*compiled.insert_prefetch, *compiled.update_prefetch)]
+            raise ValueError(f"hot statements take every column explicitly; missing {names}")
         # (name in the SQL, key the caller passes, whether it must, fixed value, processor)
         self.binds: list[tuple[str, str, bool, Any, Processor]] = []
+        processors: dict[str, Processor] = {}
         for bind, name in compiled.bind_names.items():
-            if bind.expanding:
-                raise ValueError(f"{name}: IN lists are not for hot statements")
-            fixed = None if bind.required or bind.callable is not None else bind.value
+            if bind.expanding or bind.callable is not None:
+                raise ValueError(f"{name}: IN lists and callable values are not supported")
             process = bind.type._cached_bind_processor(dialect)
+            # One name used in several places must be processed the same everywhere: the
+            # SQL sends one value for it.
+            if processors.setdefault(name, process) is not process:
+                raise ValueError(f"{name}: one parameter used with different types")
+            fixed = None if bind.required else bind.value
             self.binds.append((name, bind.key, bind.required, fixed, process))
         self.positional: Sequence[str] | None = (
             list(compiled.positiontup or []) if compiled.positional else None
@@ -96,6 +109,9 @@ class _Compiled:
         self.row: Any = None
         if columns is not None:
             keys = [str(key) for key in columns.keys()]  # noqa: SIM118 (a ColumnCollection)
+            if len(set(keys)) != len(keys):
+                raise ValueError(f"result columns must have distinct names: {keys}")
+            # rename: anonymous columns (a scalar subquery) get positional names.
             self.row = namedtuple("Row", keys, rename=True)  # type: ignore[misc]
         # Result processors can depend on the driver's type code of each column (PostgreSQL
         # numerics), so they are made from the first result's description.

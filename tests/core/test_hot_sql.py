@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Table, bindparam, event, insert, select
+from sqlalchemy import Table, bindparam, event, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from boxoffice.models import TicketWatch
@@ -130,3 +130,23 @@ def test_threads_racing_to_first_use_compile_it_once() -> None:
     with ThreadPoolExecutor(6) as pool:
         assert list(pool.map(ask, range(6))) == [None] * 6
     assert builds == [get_engine().dialect.name]
+
+
+def test_what_it_cannot_do_is_refused_when_compiled_not_sent_as_null() -> None:
+    """A column default computed in Python (``updated_at``) would be sent as NULL, and one
+    name used with two types would get one processor: both refused at first use."""
+    no_updated_at = HotStatement(
+        lambda _: insert(TABLE).values(
+            {TABLE.c[n]: bindparam(n) for n in ("ticket_id", "title_id", "territory", "watched_seconds")}
+        )
+    )  # fmt: skip
+    mixed = HotStatement(
+        lambda _: select(TABLE.c.ticket_id).where(
+            TABLE.c.updated_at < bindparam("at"), func.length(bindparam("at")) > 0
+        )
+    )
+    with unit_of_work() as session:
+        with pytest.raises(ValueError, match="updated_at"):
+            no_updated_at.execute(session.connection(), _row("f" * 32))
+        with pytest.raises(ValueError, match="different types"):
+            mixed.first(session.connection(), {"at": AT})

@@ -5,8 +5,11 @@ routes."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+from collections.abc import Iterator
+from typing import Any
 
 from fastapi.testclient import TestClient
 from starlette.types import Receive, Scope, Send
@@ -175,3 +178,55 @@ def test_the_lane_is_built_from_the_declared_routes_and_is_the_innermost_middlew
     assert answer.headers["x-content-type-options"] == "nosniff"
     metrics = viewing.client.get("/metrics").text
     assert 'route="/v1/playback/sessions/{session_id}/keys/{key_id}"' in metrics
+
+
+def _leave_mid_body(app: Any, path: str, headers: list[tuple[bytes, bytes]]) -> list[Any]:
+    """A POST whose client sends part of its body and goes away; what the app sent back."""
+    sent: list[dict[str, Any]] = []
+    messages: Iterator[dict[str, Any]] = iter(
+        [
+            {"type": "http.request", "body": b'{"seq": 1, "position_seconds": 2', "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+    )  # fmt: skip
+
+    async def receive() -> dict[str, Any]:
+        return next(messages)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80),
+    }
+    asyncio.run(app(scope, receive, send))
+    return sent
+
+
+def test_a_decision_whose_client_leaves_mid_body_is_not_run(viewing: Viewing) -> None:
+    """A partial body is never taken for a whole one: through the lane and through the
+    router, nothing is answered and the heartbeat is not counted."""
+    body = started(viewing)
+    sid = body["session_id"]
+    grant = viewing.grant_headers(body["token"])
+    headers = [(k.lower().encode(), v.encode()) for k, v in grant.items()]
+    headers += [(b"content-type", b"application/json"), (b"host", b"testserver")]
+    path = f"/v1/playback/sessions/{sid}/heartbeat"
+    for app in (create_app(), create_app(fast_hot_paths=False)):
+        assert _leave_mid_body(app, path, headers) == []
+    counted = viewing.client.post(
+        path, headers=grant, json={"seq": 1, "position_seconds": 2.0, "watched_seconds": 2.0}
+    )
+    assert counted.status_code == 200
+    assert counted.json()["recorded"] is True  # seq 1 had not been counted

@@ -187,3 +187,24 @@ def test_a_connection_the_server_dropped_is_replaced_and_the_heartbeat_counts_on
     with unit_of_work() as session:
         count = session.scalar(select(func.count()).where(ViewHeartbeat.playback_session_id == sid))
         assert count == 2
+
+
+def test_each_work_runs_in_its_own_requests_context(db: None) -> None:
+    """Decision threads see the request's context variables (its request id in the logs),
+    each work its own, also when they share a group."""
+    from core.logs import request_id_var
+
+    groups = GroupCommit()
+
+    def work(session: Session) -> str | None:
+        session.execute(select(1))
+        return request_id_var.get()
+
+    async def ask(request_id: str) -> str | None:
+        request_id_var.set(request_id)
+        return await groups.run(work)
+
+    async def together() -> list[str | None]:
+        return list(await asyncio.gather(ask("req-1"), ask("req-2"), ask("req-3")))
+
+    assert asyncio.run(together()) == ["req-1", "req-2", "req-3"]
