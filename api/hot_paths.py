@@ -37,11 +37,11 @@ from typing import Any, cast
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.limits import read_body, refuse_too_large, replay_body
+from api.limits import body_within, replay_body
 from api.routes import playback
 from core.settings import get_settings
 
@@ -116,12 +116,8 @@ class HotPaths:
         # The request limits, outside this layer, have capped and depth-checked it already;
         # the cap again here so the lane never depends on their being installed.
         cap = get_settings().max_json_body_bytes
-        try:
-            raw = await read_body(receive, cap)
-        except ClientDisconnect:
-            return  # nobody to answer, and nothing of the request is run
+        raw = await body_within(scope, receive, send, cap)
         if raw is None:
-            await refuse_too_large(send, scope, cap)
             return
         parsed = _parse_body(scope, raw, model, optional)
         if parsed is _UNPARSED:

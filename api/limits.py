@@ -135,7 +135,7 @@ class RequestLimits:
                 await _refuse(send, scope, 400, "bad_request", "Content-Length is not a number")
                 return
             if declared > cap:
-                await refuse_too_large(send, scope, cap)
+                await _refuse_too_large(send, scope, cap)
                 return
         if method in _NO_BODY and length_header is None:
             await self.app(scope, receive, send)
@@ -143,12 +143,8 @@ class RequestLimits:
         if not buffered:
             await self.app(scope, _counting(receive, cap), send)
             return
-        try:
-            body = await read_body(receive, cap)
-        except ClientDisconnect:
-            return  # nobody to answer, and nothing of the request is run
+        body = await body_within(scope, receive, send, cap)
         if body is None:
-            await refuse_too_large(send, scope, cap)
             return
         if body and json_depth_exceeds(body, caps.json_depth):
             await _refuse(
@@ -195,6 +191,19 @@ async def read_body(receive: Receive, cap: int | None = None) -> bytes | None:
         if not message.get("more_body", False):
             break
     return b"".join(chunks)
+
+
+async def body_within(scope: Scope, receive: Receive, send: Send, cap: int) -> bytes | None:
+    """The whole body, or None once the request is dealt with: answered 413 when it passes
+    ``cap``, or dropped when the client went away before its end (nobody to answer, and
+    nothing of the request is run)."""
+    try:
+        body = await read_body(receive, cap)
+    except ClientDisconnect:
+        return None
+    if body is None:
+        await _refuse_too_large(send, scope, cap)
+    return body
 
 
 def replay_body(body: bytes, receive: Receive) -> Receive:
@@ -245,7 +254,7 @@ def json_depth_exceeds(body: bytes, limit: int) -> bool:
 _CHUNK = 64 * 1024
 
 
-async def refuse_too_large(send: Send, scope: Scope, cap: int) -> None:
+async def _refuse_too_large(send: Send, scope: Scope, cap: int) -> None:
     await _refuse(
         send, scope, 413, "payload_too_large", f"the request body may be at most {cap} bytes"
     )

@@ -173,6 +173,7 @@ def _run_api(host: str, port: int, children: list[subprocess.Popen[bytes]] | Non
 
     from api.app import create_app
     from api.metrics import exposition_registry
+    from core.heap import freeze_startup_heap
     from core.metrics import serve_metrics
     from core.settings import get_settings
 
@@ -211,6 +212,7 @@ def _run_api(host: str, port: int, children: list[subprocess.Popen[bytes]] | Non
         # h11 parser; with httptools api/limits.py refuses the same requests with a 431).
         h11_max_incomplete_event_size=settings.max_header_bytes + 1024,
     )
+    freeze_startup_heap()  # after the app is built: core/heap.py says why
     try:
         Server(config).run()
     finally:

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from tests.conftest import free_port
+from tests.helpers import asgi_request
 
 MiB = 1024 * 1024
 
@@ -42,27 +43,7 @@ def call(
     method: str, path: str, headers: list[tuple[bytes, bytes]], receive: Upload
 ) -> tuple[int, dict[bytes, bytes], dict[str, Any]]:
     """One request straight into the ASGI app, as a server would make it."""
-    app = create_app()
-    sent: list[dict[str, Any]] = []
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver"), *headers],
-        "client": ("127.0.0.1", 5000),
-        "server": ("testserver", 80),
-    }
-    asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
+    sent = asgi_request(create_app(), method, path, [(b"host", b"testserver"), *headers], receive)
     start = sent[0]
     body = b"".join(m.get("body", b"") for m in sent[1:])
     return start["status"], dict(start["headers"]), json.loads(body)

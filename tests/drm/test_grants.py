@@ -74,6 +74,18 @@ def test_forged_tampered_and_expired_grants_are_refused() -> None:
     assert grants.decode(old, secret=SECRET, grace_seconds=60).session_id == "cd" * 16
 
 
+def test_remembered_grants_stay_bounded_and_evicted_ones_still_verify() -> None:
+    """Every remembered grant is walked by each full garbage collection (drm/grants.py): the
+    memory of verified tokens stays bounded however many grants a premiere issues."""
+    first = grants.encode(a_grant(), secret=SECRET)
+    grants.decode(first, secret=SECRET)
+    for n in range(grants._VERIFIED_MAX + 10):
+        grants.decode(grants.encode(a_grant(ticket_id=f"t{n}"), secret=SECRET), secret=SECRET)
+    assert len(grants._verified) <= grants._VERIFIED_MAX
+    assert (first, SECRET) not in grants._verified  # the oldest went first
+    assert grants.decode(first, secret=SECRET) == a_grant()  # and is simply verified again
+
+
 def _node() -> str:
     found = shutil.which("node") or shutil.which("nodejs")
     if found is None:

@@ -5,7 +5,6 @@ routes."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from api.app import create_app
 from api.hot_paths import HotPaths
 from api.middleware import RequestContextMiddleware
 from api.routes import playback as routes
+from tests.helpers import asgi_request
 from tests.playback.conftest import Viewing
 from tests.playback.test_playback_api import key_uri, path_of, started
 
@@ -182,7 +182,6 @@ def test_the_lane_is_built_from_the_declared_routes_and_is_the_innermost_middlew
 
 def _leave_mid_body(app: Any, path: str, headers: list[tuple[bytes, bytes]]) -> list[Any]:
     """A POST whose client sends part of its body and goes away; what the app sent back."""
-    sent: list[dict[str, Any]] = []
     messages: Iterator[dict[str, Any]] = iter(
         [
             {"type": "http.request", "body": b'{"seq": 1, "position_seconds": 2', "more_body": True},
@@ -193,25 +192,7 @@ def _leave_mid_body(app: Any, path: str, headers: list[tuple[bytes, bytes]]) -> 
     async def receive() -> dict[str, Any]:
         return next(messages)
 
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers,
-        "client": ("127.0.0.1", 5000),
-        "server": ("testserver", 80),
-    }
-    asyncio.run(app(scope, receive, send))
-    return sent
+    return asgi_request(app, "POST", path, headers, receive)
 
 
 def test_a_decision_whose_client_leaves_mid_body_is_not_run(viewing: Viewing) -> None:
