@@ -258,6 +258,7 @@ class Stats:
     stop_at: float = float("inf")  # set once the window's start is known
     errors: int = 0
     kinds: dict[str, int] = field(default_factory=dict)
+    by_kind: dict[str, list[float]] = field(default_factory=dict)  # latencies in the window
     samples: list[str] = field(default_factory=list)
 
 
@@ -293,8 +294,10 @@ class Client:
         if in_ramp:
             self.stats.ramp_latencies.append(time.perf_counter() - wanted)
         if self.stats.measuring:
-            self.stats.latencies.append(time.perf_counter() - wanted)
+            took = time.perf_counter() - wanted
+            self.stats.latencies.append(took)
             self.stats.kinds[kind] = self.stats.kinds.get(kind, 0) + 1
+            self.stats.by_kind.setdefault(kind, []).append(took)
         if (in_ramp or self.stats.measuring) and not 200 <= status < 300:
             self.stats.errors += 1  # an error in the ramp fails the step too
         if not 200 <= status < 300 and len(self.stats.samples) < 5:
@@ -425,7 +428,7 @@ async def run_step(port: int, data: dict[str, Any], sessions: int) -> dict[str, 
     # Each wall second is COMPRESSION real seconds for each session: sessions x COMPRESSION
     # viewers watching for the window's (wall) length.
     viewer_hours = equivalent * wall / 3600.0
-    p99 = lat[max(0, int(len(lat) * 0.99) - 1)] * 1000 if lat else 0.0
+    p99 = _p99_ms(lat)
     return {
         "equivalent_viewers": int(equivalent),
         "sessions": sessions,
@@ -433,7 +436,7 @@ async def run_step(port: int, data: dict[str, Any], sessions: int) -> dict[str, 
         "rps": round(requests / wall, 1),
         "requests_per_viewer_hour": round(requests / viewer_hours, 1),
         "p50_ms": round(lat[len(lat) // 2] * 1000, 2) if lat else 0.0,
-        "p99_ms": round(p99, 2),
+        "p99_ms": p99,
         "errors": stats.errors,
         "api_cpu_utilisation": round((cpu1 - cpu0) / wall, 3),
         # Per request answered, times what a viewer asks per hour when the server keeps up:
@@ -446,13 +449,16 @@ async def run_step(port: int, data: dict[str, Any], sessions: int) -> dict[str, 
         "kept_up": requests / viewer_hours >= 0.8 * NOMINAL_REQUESTS_PER_VIEWER_HOUR,
         # The ramp: every viewer starting within `ramp` seconds (the premiere's burst).
         "ramp_seconds": round(joined_after - 2.0, 1),
-        "ramp_p99_ms": round(ramp_lat[max(0, int(len(ramp_lat) * 0.99) - 1)] * 1000, 2)
-        if ramp_lat
-        else 0.0,
+        "ramp_p99_ms": _p99_ms(ramp_lat),
         "ramp_backlog": ramp_backlog,
         "mix": stats.kinds,
+        "p99_by_kind_ms": {k: _p99_ms(sorted(v)) for k, v in sorted(stats.by_kind.items())},
         "samples": stats.samples,
     }
+
+
+def _p99_ms(ordered: list[float]) -> float:
+    return round(ordered[max(0, int(len(ordered) * 0.99) - 1)] * 1000, 2) if ordered else 0.0
 
 
 API_PID = 0

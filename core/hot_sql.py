@@ -107,12 +107,14 @@ class _Compiled:
         columns = getattr(statement, "exported_columns", None)
         self.columns: list[Any] = list(columns) if columns is not None else []
         self.row: Any = None
-        if columns is not None:
+        self.returns_rows = False
+        if columns is not None and len(columns) > 0:
             keys = [str(key) for key in columns.keys()]  # noqa: SIM118 (a ColumnCollection)
             if len(set(keys)) != len(keys):
                 raise ValueError(f"result columns must have distinct names: {keys}")
             # rename: anonymous columns (a scalar subquery) get positional names.
             self.row = namedtuple("Row", keys, rename=True)  # type: ignore[misc]
+            self.returns_rows = True
         # Result processors can depend on the driver's type code of each column (PostgreSQL
         # numerics), so they are made from the first result's description.
         self.result: list[Processor] | None = None
@@ -153,17 +155,20 @@ class _Compiled:
             cursor.execute(self.sql, params)
             if dispatch.after_cursor_execute:
                 dispatch.after_cursor_execute(connection, cursor, self.sql, params, None, False)
-            description = cursor.description
-            fetched = cursor.fetchall() if description is not None else []
+            # Whether rows come back is known from the statement; the description is read
+            # only for the first result (psycopg builds it anew on every read).
+            fetched = cursor.fetchall() if self.returns_rows else []
+            if fetched and self.result is None:
+                self.processors(cursor.description)
         except Exception as error:
             # SQLAlchemy's own handling, as for any statement it runs: the handle_error
             # listeners, disconnect detection and invalidation of a dropped connection, and
             # the driver's error raised as SQLAlchemy's (IntegrityError, OperationalError…).
             pooled.info.pop(_CURSOR, None)
             connection._handle_dbapi_exception(error, self.sql, params, cursor, None)
-        if self.row is None or not fetched:
+        if not fetched:
             return []
-        processors = self.processors(description)
+        processors = cast(list[Processor], self.result)
         if self.plain:
             return [self.row._make(values) for values in fetched]
         return [

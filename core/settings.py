@@ -188,10 +188,15 @@ class Settings(BaseSettings):
     # and a transaction that failed that way before committing is run once more).
     database_pool_recycle_seconds: int = Field(default=1800, ge=1, le=86_400)
     # Heartbeats that arrive while the previous ones are being decided are decided together
-    # in one transaction (one commit), at most this many; 1 turns grouping off.
-    playback_heartbeat_batch_max: int = Field(default=64, ge=1, le=1000)
+    # in one transaction (one commit), at most this many; 1 turns grouping off. Every
+    # heartbeat of a group is answered when the group commits: larger groups save commits
+    # and make each answer wait longer.
+    playback_heartbeat_batch_max: int = Field(default=16, ge=1, le=1000)
     # How many heartbeat groups are decided at once (each holds one connection and thread).
-    playback_heartbeat_batches_in_flight: int = Field(default=8, ge=1, le=64)
+    # Two keep one group's Python running while the other waits for the database; more
+    # threads only contend for the interpreter's lock when the database answers in tens of
+    # microseconds (docs/playback.md). Raise it when the database is a network hop away.
+    playback_heartbeat_batches_in_flight: int = Field(default=2, ge=1, le=64)
     broker_url: str = ""  # default: sqla+sqlite:///<data_dir>/broker.db
     outbox_sweep_seconds: float = Field(default=30.0, gt=0)
     outbox_republish_after_seconds: float = Field(default=60.0, gt=0)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import itertools
 import json
@@ -95,7 +94,7 @@ def _unb64(text: str) -> bytes:
 
 
 def _mac(secret: bytes, payload: str) -> str:
-    digest = hmac.new(secret, f"{VERSION}.{payload}".encode("ascii"), hashlib.sha256).digest()
+    digest = hmac.digest(secret, f"{VERSION}.{payload}".encode("ascii"), "sha256")
     return _b64(digest[:MAC_BYTES])
 
 
@@ -128,7 +127,12 @@ def encode(grant: Grant, *, secret: bytes | None = None) -> str:
     if grant.protection != "aes128":
         body["pr"] = grant.protection
     payload = _b64(json.dumps(body, separators=(",", ":")).encode())
-    return f"{payload}.{_mac(secret or _secret(), payload)}"
+    key = secret or _secret()
+    token = f"{payload}.{_mac(key, payload)}"
+    # The player's next request carries this token: it is remembered as issued, so its
+    # first use is not verified again (what we signed is what the token says).
+    _remember((token, key), grant)
+    return token
 
 
 class GrantExpired(NotAuthenticated):
