@@ -400,8 +400,9 @@ def serve(app: str, env: dict[str, str], factory: bool) -> tuple[subprocess.Pope
     argv = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
     argv += ["--workers", "1", "--log-level", "warning", "--no-access-log"]
     # As `pocketcinema serve` runs it: client addresses are core.geo's business (trusted
-    # proxies only), not uvicorn's. The same flags for the bare endpoint and the API.
-    argv.append("--no-proxy-headers")
+    # proxies only), not uvicorn's, and a response's head and body leave in one write
+    # (api/http_server.py). The same server and flags for the bare endpoint and the API.
+    argv += ["--no-proxy-headers", "--http", "api.http_server:OneWriteHttpProtocol"]
     if factory:
         argv.append("--factory")
     proc = subprocess.Popen(

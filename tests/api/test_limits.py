@@ -16,6 +16,7 @@ import uvicorn
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.http_server import OneWriteHttpProtocol
 from tests.conftest import free_port
 from tests.helpers import asgi_request
 
@@ -132,7 +133,12 @@ def test_header_floods_are_refused(client: TestClient) -> None:
 def server(db: None) -> Iterator[int]:
     port = free_port()
     config = uvicorn.Config(
-        create_app(), host="127.0.0.1", port=port, log_config=None, access_log=False
+        create_app(),
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        access_log=False,
+        http=OneWriteHttpProtocol,  # as `pocketcinema api` serves
     )
     instance = uvicorn.Server(config)
     thread = threading.Thread(target=instance.run, daemon=True)
