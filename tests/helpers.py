@@ -270,3 +270,38 @@ def asgi_request(
     }
     asyncio.run(app(scope, receive, send))
     return sent
+
+
+@contextmanager
+def served_on_loopback(app: Any, port: int | None = None, http: Any = None) -> Iterator[int]:
+    """``app`` under uvicorn in a thread on a loopback port, with the protocol (or ``http``)
+    and options ``pocketcinema api`` serves with, until the block ends; yields the port."""
+    import threading
+
+    import uvicorn
+
+    from api.http_server import OneWriteHttpProtocol
+    from tests.conftest import free_port
+
+    port = port or free_port()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+        http=http or OneWriteHttpProtocol,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)

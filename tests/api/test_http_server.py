@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 
 from api.app import create_app
 from api.http_server import PASS_THROUGH_BYTES, OneWriteHttpProtocol, OneWritePerTurn
-from tests.conftest import free_port
+from tests.helpers import served_on_loopback
 
 
 class Socketish:
@@ -156,19 +153,8 @@ async def streamed(scope: Any, receive: Any, send: Any) -> None:
 
 
 def _serve(app: Any) -> Iterator[int]:
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, access_log=False, http=Recording
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield port
-    server.should_exit = True
-    thread.join(10)
+    with served_on_loopback(app, http=Recording) as port:
+        yield port
 
 
 @pytest.fixture

@@ -6,19 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.http_server import OneWriteHttpProtocol
-from tests.conftest import free_port
-from tests.helpers import asgi_request
+from tests.helpers import asgi_request, served_on_loopback
 
 MiB = 1024 * 1024
 
@@ -131,24 +126,8 @@ def test_header_floods_are_refused(client: TestClient) -> None:
 
 @pytest.fixture
 def server(db: None) -> Iterator[int]:
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(),
-        host="127.0.0.1",
-        port=port,
-        log_config=None,
-        access_log=False,
-        http=OneWriteHttpProtocol,  # as `pocketcinema api` serves
-    )
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not instance.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield port
-    instance.should_exit = True
-    thread.join(10)
+    with served_on_loopback(create_app()) as port:
+        yield port
 
 
 def raw_request(port: int, head: bytes, body: bytes = b"") -> bytes:

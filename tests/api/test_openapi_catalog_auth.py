@@ -3,37 +3,22 @@ client does. (The documentation rules of every route: tests/api/test_contract.py
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 
 from api.app import create_app
-from tests.conftest import Configure, free_port
-from tests.helpers import IP_IN, create_licensed_title, create_studio
+from tests.conftest import Configure
+from tests.helpers import IP_IN, create_licensed_title, create_studio, served_on_loopback
 
 
 @pytest.fixture
 def live_server(db: None, configure: Configure) -> Iterator[str]:
     # The server's own loopback peer is our "proxy" here.
     configure(trusted_proxies="127.0.0.0/8")
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_config=None)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
+    with served_on_loopback(create_app()) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def test_country_through_a_real_server_behind_a_trusted_proxy(live_server: str) -> None:

@@ -4,19 +4,22 @@ webhook delivered twenty times at once."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from api.app import create_app
 from payments.models import LedgerEntry, PaymentEvent
-from tests.conftest import free_port
-from tests.helpers import auth_header, create_licensed_title, create_studio, create_user
+from tests.helpers import (
+    auth_header,
+    create_licensed_title,
+    create_studio,
+    create_user,
+    served_on_loopback,
+)
 from tests.payments.fake_stripe import API_KEY, FakeStripe, sign
 from tests.payments.support import count, ledger, ticket
 from tickets.models import Ticket
@@ -28,20 +31,8 @@ N = 20
 @pytest.fixture
 def server(stripe_fake: FakeStripe) -> Iterator[str]:
     """The API under uvicorn on loopback, so requests overlap for real (thread pool)."""
-    port = free_port()
-    config = uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
-    api = uvicorn.Server(config)
-    thread = threading.Thread(target=api.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not api.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert api.started
-    try:
+    with served_on_loopback(create_app()) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        api.should_exit = True
-        thread.join(timeout=15)
 
 
 def _all_at_once(call: Callable[[httpx.Client], httpx.Response]) -> list[httpx.Response]:

@@ -12,7 +12,6 @@ content key.
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -34,7 +33,13 @@ from core.settings import get_settings, reset_settings_cache
 from drm.models import ContentKey
 from payments.providers import get_sandbox, sign_payload
 from tests.conftest import Services, free_port
-from tests.helpers import auth_header, create_licensed_title, create_studio, create_user
+from tests.helpers import (
+    auth_header,
+    create_licensed_title,
+    create_studio,
+    create_user,
+    served_on_loopback,
+)
 from tests.payments.conftest import configure
 from tests.transcoding.conftest import ffmpeg
 from transcoding import service as transcoding
@@ -512,30 +517,14 @@ def running_api(configure: Any) -> Iterator[LiveServer]:
 
 
 def _live_server(configure: Any) -> Iterator[LiveServer]:
-    import uvicorn
-
     from api.app import create_app
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     configure(base_url=base)
     assert get_settings().base_url == base
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    try:
+    with served_on_loopback(create_app(), port):
         yield LiveServer(base)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def now_iso() -> str:

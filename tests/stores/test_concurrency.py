@@ -12,15 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import select, text
 
 from api.app import create_app
 from catalog.models import Title
 from core.db import unit_of_work
 from payments.stores import apple_store
-from tests.conftest import free_port
-from tests.helpers import auth_header, create_user
+from tests.helpers import auth_header, create_user, served_on_loopback
 from tests.payments.support import count, ledger
 from tests.stores.conftest import Stores
 from tests.stores.fake_stores import apple_notification, apple_transaction, now_ms
@@ -33,21 +31,8 @@ N = 20
 
 @pytest.fixture
 def server(stores: Stores) -> Iterator[str]:
-    port = free_port()
-    api = uvicorn.Server(
-        uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=api.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not api.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert api.started
-    try:
+    with served_on_loopback(create_app()) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        api.should_exit = True
-        thread.join(timeout=15)
 
 
 def test_twenty_concurrent_claims_of_one_transaction_make_one_ticket(
