@@ -13,13 +13,14 @@ What is written in one turn of the event loop leaves as one write (``writelines`
 ``writev`` on uvloop, no copy) at the end of that turn. Nothing waits for a later turn: an
 ASGI app sends its head and a small body in the same turn, and a streamed body still leaves
 chunk by chunk, each turn's writes together. Past 64 KiB held, the writes go at once, so a
-large body is never held back in memory.
+large body is never held back in memory. Closing the connection, or the client closing its
+side of it, sends what is held first.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -83,7 +84,17 @@ class OneWritePerTurn:
 
 
 class OneWriteHttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol on a :class:`OneWritePerTurn` transport."""
+    """uvicorn's httptools protocol on a :class:`OneWritePerTurn` transport.
+
+    It leans on what ``HttpToolsProtocol`` does with its transport (uvicorn 0.30 to 0.55);
+    ``tests/api/test_http_server.py`` checks it on a real socket, pipelining and half-closing
+    clients included."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(OneWritePerTurn(transport, self.loop))  # type: ignore[arg-type]
+
+    def eof_received(self) -> None:
+        # A client that half-closes after its request: the socket closes itself as soon as
+        # this returns, before the turn's end, so what is held for it leaves now.
+        cast(OneWritePerTurn, self.transport).flush()
+        super().eof_received()

@@ -129,9 +129,10 @@ def encode(grant: Grant, *, secret: bytes | None = None) -> str:
     payload = _b64(json.dumps(body, separators=(",", ":")).encode())
     key = secret or _secret()
     token = f"{payload}.{_mac(key, payload)}"
-    # The player's next request carries this token: it is remembered as issued, so its
-    # first use is not verified again (what we signed is what the token says).
-    _remember((token, key), grant)
+    # The requests that follow at once (a start's or refresh's playlists and keys) carry
+    # this token: it is remembered as issued, read back from what was signed exactly as
+    # verifying the token would read it, so its first use is not verified again.
+    _remember((token, key), _grant_of(body))
     return token
 
 
@@ -150,8 +151,11 @@ class InvalidGrant(NotAuthenticated):
 # An evicted token is simply verified again (14 us). Kept small on purpose: every remembered
 # grant is an object the garbage collector walks in each full collection, and 50,000 of
 # them made each one last 26-32 ms. A premiere issues a grant per heartbeat (about 670 a
-# second at 20,000 viewers), and players use the newest, so 4,096 still covers the last
-# six seconds of grants.
+# second at 20,000 viewers), so 4,096 hold the last six seconds of grants issued: the
+# requests that follow an answer at once (a start's playlists and keys) find theirs. A
+# player's next heartbeat, 30 s later, usually does not, and its grant is verified; the
+# decisions (``grace_seconds`` > 0) do not remember a grant they verified, as it is about to
+# be replaced by the one they issue.
 _VERIFIED_MAX = 4_096
 _verified: dict[tuple[str, bytes], Grant] = {}
 _verified_lock = threading.Lock()
@@ -174,7 +178,8 @@ def decode(
     grant = _verified.get(key)
     if grant is None:
         grant = _verify(token, key[1])
-        _remember(key, grant)
+        if not grace_seconds:
+            _remember(key, grant)
     at = time.time() if now is None else now
     if grant.expires_at + grace_seconds <= at:
         raise GrantExpired("this playback grant has expired; refresh it (POST …/token)")
@@ -188,30 +193,33 @@ def _verify(token: str, secret: bytes) -> Grant:
     if not dot or not payload or not hmac.compare_digest(mac, _mac(secret, payload)):
         raise InvalidGrant("this playback grant is not signed by us; start playback again")
     try:
-        body: dict[str, Any] = json.loads(_unb64(payload))
-        kp = body["kp"]
-        grant = Grant(
-            session_id=str(body["sid"]),
-            ticket_id=str(body["tid"]),
-            viewer_id=str(body["vid"]),
-            title_id=str(body["tt"]),
-            release_id=str(body["rel"]),
-            hls_prefix=str(body["pre"]),
-            master=str(body["mst"]),
-            country=str(body["c"]),
-            device_id=str(body["dev"]),
-            renditions=tuple(str(r) for r in body["ren"]),
-            key_periods=(int(kp[0]), int(kp[1])),
-            key_ids=tuple(str(k) for k in body["keys"]),
-            expires_at=int(body["exp"]),
-            marked=tuple(str(f) for f in body.get("wm", ())),
-            mark_every=max(1, int(body.get("wme", 1))),
-            watch_until=None if body.get("wu") is None else int(body["wu"]),
-            protection=str(body.get("pr", "aes128")),
-        )
+        return _grant_of(json.loads(_unb64(payload)))
     except (ValueError, KeyError, TypeError, IndexError, OverflowError, binascii.Error):
         raise InvalidGrant("not a playback grant") from None
-    return grant
+
+
+def _grant_of(body: dict[str, Any]) -> Grant:
+    """The grant a signed payload says (types and bounds as :func:`decode` guarantees)."""
+    kp = body["kp"]
+    return Grant(
+        session_id=str(body["sid"]),
+        ticket_id=str(body["tid"]),
+        viewer_id=str(body["vid"]),
+        title_id=str(body["tt"]),
+        release_id=str(body["rel"]),
+        hls_prefix=str(body["pre"]),
+        master=str(body["mst"]),
+        country=str(body["c"]),
+        device_id=str(body["dev"]),
+        renditions=tuple(str(r) for r in body["ren"]),
+        key_periods=(int(kp[0]), int(kp[1])),
+        key_ids=tuple(str(k) for k in body["keys"]),
+        expires_at=int(body["exp"]),
+        marked=tuple(str(f) for f in body.get("wm", ())),
+        mark_every=max(1, int(body.get("wme", 1))),
+        watch_until=None if body.get("wu") is None else int(body["wu"]),
+        protection=str(body.get("pr", "aes128")),
+    )
 
 
 class GrantSessionMismatch(NotAuthenticated):

@@ -202,3 +202,17 @@ def test_a_streamed_body_arrives_whole_and_in_order() -> None:
     assert body == b"7\r\nchunk0;\r\n7\r\nchunk1;\r\n7\r\nchunk2;\r\n3\r\nend\r\n0\r\n\r\n"
     # Each turn's writes together: the head with the first chunk, then chunk by chunk.
     assert len(WRITES) == 4
+
+
+def test_a_client_that_half_closes_after_its_request_gets_its_answer(api_port: int) -> None:
+    """`printf 'GET …' | nc -N`: the request, then the end of the client's side. The socket
+    closes itself once the end is read; the answer held for the turn must leave before."""
+    for _ in range(5):
+        with socket.create_connection(("127.0.0.1", api_port), timeout=10) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.shutdown(socket.SHUT_WR)
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200"), answer
+        assert answer.endswith(b"}")  # the whole body

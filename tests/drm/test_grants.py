@@ -86,6 +86,30 @@ def test_remembered_grants_stay_bounded_and_evicted_ones_still_verify() -> None:
     assert grants.decode(first, secret=SECRET) == a_grant()  # and is simply verified again
 
 
+def test_an_issued_grant_is_remembered_as_verifying_its_token_reads_it() -> None:
+    """The memory fills at issue from what was signed: a hit and a verification give the
+    same grant (types and bounds too: a watermark step below 1 reads as 1)."""
+    shapes = [
+        a_grant(),
+        a_grant(marked=("video_540p",), mark_every=3, watch_until=int(time.time()) + 900),
+        a_grant(protection="cbcs", mark_every=0),
+    ]
+    for grant in shapes:
+        token = grants.encode(grant, secret=SECRET)
+        remembered = grants._verified[(token, SECRET)]
+        assert remembered == grants._verify(token, SECRET)
+    assert grants._verified[(token, SECRET)].mark_every == 1
+
+
+def test_a_decision_does_not_remember_the_grant_it_replaces() -> None:
+    token = grants.encode(a_grant(), secret=SECRET)
+    grants._verified.pop((token, SECRET))
+    grants.decode(token, secret=SECRET, grace_seconds=60)
+    assert (token, SECRET) not in grants._verified
+    grants.decode(token, secret=SECRET)  # a key or playlist request
+    assert (token, SECRET) in grants._verified
+
+
 def _node() -> str:
     found = shutil.which("node") or shutil.which("nodejs")
     if found is None:
