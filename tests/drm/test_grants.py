@@ -77,13 +77,16 @@ def test_forged_tampered_and_expired_grants_are_refused() -> None:
 def test_remembered_grants_stay_bounded_and_evicted_ones_still_verify() -> None:
     """Every remembered grant is walked by each full garbage collection (drm/grants.py): the
     memory of verified tokens stays bounded however many grants a premiere issues."""
-    first = grants.encode(a_grant(), secret=SECRET)
+    grant = a_grant()  # its expiry is read from the clock: made once
+    first = grants.encode(grant, secret=SECRET)
     grants.decode(first, secret=SECRET)
     for n in range(grants._VERIFIED_MAX + 10):
-        grants.decode(grants.encode(a_grant(ticket_id=f"t{n}"), secret=SECRET), secret=SECRET)
+        grants.decode(
+            grants.encode(replace(grant, ticket_id=f"t{n}"), secret=SECRET), secret=SECRET
+        )
     assert len(grants._verified) <= grants._VERIFIED_MAX
     assert (first, SECRET) not in grants._verified  # the oldest went first
-    assert grants.decode(first, secret=SECRET) == a_grant()  # and is simply verified again
+    assert grants.decode(first, secret=SECRET) == grant  # and is simply verified again
 
 
 def test_an_issued_grant_is_remembered_as_verifying_its_token_reads_it() -> None:
