@@ -22,7 +22,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any, cast
 
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from core.settings import get_settings
 
 PASS_THROUGH_BYTES = 64 * 1024
 
@@ -98,3 +101,22 @@ class OneWriteHttpProtocol(HttpToolsProtocol):
         # this returns, before the turn's end, so what is held for it leaves now.
         cast(OneWritePerTurn, self.transport).flush()
         super().eof_received()
+
+
+def server_config(app: Any, host: str, port: int, http: Any = None) -> uvicorn.Config:
+    """How the API is served: by ``pocketcinema api``/``serve``, and by every test that
+    talks to it over a real socket (``http`` replaces the protocol, for tests that count
+    what it writes)."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        # Client addresses are core.geo's business (trusted proxies only), not uvicorn's.
+        proxy_headers=False,
+        http=http or OneWriteHttpProtocol,
+        # The header block the server buffers is bounded before the app sees it (with the
+        # h11 parser; with httptools api/limits.py refuses the same requests with a 431).
+        h11_max_incomplete_event_size=get_settings().max_header_bytes + 1024,
+    )

@@ -106,15 +106,13 @@ class _Compiled:
         )
         columns = getattr(statement, "exported_columns", None)
         self.columns: list[Any] = list(columns) if columns is not None else []
-        self.row: Any = None
-        self.returns_rows = False
+        self.row: Any = None  # None: the statement returns no rows
         if columns is not None and len(columns) > 0:
             keys = [str(key) for key in columns.keys()]  # noqa: SIM118 (a ColumnCollection)
             if len(set(keys)) != len(keys):
                 raise ValueError(f"result columns must have distinct names: {keys}")
             # rename: anonymous columns (a scalar subquery) get positional names.
             self.row = namedtuple("Row", keys, rename=True)  # type: ignore[misc]
-            self.returns_rows = True
         # Result processors can depend on the driver's type code of each column (PostgreSQL
         # numerics), so they are made from the first result's description.
         self.result: list[Processor] | None = None
@@ -157,7 +155,7 @@ class _Compiled:
                 dispatch.after_cursor_execute(connection, cursor, self.sql, params, None, False)
             # Whether rows come back is known from the statement; the description is read
             # only for the first result (psycopg builds it anew on every read).
-            fetched = cursor.fetchall() if self.returns_rows else []
+            fetched = cursor.fetchall() if self.row is not None else []
             if fetched and self.result is None:
                 self.processors(cursor.description)
         except Exception as error:

@@ -172,7 +172,7 @@ def _run_api(host: str, port: int, children: list[subprocess.Popen[bytes]] | Non
     import uvicorn
 
     from api.app import create_app
-    from api.http_server import OneWriteHttpProtocol
+    from api.http_server import server_config
     from api.metrics import exposition_registry
     from core.heap import freeze_startup_heap
     from core.metrics import serve_metrics
@@ -201,20 +201,7 @@ def _run_api(host: str, port: int, children: list[subprocess.Popen[bytes]] | Non
                 for sig, handler in previous.items():
                     signal.signal(sig, handler)
 
-    settings = get_settings()
-    config = uvicorn.Config(
-        create_app(),
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        proxy_headers=False,
-        # httptools, with a response's head and body in one write (api/http_server.py)
-        http=OneWriteHttpProtocol,
-        # The header block the server buffers is bounded before the app sees it (with the
-        # h11 parser; with httptools api/limits.py refuses the same requests with a 431).
-        h11_max_incomplete_event_size=settings.max_header_bytes + 1024,
-    )
+    config = server_config(create_app(), host, port)
     freeze_startup_heap()  # after the app is built: core/heap.py says why
     try:
         Server(config).run()

@@ -274,25 +274,17 @@ def asgi_request(
 
 @contextmanager
 def served_on_loopback(app: Any, port: int | None = None, http: Any = None) -> Iterator[int]:
-    """``app`` under uvicorn in a thread on a loopback port, with the protocol (or ``http``)
-    and options ``pocketcinema api`` serves with, until the block ends; yields the port."""
+    """``app`` under uvicorn in a thread on a loopback port, served as ``pocketcinema api``
+    serves (:func:`api.http_server.server_config`; ``http`` replaces the protocol), until the
+    block ends; yields the port."""
     import threading
 
     import uvicorn
 
-    from api.http_server import OneWriteHttpProtocol
+    from api.http_server import server_config
     from tests.conftest import free_port
 
-    port = port or free_port()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_config=None,
-        access_log=False,
-        proxy_headers=False,
-        http=http or OneWriteHttpProtocol,
-    )
+    config = server_config(app, "127.0.0.1", port or free_port(), http=http)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -301,7 +293,7 @@ def served_on_loopback(app: Any, port: int | None = None, http: Any = None) -> I
         time.sleep(0.05)
     assert server.started, "uvicorn did not start"
     try:
-        yield port
+        yield config.port
     finally:
         server.should_exit = True
         thread.join(timeout=15)

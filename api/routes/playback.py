@@ -155,8 +155,7 @@ class KeyResponse(Response):
     encodes and lower-cases every header anew for each answer, on the busiest route."""
 
     _HEADERS = (
-        (b"cache-control", b"no-store"),
-        (b"pragma", b"no-cache"),
+        *((name.lower().encode(), value.encode()) for name, value in KEY_HEADERS.items()),
         (b"content-type", KEY_TYPE.encode()),
     )
 
